@@ -1,0 +1,171 @@
+/**
+ * The only module that reads `process.env`. Every setting is validated once, at start-up, by one
+ * zod schema; a bad value stops the process with a message naming the variable and the form it
+ * expects. Everything else receives the frozen `Config` as an argument.
+ */
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { parseDurationMs } from './duration.js';
+
+const DEFAULT_RETRY_SCHEDULE = '5s,5m,30m,2h,5h,10h,10h';
+
+const positiveInt = (what: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `expected ${what}`)
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n) && n > 0, `expected ${what}`);
+
+const url = (protocols: string[], form: string) =>
+  z
+    .string()
+    .trim()
+    .refine((value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    }, `expected ${form}`);
+
+const commaList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  );
+
+const cidrList = commaList.refine(
+  (items) => items.every((item) => ipaddr.isValidCIDR(item)),
+  'expected comma-separated CIDR ranges such as 127.0.0.0/8,::1/128',
+);
+
+const durationList = commaList.transform((items, ctx) => {
+  const ms = items.map(parseDurationMs);
+  if (ms.length === 0 || ms.some((n) => n === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'expected comma-separated durations such as 5s,5m,2h' });
+    return z.NEVER;
+  }
+  return ms as number[];
+});
+
+/** Environment variables and their defaults; the README's configuration table mirrors this. */
+const envSchema = z.object({
+  REDIS_URL: url(['redis:', 'rediss:'], 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  /** Unset: `start` runs an embedded PostgreSQL under HOOKFLEET_DATA_DIR. */
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'a postgres:// URL').optional(),
+  PORT: positiveInt('a TCP port (1-65535)')
+    .refine((n) => n <= 65535, 'expected a TCP port (1-65535)')
+    .default(3000),
+  HOOKFLEET_API_KEYS: commaList.default([]),
+  HOOKFLEET_ADMIN_USER: z.string().min(1).optional(),
+  HOOKFLEET_ADMIN_PASSWORD: z.string().min(1).optional(),
+  HOOKFLEET_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}.-]+$/, 'expected letters, digits, _ . - and an optional {hash-tag}')
+    .default('hookfleet'),
+  HOOKFLEET_CONCURRENCY: positiveInt('a positive whole number of parallel deliveries').default(50),
+  HOOKFLEET_ALLOW_CIDRS: cidrList.default([]),
+  HOOKFLEET_STALE_AFTER_DAYS: positiveInt('a positive whole number of days').default(365),
+  HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
+  HOOKFLEET_DELIVERY_TIMEOUT_MS: positiveInt('a timeout in milliseconds').default(15_000),
+  HOOKFLEET_RETRY_SCHEDULE: durationList.prefault(DEFAULT_RETRY_SCHEDULE),
+  HOOKFLEET_RECORDER_FLUSH_MS: positiveInt('an interval in milliseconds').default(1000),
+  HOOKFLEET_SHUTDOWN_TIMEOUT_MS: positiveInt('a timeout in milliseconds').default(30_000),
+  HOOKFLEET_MAX_PAYLOAD_BYTES: positiveInt('a size in bytes').default(256 * 1024),
+  HOOKFLEET_ENDPOINT_CACHE_MS: positiveInt('a duration in milliseconds').default(2000),
+  HOOKFLEET_DATA_DIR: z.string().min(1).default('.hookfleet'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  readonly redisUrl: string;
+  /** Undefined means "use the embedded PostgreSQL" (only `hookfleet start` offers that). */
+  readonly databaseUrl: string | undefined;
+  readonly port: number;
+  readonly apiKeys: readonly string[];
+  readonly adminUser: string | undefined;
+  readonly adminPassword: string | undefined;
+  /** BullMQ key prefix; wrap it in {braces} to keep every key in one Redis Cluster slot. */
+  readonly queuePrefix: string;
+  /** Deliveries in flight per worker process. Default 50. */
+  readonly concurrency: number;
+  /** Private ranges deliveries may reach, e.g. 127.0.0.0/8 in tests. Default none. */
+  readonly allowCidrs: readonly string[];
+  /** Days without a success after which the sweep deactivates an endpoint. Default 365. */
+  readonly staleAfterDays: number;
+  readonly operatorWebhookUrl: string | undefined;
+  /** Whole-attempt budget: connect, headers and body. Default 15000. */
+  readonly deliveryTimeoutMs: number;
+  /** Delay before each retry; its length is the number of retries. Default 5s,5m,30m,2h,5h,10h,10h. */
+  readonly retryScheduleMs: readonly number[];
+  /** Longest a recorded success waits before it is written to PostgreSQL. Default 1000. */
+  readonly recorderFlushMs: number;
+  /** Bound on a graceful shutdown. Default 30000. */
+  readonly shutdownTimeoutMs: number;
+  /** Largest accepted message payload, as JSON bytes. Default 262144 (256 KiB). */
+  readonly maxPayloadBytes: number;
+  /** How long a worker trusts its cached copy of an endpoint row. Default 2000. */
+  readonly endpointCacheMs: number;
+  /** Where the embedded PostgreSQL keeps its data. Default .hookfleet */
+  readonly dataDir: string;
+  readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+}
+
+/** Validates the environment (default: `process.env`) and returns a frozen Config. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as in most .env tooling.
+  const present = Object.fromEntries(
+    Object.keys(envSchema.shape)
+      .map((key) => [key, env[key]])
+      .filter(([, value]) => value !== undefined && value !== ''),
+  ) as Record<string, string>;
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const shown = present[name] === undefined ? '' : ` (got ${JSON.stringify(redact(name, present[name]))})`;
+      return `${name}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  if ((e.HOOKFLEET_ADMIN_USER === undefined) !== (e.HOOKFLEET_ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError(
+      'invalid configuration:\n  HOOKFLEET_ADMIN_USER and HOOKFLEET_ADMIN_PASSWORD must be set together',
+    );
+  }
+  return Object.freeze({
+    redisUrl: e.REDIS_URL,
+    databaseUrl: e.DATABASE_URL,
+    port: e.PORT,
+    apiKeys: Object.freeze(e.HOOKFLEET_API_KEYS),
+    adminUser: e.HOOKFLEET_ADMIN_USER,
+    adminPassword: e.HOOKFLEET_ADMIN_PASSWORD,
+    queuePrefix: e.HOOKFLEET_QUEUE_PREFIX,
+    concurrency: e.HOOKFLEET_CONCURRENCY,
+    allowCidrs: Object.freeze(e.HOOKFLEET_ALLOW_CIDRS),
+    staleAfterDays: e.HOOKFLEET_STALE_AFTER_DAYS,
+    operatorWebhookUrl: e.HOOKFLEET_OPERATOR_WEBHOOK_URL,
+    deliveryTimeoutMs: e.HOOKFLEET_DELIVERY_TIMEOUT_MS,
+    retryScheduleMs: Object.freeze(e.HOOKFLEET_RETRY_SCHEDULE),
+    recorderFlushMs: e.HOOKFLEET_RECORDER_FLUSH_MS,
+    shutdownTimeoutMs: e.HOOKFLEET_SHUTDOWN_TIMEOUT_MS,
+    maxPayloadBytes: e.HOOKFLEET_MAX_PAYLOAD_BYTES,
+    endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
+    dataDir: e.HOOKFLEET_DATA_DIR,
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+/** Secrets must not be echoed back in an error message. */
+function redact(name: string, value: string | undefined): string | undefined {
+  return /KEY|PASSWORD|URL/.test(name) && value !== undefined ? '<redacted>' : value;
+}
+
+/** The variables this module reads, for docs checks and `--help` output. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);

@@ -1,0 +1,30 @@
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import * as schema from './schema.js';
+
+export type Database = PostgresJsDatabase<typeof schema>;
+
+export interface DbClient {
+  db: Database;
+  /** The raw postgres.js client, for the few statements Drizzle cannot express (bulk UPDATE … FROM VALUES). */
+  sql: postgres.Sql;
+  close(): Promise<void>;
+}
+
+export interface DbClientOptions {
+  /** Pool size. Default 10. */
+  max?: number;
+}
+
+export function createDbClient(databaseUrl: string, options: DbClientOptions = {}): DbClient {
+  const sql = postgres(databaseUrl, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    transform: { undefined: null },
+  });
+  return {
+    db: drizzle(sql, { schema }),
+    sql,
+    close: () => sql.end({ timeout: 5 }),
+  };
+}

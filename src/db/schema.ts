@@ -1,0 +1,110 @@
+/**
+ * Drizzle schema. Migrations in drizzle/ are generated from this file with `npm run db:generate`
+ * and never edited by hand; a test checks the two agree.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** A receiver's URL, what it subscribes to, its secret, and its health. */
+export const endpoints = pgTable(
+  'endpoints',
+  {
+    id: text('id').primaryKey(),
+    url: text('url').notNull(),
+    description: text('description').notNull().default(''),
+    /** Current `whsec_` signing secret. */
+    secret: text('secret').notNull(),
+    /** The secret before the last rotation, still signed with until `previous_secret_expires_at`. */
+    previousSecret: text('previous_secret'),
+    previousSecretExpiresAt: tz('previous_secret_expires_at'),
+    /** Event types delivered to this endpoint; empty means every type. */
+    eventTypes: text('event_types').array().notNull().default(sql`'{}'::text[]`),
+    active: boolean('active').notNull().default(true),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    /** Set when a deactivated endpoint is enabled again: the stale clock restarts from here. */
+    reactivatedAt: tz('reactivated_at'),
+    /** Newest 2xx; only ever moves forward (see worker/successRecorder.ts). */
+    lastSuccessAt: tz('last_success_at'),
+    lastFailureAt: tz('last_failure_at'),
+    /** Failed attempts since the last success. */
+    consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    successCount: bigint('success_count', { mode: 'number' }).notNull().default(0),
+    failureCount: bigint('failure_count', { mode: 'number' }).notNull().default(0),
+    /** Per-endpoint stale threshold; null means HOOKFLEET_STALE_AFTER_DAYS. */
+    staleAfterDays: integer('stale_after_days'),
+    deactivatedAt: tz('deactivated_at'),
+    /** Why the endpoint was deactivated: 'stale', 'manual', … */
+    deactivationReason: text('deactivation_reason'),
+  },
+  (t) => [
+    // Fan-out: active endpoints whose event_types contain the message's type (or are empty).
+    index('endpoints_event_types_active_idx')
+      .using('gin', t.eventTypes)
+      .where(sql`${t.active}`),
+    // Stale sweep: active endpoints ordered by the moment their stale clock started.
+    index('endpoints_stale_clock_active_idx')
+      .on(sql`coalesce(${t.lastSuccessAt}, ${t.reactivatedAt}, ${t.createdAt})`)
+      .where(sql`${t.active}`),
+  ],
+);
+
+/** One event handed to hookfleet, fanned out to `endpoint_ids`. */
+export const messages = pgTable(
+  'messages',
+  {
+    id: text('id').primaryKey(),
+    eventType: text('event_type').notNull(),
+    payload: jsonb('payload').notNull(),
+    idempotencyKey: text('idempotency_key'),
+    /** The endpoints this message was fanned out to, fixed when it was accepted. */
+    endpointIds: text('endpoint_ids').array().notNull(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    /** Set once every delivery job is in Redis; a retried send finishes an unfinished enqueue. */
+    enqueuedAt: tz('enqueued_at'),
+  },
+  (t) => [
+    uniqueIndex('messages_idempotency_key_idx').on(t.idempotencyKey),
+    index('messages_created_at_idx').on(t.createdAt),
+  ],
+);
+
+/** Every HTTP attempt of every delivery, written in batches by the success recorder. */
+export const attempts = pgTable(
+  'attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    messageId: text('message_id').notNull(),
+    endpointId: text('endpoint_id').notNull(),
+    /** 1 for the first attempt. */
+    attemptNumber: smallint('attempt_number').notNull(),
+    attemptedAt: tz('attempted_at').notNull(),
+    /** 'succeeded' | 'retrying' | 'failed' (no further attempt will be made). */
+    outcome: text('outcome').notNull(),
+    statusCode: smallint('status_code'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+  },
+  (t) => [
+    index('attempts_message_idx').on(t.messageId),
+    index('attempts_endpoint_time_idx').on(t.endpointId, t.attemptedAt),
+    index('attempts_attempted_at_idx').on(t.attemptedAt),
+  ],
+);
+
+export type EndpointRow = typeof endpoints.$inferSelect;
+export type MessageRow = typeof messages.$inferSelect;
+export type AttemptRow = typeof attempts.$inferInsert;

@@ -1,0 +1,65 @@
+/**
+ * Typed errors. The delivery errors decide what the worker does next: a RetryableDeliveryError
+ * is thrown back to BullMQ, which schedules the next attempt from the retry schedule (or the
+ * receiver's Retry-After); a PermanentDeliveryError is turned into BullMQ's UnrecoverableError so
+ * the job goes straight to the failed set, where it can be inspected and replayed.
+ */
+
+/** A setting is missing or malformed; the process must not start. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Shared shape of a failed delivery attempt, as recorded in the attempt history. */
+export abstract class DeliveryError extends Error {
+  abstract readonly retryable: boolean;
+  constructor(
+    message: string,
+    /** HTTP status the receiver answered with, when it answered at all. */
+    readonly statusCode?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The attempt failed for a reason that may pass: timeout, connection refused, 5xx, 429, a 3xx
+ * (redirects are not followed). The worker retries it with backoff.
+ */
+export class RetryableDeliveryError extends DeliveryError {
+  override name = 'RetryableDeliveryError';
+  readonly retryable = true;
+  constructor(
+    message: string,
+    statusCode?: number,
+    /** From the receiver's Retry-After header (429/503); the next attempt waits at least this. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message, statusCode);
+  }
+}
+
+/**
+ * Retrying cannot help: 410 Gone, an invalid URL, an address the guard refuses, an endpoint that
+ * was deactivated or deleted. The worker ends the job at once (it lands in the failed set).
+ */
+export class PermanentDeliveryError extends DeliveryError {
+  override name = 'PermanentDeliveryError';
+  readonly retryable = false;
+}
+
+/** An error with a stable machine-readable code, shown to API and library callers. */
+export class HookfleetError extends Error {
+  override name = 'HookfleetError';
+  constructor(
+    /** Stable code, e.g. `validation_failed`, `not_found`, `idempotency_conflict`. */
+    readonly code: string,
+    message: string,
+    /** HTTP status the API answers with. */
+    readonly status: 400 | 401 | 404 | 409 | 413 | 422 | 503 = 400,
+    /** Per-field problems for validation errors. */
+    readonly fields?: readonly { path: string; message: string }[],
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,69 @@
+import type { Logger } from './logger.js';
+
+type CloseFn = () => Promise<void> | void;
+
+/**
+ * Every resource a process opens registers its close function here; `close()` runs them in
+ * reverse order of registration (so a worker stops before the connections it uses), each one
+ * once, the whole bounded by a timeout. Calling it again (a second SIGTERM) returns the same
+ * promise instead of closing twice.
+ */
+export class Lifecycle {
+  private readonly closers: { name: string; close: CloseFn }[] = [];
+  private closing: Promise<boolean> | undefined;
+
+  constructor(private readonly logger?: Logger) {}
+
+  /** Registers a resource; returns it, so `const x = life.add('x', make(), (x) => x.close())`. */
+  add<T>(name: string, resource: T, close: (resource: T) => Promise<void> | void): T {
+    this.closers.push({ name, close: () => close(resource) });
+    return resource;
+  }
+
+  get isClosing(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Resolves true when everything closed within `timeoutMs`, false otherwise. */
+  close(timeoutMs: number): Promise<boolean> {
+    this.closing ??= this.closeAll(timeoutMs);
+    return this.closing;
+  }
+
+  private async closeAll(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref();
+    });
+    const run = (async () => {
+      for (const { name, close } of [...this.closers].reverse()) {
+        try {
+          await close();
+          this.logger?.debug({ resource: name }, 'closed');
+        } catch (error) {
+          this.logger?.error({ err: error, resource: name }, 'close failed');
+        }
+      }
+      return true as const;
+    })();
+    const finished = await Promise.race([run, deadline]);
+    clearTimeout(timer);
+    if (!finished) this.logger?.error({ timeoutMs }, 'shutdown timed out');
+    return finished;
+  }
+}
+
+/**
+ * SIGTERM and SIGINT start a graceful shutdown; the process exits when it finishes (code 0) or
+ * times out (code 1). A second signal while closing is ignored, since closing is already bounded.
+ */
+export function closeOnSignals(lifecycle: Lifecycle, timeoutMs: number, logger: Logger): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (lifecycle.isClosing) return;
+    logger.info({ signal }, 'shutting down');
+    void lifecycle.close(timeoutMs).then((clean) => process.exit(clean ? 0 : 1));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,176 @@
+import { isDeepStrictEqual } from 'node:util';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../config.js';
+import { createDbClient, type DbClient } from '../db/client.js';
+import { findEndpoint, findSubscribedEndpointIds } from '../db/endpoints.js';
+import {
+  findMessageByIdempotencyKey,
+  insertMessage,
+  markMessageEnqueued,
+} from '../db/messages.js';
+import type { MessageRow } from '../db/schema.js';
+import { HookfleetError } from '../errors.js';
+import { newId } from '../ids.js';
+import {
+  DELIVERIES_QUEUE,
+  DELIVERY_JOB,
+  DELIVERY_JOB_OPTIONS,
+  deliveryJobId,
+  type DeliveryJobData,
+} from '../jobs.js';
+import { createProducerRedis } from '../redis.js';
+import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
+
+export interface ProducerOptions {
+  /** Settings; default: read from the environment by loadConfig(). */
+  config?: Config;
+  /** An open database client to use instead of one made from config.databaseUrl (not closed by close()). */
+  dbClient?: DbClient;
+  /** A Redis connection to use instead of one made from config.redisUrl (not closed by close()). */
+  redis?: Redis;
+}
+
+export interface SendResult {
+  /** The message id, sent to receivers as `webhook-id`. */
+  id: string;
+  /** How many deliveries (one per endpoint) the message fanned out to. */
+  deliveries: number;
+  endpointIds: string[];
+  /** True when the idempotency key had been used before and nothing new was enqueued. */
+  duplicate: boolean;
+}
+
+/**
+ * Enqueues messages for delivery: `send` fans a message out to every active endpoint subscribed
+ * to its event type, one BullMQ job per endpoint, added in bulk.
+ */
+export class Producer {
+  private readonly config: Config;
+  private readonly dbClient: DbClient;
+  private readonly redis: Redis;
+  private readonly queue: Queue;
+  private readonly owned: (() => Promise<void>)[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ProducerOptions = {}) {
+    this.config = options.config ?? loadConfig();
+    if (options.dbClient) {
+      this.dbClient = options.dbClient;
+    } else {
+      if (this.config.databaseUrl === undefined) {
+        throw new HookfleetError('config_missing', 'the Producer needs DATABASE_URL (or a dbClient)');
+      }
+      const client = createDbClient(this.config.databaseUrl);
+      this.dbClient = client;
+      this.owned.push(() => client.close());
+    }
+    if (options.redis) {
+      this.redis = options.redis;
+    } else {
+      const redis = createProducerRedis(this.config.redisUrl, 'hookfleet:producer');
+      this.redis = redis;
+      this.owned.push(async () => {
+        await redis.quit().catch(() => redis.disconnect());
+      });
+    }
+    this.queue = new Queue(DELIVERIES_QUEUE, { connection: this.redis, prefix: this.config.queuePrefix });
+  }
+
+  /** The `deliveries` queue, for the dashboard and tests. */
+  get deliveriesQueue(): Queue {
+    return this.queue;
+  }
+
+  /**
+   * Fans a message out to the active endpoints subscribed to `eventType` (narrowed to
+   * `endpointIds` when given). With an `idempotencyKey` used before, enqueues nothing new and
+   * returns the first message; the same key with another payload is a 409 `idempotency_conflict`.
+   */
+  async send(input: SendInput): Promise<SendResult> {
+    const parsed = parseInput(sendInputSchema, input);
+    const body = this.serialise(parsed.payload);
+    const { db } = this.dbClient;
+
+    if (parsed.idempotencyKey !== undefined) {
+      const existing = await findMessageByIdempotencyKey(db, parsed.idempotencyKey);
+      if (existing) return this.resume(existing, parsed);
+    }
+    const endpointIds = await findSubscribedEndpointIds(db, parsed.eventType, parsed.endpointIds);
+    const id = newId('msg');
+    const message = await insertMessage(db, { id, ...parsed, endpointIds });
+    if (!message) {
+      // Another send with the same key won the race between our read and our insert.
+      const winner = await findMessageByIdempotencyKey(db, parsed.idempotencyKey!);
+      return this.resume(winner!, parsed);
+    }
+    await this.enqueue(message.id, parsed.eventType, body, endpointIds);
+    return { id, deliveries: endpointIds.length, endpointIds, duplicate: false };
+  }
+
+  /** Sends `payload` to one endpoint, whatever event types it subscribes to. */
+  async deliver(endpointId: string, payload: unknown, eventType = 'message'): Promise<SendResult> {
+    const endpoint = await findEndpoint(this.dbClient.db, endpointId);
+    if (!endpoint) throw new HookfleetError('not_found', `endpoint ${endpointId} does not exist`, 404);
+    if (!endpoint.active) {
+      throw new HookfleetError('endpoint_inactive', `endpoint ${endpointId} is disabled; enable it first`, 409);
+    }
+    const parsed = parseInput(sendInputSchema, { eventType, payload });
+    const body = this.serialise(parsed.payload);
+    const id = newId('msg');
+    await insertMessage(this.dbClient.db, { id, eventType, payload: parsed.payload, endpointIds: [endpointId] });
+    await this.enqueue(id, eventType, body, [endpointId]);
+    return { id, deliveries: 1, endpointIds: [endpointId], duplicate: false };
+  }
+
+  /** Closes the connections this producer opened. Safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.queue.close();
+      for (const close of this.owned.reverse()) await close();
+    })();
+    return this.closing;
+  }
+
+  private serialise(payload: unknown): string {
+    const body = JSON.stringify(payload);
+    const bytes = Buffer.byteLength(body);
+    if (bytes > this.config.maxPayloadBytes) {
+      throw new HookfleetError(
+        'payload_too_large',
+        `payload is ${bytes} bytes; the limit is ${this.config.maxPayloadBytes} (HOOKFLEET_MAX_PAYLOAD_BYTES)`,
+        413,
+      );
+    }
+    return body;
+  }
+
+  /** A message with this idempotency key exists: check it is the same one, finish its enqueue if a crash cut it short. */
+  private async resume(existing: MessageRow, input: SendInput): Promise<SendResult> {
+    if (existing.eventType !== input.eventType || !isDeepStrictEqual(existing.payload, input.payload)) {
+      throw new HookfleetError(
+        'idempotency_conflict',
+        `idempotency key ${JSON.stringify(input.idempotencyKey)} was already used for a different message (${existing.id})`,
+        409,
+      );
+    }
+    if (existing.enqueuedAt === null) {
+      await this.enqueue(existing.id, existing.eventType, JSON.stringify(existing.payload), existing.endpointIds);
+    }
+    return { id: existing.id, deliveries: existing.endpointIds.length, endpointIds: existing.endpointIds, duplicate: true };
+  }
+
+  private async enqueue(messageId: string, eventType: string, body: string, endpointIds: string[]): Promise<void> {
+    if (endpointIds.length > 0) {
+      const enqueuedAtMs = Date.now();
+      await this.queue.addBulk(
+        endpointIds.map((endpointId) => ({
+          name: DELIVERY_JOB,
+          data: { messageId, endpointId, eventType, body, enqueuedAtMs } satisfies DeliveryJobData,
+          opts: { ...DELIVERY_JOB_OPTIONS, jobId: deliveryJobId(messageId, endpointId) },
+        })),
+      );
+    }
+    await markMessageEnqueued(this.dbClient.db, messageId);
+  }
+}
