@@ -63,3 +63,12 @@ export class HookfleetError extends Error {
     super(message);
   }
 }
+
+/**
+ * The address guard refused the destination: a private, loopback, link-local, metadata or other
+ * special-purpose address (see worker/addressGuard.ts). Permanent: the worker never retries it,
+ * and the API refuses to register such a URL (422).
+ */
+export class BlockedAddressError extends PermanentDeliveryError {
+  override name = 'BlockedAddressError';
+}
