@@ -1,0 +1,75 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics (prom-client: the de-facto Node client, with the text format and default
+ * process metrics built in). One registry per process, passed to whatever records into it; the
+ * api serves it at /metrics.
+ */
+export interface Metrics {
+  registry: Registry;
+  /** Finished deliveries by outcome: succeeded | failed (retries exhausted or permanent). */
+  deliveries: Counter<'outcome'>;
+  /** Attempts by outcome: succeeded | retrying | failed. */
+  attempts: Counter<'outcome'>;
+  /** Duration of one HTTP attempt, seconds. */
+  attemptDuration: Histogram<'outcome'>;
+  /** Attempts a delivery took until it finished. */
+  attemptsPerDelivery: Histogram;
+  /** How old the oldest pending record was when the success recorder flushed it, seconds. */
+  recorderFlushLag: Histogram;
+  /** Records waiting in memory for the next flush. */
+  recorderPending: Gauge;
+  /** Endpoints deactivated, by reason. */
+  endpointsDeactivated: Counter<'reason'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'hookfleet_' });
+  const registers = [registry];
+  return {
+    registry,
+    deliveries: new Counter({
+      name: 'hookfleet_deliveries_total',
+      help: 'Finished deliveries by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    attempts: new Counter({
+      name: 'hookfleet_attempts_total',
+      help: 'Delivery attempts by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    attemptDuration: new Histogram({
+      name: 'hookfleet_attempt_duration_seconds',
+      help: 'Duration of one HTTP delivery attempt',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
+      registers,
+    }),
+    attemptsPerDelivery: new Histogram({
+      name: 'hookfleet_attempts_per_delivery',
+      help: 'Attempts a delivery took until it finished',
+      buckets: [1, 2, 3, 4, 5, 6, 8],
+      registers,
+    }),
+    recorderFlushLag: new Histogram({
+      name: 'hookfleet_recorder_flush_lag_seconds',
+      help: 'Age of the oldest record written by a success-recorder flush',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers,
+    }),
+    recorderPending: new Gauge({
+      name: 'hookfleet_recorder_pending_records',
+      help: 'Attempt records waiting for the next success-recorder flush',
+      registers,
+    }),
+    endpointsDeactivated: new Counter({
+      name: 'hookfleet_endpoints_deactivated_total',
+      help: 'Endpoints deactivated, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,79 @@
+import { Worker } from 'bullmq';
+import type { Config } from '../config.js';
+import type { DbClient } from '../db/client.js';
+import { RetryableDeliveryError } from '../errors.js';
+import { DELIVERIES_QUEUE, type DeliveryJobData } from '../jobs.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { createWorkerRedis } from '../redis.js';
+import { createAddressGuard, type Resolver } from './addressGuard.js';
+import { createDeliveryProcessor } from './deliveryProcessor.js';
+import { createEndpointCache } from './endpointCache.js';
+import { createDeliveryClient } from './httpClient.js';
+import { retryDelayMs } from './retrySchedule.js';
+import { SuccessRecorder } from './successRecorder.js';
+
+export interface WorkerDeps {
+  config: Config;
+  logger: Logger;
+  dbClient: DbClient;
+  metrics?: Metrics;
+  /** DNS resolver for the address guard; tests inject one (this machine has no outside DNS). */
+  resolve?: Resolver;
+}
+
+export interface RunningWorker {
+  worker: Worker<DeliveryJobData>;
+  recorder: SuccessRecorder;
+  /**
+   * Stops taking jobs, waits for those in flight (each bounded by the delivery timeout), flushes
+   * recorded outcomes, closes connections. Safe to call twice.
+   */
+  close(): Promise<void>;
+}
+
+/** Starts a BullMQ worker on the `deliveries` queue. */
+export function startWorker(deps: WorkerDeps): RunningWorker {
+  const { config, logger, dbClient, metrics } = deps;
+  const guard = createAddressGuard({ allowCidrs: config.allowCidrs, ...(deps.resolve && { resolve: deps.resolve }) });
+  const client = createDeliveryClient({ timeoutMs: config.deliveryTimeoutMs, guard });
+  const recorder = new SuccessRecorder({ sql: dbClient.sql, logger, metrics, flushMs: config.recorderFlushMs });
+  const processor = createDeliveryProcessor({
+    endpoints: createEndpointCache(dbClient.db, config.endpointCacheMs),
+    client,
+    recorder,
+    logger,
+    metrics,
+    retryScheduleMs: config.retryScheduleMs,
+  });
+  const connection = createWorkerRedis(config.redisUrl, 'hookfleet:worker');
+  const worker = new Worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
+    connection,
+    prefix: config.queuePrefix,
+    concurrency: config.concurrency,
+    settings: {
+      backoffStrategy: (attemptsMade, _type, error) => {
+        const retryAfterMs = error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined;
+        // A failure outside the schedule (e.g. PostgreSQL unreachable) waits as long as the last step.
+        return (
+          retryDelayMs(config.retryScheduleMs, attemptsMade, retryAfterMs) ??
+          config.retryScheduleMs[config.retryScheduleMs.length - 1]!
+        );
+      },
+    },
+  });
+  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      await worker.close();
+      await recorder.close(config.shutdownTimeoutMs);
+      await client.close();
+      await connection.quit().catch(() => connection.disconnect());
+    })();
+    return closing;
+  };
+  logger.info({ concurrency: config.concurrency, prefix: config.queuePrefix }, 'worker started');
+  return { worker, recorder, close };
+}
