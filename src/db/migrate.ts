@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
-import type { DbClient } from './client.js';
+import postgres from 'postgres';
+import { createDbClient } from './client.js';
 
 /** drizzle/ sits two levels above this file both in src/db and in dist/db. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
@@ -9,16 +10,18 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 const MIGRATION_LOCK_ID = 0x686f6f6b;
 
 /**
- * Applies pending migrations. An advisory lock serialises processes that start together
- * (`docker compose up --scale worker=4`), so each migration runs exactly once.
+ * Applies pending migrations. A session advisory lock, held on a connection of its own,
+ * serialises processes that start together (`docker compose up --scale worker=4`), so each
+ * migration runs exactly once.
  */
-export async function runMigrations(client: DbClient): Promise<void> {
-  const reserved = await client.sql.reserve();
+export async function runMigrations(databaseUrl: string): Promise<void> {
+  const lock = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  const client = createDbClient(databaseUrl, { max: 1 });
   try {
-    await reserved`select pg_advisory_lock(${MIGRATION_LOCK_ID})`;
+    await lock`select pg_advisory_lock(${MIGRATION_LOCK_ID})`;
     await migrate(client.db, { migrationsFolder: MIGRATIONS_FOLDER });
   } finally {
-    await reserved`select pg_advisory_unlock(${MIGRATION_LOCK_ID})`.catch(() => {});
-    reserved.release();
+    await client.close();
+    await lock.end({ timeout: 5 }); // ending the session releases the lock
   }
 }

@@ -1,21 +1,30 @@
 import postgres from 'postgres';
-import { createDbClient } from '../../src/db/client.js';
 import { runMigrations } from '../../src/db/migrate.js';
-import { ADMIN_DATABASE_URL, TEMPLATE_DATABASE, databaseUrl } from './testDatabase.js';
+import { ADMIN_DATABASE_URL, databaseUrl } from './testDatabase.js';
 
-/** Builds the migrated template database every test file copies. */
-export default async function setup(): Promise<void> {
-  const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+/**
+ * Builds the migrated template database every test file copies. Its name is this run's own, so
+ * two test runs on one machine (a developer and CI, say) do not drop each other's template.
+ */
+export default async function setup(): Promise<() => Promise<void>> {
+  const template = `hookfleet_test_template_${process.pid}`;
+  const admin = () => postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+  const sql = admin();
   try {
-    await admin.unsafe(`drop database if exists "${TEMPLATE_DATABASE}" with (force)`);
-    await admin.unsafe(`create database "${TEMPLATE_DATABASE}"`);
+    await sql.unsafe(`drop database if exists "${template}" with (force)`);
+    await sql.unsafe(`create database "${template}"`);
   } finally {
-    await admin.end();
+    await sql.end();
   }
-  const client = createDbClient(databaseUrl(TEMPLATE_DATABASE), { max: 1 });
-  try {
-    await runMigrations(client);
-  } finally {
-    await client.close();
-  }
+  await runMigrations(databaseUrl(template));
+  // Test workers are forked after this runs, so they inherit it.
+  process.env.HOOKFLEET_TEST_TEMPLATE = template;
+  return async () => {
+    const dropper = admin();
+    try {
+      await dropper.unsafe(`drop database if exists "${template}" with (force)`);
+    } finally {
+      await dropper.end();
+    }
+  };
 }

@@ -6,8 +6,12 @@ import { createDbClient, type DbClient } from '../../src/db/client.js';
 export const ADMIN_DATABASE_URL =
   process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/postgres';
 
-/** Migrated once per run by globalSetup; each test file copies it. */
-export const TEMPLATE_DATABASE = 'hookfleet_test_template';
+/** Migrated once per run by globalSetup (which names it); each test file copies it. */
+function templateDatabase(): string {
+  const name = process.env.HOOKFLEET_TEST_TEMPLATE;
+  if (!name) throw new Error('HOOKFLEET_TEST_TEMPLATE is unset: run the tests through vitest (globalSetup makes it)');
+  return name;
+}
 
 export function databaseUrl(name: string): string {
   const url = new URL(ADMIN_DATABASE_URL);
@@ -30,7 +34,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `hookfleet_test_${randomBytes(6).toString('hex')}`;
   const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`create database "${name}" template "${TEMPLATE_DATABASE}"`);
+    await admin.unsafe(`create database "${name}" template "${templateDatabase()}"`);
   } finally {
     await admin.end();
   }

@@ -1,0 +1,61 @@
+import { loadConfig } from '../config.js';
+import { createDbClient } from '../db/client.js';
+import { startEmbeddedPostgres } from '../db/embeddedPostgres.js';
+import { runMigrations } from '../db/migrate.js';
+import { closeOnSignals, Lifecycle } from '../lifecycle.js';
+import { createLogger } from '../logger.js';
+import { createMetrics } from '../metrics.js';
+import { ensureCredentials } from '../producer/auth.js';
+import { Producer } from '../producer/producer.js';
+import { startApiServer } from '../producer/server.js';
+import { createProducerRedis } from '../redis.js';
+import { startMaintenance } from '../worker/maintenance.js';
+import { startWorker } from '../worker/startWorker.js';
+import { parseCommandArgs } from './args.js';
+
+const HELP = `Usage: hookfleet start
+
+Runs the whole fleet in one process: migrations, the HTTP API with Bull Board, a delivery
+worker and the scheduler (stale-endpoint sweep). With DATABASE_URL unset it starts an embedded
+PostgreSQL kept under HOOKFLEET_DATA_DIR (.hookfleet/); with REDIS_URL unset it uses
+redis://127.0.0.1:6379. Without API keys or dashboard credentials it generates them and prints
+them once. SIGTERM or SIGINT shuts everything down gracefully.
+
+Environment: every variable of the api and worker commands (see 'hookfleet api --help' and
+'hookfleet worker --help'), plus HOOKFLEET_DATA_DIR.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('start', argv, {});
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const loaded = loadConfig();
+  const logger = createLogger(loaded, 'hookfleet');
+  const config = ensureCredentials(loaded, logger);
+  const life = new Lifecycle(logger);
+  closeOnSignals(life, config.shutdownTimeoutMs, logger);
+
+  let databaseUrl = config.databaseUrl;
+  if (databaseUrl === undefined) {
+    const embedded = life.add('embedded postgres', await startEmbeddedPostgres(config, logger), (pg) => pg.stop());
+    databaseUrl = embedded.url;
+  }
+  await runMigrations(databaseUrl);
+  const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
+  const metrics = createMetrics();
+  const redis = life.add('redis', createProducerRedis(config.redisUrl, 'hookfleet:api'), async (r) => {
+    await r.quit().catch(() => r.disconnect());
+  });
+  const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) => p.close());
+  life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
+  life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) => m.close());
+  const api = life.add('api', await startApiServer({ config, logger, dbClient, producer, metrics, redis }), (a) =>
+    a.close(),
+  );
+  logger.info(
+    { api: `http://127.0.0.1:${api.port}/v1`, dashboard: `http://127.0.0.1:${api.port}/admin/queues` },
+    'hookfleet is up',
+  );
+  return new Promise<number>(() => {});
+}

@@ -1,0 +1,35 @@
+import { loadConfig } from '../config.js';
+import { createDbClient } from '../db/client.js';
+import { resolveDatabaseUrl } from '../db/embeddedPostgres.js';
+import { closeOnSignals, Lifecycle } from '../lifecycle.js';
+import { createLogger } from '../logger.js';
+import { createMetrics } from '../metrics.js';
+import { startWorker } from '../worker/startWorker.js';
+import { parseCommandArgs } from './args.js';
+
+const HELP = `Usage: hookfleet worker
+
+Runs a delivery worker: takes jobs from the 'deliveries' queue, POSTs them signed to their
+endpoints, retries failures with backoff, records outcomes in PostgreSQL. Start as many
+processes as the load needs; they share nothing but Redis and PostgreSQL.
+
+Environment: REDIS_URL, DATABASE_URL, HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_CONCURRENCY,
+HOOKFLEET_ALLOW_CIDRS, HOOKFLEET_DELIVERY_TIMEOUT_MS, HOOKFLEET_RETRY_SCHEDULE,
+HOOKFLEET_RECORDER_FLUSH_MS, HOOKFLEET_ENDPOINT_CACHE_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('worker', argv, {});
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const config = loadConfig();
+  const logger = createLogger(config, 'hookfleet-worker');
+  const life = new Lifecycle(logger);
+  closeOnSignals(life, config.shutdownTimeoutMs, logger);
+  const dbClient = life.add('database', createDbClient(await resolveDatabaseUrl(config)), (c) => c.close());
+  const metrics = createMetrics();
+  life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
+  // Runs until a signal closes the lifecycle; closeOnSignals sets the exit code.
+  return new Promise<number>(() => {});
+}

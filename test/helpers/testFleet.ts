@@ -1,0 +1,90 @@
+import { QueueEvents } from 'bullmq';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
+import { Producer } from '../../src/producer/producer.js';
+import { startWorker, type RunningWorker } from '../../src/worker/startWorker.js';
+import { DELIVERIES_QUEUE } from '../../src/jobs.js';
+import { createTestDatabase, type TestDatabase } from './testDatabase.js';
+import { TEST_REDIS_URL, deleteQueueKeys, testQueuePrefix } from './testRedis.js';
+
+export interface TestFleet {
+  config: Config;
+  db: TestDatabase;
+  producer: Producer;
+  /** Events of the deliveries queue, for awaiting 'completed' and 'failed'. */
+  events: QueueEvents;
+  startWorker(overrides?: Record<string, string>): RunningWorker;
+  /** Resolves when the delivery job ends: completed, or failed for good. */
+  waitForDelivery(jobId: string): Promise<DeliveryEnd>;
+  /** Flushes every worker's success recorder, so the database shows what was delivered. */
+  flushRecorders(): Promise<void>;
+  /** Closes workers, producer and events, drops the database and the queue keys. */
+  close(): Promise<void>;
+}
+
+export type DeliveryEnd = { state: 'completed' } | { state: 'failed'; reason: string };
+
+/** Environment every test fleet starts from: loopback receivers allowed, fast retries and flushes. */
+export const TEST_ENV = {
+  HOOKFLEET_ALLOW_CIDRS: '127.0.0.0/8',
+  HOOKFLEET_RETRY_SCHEDULE: '20ms,20ms,20ms',
+  HOOKFLEET_RECORDER_FLUSH_MS: '50',
+  HOOKFLEET_ENDPOINT_CACHE_MS: '50',
+  HOOKFLEET_DELIVERY_TIMEOUT_MS: '2000',
+  LOG_LEVEL: 'silent',
+};
+
+/** A database, a queue prefix, a producer and (on demand) workers of this test file's own. */
+export async function createTestFleet(env: Record<string, string> = {}): Promise<TestFleet> {
+  const db = await createTestDatabase();
+  const prefix = testQueuePrefix();
+  const baseEnv = { ...TEST_ENV, REDIS_URL: TEST_REDIS_URL, DATABASE_URL: db.url, HOOKFLEET_QUEUE_PREFIX: prefix, ...env };
+  const config = loadConfig(baseEnv);
+  const producer = new Producer({ config, dbClient: db });
+  const events = new QueueEvents(DELIVERIES_QUEUE, { connection: { url: config.redisUrl }, prefix });
+  // Collected from the start, so an end that comes before anyone waits for it is not missed.
+  const ended = new Map<string, DeliveryEnd>();
+  const waiters = new Map<string, (end: DeliveryEnd) => void>();
+  const settle = (jobId: string, end: DeliveryEnd) => {
+    ended.set(jobId, end);
+    waiters.get(jobId)?.(end);
+  };
+  events.on('completed', ({ jobId }) => settle(jobId, { state: 'completed' }));
+  // QueueEvents 'failed' fires only when a job lands in the failed set, not for retried attempts.
+  events.on('failed', ({ jobId, failedReason }) => settle(jobId, { state: 'failed', reason: failedReason }));
+  await events.waitUntilReady();
+  const workers: RunningWorker[] = [];
+  return {
+    config,
+    db,
+    producer,
+    events,
+    startWorker(overrides = {}) {
+      const workerConfig = loadConfig({ ...baseEnv, ...overrides });
+      const running = startWorker({
+        config: workerConfig,
+        logger: createLogger(workerConfig),
+        dbClient: db,
+        metrics: createMetrics({ defaultMetrics: false }),
+      });
+      workers.push(running);
+      return running;
+    },
+    waitForDelivery(jobId) {
+      const end = ended.get(jobId);
+      if (end) return Promise.resolve(end);
+      return new Promise((resolve) => waiters.set(jobId, resolve));
+    },
+    async flushRecorders() {
+      await Promise.all(workers.map((w) => w.recorder.flush()));
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await producer.close();
+      await events.close();
+      await db.drop();
+      await deleteQueueKeys(prefix);
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      databaseUrl: undefined,
+      port: 3000,
+      queuePrefix: 'hookfleet',
+      concurrency: 50,
+      allowCidrs: [],
+      staleAfterDays: 365,
+      deliveryTimeoutMs: 15_000,
+      maxPayloadBytes: 262_144,
+    });
+    // Svix-like: seconds, then minutes, then hours; about a day in all.
+    expect(config.retryScheduleMs[0]).toBe(5_000);
+    const totalHours = config.retryScheduleMs.reduce((a, b) => a + b, 0) / 3_600_000;
+    expect(totalHours).toBeGreaterThan(20);
+    expect(totalHours).toBeLessThan(36);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('parses lists and durations', () => {
+    const config = loadConfig({
+      HOOKFLEET_API_KEYS: 'a, b,,c',
+      HOOKFLEET_ALLOW_CIDRS: '127.0.0.0/8,::1/128',
+      HOOKFLEET_RETRY_SCHEDULE: '500ms,2s,1m',
+      HOOKFLEET_QUEUE_PREFIX: '{hookfleet}',
+    });
+    expect(config.apiKeys).toEqual(['a', 'b', 'c']);
+    expect(config.allowCidrs).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(config.retryScheduleMs).toEqual([500, 2000, 60_000]);
+    expect(config.queuePrefix).toBe('{hookfleet}');
+  });
+
+  it.each([
+    ['PORT', 'eighty', /PORT: expected a TCP port/],
+    ['PORT', '70000', /PORT: expected a TCP port/],
+    ['REDIS_URL', 'localhost:6379', /REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/],
+    ['DATABASE_URL', 'mysql://x', /DATABASE_URL: expected a postgres:\/\/ URL/],
+    ['HOOKFLEET_CONCURRENCY', '0', /HOOKFLEET_CONCURRENCY: expected a positive whole number/],
+    ['HOOKFLEET_ALLOW_CIDRS', '127.0.0.1', /HOOKFLEET_ALLOW_CIDRS: expected comma-separated CIDR ranges/],
+    ['HOOKFLEET_STALE_AFTER_DAYS', '-3', /HOOKFLEET_STALE_AFTER_DAYS: expected a positive whole number of days/],
+    ['HOOKFLEET_RETRY_SCHEDULE', '5 minutes', /HOOKFLEET_RETRY_SCHEDULE: expected comma-separated durations/],
+    ['HOOKFLEET_QUEUE_PREFIX', 'has space', /HOOKFLEET_QUEUE_PREFIX: expected letters/],
+    ['HOOKFLEET_OPERATOR_WEBHOOK_URL', 'not a url', /HOOKFLEET_OPERATOR_WEBHOOK_URL: expected an http\(s\) URL/],
+  ])('stops on a bad %s, naming the variable and the expected form', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('does not echo secrets back in the error', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' })).toThrow(/<redacted>/);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' })).not.toThrow(/hunter2/);
+  });
+
+  it('requires the admin user and password together', () => {
+    expect(() => loadConfig({ HOOKFLEET_ADMIN_USER: 'ops' })).toThrow(/must be set together/);
+  });
+});
