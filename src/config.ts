@@ -4,6 +4,7 @@
  * expects. Everything else receives the frozen `Config` as an argument.
  */
 import ipaddr from 'ipaddr.js';
+import { getNextMillis } from 'bullmq';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDurationMs } from './duration.js';
@@ -53,6 +54,43 @@ const durationList = commaList.transform((items, ctx) => {
   return ms as number[];
 });
 
+const wholeDays = (what: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `expected ${what}`)
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n), `expected ${what}`);
+
+/** A cron pattern as BullMQ's job scheduler reads it (5 fields, or 6 with seconds first). */
+const cronPattern = z
+  .string()
+  .trim()
+  .refine((pattern) => {
+    try {
+      return typeof getNextMillis(Date.now(), { pattern, tz: 'UTC' }) === 'number';
+    } catch {
+      return false;
+    }
+  }, "expected a cron pattern such as '0 3 * * *' (minute hour day month weekday)");
+
+const timeZone = z
+  .string()
+  .trim()
+  .refine((zone) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'expected an IANA time zone such as UTC or Europe/Berlin');
+
+const signingSecret = z
+  .string()
+  .trim()
+  .regex(/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/, 'expected a Standard Webhooks secret: whsec_ and base64');
+
 /** Environment variables and their defaults; the README's configuration table mirrors this. */
 const envSchema = z.object({
   REDIS_URL: url(['redis:', 'rediss:'], 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
@@ -72,6 +110,11 @@ const envSchema = z.object({
   HOOKFLEET_ALLOW_CIDRS: cidrList.default([]),
   HOOKFLEET_STALE_AFTER_DAYS: positiveInt('a positive whole number of days').default(365),
   HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
+  HOOKFLEET_OPERATOR_WEBHOOK_SECRET: signingSecret.optional(),
+  HOOKFLEET_STALE_WARNING_DAYS: wholeDays('a whole number of days (0 turns warnings off)').default(30),
+  HOOKFLEET_SWEEP_CRON: cronPattern.default('0 3 * * *'),
+  HOOKFLEET_SWEEP_TZ: timeZone.default('UTC'),
+  HOOKFLEET_ATTEMPT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
   HOOKFLEET_DELIVERY_TIMEOUT_MS: positiveInt('a timeout in milliseconds').default(15_000),
   HOOKFLEET_RETRY_SCHEDULE: durationList.prefault(DEFAULT_RETRY_SCHEDULE),
   HOOKFLEET_RECORDER_FLUSH_MS: positiveInt('an interval in milliseconds').default(1000),
@@ -79,6 +122,7 @@ const envSchema = z.object({
   HOOKFLEET_MAX_PAYLOAD_BYTES: positiveInt('a size in bytes').default(256 * 1024),
   HOOKFLEET_ENDPOINT_CACHE_MS: positiveInt('a duration in milliseconds').default(2000),
   HOOKFLEET_DATA_DIR: z.string().min(1).default('.hookfleet'),
+  HOOKFLEET_SECRET_ROTATION_OVERLAP_MS: positiveInt('a duration in milliseconds').default(24 * 3600 * 1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -98,7 +142,24 @@ export interface Config {
   readonly allowCidrs: readonly string[];
   /** Days without a success after which the sweep deactivates an endpoint. Default 365. */
   readonly staleAfterDays: number;
+  /** Where operational events (`endpoint.stale_warning`, `endpoint.deactivated`) are POSTed. Default none. */
   readonly operatorWebhookUrl: string | undefined;
+  /**
+   * `whsec_` secret that signs the operational events like any webhook. Default none: events are
+   * then sent without a `webhook-signature` header (and a warning is logged).
+   */
+  readonly operatorWebhookSecret: string | undefined;
+  /**
+   * How many days before its threshold an endpoint is reported once as `endpoint.stale_warning`;
+   * 0 turns warnings off. Must be below HOOKFLEET_STALE_AFTER_DAYS. Default 30.
+   */
+  readonly staleWarningDays: number;
+  /** When the stale-endpoint sweep runs: a cron pattern read by BullMQ's job scheduler. Default '0 3 * * *'. */
+  readonly sweepCron: string;
+  /** Time zone of `sweepCron`. Default 'UTC'. */
+  readonly sweepTz: string;
+  /** Attempt history older than this many days is deleted by the sweep. Default 30. */
+  readonly attemptRetentionDays: number;
   /** Whole-attempt budget: connect, headers and body. Default 15000. */
   readonly deliveryTimeoutMs: number;
   /** Delay before each retry; its length is the number of retries. Default 5s,5m,30m,2h,5h,10h,10h. */
@@ -113,6 +174,11 @@ export interface Config {
   readonly endpointCacheMs: number;
   /** Where the embedded PostgreSQL keeps its data. Default .hookfleet */
   readonly dataDir: string;
+  /**
+   * After `rotate-secret`, how long deliveries stay signed with the previous secret as well, so
+   * receivers can switch without rejecting anything. Default 86400000 (24 h).
+   */
+  readonly secretRotationOverlapMs: number;
   readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -139,6 +205,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration:\n  HOOKFLEET_ADMIN_USER and HOOKFLEET_ADMIN_PASSWORD must be set together',
     );
   }
+  if (e.HOOKFLEET_STALE_WARNING_DAYS >= e.HOOKFLEET_STALE_AFTER_DAYS) {
+    throw new ConfigError(
+      `invalid configuration:\n  HOOKFLEET_STALE_WARNING_DAYS (${e.HOOKFLEET_STALE_WARNING_DAYS}) must be below HOOKFLEET_STALE_AFTER_DAYS (${e.HOOKFLEET_STALE_AFTER_DAYS})`,
+    );
+  }
   return Object.freeze({
     redisUrl: e.REDIS_URL,
     databaseUrl: e.DATABASE_URL,
@@ -151,6 +222,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowCidrs: Object.freeze(e.HOOKFLEET_ALLOW_CIDRS),
     staleAfterDays: e.HOOKFLEET_STALE_AFTER_DAYS,
     operatorWebhookUrl: e.HOOKFLEET_OPERATOR_WEBHOOK_URL,
+    operatorWebhookSecret: e.HOOKFLEET_OPERATOR_WEBHOOK_SECRET,
+    staleWarningDays: e.HOOKFLEET_STALE_WARNING_DAYS,
+    sweepCron: e.HOOKFLEET_SWEEP_CRON,
+    sweepTz: e.HOOKFLEET_SWEEP_TZ,
+    attemptRetentionDays: e.HOOKFLEET_ATTEMPT_RETENTION_DAYS,
     deliveryTimeoutMs: e.HOOKFLEET_DELIVERY_TIMEOUT_MS,
     retryScheduleMs: Object.freeze(e.HOOKFLEET_RETRY_SCHEDULE),
     recorderFlushMs: e.HOOKFLEET_RECORDER_FLUSH_MS,
@@ -158,13 +234,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxPayloadBytes: e.HOOKFLEET_MAX_PAYLOAD_BYTES,
     endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
     dataDir: e.HOOKFLEET_DATA_DIR,
+    secretRotationOverlapMs: e.HOOKFLEET_SECRET_ROTATION_OVERLAP_MS,
     logLevel: e.LOG_LEVEL,
   });
 }
 
 /** Secrets must not be echoed back in an error message. */
 function redact(name: string, value: string | undefined): string | undefined {
-  return /KEY|PASSWORD|URL/.test(name) && value !== undefined ? '<redacted>' : value;
+  return /KEY|PASSWORD|SECRET|URL/.test(name) && value !== undefined ? '<redacted>' : value;
 }
 
 /** The variables this module reads, for docs checks and `--help` output. */

@@ -21,6 +21,8 @@ export interface Metrics {
   recorderPending: Gauge;
   /** Endpoints deactivated, by reason. */
   endpointsDeactivated: Counter<'reason'>;
+  /** Jobs per queue and state (waiting, active, delayed, failed, …), read from Redis when scraped. */
+  queueDepth: Gauge<'queue' | 'state'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -69,6 +71,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'hookfleet_endpoints_deactivated_total',
       help: 'Endpoints deactivated, by reason',
       labelNames: ['reason'],
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: 'hookfleet_queue_jobs',
+      help: 'Jobs per queue and state, read from Redis at scrape time',
+      labelNames: ['queue', 'state'],
       registers,
     }),
   };

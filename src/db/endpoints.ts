@@ -45,16 +45,18 @@ export async function listEndpoints(db: Database, limit = 100, afterId?: string)
 }
 
 /**
- * Ids of the active endpoints that receive `eventType`: those subscribed to it, to `*`, or to
- * everything (empty list). Served by the partial GIN index on event_types plus the small set of
- * catch-all endpoints. `onlyIds` narrows the fan-out to the endpoints a caller named.
+ * Ids of the active endpoints that receive `eventType`: those subscribed to it, to a prefix
+ * wildcard of it (`invoice.*` matches `invoice.paid` and `invoice.line.added`), to `*`, or to
+ * everything (empty list). The wildcards are matched by listing every pattern that would match
+ * this type (see subscriptionPatterns) and testing overlap, so the partial GIN index on
+ * event_types still serves the query. `onlyIds` narrows the fan-out to the endpoints a caller named.
  */
 export async function findSubscribedEndpointIds(
   db: Database,
   eventType: string,
   onlyIds?: readonly string[],
 ): Promise<string[]> {
-  const subscribed = sql`(${arrayOverlaps(endpoints.eventTypes, [eventType, '*'])} or ${endpoints.eventTypes} = '{}'::text[])`;
+  const subscribed = sql`(${arrayOverlaps(endpoints.eventTypes, subscriptionPatterns(eventType))} or ${endpoints.eventTypes} = '{}'::text[])`;
   const rows = await db
     .select({ id: endpoints.id })
     .from(endpoints)
@@ -90,4 +92,69 @@ export async function setEndpointActive(
 export async function deleteEndpoint(db: Database, id: string): Promise<boolean> {
   const rows = await db.delete(endpoints).where(eq(endpoints.id, id)).returning({ id: endpoints.id });
   return rows.length > 0;
+}
+
+/**
+ * The event-type patterns that match `eventType`, most specific first: for `a.b.c` that is
+ * `a.b.c`, `a.b.*`, `a.*` and `*`.
+ */
+export function subscriptionPatterns(eventType: string): string[] {
+  const parts = eventType.split('.');
+  const patterns = [eventType];
+  for (let length = parts.length - 1; length >= 1; length--) patterns.push(`${parts.slice(0, length).join('.')}.*`);
+  patterns.push('*');
+  return patterns;
+}
+
+/** Like insertEndpoint, with an id and secret chosen by the caller (the API signs a verification request before the row exists). */
+export async function insertEndpointWithSecret(
+  db: Database,
+  input: NewEndpoint & { id: string; secret: string },
+): Promise<EndpointRow> {
+  const [row] = await db
+    .insert(endpoints)
+    .values({
+      id: input.id,
+      url: input.url,
+      secret: input.secret,
+      eventTypes: input.eventTypes ?? [],
+      description: input.description ?? '',
+      staleAfterDays: input.staleAfterDays ?? null,
+    })
+    .returning();
+  return row!;
+}
+
+export interface EndpointChanges {
+  url?: string | undefined;
+  eventTypes?: string[] | undefined;
+  description?: string | undefined;
+  /** Null restores the default (HOOKFLEET_STALE_AFTER_DAYS). */
+  staleAfterDays?: number | null | undefined;
+}
+
+/** Changes an endpoint's settings; undefined fields are left alone. Undefined result: no such endpoint. */
+export async function updateEndpoint(db: Database, id: string, changes: EndpointChanges): Promise<EndpointRow | undefined> {
+  const set = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+  if (Object.keys(set).length === 0) return findEndpoint(db, id);
+  const [row] = await db.update(endpoints).set(set).where(eq(endpoints.id, id)).returning();
+  return row;
+}
+
+/**
+ * Gives an endpoint a new secret in one statement: the current one becomes `previous_secret`, which
+ * workers keep signing with (a second v1 signature) until `now() + overlapMs`, so receivers can
+ * switch secrets without rejecting a delivery. Undefined result: no such endpoint.
+ */
+export async function rotateEndpointSecret(db: Database, id: string, overlapMs: number): Promise<EndpointRow | undefined> {
+  const [row] = await db
+    .update(endpoints)
+    .set({
+      previousSecret: sql`${endpoints.secret}`,
+      secret: newSecret(),
+      previousSecretExpiresAt: sql`now() + make_interval(secs => ${overlapMs / 1000})`,
+    })
+    .where(eq(endpoints.id, id))
+    .returning();
+  return row;
 }

@@ -49,6 +49,11 @@ export const endpoints = pgTable(
     deactivatedAt: tz('deactivated_at'),
     /** Why the endpoint was deactivated: 'stale', 'manual', … */
     deactivationReason: text('deactivation_reason'),
+    /**
+     * When the sweep last reported `endpoint.stale_warning`. The warning counts only while it is
+     * newer than the stale clock, so a later success or a reactivation re-arms it without a reset.
+     */
+    staleWarnedAt: tz('stale_warned_at'),
   },
   (t) => [
     // Fan-out: active endpoints whose event_types contain the message's type (or are empty).
@@ -59,6 +64,11 @@ export const endpoints = pgTable(
     index('endpoints_stale_clock_active_idx')
       .on(sql`coalesce(${t.lastSuccessAt}, ${t.reactivatedAt}, ${t.createdAt})`)
       .where(sql`${t.active}`),
+    // Stale sweep: the (usually few) active endpoints with a threshold of their own, so those
+    // shorter than the default are found without scanning the whole clock index.
+    index('endpoints_stale_after_days_active_idx')
+      .on(t.staleAfterDays)
+      .where(sql`${t.active} and ${t.staleAfterDays} is not null`),
   ],
 );
 

@@ -196,7 +196,7 @@ export class SuccessRecorder {
     const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
     await sql.begin(async (tx) => {
       if (ids.length > 0) {
-        await tx`select 1 from endpoints where id = any(${ids}::text[]) order by id for update`;
+        await tx`select 1 from endpoints where id = any(${tx.array(ids)}::text[]) order by id for update`;
         await tx`
           update endpoints e set
             last_success_at = greatest(e.last_success_at, v.last_success_at),
@@ -205,16 +205,19 @@ export class SuccessRecorder {
               when v.last_success_at is not null
                 and (e.last_success_at is null or v.last_success_at >= e.last_success_at)
               then v.failures_since_success
+              -- Failures older than the success another worker already wrote do not count.
+              when v.last_failure_at is null or v.last_failure_at <= e.last_success_at
+              then e.consecutive_failures
               else e.consecutive_failures + v.failures end,
             success_count = e.success_count + v.successes,
             failure_count = e.failure_count + v.failures
           from unnest(
-            ${ids}::text[],
-            ${rows.map((r) => iso(r.lastSuccessAtMs))}::timestamptz[],
-            ${rows.map((r) => iso(r.lastFailureAtMs))}::timestamptz[],
-            ${rows.map((r) => r.successes)}::int[],
-            ${rows.map((r) => r.failures)}::int[],
-            ${rows.map((r) => r.failuresSinceSuccess)}::int[]
+            ${tx.array(ids)}::text[],
+            ${tx.array(rows.map((r) => iso(r.lastSuccessAtMs)))}::timestamptz[],
+            ${tx.array(rows.map((r) => iso(r.lastFailureAtMs)))}::timestamptz[],
+            ${tx.array(rows.map((r) => r.successes))}::int[],
+            ${tx.array(rows.map((r) => r.failures))}::int[],
+            ${tx.array(rows.map((r) => r.failuresSinceSuccess))}::int[]
           ) as v(id, last_success_at, last_failure_at, successes, failures, failures_since_success)
           where e.id = v.id`;
       }
@@ -223,14 +226,14 @@ export class SuccessRecorder {
           insert into attempts
             (message_id, endpoint_id, attempt_number, attempted_at, outcome, status_code, duration_ms, error)
           select * from unnest(
-            ${attempts.map((a) => a.messageId)}::text[],
-            ${attempts.map((a) => a.endpointId)}::text[],
-            ${attempts.map((a) => a.attemptNumber)}::smallint[],
-            ${attempts.map((a) => a.attemptedAt.toISOString())}::timestamptz[],
-            ${attempts.map((a) => a.outcome)}::text[],
-            ${attempts.map((a) => a.statusCode ?? null)}::smallint[],
-            ${attempts.map((a) => a.durationMs)}::int[],
-            ${attempts.map((a) => a.error ?? null)}::text[]
+            ${tx.array(attempts.map((a) => a.messageId))}::text[],
+            ${tx.array(attempts.map((a) => a.endpointId))}::text[],
+            ${tx.array(attempts.map((a) => a.attemptNumber))}::smallint[],
+            ${tx.array(attempts.map((a) => a.attemptedAt.toISOString()))}::timestamptz[],
+            ${tx.array(attempts.map((a) => a.outcome))}::text[],
+            ${tx.array(attempts.map((a) => a.statusCode ?? null))}::smallint[],
+            ${tx.array(attempts.map((a) => a.durationMs))}::int[],
+            ${tx.array(attempts.map((a) => a.error ?? null))}::text[]
           )`;
       }
     });

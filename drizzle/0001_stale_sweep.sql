@@ -1,0 +1,2 @@
+ALTER TABLE "endpoints" ADD COLUMN "stale_warned_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "endpoints_stale_after_days_active_idx" ON "endpoints" USING btree ("stale_after_days") WHERE "endpoints"."active" and "endpoints"."stale_after_days" is not null;

@@ -1,0 +1,101 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDbClient } from '../../src/db/client.js';
+import { insertEndpoint } from '../../src/db/endpoints.js';
+import { attempts, endpoints } from '../../src/db/schema.js';
+import { createLogger } from '../../src/logger.js';
+import { SuccessRecorder, type AttemptRecord } from '../../src/worker/successRecorder.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
+
+let db: TestDatabase;
+const logger = createLogger({ logLevel: 'silent' });
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const at = (iso: string) => new Date(iso);
+function attempt(endpointId: string, outcome: AttemptRecord['outcome'], attemptedAt: Date): AttemptRecord {
+  return { messageId: 'msg_t', endpointId, attemptNumber: 1, attemptedAt, outcome, durationMs: 3 };
+}
+async function row(id: string) {
+  const [r] = await db.db.select().from(endpoints).where(eq(endpoints.id, id));
+  return r!;
+}
+
+describe('SuccessRecorder', () => {
+  it('coalesces many outcomes into one row update and one batch of attempt rows', async () => {
+    const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
+    const recorder = new SuccessRecorder({ sql: db.sql, logger, flushMs: 60_000 });
+    for (let i = 0; i < 100; i++) recorder.record(attempt(endpoint.id, 'succeeded', new Date(Date.UTC(2026, 0, 1, 0, 0, i))));
+    recorder.record(attempt(endpoint.id, 'retrying', at('2026-01-01T00:05:00Z')));
+    recorder.record(attempt(endpoint.id, 'retrying', at('2026-01-01T00:06:00Z')));
+    await recorder.close();
+    const r = await row(endpoint.id);
+    expect(r.lastSuccessAt).toEqual(new Date(Date.UTC(2026, 0, 1, 0, 1, 39)));
+    expect(r.lastFailureAt).toEqual(at('2026-01-01T00:06:00Z'));
+    expect(r).toMatchObject({ successCount: 100, failureCount: 2, consecutiveFailures: 2 });
+    const rows = await db.db.select().from(attempts).where(eq(attempts.endpointId, endpoint.id));
+    expect(rows).toHaveLength(102);
+  });
+
+  it('never moves last_success_at backwards, whichever worker flushes last', async () => {
+    const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
+    const newer = new SuccessRecorder({ sql: db.sql, logger, flushMs: 60_000 });
+    const older = new SuccessRecorder({ sql: db.sql, logger, flushMs: 60_000 });
+    newer.record(attempt(endpoint.id, 'succeeded', at('2026-03-01T12:00:00Z')));
+    older.record(attempt(endpoint.id, 'succeeded', at('2026-03-01T11:00:00Z')));
+    older.record(attempt(endpoint.id, 'retrying', at('2026-03-01T11:30:00Z')));
+    await newer.close();
+    await older.close();
+    const r = await row(endpoint.id);
+    expect(r.lastSuccessAt).toEqual(at('2026-03-01T12:00:00Z'));
+    // The failure came before the newest success, so it does not count as consecutive.
+    expect(r.consecutiveFailures).toBe(0);
+    expect(r.successCount).toBe(2);
+  });
+
+  it('flushes on its own within the flush interval', async () => {
+    const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
+    const recorder = new SuccessRecorder({ sql: db.sql, logger, flushMs: 20 });
+    recorder.record(attempt(endpoint.id, 'succeeded', at('2026-04-01T00:00:00Z')));
+    // Poll the row (bounded): the write is the event we wait for, and it has no other signal.
+    for (let i = 0; i < 200 && (await row(endpoint.id)).lastSuccessAt === null; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect((await row(endpoint.id)).lastSuccessAt).toEqual(at('2026-04-01T00:00:00Z'));
+    await recorder.close();
+  });
+
+  it('keeps records while PostgreSQL is unreachable and writes them once it is back', async () => {
+    const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
+    const proxy = await startTcpProxy(5432);
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    const viaProxy = createDbClient(url.toString(), { max: 2 });
+    await viaProxy.sql`select 1`;
+    const recorder = new SuccessRecorder({ sql: viaProxy.sql, logger, flushMs: 60_000 });
+    try {
+      proxy.cut();
+      recorder.record(attempt(endpoint.id, 'succeeded', at('2026-05-01T00:00:00Z')));
+      await recorder.flush();
+      expect(recorder.pendingAttempts).toBe(1);
+      expect((await row(endpoint.id)).lastSuccessAt).toBeNull();
+
+      recorder.record(attempt(endpoint.id, 'retrying', at('2026-05-01T00:00:01Z')));
+      proxy.restore();
+      await recorder.flush();
+      expect(recorder.pendingAttempts).toBe(0);
+      const r = await row(endpoint.id);
+      expect(r.lastSuccessAt).toEqual(at('2026-05-01T00:00:00Z'));
+      expect(r).toMatchObject({ successCount: 1, failureCount: 1, consecutiveFailures: 1 });
+    } finally {
+      await recorder.close();
+      await viaProxy.close();
+      await proxy.close();
+    }
+  });
+});
