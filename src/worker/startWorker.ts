@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
@@ -51,6 +52,8 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     connection,
     prefix: config.queuePrefix,
     concurrency: config.concurrency,
+    // Shown as each job's processedBy in Bull Board: which process delivered it.
+    name: `${hostname()}:${process.pid}`,
     settings: {
       backoffStrategy: (attemptsMade, _type, error) => {
         const retryAfterMs = error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined;
