@@ -89,7 +89,10 @@ const timeZone = z
 const signingSecret = z
   .string()
   .trim()
-  .regex(/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/, 'expected a Standard Webhooks secret: whsec_ and base64');
+  .regex(
+    /^whsec_[A-Za-z0-9+/]{16,}={0,2}$/,
+    'expected a Standard Webhooks secret: whsec_ and base64',
+  );
 
 /** Environment variables and their defaults; the README's configuration table mirrors this. */
 const envSchema = z.object({
@@ -111,7 +114,9 @@ const envSchema = z.object({
   HOOKFLEET_STALE_AFTER_DAYS: positiveInt('a positive whole number of days').default(365),
   HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
   HOOKFLEET_OPERATOR_WEBHOOK_SECRET: signingSecret.optional(),
-  HOOKFLEET_STALE_WARNING_DAYS: wholeDays('a whole number of days (0 turns warnings off)').default(30),
+  HOOKFLEET_STALE_WARNING_DAYS: wholeDays('a whole number of days (0 turns warnings off)').default(
+    30,
+  ),
   HOOKFLEET_SWEEP_CRON: cronPattern.default('0 3 * * *'),
   HOOKFLEET_SWEEP_TZ: timeZone.default('UTC'),
   HOOKFLEET_ATTEMPT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
@@ -119,6 +124,8 @@ const envSchema = z.object({
   HOOKFLEET_RETRY_SCHEDULE: durationList.prefault(DEFAULT_RETRY_SCHEDULE),
   HOOKFLEET_RECORDER_FLUSH_MS: positiveInt('an interval in milliseconds').default(1000),
   HOOKFLEET_SHUTDOWN_TIMEOUT_MS: positiveInt('a timeout in milliseconds').default(30_000),
+  HOOKFLEET_LOCK_DURATION_MS: positiveInt('a duration in milliseconds').default(30_000),
+  HOOKFLEET_STALLED_INTERVAL_MS: positiveInt('an interval in milliseconds').default(30_000),
   HOOKFLEET_MAX_PAYLOAD_BYTES: positiveInt('a size in bytes').default(256 * 1024),
   HOOKFLEET_ENDPOINT_CACHE_MS: positiveInt('a duration in milliseconds').default(2000),
   HOOKFLEET_DATA_DIR: z.string().min(1).default('.hookfleet'),
@@ -142,7 +149,7 @@ export interface Config {
   readonly allowCidrs: readonly string[];
   /** Days without a success after which the sweep deactivates an endpoint. Default 365. */
   readonly staleAfterDays: number;
-  /** Where operational events (`endpoint.stale_warning`, `endpoint.deactivated`) are POSTed. Default none. */
+  /** Where operational events (`endpoint.deactivated`, …) are POSTed. Default none. */
   readonly operatorWebhookUrl: string | undefined;
   /**
    * `whsec_` secret that signs the operational events like any webhook. Default none: events are
@@ -154,7 +161,7 @@ export interface Config {
    * 0 turns warnings off. Must be below HOOKFLEET_STALE_AFTER_DAYS. Default 30.
    */
   readonly staleWarningDays: number;
-  /** When the stale-endpoint sweep runs: a cron pattern read by BullMQ's job scheduler. Default '0 3 * * *'. */
+  /** When the stale-endpoint sweep runs, as a cron pattern. Default '0 3 * * *'. */
   readonly sweepCron: string;
   /** Time zone of `sweepCron`. Default 'UTC'. */
   readonly sweepTz: string;
@@ -168,6 +175,18 @@ export interface Config {
   readonly recorderFlushMs: number;
   /** Bound on a graceful shutdown. Default 30000. */
   readonly shutdownTimeoutMs: number;
+  /**
+   * How long a worker's claim (BullMQ lock) on a delivery lasts unless renewed; renewed every half
+   * of it while the delivery runs. A worker that dies without closing (SIGKILL, lost host) leaves
+   * its deliveries active until their locks expire. Default 30000.
+   */
+  readonly lockDurationMs: number;
+  /**
+   * How often each worker looks for deliveries whose worker died (lock expired) and puts them back
+   * in the queue for another worker. Such a delivery is taken over within about
+   * `lockDurationMs + 2 * stalledIntervalMs`, and may then reach its receiver twice. Default 30000.
+   */
+  readonly stalledIntervalMs: number;
   /** Largest accepted message payload, as JSON bytes. Default 262144 (256 KiB). */
   readonly maxPayloadBytes: number;
   /** How long a worker trusts its cached copy of an endpoint row. Default 2000. */
@@ -207,7 +226,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (e.HOOKFLEET_STALE_WARNING_DAYS >= e.HOOKFLEET_STALE_AFTER_DAYS) {
     throw new ConfigError(
-      `invalid configuration:\n  HOOKFLEET_STALE_WARNING_DAYS (${e.HOOKFLEET_STALE_WARNING_DAYS}) must be below HOOKFLEET_STALE_AFTER_DAYS (${e.HOOKFLEET_STALE_AFTER_DAYS})`,
+      'invalid configuration:\n  HOOKFLEET_STALE_WARNING_DAYS must be below HOOKFLEET_STALE_AFTER_DAYS ' +
+        `(got ${e.HOOKFLEET_STALE_WARNING_DAYS} and ${e.HOOKFLEET_STALE_AFTER_DAYS})`,
     );
   }
   return Object.freeze({
@@ -231,6 +251,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retryScheduleMs: Object.freeze(e.HOOKFLEET_RETRY_SCHEDULE),
     recorderFlushMs: e.HOOKFLEET_RECORDER_FLUSH_MS,
     shutdownTimeoutMs: e.HOOKFLEET_SHUTDOWN_TIMEOUT_MS,
+    lockDurationMs: e.HOOKFLEET_LOCK_DURATION_MS,
+    stalledIntervalMs: e.HOOKFLEET_STALLED_INTERVAL_MS,
     maxPayloadBytes: e.HOOKFLEET_MAX_PAYLOAD_BYTES,
     endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
     dataDir: e.HOOKFLEET_DATA_DIR,

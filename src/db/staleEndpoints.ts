@@ -3,12 +3,20 @@
  * short statement over at most `limit` rows, so a sweep of millions of endpoints holds no lock
  * for long and never blocks deliveries.
  *
- * The stale clock of an endpoint is `coalesce(last_success_at, reactivated_at, created_at)`; it
- * is stale when the clock is older than its threshold, `coalesce(stale_after_days, default)`
- * days (24 h each). Two scans keep every statement index-bound whatever the thresholds are:
+ * The stale clock of an endpoint starts at its newest of last success, reactivation and creation:
+ * `greatest(last_success_at, reactivated_at, created_at)` (greatest skips nulls). It is stale
+ * when the clock is older than its threshold, `coalesce(stale_after_days, default)` days of 24 h.
+ *
+ * Why greatest and not the `coalesce(last_success_at, reactivated_at, created_at)` of the index
+ * `endpoints_stale_clock_active_idx`: coalesce ignores a reactivation whenever the endpoint has
+ * succeeded once, so an endpoint re-enabled after a year would be deactivated again by the next
+ * sweep. The index still bounds every scan, because coalesce <= greatest: `coalesce < cutoff` is
+ * the index condition, `greatest < cutoff` the filter.
+ *
+ * Two scans keep every statement index-bound whatever the thresholds are:
  * - `default`: a range scan of `endpoints_stale_clock_active_idx` up to the default cutoff,
  *   filtered by the endpoint's own threshold (endpoints with a longer one are skipped), paged by
- *   clock so skipped rows are read once per sweep;
+ *   the indexed clock so skipped rows are read once per sweep;
  * - `custom`: the endpoints with a threshold *shorter* than the default, through
  *   `endpoints_stale_after_days_active_idx` (usually a handful of rows).
  */
@@ -34,78 +42,134 @@ export interface StaleEndpoint {
   id: string;
   url: string;
   lastSuccessAt: Date | null;
-  /** When its stale clock started: last success, else reactivation, else creation. */
+  /** When its stale clock started: the newest of last success, reactivation and creation. */
   clockStartedAt: Date;
+  /** Position in endpoints_stale_clock_active_idx, which the default scan pages by. */
+  indexedClock: Date;
   /** Its threshold: its own `stale_after_days`, else the default. */
   staleAfterDays: number;
 }
 
 const DAY_MS = 86_400_000;
 
-const CLOCK = 'coalesce(last_success_at, reactivated_at, created_at)';
+/** The stale clock (see the module comment). */
+const CLOCK = 'greatest(last_success_at, reactivated_at, created_at)';
+/** The expression of endpoints_stale_clock_active_idx, always <= CLOCK. */
+const INDEXED_CLOCK = 'coalesce(last_success_at, reactivated_at, created_at)';
+
+/** Dates go as ISO text: postgres.js cannot serialise a Date where the server leaves a parameter's type open (EXPLAIN). */
+function iso(date: Date): string {
+  return date.toISOString();
+}
 
 function daysBefore(now: Date, days: number): Date {
   return new Date(now.getTime() - days * DAY_MS);
 }
 
-/** Conditions of "stale now" for one scan (`afterClock` pages the default scan). */
-function staleWhere(sql: Sql, rule: StaleRule, scan: StaleScan, afterClock?: Date): Fragment {
-  const clock = sql.unsafe(CLOCK);
-  const own = sql`${rule.now}::timestamptz - coalesce(stale_after_days, ${rule.defaultDays}::int) * interval '24 hours'`;
+/**
+ * The part of the active endpoints a scan reads: for the default scan, the index range below
+ * `defaultCutoff` (from `afterIndexedClock` on); for the custom scan, the shorter thresholds
+ * outside that range, so no endpoint is in both and counts add up.
+ */
+function scanRange(
+  sql: Sql,
+  rule: StaleRule,
+  scan: StaleScan,
+  defaultCutoff: Date,
+  afterIndexedClock?: Date,
+): Fragment {
+  const indexed = sql.unsafe(INDEXED_CLOCK);
   if (scan === 'default') {
     return sql`active
-      ${afterClock === undefined ? sql`` : sql`and ${clock} >= ${afterClock}::timestamptz`}
-      and ${clock} < ${daysBefore(rule.now, rule.defaultDays)}::timestamptz
-      and ${clock} < ${own}`;
+      ${afterIndexedClock === undefined ? sql`` : sql`and ${indexed} >= ${iso(afterIndexedClock)}::timestamptz`}
+      and ${indexed} < ${iso(defaultCutoff)}::timestamptz`;
   }
-  // Rows before the default cutoff belong to the default scan; leaving them out here keeps
-  // counts exact (no endpoint in both scans).
   return sql`active
     and stale_after_days < ${rule.defaultDays}::int
-    and ${clock} >= ${daysBefore(rule.now, rule.defaultDays)}::timestamptz
-    and ${clock} < ${own}`;
+    and ${indexed} >= ${iso(defaultCutoff)}::timestamptz`;
+}
+
+/** Conditions of "stale now". */
+function staleWhere(
+  sql: Sql,
+  rule: StaleRule,
+  scan: StaleScan,
+  afterIndexedClock?: Date,
+): Fragment {
+  const range = scanRange(
+    sql,
+    rule,
+    scan,
+    daysBefore(rule.now, rule.defaultDays),
+    afterIndexedClock,
+  );
+  return sql`${range}
+    and ${sql.unsafe(CLOCK)} < ${iso(rule.now)}::timestamptz - coalesce(stale_after_days, ${rule.defaultDays}::int) * interval '24 hours'`;
 }
 
 /** Conditions of "inside the warning window, not stale yet, not warned since the clock started". */
-function warningWhere(sql: Sql, rule: StaleRule, scan: StaleScan, afterClock?: Date): Fragment {
+function warningWhere(
+  sql: Sql,
+  rule: StaleRule,
+  scan: StaleScan,
+  afterIndexedClock?: Date,
+): Fragment {
   const clock = sql.unsafe(CLOCK);
   const threshold = sql`coalesce(stale_after_days, ${rule.defaultDays}::int)`;
-  const windowOpen = sql`${rule.now}::timestamptz - greatest(${threshold} - ${rule.warningDays}::int, 0) * interval '24 hours'`;
-  const defaultWindowOpen = daysBefore(rule.now, rule.defaultDays - rule.warningDays);
-  const common = sql`${clock} < ${windowOpen}
-    and ${clock} >= ${rule.now}::timestamptz - ${threshold} * interval '24 hours'
+  const range = scanRange(
+    sql,
+    rule,
+    scan,
+    daysBefore(rule.now, rule.defaultDays - rule.warningDays),
+    afterIndexedClock,
+  );
+  // "Warned" means warned after the clock started, so a newer success or a reactivation
+  // re-arms the warning without anything having to reset stale_warned_at.
+  return sql`${range}
+    and ${clock} < ${iso(rule.now)}::timestamptz - greatest(${threshold} - ${rule.warningDays}::int, 0) * interval '24 hours'
+    and ${clock} >= ${iso(rule.now)}::timestamptz - ${threshold} * interval '24 hours'
     and (stale_warned_at is null or stale_warned_at <= ${clock})`;
-  if (scan === 'default') {
-    return sql`active
-      ${afterClock === undefined ? sql`` : sql`and ${clock} >= ${afterClock}::timestamptz`}
-      and ${clock} < ${defaultWindowOpen}::timestamptz
-      and ${common}`;
-  }
-  return sql`active
-    and stale_after_days < ${rule.defaultDays}::int
-    and ${clock} >= ${defaultWindowOpen}::timestamptz
-    and ${common}`;
 }
 
 /** The candidate rows of one batch, locked; rows another sweep (or a success flush) holds are skipped. */
 function candidates(sql: Sql, where: Fragment, scan: StaleScan, limit: number): Fragment {
-  // Ordering the default scan by clock makes it a walk of the clock index that stops after
-  // `limit` matches; the custom scan is small and needs no order.
-  const order = scan === 'default' ? sql`order by ${sql.unsafe(CLOCK)}` : sql``;
+  // Ordering the default scan by the indexed clock makes it a walk of the index that stops
+  // after `limit` matches; the custom scan is small and needs no order.
+  const order = scan === 'default' ? sql`order by ${sql.unsafe(INDEXED_CLOCK)}` : sql``;
   return sql`select id from endpoints where ${where} ${order} limit ${limit}::int for update skip locked`;
 }
+
+/** Timestamps as they come back: Drizzle's postgres-js driver makes the raw client return them as text. */
+type Timestamp = Date | string;
 
 interface Returned {
   id: string;
   url: string;
-  last_success_at: Date | null;
-  clock: Date;
+  last_success_at: Timestamp | null;
+  clock: Timestamp;
+  indexed_clock: Timestamp;
   stale_after_days: number;
+}
+
+/** PostgreSQL's text form ('2025-01-02 03:04:05.123456+00') as a Date (to the millisecond). */
+export function toDate(value: Timestamp): Date {
+  if (value instanceof Date) return value;
+  const date = new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'));
+  if (Number.isNaN(date.getTime()))
+    throw new Error(`unexpected timestamp from PostgreSQL: ${value}`);
+  return date;
+}
+
+/** The database's clock, so a sweep judges staleness by the same clock that wrote the rows. */
+export async function databaseNow(sql: Sql): Promise<Date> {
+  const [row] = await sql<{ now: Timestamp }[]>`select now() as now`;
+  return toDate(row!.now);
 }
 
 function returning(sql: Sql, rule: StaleRule): Fragment {
   return sql`e.id, e.url, e.last_success_at,
-    coalesce(e.last_success_at, e.reactivated_at, e.created_at) as clock,
+    greatest(e.last_success_at, e.reactivated_at, e.created_at) as clock,
+    coalesce(e.last_success_at, e.reactivated_at, e.created_at) as indexed_clock,
     coalesce(e.stale_after_days, ${rule.defaultDays}::int) as stale_after_days`;
 }
 
@@ -113,14 +177,16 @@ function toStaleEndpoint(row: Returned): StaleEndpoint {
   return {
     id: row.id,
     url: row.url,
-    lastSuccessAt: row.last_success_at,
-    clockStartedAt: row.clock,
+    lastSuccessAt: row.last_success_at === null ? null : toDate(row.last_success_at),
+    clockStartedAt: toDate(row.clock),
+    indexedClock: toDate(row.indexed_clock),
     staleAfterDays: row.stale_after_days,
   };
 }
 
 /**
  * Deactivates up to `limit` stale endpoints of one scan and returns them, oldest clock first.
+ * The default scan pages: pass the greatest `indexedClock` returned as `afterIndexedClock`.
  * `where e.active` plus the row lock make it idempotent: an endpoint is returned by exactly one
  * of two overlapping sweeps.
  */
@@ -129,10 +195,10 @@ export async function deactivateStaleBatch(
   rule: StaleRule,
   scan: StaleScan,
   limit: number,
-  afterClock?: Date,
+  afterIndexedClock?: Date,
 ): Promise<StaleEndpoint[]> {
   const rows = await sql<Returned[]>`
-    with batch as (${candidates(sql, staleWhere(sql, rule, scan, afterClock), scan, limit)})
+    with batch as (${candidates(sql, staleWhere(sql, rule, scan, afterIndexedClock), scan, limit)})
     update endpoints e
     set active = false, deactivated_at = now(), deactivation_reason = 'stale'
     from batch
@@ -147,12 +213,12 @@ export async function warnStaleBatch(
   rule: StaleRule,
   scan: StaleScan,
   limit: number,
-  afterClock?: Date,
+  afterIndexedClock?: Date,
 ): Promise<StaleEndpoint[]> {
   const rows = await sql<Returned[]>`
-    with batch as (${candidates(sql, warningWhere(sql, rule, scan, afterClock), scan, limit)})
+    with batch as (${candidates(sql, warningWhere(sql, rule, scan, afterIndexedClock), scan, limit)})
     update endpoints e
-    set stale_warned_at = ${rule.now}::timestamptz
+    set stale_warned_at = ${iso(rule.now)}::timestamptz
     from batch
     where e.id = batch.id and e.active
     returning ${returning(sql, rule)}`;
@@ -177,20 +243,34 @@ export async function countWarnings(sql: Sql, rule: StaleRule): Promise<number> 
 }
 
 /** Up to `limit` of the stale endpoints, oldest clock first, for a dry run's report. */
-export async function sampleStale(sql: Sql, rule: StaleRule, limit: number): Promise<StaleEndpoint[]> {
+export async function sampleStale(
+  sql: Sql,
+  rule: StaleRule,
+  limit: number,
+): Promise<StaleEndpoint[]> {
   const select = (scan: StaleScan) => sql`
-    (select id, url, last_success_at, ${sql.unsafe(CLOCK)} as clock,
+    (select id, url, last_success_at, ${sql.unsafe(CLOCK)} as clock, ${sql.unsafe(INDEXED_CLOCK)} as indexed_clock,
        coalesce(stale_after_days, ${rule.defaultDays}::int) as stale_after_days
      from endpoints where ${staleWhere(sql, rule, scan)}
      order by ${sql.unsafe(CLOCK)} limit ${limit}::int)`;
-  const rows = await sql<Returned[]>`${select('default')} union all ${select('custom')} order by clock limit ${limit}::int`;
+  const rows = await sql<
+    Returned[]
+  >`${select('default')} union all ${select('custom')} order by clock limit ${limit}::int`;
   return rows.map(toStaleEndpoint);
 }
 
-/** The plan of one default-scan batch, for the bench (it must name endpoints_stale_clock_active_idx). */
-export async function explainStaleBatch(sql: Sql, rule: StaleRule, limit: number): Promise<string[]> {
+/**
+ * The plan of one batch, for the bench: the default scan must use endpoints_stale_clock_active_idx,
+ * the custom one endpoints_stale_after_days_active_idx.
+ */
+export async function explainStaleBatch(
+  sql: Sql,
+  rule: StaleRule,
+  limit: number,
+  scan: StaleScan = 'default',
+): Promise<string[]> {
   const rows = await sql<{ 'QUERY PLAN': string }[]>`
-    explain ${candidates(sql, staleWhere(sql, rule, 'default'), 'default', limit)}`;
+    explain ${candidates(sql, staleWhere(sql, rule, scan), scan, limit)}`;
   return rows.map((row) => row['QUERY PLAN']);
 }
 
@@ -204,12 +284,12 @@ export async function pruneAttemptsBatch(
   limit: number,
   after?: Date,
 ): Promise<{ deleted: number; lastAttemptedAt: Date | undefined }> {
-  const rows = await sql<{ n: number; last: Date | null }[]>`
+  const rows = await sql<{ n: number; last: Timestamp | null }[]>`
     with gone as (
       delete from attempts where id in (
         select id from attempts
-        where attempted_at < ${before}::timestamptz
-          ${after === undefined ? sql`` : sql`and attempted_at >= ${after}::timestamptz`}
+        where attempted_at < ${iso(before)}::timestamptz
+          ${after === undefined ? sql`` : sql`and attempted_at >= ${iso(after)}::timestamptz`}
         order by attempted_at
         limit ${limit}::int
         for update skip locked
@@ -218,12 +298,15 @@ export async function pruneAttemptsBatch(
     )
     select count(*)::int as n, max(attempted_at) as last from gone`;
   const row = rows[0];
-  return { deleted: row?.n ?? 0, lastAttemptedAt: row?.last ?? undefined };
+  const last = row?.last ?? null;
+  return { deleted: row?.n ?? 0, lastAttemptedAt: last === null ? undefined : toDate(last) };
 }
 
 /** How many attempt rows are older than `before`. */
 export async function countPrunableAttempts(sql: Sql, before: Date): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from attempts where attempted_at < ${before}::timestamptz`;
+  const [row] = await sql<
+    { n: number }[]
+  >`select count(*)::int as n from attempts where attempted_at < ${iso(before)}::timestamptz`;
   return row?.n ?? 0;
 }
 

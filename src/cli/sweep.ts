@@ -1,0 +1,157 @@
+import { pino } from 'pino';
+import { loadConfig } from '../config.js';
+import { createDbClient } from '../db/client.js';
+import { resolveDatabaseUrl } from '../db/embeddedPostgres.js';
+import {
+  DEFAULT_SWEEP_BATCH_SIZE,
+  sweepStaleEndpoints,
+  type SweepPhase,
+  type SweepResult,
+} from '../worker/staleSweep.js';
+import { parseCommandArgs } from './args.js';
+
+const HELP = `Usage: hookfleet sweep [--dry-run] [--json]
+
+Runs the stale-endpoint sweep once, now, and exits. It deactivates active endpoints whose last
+success (or reactivation, or creation) is older than their threshold (their own staleAfterDays,
+else HOOKFLEET_STALE_AFTER_DAYS), reports endpoints within HOOKFLEET_STALE_WARNING_DAYS of it
+once as endpoint.stale_warning, and deletes attempt history older than
+HOOKFLEET_ATTEMPT_RETENTION_DAYS. Workers run the same sweep on HOOKFLEET_SWEEP_CRON; running
+both at once is safe.
+
+Options:
+  --dry-run   change nothing: print how many endpoints would be deactivated, and a sample
+  --json      print the result as JSON on stdout
+  -h, --help  show this help
+
+Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start', under
+HOOKFLEET_DATA_DIR), HOOKFLEET_STALE_AFTER_DAYS, HOOKFLEET_STALE_WARNING_DAYS,
+HOOKFLEET_ATTEMPT_RETENTION_DAYS, HOOKFLEET_OPERATOR_WEBHOOK_URL,
+HOOKFLEET_OPERATOR_WEBHOOK_SECRET, HOOKFLEET_ALLOW_CIDRS (if the operator URL is private),
+HOOKFLEET_DELIVERY_TIMEOUT_MS, LOG_LEVEL (logs go to stderr).`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('sweep', argv, {
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const config = loadConfig();
+  const dbClient = createDbClient(await resolveDatabaseUrl(config), { max: 2 });
+  const progress = createProgressReporter(process.stderr, DEFAULT_SWEEP_BATCH_SIZE);
+  // Logs on stderr keep stdout for the result (--json); each line first clears the progress bar.
+  const logger = pino(
+    { name: 'hookfleet-sweep', level: config.logLevel },
+    {
+      write: (line: string) => {
+        progress.clear();
+        process.stderr.write(line);
+      },
+    },
+  );
+  try {
+    const dryRun = values['dry-run'] ?? false;
+    const result = await sweepStaleEndpoints(
+      { config, logger, dbClient },
+      { dryRun, ...(!dryRun && { onProgress: progress.update }) },
+    );
+    progress.clear();
+    console.log(
+      values.json ? JSON.stringify(result, null, 2) : formatResult(result, config.staleAfterDays),
+    );
+    return 0;
+  } finally {
+    progress.clear();
+    await dbClient.close();
+  }
+}
+
+/** The human-readable report. */
+export function formatResult(result: SweepResult, staleAfterDays: number): string {
+  const took = `${(result.durationMs.total / 1000).toFixed(1)} s, longest statement ${Math.round(result.longestStatementMs)} ms`;
+  if (!result.dryRun) {
+    const failed =
+      result.eventsFailed > 0
+        ? ` ${result.eventsFailed} operator webhook POSTs failed (see the log).`
+        : '';
+    return `Deactivated ${result.deactivated} stale endpoints, warned ${result.warned}, pruned ${result.attemptsPruned} attempt rows (${took}).${failed}`;
+  }
+  const lines = [
+    `Dry run, nothing changed: ${result.deactivated} endpoints would be deactivated (default threshold ${staleAfterDays} days), ` +
+      `${result.warned} warned, ${result.attemptsPruned} attempt rows pruned (${took}).`,
+  ];
+  if (result.sample.length > 0) {
+    const rows = result.sample.map((row) => [
+      row.id,
+      row.url,
+      row.lastSuccessAt?.toISOString() ?? 'never',
+      String(row.staleAfterDays),
+    ]);
+    lines.push('', ...table(['ID', 'URL', 'LAST SUCCESS', 'STALE AFTER DAYS'], rows));
+    const more = result.deactivated - result.sample.length;
+    if (more > 0) lines.push(`… and ${more} more`);
+  }
+  return lines.join('\n');
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...rows.map((row) => row[i]!.length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+interface ProgressReporter {
+  update: (done: number, total: number, phase: SweepPhase) => void;
+  /** Erases the bar (TTY) so other output starts on a clean line. */
+  clear: () => void;
+}
+
+const BAR_WIDTH = 30;
+/** Without a TTY, at most one progress line per this many ms. */
+const LINE_INTERVAL_MS = 5000;
+
+/**
+ * Progress on stderr, only for work larger than one batch: a bar redrawn in place with \r when
+ * stderr is a terminal, an occasional plain line otherwise (CI logs, files).
+ */
+export function createProgressReporter(
+  stream: NodeJS.WriteStream,
+  minTotal: number,
+  nowMs: () => number = Date.now,
+): ProgressReporter {
+  let drawn = false;
+  let lastLineMs = 0;
+  return {
+    update: (done, total, phase) => {
+      if (total <= minTotal) return;
+      const label =
+        phase === 'deactivate' ? 'deactivating' : phase === 'warn' ? 'warning' : 'pruning attempts';
+      const fraction = Math.min(1, done / total);
+      if (stream.isTTY) {
+        const filled = Math.round(fraction * BAR_WIDTH);
+        const bar = `${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}`;
+        stream.write(`\r[${bar}] ${Math.floor(fraction * 100)}% ${label} ${done}/${total}\x1b[K`);
+        drawn = true;
+      } else if (done === total || nowMs() - lastLineMs >= LINE_INTERVAL_MS) {
+        lastLineMs = nowMs();
+        stream.write(
+          `hookfleet sweep: ${label} ${done}/${total} (${Math.floor(fraction * 100)}%)\n`,
+        );
+      }
+    },
+    clear: () => {
+      if (!drawn) return;
+      stream.write('\r\x1b[K');
+      drawn = false;
+    },
+  };
+}

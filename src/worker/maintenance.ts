@@ -1,0 +1,133 @@
+/**
+ * Scheduled work on the `maintenance` queue: today the stale-endpoint sweep (issue #4).
+ *
+ * Every worker process (and `hookfleet start`) upserts the same job scheduler under a fixed id.
+ * BullMQ keeps one scheduler per id and gives each run a deterministic job id
+ * (`repeat:<scheduler id>:<time>`), so however many processes register it, each period yields
+ * exactly one job, which exactly one of them runs.
+ */
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Config } from '../config.js';
+import type { DbClient } from '../db/client.js';
+import { MAINTENANCE_QUEUE } from '../jobs.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { createWorkerRedis } from '../redis.js';
+import type { Resolver } from './addressGuard.js';
+import { sweepStaleEndpoints } from './staleSweep.js';
+
+/** Id of the job scheduler that runs the sweep; fixed, so every process upserts the same one. */
+export const SWEEP_SCHEDULER_ID = 'sweep-stale-endpoints';
+/** Name of the sweep's jobs on the maintenance queue. */
+export const SWEEP_JOB = 'sweep-stale-endpoints';
+
+/** Options of every sweep job the scheduler creates. */
+export const SWEEP_JOB_OPTIONS = {
+  // A sweep cut short (PostgreSQL restarting, a shutdown) is retried; it is idempotent.
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 60_000 },
+  removeOnComplete: { count: 100 },
+  removeOnFail: { count: 100 },
+} as const;
+
+export interface MaintenanceDeps {
+  config: Config;
+  logger: Logger;
+  dbClient: DbClient;
+  metrics?: Metrics | undefined;
+  /** DNS resolver for the operator webhook's address guard; tests inject one. */
+  resolve?: Resolver | undefined;
+}
+
+export interface RunningMaintenance {
+  /** Stops a running sweep between two statements, stops the worker, closes Redis. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** What a sweep job stores as its return value (shown in Bull Board). */
+export interface SweepJobResult {
+  deactivated: number;
+  warned: number;
+  attemptsPruned: number;
+  eventsFailed: number;
+  durationMs: number;
+  longestStatementMs: number;
+}
+
+/**
+ * Registers the sweep's job scheduler (pattern HOOKFLEET_SWEEP_CRON in HOOKFLEET_SWEEP_TZ) and
+ * starts a worker with concurrency 1 on the maintenance queue.
+ */
+export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMaintenance> {
+  const { config, logger } = deps;
+  const connection = createWorkerRedis(config.redisUrl, 'hookfleet:maintenance');
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.queuePrefix });
+  try {
+    await queue.upsertJobScheduler(
+      SWEEP_SCHEDULER_ID,
+      { pattern: config.sweepCron, tz: config.sweepTz },
+      { name: SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS },
+    );
+  } catch (error) {
+    await queue.close();
+    await connection.quit().catch(() => connection.disconnect());
+    throw error;
+  }
+
+  const running = new Set<AbortController>();
+  const processor = async (
+    job: Job,
+    _token?: string,
+    signal?: AbortSignal,
+  ): Promise<SweepJobResult> => {
+    if (job.name !== SWEEP_JOB)
+      throw new UnrecoverableError(`unknown maintenance job '${job.name}'`);
+    const controller = new AbortController();
+    signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    running.add(controller);
+    try {
+      const result = await sweepStaleEndpoints(deps, { signal: controller.signal });
+      return {
+        deactivated: result.deactivated,
+        warned: result.warned,
+        attemptsPruned: result.attemptsPruned,
+        eventsFailed: result.eventsFailed,
+        durationMs: Math.round(result.durationMs.total),
+        longestStatementMs: Math.round(result.longestStatementMs),
+      };
+    } finally {
+      running.delete(controller);
+    }
+  };
+  // Shares `connection` for commands; BullMQ opens its own blocking connection and closes it.
+  const worker = new Worker(MAINTENANCE_QUEUE, processor, {
+    connection,
+    prefix: config.queuePrefix,
+    concurrency: 1,
+  });
+  worker.on('error', (error) => logger.error({ err: error }, 'maintenance worker error'));
+  worker.on('failed', (job, error) =>
+    logger.error(
+      { err: error, jobId: job?.id, attemptsMade: job?.attemptsMade },
+      'maintenance job failed',
+    ),
+  );
+  logger.info(
+    { scheduler: SWEEP_SCHEDULER_ID, pattern: config.sweepCron, tz: config.sweepTz },
+    'maintenance started',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    close() {
+      closing ??= (async () => {
+        // A sweep stopped here fails its job, which BullMQ retries (here or in another process).
+        for (const controller of running) controller.abort(new Error('shutting down'));
+        await worker.close();
+        await queue.close();
+        await connection.quit().catch(() => connection.disconnect());
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,270 @@
+/**
+ * The stale-endpoint sweep (issue #4): deactivates active endpoints whose stale clock
+ * (`coalesce(last_success_at, reactivated_at, created_at)`) is older than their threshold, warns
+ * those within HOOKFLEET_STALE_WARNING_DAYS of it once, and deletes old attempt history. Run
+ * daily by the maintenance queue's job scheduler and on demand by `hookfleet sweep`.
+ *
+ * Every change is a batch of at most `batchSize` rows in one short statement, with row locks
+ * taken `skip locked` and `where active` in the UPDATE: two sweeps that overlap split the work
+ * and each endpoint is reported by exactly one of them.
+ */
+import type { Config } from '../config.js';
+import type { DbClient } from '../db/client.js';
+import {
+  countPrunableAttempts,
+  countStale,
+  countWarnings,
+  databaseNow,
+  deactivateStaleBatch,
+  pruneAttemptsBatch,
+  sampleStale,
+  warnStaleBatch,
+  type StaleEndpoint,
+  type StaleRule,
+  type StaleScan,
+} from '../db/staleEndpoints.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Resolver } from './addressGuard.js';
+import {
+  createOperatorEvents,
+  type OperatorEvents,
+  type OperatorEventType,
+} from './operatorEvents.js';
+
+export interface SweepDeps {
+  config: Config;
+  logger: Logger;
+  dbClient: DbClient;
+  metrics?: Metrics | undefined;
+  /** DNS resolver for the operator webhook's address guard; tests inject one. */
+  resolve?: Resolver | undefined;
+  /** Where events go; default: a publisher made from config for this sweep and closed after it. */
+  events?: OperatorEvents | undefined;
+}
+
+/** What the sweep is doing when it reports progress. */
+export type SweepPhase = 'deactivate' | 'warn' | 'prune';
+
+export interface SweepOptions {
+  /** Change nothing; count what would change and return a sample. Default false. */
+  dryRun?: boolean;
+  /** Rows per statement. Default 5000. */
+  batchSize?: number;
+  /**
+   * Called after each batch. Given, the sweep first counts the work of each phase (one extra
+   * index-bound statement per phase) so `total` is known.
+   */
+  onProgress?: (done: number, total: number, phase: SweepPhase) => void;
+  /** The moment staleness is judged at. Default: the database's now(). */
+  now?: Date;
+  /** Stops the sweep between two statements (it then rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+export interface SweepSampleRow {
+  id: string;
+  url: string;
+  lastSuccessAt: Date | null;
+  staleAfterDays: number;
+}
+
+export interface SweepResult {
+  dryRun: boolean;
+  now: Date;
+  /** Endpoints deactivated (in a dry run: that would be). */
+  deactivated: number;
+  /** Endpoints reported as `endpoint.stale_warning` (in a dry run: that would be). */
+  warned: number;
+  /** Attempt rows deleted (in a dry run: that would be). */
+  attemptsPruned: number;
+  /** Dry run only: up to 20 of the endpoints that would be deactivated, oldest clock first. */
+  sample: SweepSampleRow[];
+  /** Operator-webhook POSTs that failed or were skipped (the events were still logged). */
+  eventsFailed: number;
+  durationMs: { total: number; deactivate: number; warn: number; prune: number };
+  /** SQL statements run, and the longest of them: the longest any lock was held. */
+  statements: number;
+  longestStatementMs: number;
+}
+
+export const DEFAULT_SWEEP_BATCH_SIZE = 5000;
+const SAMPLE_SIZE = 20;
+const DAY_MS = 86_400_000;
+
+/** Runs one sweep. */
+export async function sweepStaleEndpoints(
+  deps: SweepDeps,
+  options: SweepOptions = {},
+): Promise<SweepResult> {
+  const { config, dbClient } = deps;
+  const sql = dbClient.sql;
+  const batchSize = options.batchSize ?? DEFAULT_SWEEP_BATCH_SIZE;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize must be a positive integer`);
+  const startedMs = performance.now();
+  const stats = { statements: 0, longestStatementMs: 0 };
+  const timed = async <T>(statement: () => Promise<T>): Promise<T> => {
+    options.signal?.throwIfAborted();
+    const t0 = performance.now();
+    try {
+      return await statement();
+    } finally {
+      stats.statements += 1;
+      stats.longestStatementMs = Math.max(stats.longestStatementMs, performance.now() - t0);
+    }
+  };
+
+  const now = options.now ?? (await timed(() => databaseNow(sql)));
+  const rule: StaleRule = {
+    now,
+    defaultDays: config.staleAfterDays,
+    warningDays: config.staleWarningDays,
+  };
+  const pruneBefore = new Date(now.getTime() - config.attemptRetentionDays * DAY_MS);
+  const result: SweepResult = {
+    dryRun: options.dryRun ?? false,
+    now,
+    deactivated: 0,
+    warned: 0,
+    attemptsPruned: 0,
+    sample: [],
+    eventsFailed: 0,
+    durationMs: { total: 0, deactivate: 0, warn: 0, prune: 0 },
+    statements: 0,
+    longestStatementMs: 0,
+  };
+
+  if (result.dryRun) {
+    result.deactivated = await timed(() => countStale(sql, rule));
+    result.warned = await timed(() => countWarnings(sql, rule));
+    result.attemptsPruned = await timed(() => countPrunableAttempts(sql, pruneBefore));
+    const sample = await timed(() => sampleStale(sql, rule, SAMPLE_SIZE));
+    result.sample = sample.map(({ id, url, lastSuccessAt, staleAfterDays }) => ({
+      id,
+      url,
+      lastSuccessAt,
+      staleAfterDays,
+    }));
+  } else {
+    const events = deps.events ?? createOperatorEvents(deps);
+    try {
+      const run = { sql, rule, batchSize, options, events, timed, result };
+      result.durationMs.deactivate = await measure(() =>
+        runEndpointPhase(run, 'deactivate', deps.metrics),
+      );
+      if (rule.warningDays > 0)
+        result.durationMs.warn = await measure(() => runEndpointPhase(run, 'warn'));
+      result.durationMs.prune = await measure(() => runPrunePhase(run, pruneBefore));
+    } finally {
+      if (deps.events === undefined) await events.close();
+    }
+  }
+
+  result.durationMs.total = performance.now() - startedMs;
+  result.statements = stats.statements;
+  result.longestStatementMs = stats.longestStatementMs;
+  deps.logger.info(
+    {
+      dryRun: result.dryRun,
+      deactivated: result.deactivated,
+      warned: result.warned,
+      attemptsPruned: result.attemptsPruned,
+      eventsFailed: result.eventsFailed,
+      durationMs: Math.round(result.durationMs.total),
+      longestStatementMs: Math.round(result.longestStatementMs),
+    },
+    result.dryRun ? 'stale sweep dry run finished' : 'stale sweep finished',
+  );
+  return result;
+}
+
+interface Run {
+  sql: DbClient['sql'];
+  rule: StaleRule;
+  batchSize: number;
+  options: SweepOptions;
+  events: OperatorEvents;
+  timed: <T>(statement: () => Promise<T>) => Promise<T>;
+  result: SweepResult;
+}
+
+/** Deactivates (or warns) batch by batch, first through the default scan, then the custom one. */
+async function runEndpointPhase(
+  run: Run,
+  phase: 'deactivate' | 'warn',
+  metrics?: Metrics,
+): Promise<void> {
+  const { sql, rule, batchSize, options, timed, result } = run;
+  const total = options.onProgress
+    ? await timed(() => (phase === 'deactivate' ? countStale(sql, rule) : countWarnings(sql, rule)))
+    : 0;
+  let done = 0;
+  options.onProgress?.(0, total, phase);
+  for (const scan of ['default', 'custom'] as const satisfies StaleScan[]) {
+    let afterClock: Date | undefined;
+    for (;;) {
+      const batch = await timed(() =>
+        phase === 'deactivate'
+          ? deactivateStaleBatch(sql, rule, scan, batchSize, afterClock)
+          : warnStaleBatch(sql, rule, scan, batchSize, afterClock),
+      );
+      if (batch.length > 0) {
+        done += batch.length;
+        if (phase === 'deactivate') {
+          result.deactivated += batch.length;
+          metrics?.endpointsDeactivated.inc({ reason: 'stale' }, batch.length);
+        } else {
+          result.warned += batch.length;
+        }
+        // Only the default scan walks the clock index in order, and only it pages.
+        if (scan === 'default')
+          afterClock = new Date(Math.max(...batch.map((e) => e.indexedClock.getTime())));
+        const type: OperatorEventType =
+          phase === 'deactivate' ? 'endpoint.deactivated' : 'endpoint.stale_warning';
+        if (!(await run.events.publish(type, eventData(type, batch)))) result.eventsFailed += 1;
+      }
+      options.onProgress?.(done, Math.max(total, done), phase);
+      if (batch.length < batchSize) break;
+    }
+  }
+}
+
+async function runPrunePhase(run: Run, before: Date): Promise<void> {
+  const { sql, batchSize, options, timed, result } = run;
+  const total = options.onProgress ? await timed(() => countPrunableAttempts(sql, before)) : 0;
+  options.onProgress?.(0, total, 'prune');
+  let after: Date | undefined;
+  for (;;) {
+    const { deleted, lastAttemptedAt } = await timed(() =>
+      pruneAttemptsBatch(sql, before, batchSize, after),
+    );
+    result.attemptsPruned += deleted;
+    after = lastAttemptedAt ?? after;
+    options.onProgress?.(result.attemptsPruned, Math.max(total, result.attemptsPruned), 'prune');
+    if (deleted < batchSize) break;
+  }
+}
+
+/** The `data` of an operator event: the endpoints of one batch, with what the receiver needs to act. */
+function eventData(type: OperatorEventType, batch: readonly StaleEndpoint[]) {
+  const endpoints = batch.map((endpoint) => {
+    const staleAtMs = endpoint.clockStartedAt.getTime() + endpoint.staleAfterDays * DAY_MS;
+    return {
+      id: endpoint.id,
+      url: endpoint.url,
+      lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
+      staleAfterDays: endpoint.staleAfterDays,
+      ...(type === 'endpoint.stale_warning'
+        ? { deactivatesAt: new Date(staleAtMs).toISOString() }
+        : { reason: 'stale' }),
+    };
+  });
+  return type === 'endpoint.deactivated' ? { reason: 'stale', endpoints } : { endpoints };
+}
+
+async function measure(work: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await work();
+  return performance.now() - t0;
+}

@@ -1,0 +1,350 @@
+import { Webhook } from 'standardwebhooks';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { findEndpoint, insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
+import { newSecret } from '../../src/ids.js';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
+import { sweepStaleEndpoints, type SweepOptions } from '../../src/worker/staleSweep.js';
+import { startReceiver, type ReceivedRequest, type Receiver } from '../helpers/receiver.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
+
+let db: TestDatabase;
+let receiver: Receiver | undefined;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+beforeEach(async () => {
+  await db.sql`truncate endpoints, attempts`;
+});
+afterEach(async () => {
+  await receiver?.close();
+  receiver = undefined;
+});
+
+const logger = createLogger({ logLevel: 'silent' });
+
+function configWith(env: Record<string, string> = {}) {
+  return loadConfig({
+    DATABASE_URL: db.url,
+    HOOKFLEET_ALLOW_CIDRS: '127.0.0.0/8',
+    HOOKFLEET_DELIVERY_TIMEOUT_MS: '2000',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+}
+
+function sweep(options: SweepOptions = {}, env: Record<string, string> = {}) {
+  return sweepStaleEndpoints({ config: configWith(env), logger, dbClient: db }, options);
+}
+
+interface Clock {
+  lastSuccessDaysAgo?: number;
+  createdDaysAgo?: number;
+  reactivatedDaysAgo?: number;
+  staleAfterDays?: number;
+}
+
+/** An endpoint whose timestamps are set directly in the database, `n` days (24 h) before now(). */
+async function endpointWith(clock: Clock): Promise<string> {
+  const { id } = await insertEndpoint(db.db, {
+    url: 'https://receiver.example/hook',
+    staleAfterDays: clock.staleAfterDays ?? null,
+  });
+  const ago = (days: number | undefined) => (days === undefined ? null : days);
+  await db.sql`
+    update endpoints set
+      created_at = now() - coalesce(${ago(clock.createdDaysAgo)}::int, 0) * interval '24 hours',
+      last_success_at = now() - ${ago(clock.lastSuccessDaysAgo)}::int * interval '24 hours',
+      reactivated_at = now() - ${ago(clock.reactivatedDaysAgo)}::int * interval '24 hours'
+    where id = ${id}`;
+  return id;
+}
+
+async function isActive(id: string): Promise<boolean> {
+  return (await findEndpoint(db.db, id))!.active;
+}
+
+interface EventBody {
+  type: string;
+  timestamp: string;
+  data: {
+    reason?: string;
+    endpoints: { id: string; lastSuccessAt: string | null; deactivatesAt?: string }[];
+  };
+}
+
+function eventsOf(requests: readonly ReceivedRequest[], type: string): EventBody[] {
+  return requests
+    .map((r) => JSON.parse(r.body) as EventBody)
+    .filter((event) => event.type === type);
+}
+
+function idsIn(events: readonly EventBody[]): string[] {
+  return events.flatMap((event) => event.data.endpoints.map((endpoint) => endpoint.id));
+}
+
+describe('sweepStaleEndpoints', () => {
+  it('deactivates an endpoint whose last success is 366 days old and keeps one at 364 days', async () => {
+    const stale = await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 366 });
+    const fresh = await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 364 });
+
+    const result = await sweep();
+
+    expect(result.deactivated).toBe(1);
+    expect(await isActive(fresh)).toBe(true);
+    const row = (await findEndpoint(db.db, stale))!;
+    expect(row).toMatchObject({ active: false, deactivationReason: 'stale' });
+    expect(row.deactivatedAt).not.toBeNull();
+  });
+
+  it('judges an endpoint that never succeeded by its created_at', async () => {
+    const old = await endpointWith({ createdDaysAgo: 366 });
+    const young = await endpointWith({ createdDaysAgo: 364 });
+
+    await sweep();
+
+    expect(await isActive(old)).toBe(false);
+    expect(await isActive(young)).toBe(true);
+  });
+
+  it("uses an endpoint's own stale_after_days, shorter or longer than the default", async () => {
+    const shortStale = await endpointWith({
+      createdDaysAgo: 100,
+      lastSuccessDaysAgo: 31,
+      staleAfterDays: 30,
+    });
+    const shortFresh = await endpointWith({
+      createdDaysAgo: 100,
+      lastSuccessDaysAgo: 29,
+      staleAfterDays: 30,
+    });
+    const longStale = await endpointWith({
+      createdDaysAgo: 900,
+      lastSuccessDaysAgo: 501,
+      staleAfterDays: 500,
+    });
+    const longFresh = await endpointWith({
+      createdDaysAgo: 900,
+      lastSuccessDaysAgo: 400,
+      staleAfterDays: 500,
+    });
+
+    const result = await sweep();
+
+    expect(result.deactivated).toBe(2);
+    expect(await isActive(shortStale)).toBe(false);
+    expect(await isActive(shortFresh)).toBe(true);
+    expect(await isActive(longStale)).toBe(false);
+    expect(await isActive(longFresh)).toBe(true);
+  });
+
+  it('pages past endpoints with a longer threshold without skipping stale ones', async () => {
+    const stale: string[] = [];
+    const kept: string[] = [];
+    for (let day = 370; day < 390; day++) {
+      // Every third endpoint has a 1000-day threshold: read by the scan, but not stale.
+      if (day % 3 === 0)
+        kept.push(
+          await endpointWith({
+            createdDaysAgo: 999,
+            lastSuccessDaysAgo: day,
+            staleAfterDays: 1000,
+          }),
+        );
+      else stale.push(await endpointWith({ createdDaysAgo: 999, lastSuccessDaysAgo: day }));
+    }
+
+    const result = await sweep({ batchSize: 2 });
+
+    expect(result.deactivated).toBe(stale.length);
+    for (const id of stale) expect(await isActive(id)).toBe(false);
+    for (const id of kept) expect(await isActive(id)).toBe(true);
+  });
+
+  it('lets a reactivated endpoint (reactivated_at = now) survive the next sweep', async () => {
+    const id = await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 400 });
+    await sweep();
+    expect(await isActive(id)).toBe(false);
+
+    await setEndpointActive(db.db, id, true);
+    const result = await sweep();
+
+    expect(result.deactivated).toBe(0);
+    expect(result.warned).toBe(0);
+    expect(await isActive(id)).toBe(true);
+  });
+
+  it('counts deactivations in hookfleet_endpoints_deactivated_total{reason="stale"}', async () => {
+    await endpointWith({ createdDaysAgo: 400 });
+    await endpointWith({ createdDaysAgo: 500 });
+    const metrics = createMetrics({ defaultMetrics: false });
+
+    await sweepStaleEndpoints({ config: configWith(), logger, dbClient: db, metrics }, {});
+
+    const { values } = await metrics.endpointsDeactivated.get();
+    expect(values).toEqual([expect.objectContaining({ labels: { reason: 'stale' }, value: 2 })]);
+  });
+
+  it('deletes attempt history older than the retention, in batches', async () => {
+    const now = Date.now();
+    const days = [31, 32, 45, 60, 29, 1];
+    for (const [i, ago] of days.entries()) {
+      await db.sql`
+        insert into attempts (message_id, endpoint_id, attempt_number, attempted_at, outcome, duration_ms)
+        values (${`msg_${i}`}, 'ep_x', 1, ${new Date(now - ago * 86_400_000).toISOString()}::timestamptz, 'succeeded', 5)`;
+    }
+
+    const result = await sweep({ batchSize: 2 }, { HOOKFLEET_ATTEMPT_RETENTION_DAYS: '30' });
+
+    expect(result.attemptsPruned).toBe(4);
+    const left = await db.sql<
+      { message_id: string }[]
+    >`select message_id from attempts order by message_id`;
+    expect(left.map((row) => row.message_id)).toEqual(['msg_4', 'msg_5']);
+  });
+
+  it('changes nothing in a dry run, and reports counts and a sample', async () => {
+    const stale = await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 400 });
+    const neverSucceeded = await endpointWith({ createdDaysAgo: 370 });
+    const nearly = await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 350 });
+    await db.sql`
+      insert into attempts (message_id, endpoint_id, attempt_number, attempted_at, outcome, duration_ms)
+      values ('msg_old', ${stale}, 1, now() - interval '90 days', 'failed', 5)`;
+    receiver = await startReceiver();
+
+    const result = await sweep({ dryRun: true }, { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url });
+
+    expect(result).toMatchObject({ dryRun: true, deactivated: 2, warned: 1, attemptsPruned: 1 });
+    expect(result.sample.map((row) => row.id)).toEqual([stale, neverSucceeded]);
+    expect(result.sample[0]).toMatchObject({
+      url: 'https://receiver.example/hook',
+      staleAfterDays: 365,
+    });
+    expect(result.sample[0]!.lastSuccessAt).toBeInstanceOf(Date);
+    expect(result.sample[1]!.lastSuccessAt).toBeNull();
+    for (const id of [stale, neverSucceeded, nearly]) {
+      const row = (await findEndpoint(db.db, id))!;
+      expect(row).toMatchObject({ active: true, staleWarnedAt: null, deactivatedAt: null });
+    }
+    const [left] = await db.sql<{ n: number }[]>`select count(*)::int as n from attempts`;
+    expect(left?.n).toBe(1);
+    expect(receiver.requests).toHaveLength(0);
+  });
+});
+
+describe('operator events', () => {
+  it('two concurrent sweeps deactivate each endpoint once and report it in exactly one signed event', async () => {
+    receiver = await startReceiver();
+    const secret = newSecret();
+    const env = {
+      HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url,
+      HOOKFLEET_OPERATOR_WEBHOOK_SECRET: secret,
+    };
+    const stale: string[] = [];
+    for (let i = 0; i < 12; i++)
+      stale.push(await endpointWith({ createdDaysAgo: 900, lastSuccessDaysAgo: 400 + i }));
+    for (let i = 0; i < 3; i++)
+      stale.push(await endpointWith({ createdDaysAgo: 90, staleAfterDays: 30 + i }));
+
+    const [a, b] = await Promise.all([sweep({ batchSize: 2 }, env), sweep({ batchSize: 3 }, env)]);
+
+    expect(a.deactivated + b.deactivated).toBe(stale.length);
+    const events = eventsOf(receiver.requests, 'endpoint.deactivated');
+    const reported = idsIn(events);
+    expect(reported).toHaveLength(stale.length);
+    expect(new Set(reported)).toEqual(new Set(stale));
+    expect(events.every((event) => event.data.reason === 'stale')).toBe(true);
+    const webhook = new Webhook(secret);
+    for (const request of receiver.requests) {
+      const headers = {
+        'webhook-id': String(request.headers['webhook-id']),
+        'webhook-timestamp': String(request.headers['webhook-timestamp']),
+        'webhook-signature': String(request.headers['webhook-signature']),
+      };
+      expect(() => webhook.verify(request.body, headers)).not.toThrow();
+    }
+  });
+
+  it('batches the events of one sweep batch into one POST', async () => {
+    receiver = await startReceiver();
+    for (let i = 0; i < 5; i++) await endpointWith({ createdDaysAgo: 400 + i });
+
+    await sweep({ batchSize: 2 }, { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url });
+
+    const events = eventsOf(receiver.requests, 'endpoint.deactivated');
+    expect(events.map((event) => event.data.endpoints.length)).toEqual([2, 2, 1]);
+    // No secret configured: sent unsigned, still with the other Standard Webhooks headers.
+    expect(receiver.requests[0]!.headers['webhook-signature']).toBeUndefined();
+    expect(receiver.requests[0]!.headers['webhook-id']).toMatch(/^msg_/);
+  });
+
+  it('warns once across two sweeps, and again only after a newer success', async () => {
+    receiver = await startReceiver();
+    const env = { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url };
+    const nearly = await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 340 });
+    const customNearly = await endpointWith({
+      createdDaysAgo: 80,
+      lastSuccessDaysAgo: 40,
+      staleAfterDays: 60,
+    });
+    await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 330 });
+    await endpointWith({ createdDaysAgo: 80, lastSuccessDaysAgo: 20, staleAfterDays: 60 });
+
+    const first = await sweep({}, env);
+    const second = await sweep({}, env);
+
+    expect(first.warned).toBe(2);
+    expect(second.warned).toBe(0);
+    const warnings = eventsOf(receiver.requests, 'endpoint.stale_warning');
+    expect(new Set(idsIn(warnings))).toEqual(new Set([nearly, customNearly]));
+    expect(idsIn(warnings)).toHaveLength(2);
+    const warning = warnings.flatMap((e) => e.data.endpoints).find((e) => e.id === nearly)!;
+    const inDays = (Date.parse(warning.deactivatesAt!) - Date.now()) / 86_400_000;
+    expect(inDays).toBeGreaterThan(24.9);
+    expect(inDays).toBeLessThan(25.1);
+    expect(await isActive(nearly)).toBe(true);
+
+    // A success after the warning re-arms it: 340 days after that success, it is warned again.
+    await db.sql`update endpoints set last_success_at = now() where id = ${nearly}`;
+    const later = new Date(Date.now() + 340 * 86_400_000);
+    const third = await sweep({ now: later }, env);
+    expect(
+      idsIn(eventsOf(receiver.requests.slice(warnings.length), 'endpoint.stale_warning')),
+    ).toContain(nearly);
+    expect(third.warned).toBeGreaterThanOrEqual(1);
+  });
+
+  it('never lets a failing operator URL fail the sweep', async () => {
+    receiver = await startReceiver((_request, _index, res) => void res.writeHead(500).end('down'));
+    const a = await endpointWith({ createdDaysAgo: 400 });
+    const b = await endpointWith({ createdDaysAgo: 401 });
+
+    const result = await sweep({ batchSize: 1 }, { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url });
+
+    expect(result.deactivated).toBe(2);
+    expect(await isActive(a)).toBe(false);
+    expect(await isActive(b)).toBe(false);
+    // The first POST is tried twice; after it failed, the rest of the sweep's events are only logged.
+    expect(receiver.requests).toHaveLength(2);
+    expect(result.eventsFailed).toBe(2);
+  });
+
+  it('applies the address guard to the operator URL', async () => {
+    receiver = await startReceiver();
+    await endpointWith({ createdDaysAgo: 400 });
+
+    const result = await sweep(
+      {},
+      { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url, HOOKFLEET_ALLOW_CIDRS: '' },
+    );
+
+    expect(result.deactivated).toBe(1);
+    expect(result.eventsFailed).toBe(1);
+    expect(receiver.requests).toHaveLength(0);
+  });
+});
