@@ -12,7 +12,9 @@ interface Command {
 const commands: Record<string, Command> = {
   start: { summary: 'run the whole fleet in one process (migrate, api, worker, scheduler)', load: () => import('./start.js') },
   worker: { summary: 'run a delivery worker process', load: () => import('./worker.js') },
+  api: { summary: 'run the HTTP API and the Bull Board dashboard', load: () => import('./api.js') },
   migrate: { summary: 'apply pending database migrations', load: () => import('./migrate.js') },
+  sweep: { summary: 'deactivate stale endpoints now (--dry-run to only report)', load: () => import('./sweep.js') },
 };
 
 function usage(): string {

@@ -4,6 +4,7 @@ import { resolveDatabaseUrl } from '../db/embeddedPostgres.js';
 import { closeOnSignals, Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
+import { startMaintenance } from '../worker/maintenance.js';
 import { startWorker } from '../worker/startWorker.js';
 import { parseCommandArgs } from './args.js';
 
@@ -15,7 +16,8 @@ processes as the load needs; they share nothing but Redis and PostgreSQL.
 
 Environment: REDIS_URL, DATABASE_URL, HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_CONCURRENCY,
 HOOKFLEET_ALLOW_CIDRS, HOOKFLEET_DELIVERY_TIMEOUT_MS, HOOKFLEET_RETRY_SCHEDULE,
-HOOKFLEET_RECORDER_FLUSH_MS, HOOKFLEET_ENDPOINT_CACHE_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL`;
+HOOKFLEET_RECORDER_FLUSH_MS, HOOKFLEET_ENDPOINT_CACHE_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS,
+HOOKFLEET_LOCK_DURATION_MS, HOOKFLEET_STALLED_INTERVAL_MS, LOG_LEVEL`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('worker', argv, {});
@@ -30,6 +32,9 @@ export async function run(argv: string[]): Promise<number> {
   const dbClient = life.add('database', createDbClient(await resolveDatabaseUrl(config)), (c) => c.close());
   const metrics = createMetrics();
   life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
+  // Every worker registers the sweep's job scheduler (one fixed id: one run per period, however
+  // many processes) and takes its turn running it.
+  life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) => m.close());
   // Runs until a signal closes the lifecycle; closeOnSignals sets the exit code.
   return new Promise<number>(() => {});
 }

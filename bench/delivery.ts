@@ -1,0 +1,396 @@
+/**
+ * Delivery benchmark (issue #6). On one machine with its Redis and PostgreSQL, against a
+ * receiver in a process of its own, the same workload of N deliveries to E endpoints is drained by:
+ *   1. hookfleet: the real `hookfleet worker` processes with everything on (signing, address
+ *      guard with loopback allowed, attempt history, counters, success recording), measured until
+ *      every delivery is received AND every endpoint's counters/last_success_at are in PostgreSQL;
+ *   2. naive: a plain BullMQ worker, undici POST, one Drizzle UPDATE per delivery;
+ *   3. ceiling: the same without any database write.
+ * Jobs are enqueued into a paused queue and the clock starts when every worker is ready and the
+ * queue resumes, so process start-up is not measured. Then, with hookfleet workers running, a
+ * fixed offered load measures end-to-end latency (enqueue to receipt).
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { loadConfig } from '../src/config.js';
+import { createDbClient, type DbClient } from '../src/db/client.js';
+import { insertEndpoint } from '../src/db/endpoints.js';
+import { runMigrations } from '../src/db/migrate.js';
+import { DELIVERIES_QUEUE } from '../src/jobs.js';
+import { Producer } from '../src/producer/producer.js';
+
+export interface DeliveryBenchOptions {
+  /** Deliveries per throughput run. Default 20,000. */
+  deliveries?: number;
+  /** Endpoints, all on the one receiver. Default 100. */
+  endpoints?: number;
+  /** Worker processes per run. Default 2 (one per core of this machine). */
+  workers?: number;
+  /** Deliveries in flight per worker process. Default 50. */
+  concurrency?: number;
+  /** Offered load for the latency run, deliveries/s. Default 1000. */
+  offeredPerSecond?: number;
+  /** Length of the latency run. Default 10 s. */
+  latencySeconds?: number;
+  redisUrl?: string;
+  /** A PostgreSQL URL allowed to create databases. Default postgres://root@127.0.0.1:5432/postgres. */
+  adminUrl?: string;
+  log?: (line: string) => void;
+}
+
+export interface DeliveryBenchResult {
+  deliveries: number;
+  endpoints: number;
+  workers: number;
+  concurrency: number;
+  deliveriesPerSecond: { hookfleet: number; naive: number; ceiling: number };
+  ratios: { hookfleetToNaive: number; hookfleetToCeiling: number };
+  latencyMs: {
+    offeredPerSecond: number;
+    p50: number;
+    p95: number;
+    p99: number;
+    max: number;
+    samples: number;
+  };
+  enqueuePerSecond: { libraryFanOut: number };
+  workerPeakRssMiB: number;
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PAYLOAD_PAD = 'x'.repeat(1000); // ~1 KiB bodies
+
+export async function runDeliveryBench(
+  options: DeliveryBenchOptions = {},
+): Promise<DeliveryBenchResult> {
+  const n = options.deliveries ?? 20_000;
+  const e = options.endpoints ?? 100;
+  const workers = options.workers ?? 2;
+  const concurrency = options.concurrency ?? 50;
+  const offered = options.offeredPerSecond ?? 1000;
+  const latencySeconds = options.latencySeconds ?? 10;
+  const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
+  const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
+  const log = options.log ?? (() => {});
+  const runId = randomBytes(4).toString('hex');
+  const dbName = `hookfleet_bench_${runId}`;
+  const prefixes: string[] = [];
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${dbName}"`);
+  const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${dbName}` }).toString();
+  const receiver = await startReceiverProcess();
+  let db: DbClient | undefined;
+  try {
+    await runMigrations(dbUrl);
+    db = createDbClient(dbUrl);
+    const endpointIds: string[] = [];
+    for (let i = 0; i < e; i++) {
+      endpointIds.push(
+        (await insertEndpoint(db.db, { url: `http://127.0.0.1:${receiver.port}/e/${i}` })).id,
+      );
+    }
+    const newPrefix = () => {
+      const prefix = `hfbench-${runId}-${prefixes.length}`;
+      prefixes.push(prefix);
+      return prefix;
+    };
+    const workerEnv = (prefix: string) => ({
+      REDIS_URL: redisUrl,
+      DATABASE_URL: dbUrl,
+      HOOKFLEET_QUEUE_PREFIX: prefix,
+      HOOKFLEET_CONCURRENCY: String(concurrency),
+      HOOKFLEET_ALLOW_CIDRS: '127.0.0.0/8',
+      LOG_LEVEL: 'warn',
+    });
+
+    // 1. hookfleet, enqueued with the library's fan-out (which is also the enqueue measurement).
+    const hookfleetPrefix = newPrefix();
+    const producer = new Producer({ config: loadConfig(workerEnv(hookfleetPrefix)), dbClient: db });
+    await producer.deliveriesQueue.pause();
+    log(`enqueueing ${n} deliveries (${n / e} messages x ${e} endpoints) with Producer.send`);
+    const enqueueStarted = performance.now();
+    for (let m = 0; m < n / e; m += 10) {
+      await Promise.all(
+        Array.from({ length: Math.min(10, n / e - m) }, (_, j) =>
+          producer.send({ eventType: 'bench', payload: { n: m + j, pad: PAYLOAD_PAD } }),
+        ),
+      );
+    }
+    const libraryFanOut = n / ((performance.now() - enqueueStarted) / 1000);
+    const startHookfleet = () =>
+      Promise.all(
+        Array.from({ length: workers }, () => startHookfleetWorker(workerEnv(hookfleetPrefix))),
+      );
+    const hookfleet = await drain(
+      'hookfleet',
+      producer.deliveriesQueue,
+      startHookfleet,
+      async () => {
+        const [row] = await db!.sql<{ done: number }[]>`
+        select count(*)::int as done from endpoints where success_count >= ${n / e} and last_success_at is not null`;
+        return row!.done === e;
+      },
+    );
+    await producer.close();
+
+    // 2 and 3: the baselines, on the same jobs.
+    const baseline = async (mode: 'naive' | 'ceiling') => {
+      const prefix = newPrefix();
+      const queue = new Queue(DELIVERIES_QUEUE, { connection: { url: redisUrl }, prefix });
+      await queue.pause();
+      for (let i = 0; i < n; i += 1000) {
+        await queue.addBulk(
+          Array.from({ length: Math.min(1000, n - i) }, (_, j) => {
+            const k = i + j;
+            return {
+              name: 'deliver',
+              data: {
+                url: `http://127.0.0.1:${receiver.port}/e/${k % e}`,
+                endpointId: endpointIds[k % e]!,
+                body: JSON.stringify({ n: k, pad: PAYLOAD_PAD }),
+              },
+            };
+          }),
+        );
+      }
+      const startBaseline = () =>
+        Promise.all(
+          Array.from({ length: workers }, () =>
+            startBaselineWorker(mode, {
+              REDIS_URL: redisUrl,
+              DATABASE_URL: dbUrl,
+              QUEUE_PREFIX: prefix,
+              CONCURRENCY: String(concurrency),
+            }),
+          ),
+        );
+      const result = await drain(
+        mode,
+        queue,
+        startBaseline,
+        async () => ((await queue.getJobCounts('completed')).completed ?? 0) >= n,
+      );
+      await queue.close();
+      return result;
+    };
+    const naive = await baseline('naive');
+    const ceiling = await baseline('ceiling');
+
+    // Latency at a fixed offered load, hookfleet workers already running.
+    const latency = await measureLatency(newPrefix());
+
+    return {
+      deliveries: n,
+      endpoints: e,
+      workers,
+      concurrency,
+      deliveriesPerSecond: {
+        hookfleet: hookfleet.perSecond,
+        naive: naive.perSecond,
+        ceiling: ceiling.perSecond,
+      },
+      ratios: {
+        hookfleetToNaive: round(hookfleet.perSecond / naive.perSecond, 2),
+        hookfleetToCeiling: round(hookfleet.perSecond / ceiling.perSecond, 2),
+      },
+      latencyMs: latency,
+      enqueuePerSecond: { libraryFanOut: Math.round(libraryFanOut) },
+      workerPeakRssMiB: Math.max(hookfleet.peakRssMiB, latency.peakRssMiB),
+    };
+
+    /** Starts the workers on a paused queue, resumes it, and times until `done()` holds. */
+    async function drain(
+      name: string,
+      queue: Queue,
+      start: () => Promise<WorkerHandle[]>,
+      done: () => Promise<boolean>,
+    ): Promise<{ perSecond: number; peakRssMiB: number }> {
+      await receiver.reset();
+      const handles = await start();
+      const started = performance.now();
+      await queue.resume();
+      let lastReport = started;
+      while ((await receiver.received()) < n || !(await done())) {
+        if (performance.now() - lastReport > 2000) {
+          lastReport = performance.now();
+          log(`  ${name}: ${await receiver.received()}/${n} received`);
+        }
+        if (performance.now() - started > 600_000)
+          throw new Error(`${name}: not drained after 10 minutes`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const peakRssMiB = Math.max(...handles.map((h) => h.peakRssMiB()));
+      await Promise.all(handles.map((h) => h.stop()));
+      const perSecond = Math.round(n / seconds);
+      log(`${name}: ${n} deliveries in ${seconds.toFixed(2)} s = ${perSecond}/s`);
+      return { perSecond, peakRssMiB };
+    }
+
+    async function measureLatency(prefix: string) {
+      const env = workerEnv(prefix);
+      const handles = await Promise.all(
+        Array.from({ length: workers }, () => startHookfleetWorker(env)),
+      );
+      const latencyProducer = new Producer({ config: loadConfig(env), dbClient: db! });
+      await receiver.reset();
+      const perMessage = 10; // each message fans out to 10 endpoints
+      const messagesPerTick = offered / perMessage / 100; // 10 ms ticks
+      const total = Math.round(offered * latencySeconds);
+      log(`latency: offering ${offered} deliveries/s for ${latencySeconds} s`);
+      let sent = 0;
+      let carry = 0;
+      const started = performance.now();
+      const inFlight: Promise<unknown>[] = [];
+      for (let tick = 0; sent < total; tick++) {
+        carry += messagesPerTick;
+        for (; carry >= 1 && sent < total; carry -= 1, sent += perMessage) {
+          const offset = (sent / perMessage) % (e / perMessage);
+          const ids = endpointIds.slice(offset * perMessage, offset * perMessage + perMessage);
+          inFlight.push(
+            latencyProducer.send({
+              eventType: 'bench',
+              payload: { sentAtMs: Date.now(), pad: PAYLOAD_PAD },
+              endpointIds: ids,
+            }),
+          );
+        }
+        const nextTickAt = started + (tick + 1) * 10;
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.max(0, nextTickAt - performance.now())),
+        );
+      }
+      await Promise.all(inFlight);
+      while ((await receiver.received()) < total)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      const samples = (await receiver.latencies()).sort((a, b) => a - b);
+      const peakRssMiB = Math.max(...handles.map((h) => h.peakRssMiB()));
+      await Promise.all(handles.map((h) => h.stop()));
+      await latencyProducer.close();
+      const pick = (q: number) =>
+        samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? NaN;
+      return {
+        offeredPerSecond: offered,
+        p50: pick(0.5),
+        p95: pick(0.95),
+        p99: pick(0.99),
+        max: samples[samples.length - 1] ?? NaN,
+        samples: samples.length,
+        peakRssMiB,
+      };
+    }
+  } finally {
+    await receiver.stop();
+    await db?.close();
+    const redis = new Redis(redisUrl);
+    for (const prefix of prefixes) {
+      const keys = await redis.keys(`${prefix}:*`);
+      for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+    }
+    await redis.quit();
+    await admin.unsafe(`drop database if exists "${dbName}" with (force)`);
+    await admin.end();
+  }
+}
+
+interface WorkerHandle {
+  /** Peak resident set (VmHWM) of the process so far. */
+  peakRssMiB(): number;
+  stop(): Promise<void>;
+}
+
+function handleFor(child: ChildProcess): WorkerHandle {
+  const exited = once(child, 'exit');
+  return {
+    peakRssMiB() {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      return Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024);
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** The real `hookfleet worker`, from dist/ when built (as in production), else through tsx. */
+async function startHookfleetWorker(env: Record<string, string>): Promise<WorkerHandle> {
+  const built = `${ROOT}dist/cli/main.js`;
+  const args = existsSync(built)
+    ? [built, 'worker']
+    : ['--import', 'tsx', `${ROOT}src/cli/main.ts`, 'worker'];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (line.includes('"msg":"worker started"')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`hookfleet worker exited with ${String(code)}`)));
+  });
+  return handleFor(child);
+}
+
+/** bench/baselineWorker.ts, the naive or ceiling worker, in a process of its own. */
+async function startBaselineWorker(
+  mode: 'naive' | 'ceiling',
+  env: Record<string, string>,
+): Promise<WorkerHandle> {
+  const child = fork(`${ROOT}bench/baselineWorker.ts`, [mode], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env },
+    stdio: 'inherit',
+  });
+  await once(child, 'message');
+  return handleFor(child);
+}
+
+interface ReceiverProcess {
+  port: number;
+  received(): Promise<number>;
+  latencies(): Promise<number[]>;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startReceiverProcess(): Promise<ReceiverProcess> {
+  const child = fork(`${ROOT}bench/receiver.ts`, [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: 'inherit',
+  });
+  const ask = <T>(type: string, pick: (message: Record<string, unknown>) => T) =>
+    new Promise<T>((resolve) => {
+      const onMessage = (message: Record<string, unknown>) => {
+        if (message.type !== type) return;
+        child.off('message', onMessage);
+        resolve(pick(message));
+      };
+      child.on('message', onMessage);
+      child.send({ type });
+    });
+  const [ready] = (await once(child, 'message')) as [{ port: number }];
+  return {
+    port: ready.port,
+    received: () => ask('stats', (m) => m.received as number),
+    latencies: () => ask('latencies', (m) => m.latenciesMs as number[]),
+    reset: () => ask('reset', () => undefined),
+    async stop() {
+      const exited = once(child, 'exit');
+      child.send({ type: 'stop' });
+      await exited;
+    },
+  };
+}
+
+function round(value: number, digits: number): number {
+  return Math.round(value * 10 ** digits) / 10 ** digits;
+}

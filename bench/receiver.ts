@@ -1,0 +1,44 @@
+/**
+ * The benchmark's receiver, run as a process of its own (as a real receiver would be): answers
+ * every POST with 204 and reports, over IPC, how many deliveries arrived and, for payloads that
+ * carry `sentAtMs`, the end-to-end latency.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+let received = 0;
+let latenciesMs: number[] = [];
+
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    received += 1;
+    const body = Buffer.concat(chunks);
+    // Only latency-phase payloads start with this key; parsing every body would slow the receiver.
+    if (body.subarray(0, 12).toString() === '{"sentAtMs":') {
+      const sentAtMs = Number(/^\{"sentAtMs":(\d+)/.exec(body.toString('latin1'))?.[1]);
+      latenciesMs.push(Date.now() - sentAtMs);
+    }
+    res.writeHead(204).end();
+  });
+});
+server.keepAliveTimeout = 30_000;
+
+process.on('message', (message: { type: string }) => {
+  if (message.type === 'stats') process.send!({ type: 'stats', received });
+  if (message.type === 'latencies') {
+    process.send!({ type: 'latencies', latenciesMs });
+    latenciesMs = [];
+  }
+  if (message.type === 'reset') {
+    received = 0;
+    latenciesMs = [];
+    process.send!({ type: 'reset' });
+  }
+  if (message.type === 'stop') server.close(() => process.exit(0));
+});
+
+server.listen(0, '127.0.0.1', () => {
+  process.send!({ type: 'ready', port: (server.address() as AddressInfo).port });
+});
