@@ -323,9 +323,11 @@ function handleFor(child: ChildProcess): WorkerHandle {
 /** The real `hookfleet worker`, from dist/ when built (as in production), else through tsx. */
 async function startHookfleetWorker(env: Record<string, string>): Promise<WorkerHandle> {
   const built = `${ROOT}dist/cli/main.js`;
+  // BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the workers (where the time goes).
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const args = existsSync(built)
-    ? [built, 'worker']
-    : ['--import', 'tsx', `${ROOT}src/cli/main.ts`, 'worker'];
+    ? [...nodeArgs, built, 'worker']
+    : [...nodeArgs, '--import', 'tsx', `${ROOT}src/cli/main.ts`, 'worker'];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
