@@ -333,7 +333,7 @@ async function startHookfleetWorker(env: Record<string, string>): Promise<Worker
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       if (line.includes('"msg":"worker started"')) resolve();
     });

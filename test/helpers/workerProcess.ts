@@ -25,7 +25,7 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
   const logs: Record<string, unknown>[] = [];
   const exited = once(child, 'exit');
   const started = new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);

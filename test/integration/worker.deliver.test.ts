@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
 import { attempts, endpoints } from '../../src/db/schema.js';
 import { deliveryJobId } from '../../src/jobs.js';
+import type { SendInput } from '../../src/producer/sendInput.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 
@@ -27,13 +28,21 @@ async function endpointRow(id: string) {
 }
 
 async function attemptRows(messageId: string) {
-  return fleet.db.db.select().from(attempts).where(eq(attempts.messageId, messageId)).orderBy(attempts.attemptNumber);
+  return fleet.db.db
+    .select()
+    .from(attempts)
+    .where(eq(attempts.messageId, messageId))
+    .orderBy(attempts.attemptNumber);
 }
 
 /** Registers an endpoint on `receiver` and sends one message to it; resolves when the delivery ends. */
-async function deliverOnce(payload: unknown = { hello: 'world' }) {
+async function deliverOnce(payload: SendInput['payload'] = { hello: 'world' }) {
   const endpoint = await insertEndpoint(fleet.db.db, { url: receiver.url });
-  const sent = await fleet.producer.send({ eventType: 'test.event', payload, endpointIds: [endpoint.id] });
+  const sent = await fleet.producer.send({
+    eventType: 'test.event',
+    payload,
+    endpointIds: [endpoint.id],
+  });
   const end = await fleet.waitForDelivery(deliveryJobId(sent.id, endpoint.id));
   await fleet.flushRecorders();
   return { endpoint, messageId: sent.id, end };
@@ -82,11 +91,15 @@ describe('delivering a message', () => {
   });
 
   it('ends delivered after 500, 500, 200 with three attempts, all with the same webhook-id', async () => {
-    receiver = await startReceiver((_req, index, res) => void res.writeHead(index < 2 ? 500 : 200).end());
+    receiver = await startReceiver(
+      (_req, index, res) => void res.writeHead(index < 2 ? 500 : 200).end(),
+    );
     const { endpoint, messageId, end } = await deliverOnce();
     expect(end.state).toBe('completed');
     expect(receiver.requests).toHaveLength(3);
-    expect(new Set(receiver.requests.map((r) => r.headers['webhook-id']))).toEqual(new Set([messageId]));
+    expect(new Set(receiver.requests.map((r) => r.headers['webhook-id']))).toEqual(
+      new Set([messageId]),
+    );
     const rows = await attemptRows(messageId);
     expect(rows.map((r) => [r.attemptNumber, r.outcome, r.statusCode])).toEqual([
       [1, 'retrying', 500],
@@ -109,7 +122,9 @@ describe('delivering a message', () => {
 
   it('does not follow redirects: a 3xx is a failure and the target is never contacted', async () => {
     const target = await startReceiver();
-    receiver = await startReceiver((_req, _i, res) => void res.writeHead(302, { location: target.url }).end());
+    receiver = await startReceiver(
+      (_req, _i, res) => void res.writeHead(302, { location: target.url }).end(),
+    );
     const { end } = await deliverOnce();
     expect(end.state).toBe('failed');
     expect(target.requests).toHaveLength(0);
@@ -117,8 +132,11 @@ describe('delivering a message', () => {
   });
 
   it('honours Retry-After on 429', async () => {
-    receiver = await startReceiver((_req, index, res) =>
-      void res.writeHead(index === 0 ? 429 : 204, index === 0 ? { 'retry-after': '1' } : {}).end(),
+    receiver = await startReceiver(
+      (_req, index, res) =>
+        void res
+          .writeHead(index === 0 ? 429 : 204, index === 0 ? { 'retry-after': '1' } : {})
+          .end(),
     );
     const { end } = await deliverOnce();
     expect(end.state).toBe('completed');
@@ -132,13 +150,20 @@ describe('delivering a message', () => {
       /* never answers */
     });
     const endpoint = await insertEndpoint(fleet.db.db, { url: receiver.url });
-    const sent = await fleet.producer.send({ eventType: 't', payload: {}, endpointIds: [endpoint.id] });
+    const sent = await fleet.producer.send({
+      eventType: 't',
+      payload: {},
+      endpointIds: [endpoint.id],
+    });
     await receiver.waitForRequests(2);
     const rows = await (async () => {
       await fleet.flushRecorders();
       return attemptRows(sent.id);
     })();
-    expect(rows[0]).toMatchObject({ outcome: 'retrying', error: expect.stringContaining('timed out after 2000 ms') });
+    expect(rows[0]).toMatchObject({
+      outcome: 'retrying',
+      error: expect.stringContaining('timed out after 2000 ms'),
+    });
     await setEndpointActive(fleet.db.db, endpoint.id, false);
     await fleet.waitForDelivery(deliveryJobId(sent.id, endpoint.id));
   });
@@ -151,16 +176,26 @@ describe('delivering a message', () => {
     expect(sent).toBeInstanceOf(Error);
     // A delivery queued before the endpoint was disabled:
     await setEndpointActive(fleet.db.db, endpoint.id, true);
-    await fleet.db.db.update(endpoints).set({ active: false, deactivationReason: 'manual' }).where(eq(endpoints.id, endpoint.id));
-    await fleet.producer.deliveriesQueue.add('deliver', {
-      messageId: 'msg_queued_before',
-      endpointId: endpoint.id,
-      eventType: 't',
-      body: '{}',
-      enqueuedAtMs: Date.now(),
-    }, { jobId: deliveryJobId('msg_queued_before', endpoint.id) });
+    await fleet.db.db
+      .update(endpoints)
+      .set({ active: false, deactivationReason: 'manual' })
+      .where(eq(endpoints.id, endpoint.id));
+    await fleet.producer.deliveriesQueue.add(
+      'deliver',
+      {
+        messageId: 'msg_queued_before',
+        endpointId: endpoint.id,
+        eventType: 't',
+        body: '{}',
+        enqueuedAtMs: Date.now(),
+      },
+      { jobId: deliveryJobId('msg_queued_before', endpoint.id) },
+    );
     const end = await fleet.waitForDelivery(deliveryJobId('msg_queued_before', endpoint.id));
-    expect(end).toEqual({ state: 'failed', reason: `endpoint ${endpoint.id} is disabled (manual)` });
+    expect(end).toEqual({
+      state: 'failed',
+      reason: `endpoint ${endpoint.id} is disabled (manual)`,
+    });
     expect(receiver.requests).toHaveLength(0);
   });
 });
