@@ -10,16 +10,25 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
-  start: { summary: 'run the whole fleet in one process (migrate, api, worker, scheduler)', load: () => import('./start.js') },
+  start: {
+    summary: 'run the whole fleet in one process (migrate, api, worker, scheduler)',
+    load: () => import('./start.js'),
+  },
   worker: { summary: 'run a delivery worker process', load: () => import('./worker.js') },
   api: { summary: 'run the HTTP API and the Bull Board dashboard', load: () => import('./api.js') },
   migrate: { summary: 'apply pending database migrations', load: () => import('./migrate.js') },
-  sweep: { summary: 'deactivate stale endpoints now (--dry-run to only report)', load: () => import('./sweep.js') },
+  bench: { summary: 'run the benchmarks (source checkout)', load: () => import('./bench.js') },
+  sweep: {
+    summary: 'deactivate stale endpoints now (--dry-run to only report)',
+    load: () => import('./sweep.js'),
+  },
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((name) => name.length));
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  const lines = Object.entries(commands).map(
+    ([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`,
+  );
   return `Usage: hookfleet <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'hookfleet <command> --help' for a command's options and environment.`;
 }
 

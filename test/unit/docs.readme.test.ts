@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES } from '../../src/config.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const main = readFileSync(new URL('../../src/cli/main.ts', import.meta.url), 'utf8');
+const design = ['start', 'api', 'worker', 'migrate', 'sweep', 'bench'];
+
+describe('README', () => {
+  it.each(CONFIG_VARIABLES)('documents the environment variable %s', (name) => {
+    expect(readme).toContain(`\`${name}\``);
+  });
+
+  const commands = [...main.matchAll(/^ {2}([a-z-]+): \{ summary:/gm)].map((m) => m[1]!);
+  it('lists every command the CLI has, and the CLI has every command of the design', () => {
+    expect(commands).toEqual(expect.arrayContaining(design));
+    for (const command of commands) expect(readme).toContain(`hookfleet ${command}`);
+  });
+
+  it('gives the two set-up commands', () => {
+    expect(readme).toContain('npm install && npm start');
+    expect(readme).toContain('npm test');
+  });
+});
