@@ -39,13 +39,19 @@ export interface EndpointAttemptStats {
  * Attempt statistics of one endpoint since `since`. Bounded by time, not by history: the range
  * scan on attempts_endpoint_time_idx (endpoint_id, attempted_at) reads only the window's rows.
  */
-export async function endpointAttemptStats(db: Database, endpointId: string, since: Date): Promise<EndpointAttemptStats> {
+export async function endpointAttemptStats(
+  db: Database,
+  endpointId: string,
+  since: Date,
+): Promise<EndpointAttemptStats> {
   const [row] = await db
     .select({
       attempts: sql<number>`count(*)::int`,
       succeeded: sql<number>`(count(*) filter (where ${attempts.outcome} = 'succeeded'))::int`,
       meanLatencyMs: sql<number | null>`avg(${attempts.durationMs})::float8`,
-      p95LatencyMs: sql<number | null>`(percentile_cont(0.95) within group (order by ${attempts.durationMs}))::float8`,
+      p95LatencyMs: sql<
+        number | null
+      >`(percentile_cont(0.95) within group (order by ${attempts.durationMs}))::float8`,
     })
     .from(attempts)
     .where(and(eq(attempts.endpointId, endpointId), gte(attempts.attemptedAt, since)));

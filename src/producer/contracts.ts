@@ -18,8 +18,12 @@ const text = (max: number) =>
     .max(max)
     .refine((value) => !value.includes(NUL), 'must not contain NUL (\\u0000) characters');
 
-export const endpointIdSchema = z.string().regex(/^ep_[0-9a-z]{1,64}$/, 'expected an endpoint id (ep_…)');
-export const messageIdSchema = z.string().regex(/^msg_[0-9a-z]{1,64}$/, 'expected a message id (msg_…)');
+export const endpointIdSchema = z
+  .string()
+  .regex(/^ep_[0-9a-z]{1,64}$/, 'expected an endpoint id (ep_…)');
+export const messageIdSchema = z
+  .string()
+  .regex(/^msg_[0-9a-z]{1,64}$/, 'expected a message id (msg_…)');
 
 /** The event type of a message (same rule as the library's Producer.send). */
 export const eventTypeSchema = sendInputSchema.shape.eventType;
@@ -48,9 +52,15 @@ export const endpointUrlSchema = z
       return;
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      ctx.addIssue({ code: 'custom', message: `expected an http:// or https:// URL, got ${url.protocol}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an http:// or https:// URL, got ${url.protocol}`,
+      });
     } else if (url.username !== '' || url.password !== '') {
-      ctx.addIssue({ code: 'custom', message: 'must not contain credentials (user:password@); authenticate with the signature' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must not contain credentials (user:password@); authenticate with the signature',
+      });
     }
   });
 
@@ -99,7 +109,13 @@ export const listEndpointsQuery = z.strictObject({
     .string()
     .regex(/^\d{1,4}$/, 'expected a whole number from 1 to 100')
     .transform(Number)
-    .pipe(z.number().int().min(1, 'expected a whole number from 1 to 100').max(100, 'expected a whole number from 1 to 100'))
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1, 'expected a whole number from 1 to 100')
+        .max(100, 'expected a whole number from 1 to 100'),
+    )
     .optional(),
   /** The `nextCursor` of the previous page. */
   cursor: endpointIdSchema.optional(),
@@ -111,6 +127,9 @@ export const testEndpointRequest = z
     payload: jsonValueSchema.optional(),
   })
   .register(contracts, { id: 'TestEndpointRequest' });
+
+/** rotate-secret takes no options; a body, if any, must be `{}`. */
+export const rotateSecretRequest = z.strictObject({});
 
 export const endpointSchema = z
   .strictObject({
@@ -133,7 +152,9 @@ export const endpointSchema = z
   .register(contracts, { id: 'Endpoint' });
 
 export const createdEndpointSchema = endpointSchema
-  .extend({ secret: z.string().describe('The whsec_ signing secret; shown only here and by rotate-secret.') })
+  .extend({
+    secret: z.string().describe('The whsec_ signing secret; shown only here and by rotate-secret.'),
+  })
   .register(contracts, { id: 'CreatedEndpoint' });
 
 export const endpointHealthSchema = endpointSchema
@@ -202,7 +223,11 @@ export const messageSchema = z
     createdAt: timestamp,
     enqueuedAt: timestamp.nullable(),
     deliveries: z.array(
-      z.strictObject({ endpointId: z.string(), status: deliveryStatusSchema, attempts: z.array(attemptSchema) }),
+      z.strictObject({
+        endpointId: z.string(),
+        status: deliveryStatusSchema,
+        attempts: z.array(attemptSchema),
+      }),
     ),
   })
   .register(contracts, { id: 'Message' });

@@ -54,37 +54,66 @@ export function isUnavailableError(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 4; depth++) {
     const code = (current as NodeJS.ErrnoException).code;
     if (code !== undefined && UNAVAILABLE_CODES.has(code)) return true;
-    // ioredis: a command given up on while disconnected, or sent on a closed connection.
-    if (current.name === 'MaxRetriesPerRequestError' || current.message === 'Connection is closed.') return true;
+    // ioredis: a command given up on while disconnected, refused while offline, sent on a closed
+    // connection, or unanswered within commandTimeout.
+    if (
+      current.name === 'MaxRetriesPerRequestError' ||
+      current.message === 'Connection is closed.' ||
+      current.message.includes('enableOfflineQueue') ||
+      current.message === 'Command timed out'
+    ) {
+      return true;
+    }
     current = current.cause;
   }
   return false;
 }
 
-export function unavailable(what: string): ApiError {
-  return new ApiError(503, 'unavailable', `${what} is unreachable; retry later`, {
-    'retry-after': String(RETRY_AFTER_SECONDS),
-  });
+const RETRY_AFTER = { 'retry-after': String(RETRY_AFTER_SECONDS) };
+
+export function unavailable(what: string, code = 'unavailable'): ApiError {
+  return new ApiError(503, code, `${what} is unreachable; retry later`, RETRY_AFTER);
+}
+
+/**
+ * Answers 503 at once while the Redis connection is down, instead of letting the request wait
+ * for a reconnect (and leave a message row whose jobs never reached the queue).
+ */
+export function requireRedis(ready: () => boolean): void {
+  // Same code as the Producer's own check (redis_unavailable), so clients see one code for it.
+  if (!ready()) throw unavailable('Redis', 'redis_unavailable');
 }
 
 /** Turns any thrown value into the response; unknown errors are logged with an id and answered 500. */
 export function errorResponse(c: Context, error: unknown, logger: Logger): Response {
   if (error instanceof HookfleetError) {
-    return c.json(body(error.code, error.message, error.fields), error.status);
+    // A 503 (e.g. the Producer's redis_unavailable) always says when to come back.
+    const headers = error.status === 503 ? RETRY_AFTER : {};
+    return c.json(body(error.code, error.message, error.fields), error.status, headers);
   }
   if (error instanceof ApiError) {
     return c.json(body(error.code, error.message, error.fields), error.status, error.headers);
   }
   if (isUnavailableError(error)) {
     const answer = unavailable('a backing store (Redis or PostgreSQL)');
-    logger.warn({ err: error, method: c.req.method, path: c.req.path }, 'request failed: backing store unreachable');
+    logger.warn(
+      { err: error, method: c.req.method, path: c.req.path },
+      'request failed: backing store unreachable',
+    );
     return c.json(body(answer.code, answer.message), answer.status, answer.headers);
   }
   const id = randomBytes(6).toString('hex');
-  logger.error({ err: error, errorId: id, method: c.req.method, path: c.req.path }, 'internal error');
+  logger.error(
+    { err: error, errorId: id, method: c.req.method, path: c.req.path },
+    'internal error',
+  );
   return c.json({ code: 'internal', detail: `internal error (id ${id})` }, 500);
 }
 
-function body(code: string, detail: string, fields?: readonly { path: string; message: string }[]): ErrorBody {
+function body(
+  code: string,
+  detail: string,
+  fields?: readonly { path: string; message: string }[],
+): ErrorBody {
   return fields === undefined ? { code, detail } : { code, detail, fields: [...fields] };
 }

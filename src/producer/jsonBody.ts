@@ -21,7 +21,11 @@ export interface ReadJsonOptions {
 }
 
 /** Reads, checks and parses the body with `schema`; throws ApiError/HookfleetError with the status to answer. */
-export async function readJson<S extends z.ZodType>(c: Context, schema: S, options: ReadJsonOptions): Promise<z.output<S>> {
+export async function readJson<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  options: ReadJsonOptions,
+): Promise<z.output<S>> {
   const value = await readJsonValue(c, options);
   return parseInput(schema, value);
 }
@@ -44,7 +48,11 @@ async function readJsonValue(c: Context, options: ReadJsonOptions): Promise<unkn
   const bytes = await readBody(c, options.limitBytes);
   if (bytes.length === 0) {
     if (options.optional) return {};
-    throw new HookfleetError('malformed_json', 'the request body is empty; expected a JSON object', 400);
+    throw new HookfleetError(
+      'malformed_json',
+      'the request body is empty; expected a JSON object',
+      400,
+    );
   }
   if (!isJson) throw notJson();
   let text: string;
@@ -57,7 +65,11 @@ async function readJsonValue(c: Context, options: ReadJsonOptions): Promise<unkn
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new HookfleetError('malformed_json', `the request body is not valid JSON: ${(error as Error).message}`, 400);
+    throw new HookfleetError(
+      'malformed_json',
+      `the request body is not valid JSON: ${(error as Error).message}`,
+      400,
+    );
   }
   checkStorable(value);
   return value;
@@ -71,7 +83,11 @@ function isJsonMediaType(contentType: string): boolean {
 
 function tooLarge(bytes: number | undefined, limitBytes: number): ApiError {
   const size = bytes === undefined ? `over ${limitBytes} bytes` : `${bytes} bytes`;
-  return new ApiError(413, 'payload_too_large', `the request body is ${size}; the limit is ${limitBytes} bytes`);
+  return new ApiError(
+    413,
+    'payload_too_large',
+    `the request body is ${size}; the limit is ${limitBytes} bytes`,
+  );
 }
 
 /** Reads at most `limitBytes`; past that, stops reading and answers 413. */
@@ -80,7 +96,7 @@ async function readBody(c: Context, limitBytes: number): Promise<Uint8Array> {
   if (stream === null) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
-  const reader = stream.getReader();
+  const reader = (stream as ReadableStream<Uint8Array>).getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -106,13 +122,21 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * object is copied), and nesting deeper than MAX_JSON_DEPTH. Iterative, so depth cannot overflow it.
  */
 function checkStorable(root: unknown): void {
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: '', depth: 0 }];
+  const stack: { value: unknown; path: string; depth: number }[] = [
+    { value: root, path: '', depth: 0 },
+  ];
   const fail = (path: string, message: string): never => {
     const field = path === '' ? '(root)' : path;
-    throw new HookfleetError('validation_failed', `${field}: ${message}`, 422, [{ path: field, message }]);
+    throw new HookfleetError('validation_failed', `${field}: ${message}`, 422, [
+      { path: field, message },
+    ]);
   };
   const badString = (s: string) =>
-    s.includes('\u0000') ? 'must not contain NUL (\\u0000) characters' : LONE_SURROGATE.test(s) ? 'must not contain unpaired UTF-16 surrogates' : undefined;
+    s.includes('\u0000')
+      ? 'must not contain NUL (\\u0000) characters'
+      : LONE_SURROGATE.test(s)
+        ? 'must not contain unpaired UTF-16 surrogates'
+        : undefined;
   while (stack.length > 0) {
     const { value, path, depth } = stack.pop()!;
     if (typeof value === 'string') {
@@ -120,10 +144,14 @@ function checkStorable(root: unknown): void {
       if (problem) fail(path, problem);
     } else if (typeof value === 'object' && value !== null) {
       if (depth >= MAX_JSON_DEPTH) fail(path, `nests deeper than ${MAX_JSON_DEPTH} levels`);
-      const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
+      const entries = Array.isArray(value)
+        ? value.map((v, i) => [String(i), v] as const)
+        : Object.entries(value);
       for (const [key, child] of entries) {
         const childPath = path === '' ? key : `${path}.${key}`;
-        const problem = badString(key) ?? (key === '__proto__' ? 'keys named __proto__ are not accepted' : undefined);
+        const problem =
+          badString(key) ??
+          (key === '__proto__' ? 'keys named __proto__ are not accepted' : undefined);
         if (problem) fail(childPath, `key ${problem}`);
         stack.push({ value: child, path: childPath, depth: depth + 1 });
       }

@@ -1,0 +1,77 @@
+import { loadConfig } from '../config.js';
+import { createDbClient } from '../db/client.js';
+import { HookfleetError } from '../errors.js';
+import { closeOnSignals, Lifecycle } from '../lifecycle.js';
+import { createLogger } from '../logger.js';
+import { createMetrics } from '../metrics.js';
+import { ensureCredentials } from '../producer/auth.js';
+import { Producer } from '../producer/producer.js';
+import { startApiServer } from '../producer/server.js';
+import { createProducerRedis } from '../redis.js';
+import { parseCommandArgs } from './args.js';
+
+const HELP = `Usage: hookfleet api [--help]
+
+Runs the HTTP API: /v1/endpoints and /v1/messages (Bearer API key), Bull Board at
+/admin/queues (basic auth), /healthz, /metrics and /openapi.json. It enqueues deliveries
+but does not make them: run 'hookfleet worker' processes (or 'hookfleet start') as well.
+Without API keys or dashboard credentials it generates them and prints them once.
+
+Options:
+  -h, --help  show this help
+
+Environment: DATABASE_URL (required), REDIS_URL, PORT (default 3000), HOOKFLEET_API_KEYS,
+HOOKFLEET_ADMIN_USER, HOOKFLEET_ADMIN_PASSWORD, HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_ALLOW_CIDRS,
+HOOKFLEET_MAX_PAYLOAD_BYTES, HOOKFLEET_DELIVERY_TIMEOUT_MS (verification requests),
+HOOKFLEET_SECRET_ROTATION_OVERLAP_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('api', argv, {});
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const loaded = loadConfig();
+  if (loaded.databaseUrl === undefined) {
+    throw new HookfleetError(
+      'config_missing',
+      'api: DATABASE_URL is not set (expected postgres://user:password@host/db)',
+    );
+  }
+  const logger = createLogger(loaded, 'hookfleet-api');
+  const config = ensureCredentials(loaded, logger);
+  const life = new Lifecycle(logger);
+  closeOnSignals(life, config.shutdownTimeoutMs, logger);
+  try {
+    const dbClient = life.add('database', createDbClient(loaded.databaseUrl), (c) => c.close());
+    const redis = life.add(
+      'redis',
+      createProducerRedis(config.redisUrl, 'hookfleet:api'),
+      async (r) => {
+        await r.quit().catch(() => r.disconnect());
+      },
+    );
+    redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+    const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
+      p.close(),
+    );
+    const metrics = createMetrics();
+    life.add(
+      'api',
+      await startApiServer({ config, logger, dbClient, producer, metrics, redis }),
+      (s) => s.close(),
+    );
+  } catch (error) {
+    await life.close(config.shutdownTimeoutMs);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      throw new HookfleetError(
+        'listen_failed',
+        `api: cannot listen on port ${config.port} (${code}); set PORT`,
+      );
+    }
+    throw error;
+  }
+  // Runs until a signal closes the lifecycle; closeOnSignals sets the exit code.
+  return new Promise<number>(() => {});
+}

@@ -1,0 +1,55 @@
+/**
+ * Bull Board (https://github.com/felixmosh/bull-board) for the `deliveries` and `maintenance`
+ * queues, as a Hono sub-app the API server mounts behind basic auth. Retries from the board are
+ * allowed (a failed delivery can be replayed by hand); job data is shown with any secret-looking
+ * field redacted, although delivery jobs carry no secrets by design (see jobs.ts).
+ */
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import type { Queue } from 'bullmq';
+import type { Hono } from 'hono';
+
+/** Keys whose values the board never shows. */
+const SECRET_KEY = /secret|signature|authorization/i;
+/** Deeper than this, job data is not walked further (it is shown as is). */
+const MAX_REDACT_DEPTH = 20;
+
+/** A copy of `value` with every property whose key looks secret replaced by '[redacted]'. */
+export function redactSecrets(value: unknown, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null || depth > MAX_REDACT_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [
+      key,
+      SECRET_KEY.test(key) ? '[redacted]' : redactSecrets(item, depth + 1),
+    ]),
+  );
+}
+
+export interface BullBoardOptions {
+  queues: readonly Queue[];
+  /** Where the board is mounted, e.g. '/admin/queues'; its pages link to paths under it. */
+  basePath: string;
+}
+
+/** The board's pages, assets and JSON API; mount it with `app.route(basePath, board)`. */
+export function createBullBoardApp(options: BullBoardOptions): Hono {
+  const serverAdapter = new HonoAdapter(serveStatic).setBasePath(options.basePath);
+  const adapters = options.queues.map((queue) => {
+    const adapter = new BullMQAdapter(queue, { readOnlyMode: false, allowRetries: true });
+    adapter.setFormatter('data', (data: unknown) => redactSecrets(data));
+    return adapter;
+  });
+  createBullBoard({
+    queues: adapters,
+    // @bull-board/hono 9.10.1 pins its own copy of @bull-board/api 9.10.1, whose private fields
+    // make the types differ from ours (9.10.2); at run time the adapter interface is the same.
+    serverAdapter: serverAdapter as unknown as Parameters<
+      typeof createBullBoard
+    >[0]['serverAdapter'],
+    options: { uiConfig: { boardTitle: 'hookfleet' } },
+  });
+  return serverAdapter.registerPlugin();
+}

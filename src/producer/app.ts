@@ -1,0 +1,96 @@
+/**
+ * The HTTP API for producers in any language, built as a Hono app by a factory that never listens
+ * by itself (server.ts does; tests call `app.request()` in-process).
+ *
+ *   /v1/endpoints, /v1/messages   JSON API, `Authorization: Bearer <key>` (HOOKFLEET_API_KEYS)
+ *   /admin/queues                 Bull Board, basic auth (HOOKFLEET_ADMIN_USER/PASSWORD)
+ *   /healthz, /metrics            open, for load balancers and Prometheus
+ *   /openapi.json                 open, generated from the zod contracts
+ *
+ * Every answer that is not a success is `{code, detail}`; nothing a client sends can produce a
+ * stack trace (see httpErrors.ts and jsonBody.ts).
+ */
+import { Queue } from 'bullmq';
+import { Hono } from 'hono';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { createBullBoardApp } from '../dashboard/bullBoard.js';
+import type { DbClient } from '../db/client.js';
+import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { createAddressGuard, type Resolver } from '../worker/addressGuard.js';
+import { refuseCrossSite, requireAdmin, requireApiKey } from './auth.js';
+import { endpointRoutes } from './endpointRoutes.js';
+import { errorResponse } from './httpErrors.js';
+import { messageRoutes } from './messageRoutes.js';
+import { openApiDocument } from './openapi.js';
+import { opsRoutes } from './opsRoutes.js';
+import type { Producer } from './producer.js';
+
+/** Where Bull Board is mounted. */
+export const DASHBOARD_PATH = '/admin/queues';
+
+export interface ApiDeps {
+  config: Config;
+  logger: Logger;
+  dbClient: DbClient;
+  /** Enqueues messages; its `deliveriesQueue` is also shown by Bull Board and counted by /metrics. */
+  producer: Producer;
+  metrics: Metrics;
+  /**
+   * The Redis connection the producer uses: /healthz pings it, and while it is not connected
+   * the routes that enqueue answer 503 with Retry-After at once.
+   */
+  redis: Redis;
+  /** DNS resolver for the address guard; tests inject one (default: the system resolver). */
+  resolve?: Resolver;
+  /** The `maintenance` queue for Bull Board and /metrics. Default: one on `redis` (opens no connection of its own). */
+  maintenanceQueue?: Queue;
+}
+
+export function createApp(deps: ApiDeps): Hono {
+  const { config, logger, producer } = deps;
+  const guard = createAddressGuard({
+    allowCidrs: config.allowCidrs,
+    ...(deps.resolve && { resolve: deps.resolve }),
+  });
+  const deliveriesQueue = producer.deliveriesQueue as Queue<DeliveryJobData>;
+  const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(deps.redis, config, logger);
+  const redisReady = () => deps.redis.status === 'ready';
+
+  const app = new Hono();
+  app.onError((error, c) => errorResponse(c, error, logger));
+  app.notFound((c) =>
+    c.json(
+      { code: 'not_found', detail: `no route for ${c.req.method} ${c.req.path.slice(0, 200)}` },
+      404,
+    ),
+  );
+
+  app.route('/', opsRoutes({ ...deps, queues: [deliveriesQueue, maintenanceQueue] }));
+  app.get('/openapi.json', (c) => c.json(openApiDocument()));
+
+  app.use('/v1/*', requireApiKey(config.apiKeys));
+  app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady }));
+  app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, redisReady }));
+
+  app.use('/admin/*', requireAdmin(config.adminUser, config.adminPassword), refuseCrossSite());
+  // The board links to its home with a trailing slash; Hono routes are strict about it.
+  app.get(`${DASHBOARD_PATH}/`, (c) => c.redirect(DASHBOARD_PATH, 301));
+  app.route(
+    DASHBOARD_PATH,
+    createBullBoardApp({ queues: [deliveriesQueue, maintenanceQueue], basePath: DASHBOARD_PATH }),
+  );
+  return app;
+}
+
+/**
+ * A Queue on a connection someone else owns opens nothing of its own, so it needs no closing;
+ * its errors (Redis down) are logged rather than thrown from an EventEmitter.
+ */
+function maintenanceQueueOn(redis: Redis, config: Config, logger: Logger): Queue {
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: config.queuePrefix });
+  queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
+  return queue;
+}

@@ -1,0 +1,164 @@
+/** `/v1/endpoints`: register, list, read (with health), change, delete, test, rotate the secret. */
+import { Hono } from 'hono';
+import type { Config } from '../config.js';
+import { endpointAttemptStats } from '../db/attempts.js';
+import type { DbClient } from '../db/client.js';
+import {
+  deleteEndpoint,
+  findEndpoint,
+  insertEndpointWithSecret,
+  listEndpoints,
+  rotateEndpointSecret,
+  setEndpointActive,
+  updateEndpoint,
+} from '../db/endpoints.js';
+import type { EndpointRow } from '../db/schema.js';
+import { HookfleetError } from '../errors.js';
+import { newId, newSecret } from '../ids.js';
+import type { Metrics } from '../metrics.js';
+import type { AddressGuard } from '../worker/addressGuard.js';
+import {
+  createEndpointRequest,
+  endpointIdSchema,
+  listEndpointsQuery,
+  testEndpointRequest,
+  rotateSecretRequest,
+  updateEndpointRequest,
+} from './contracts.js';
+import { checkEndpointUrl, verifyEndpoint } from './endpointUrl.js';
+import { requireRedis } from './httpErrors.js';
+import { readJson } from './jsonBody.js';
+import type { Producer } from './producer.js';
+import { parseInput } from './sendInput.js';
+import { toEndpointView } from './views.js';
+
+/** Endpoint requests are small; this bounds what is read of one. */
+const ENDPOINT_BODY_LIMIT_BYTES = 64 * 1024;
+const DAY_MS = 24 * 3600 * 1000;
+const DEFAULT_PAGE_SIZE = 50;
+/** Event type of `POST /v1/endpoints/:id/test` unless the request names one. */
+export const TEST_EVENT_TYPE = 'hookfleet.test';
+
+export interface EndpointRoutesDeps {
+  config: Config;
+  dbClient: DbClient;
+  producer: Producer;
+  metrics: Metrics;
+  guard: AddressGuard;
+  redisReady: () => boolean;
+}
+
+export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
+  const { config, producer, guard } = deps;
+  const { db } = deps.dbClient;
+  const app = new Hono();
+  const limit = { limitBytes: ENDPOINT_BODY_LIMIT_BYTES };
+
+  async function requireEndpoint(id: string): Promise<EndpointRow> {
+    const row = endpointIdSchema.safeParse(id).success ? await findEndpoint(db, id) : undefined;
+    if (!row) throw notFound(id);
+    return row;
+  }
+
+  app.post('/', async (c) => {
+    const input = await readJson(c, createEndpointRequest, limit);
+    await checkEndpointUrl(guard, input.url);
+    const id = newId('ep');
+    const secret = newSecret();
+    if (input.verify === true) {
+      await verifyEndpoint({
+        guard,
+        timeoutMs: config.deliveryTimeoutMs,
+        endpointId: id,
+        url: input.url,
+        secret,
+      });
+    }
+    const row = await insertEndpointWithSecret(db, {
+      id,
+      secret,
+      url: input.url,
+      eventTypes: input.eventTypes,
+      description: input.description,
+      staleAfterDays: input.staleAfterDays,
+    });
+    return c.json({ ...toEndpointView(row), secret: row.secret }, 201, {
+      location: `/v1/endpoints/${row.id}`,
+    });
+  });
+
+  app.get('/', async (c) => {
+    const query = parseInput(listEndpointsQuery, c.req.query());
+    const pageSize = query.limit ?? DEFAULT_PAGE_SIZE;
+    const rows = await listEndpoints(db, pageSize + 1, query.cursor);
+    const page = rows.slice(0, pageSize);
+    const nextCursor = rows.length > pageSize ? page[page.length - 1]!.id : null;
+    return c.json({ data: page.map(toEndpointView), nextCursor });
+  });
+
+  app.get('/:id', async (c) => {
+    const row = await requireEndpoint(c.req.param('id'));
+    const since = new Date(Date.now() - DAY_MS);
+    const stats = await endpointAttemptStats(db, row.id, since);
+    return c.json({ ...toEndpointView(row), stats24h: { since: since.toISOString(), ...stats } });
+  });
+
+  app.patch('/:id', async (c) => {
+    const existing = await requireEndpoint(c.req.param('id'));
+    const input = await readJson(c, updateEndpointRequest, limit);
+    if (input.url !== undefined) await checkEndpointUrl(guard, input.url);
+    const { active, ...settings } = input;
+    let row = await updateEndpoint(db, existing.id, settings);
+    // Only a change of state touches the row: re-enabling restarts the stale clock, and disabling
+    // an endpoint the sweep already disabled keeps its reason ('stale').
+    if (row && active !== undefined && active !== row.active) {
+      row = await setEndpointActive(db, existing.id, active, 'manual');
+      if (!active) deps.metrics.endpointsDeactivated.inc({ reason: 'manual' });
+    }
+    if (!row) throw notFound(existing.id); // deleted meanwhile
+    return c.json(toEndpointView(row));
+  });
+
+  app.delete('/:id', async (c) => {
+    const id = c.req.param('id');
+    if (!endpointIdSchema.safeParse(id).success || !(await deleteEndpoint(db, id)))
+      throw notFound(id);
+    return c.body(null, 204);
+  });
+
+  app.post('/:id/test', async (c) => {
+    const endpoint = await requireEndpoint(c.req.param('id'));
+    const input = await readJson(c, testEndpointRequest, { ...limit, optional: true });
+    requireRedis(deps.redisReady);
+    const eventType = input.eventType ?? TEST_EVENT_TYPE;
+    const payload = input.payload ?? {
+      type: eventType,
+      endpointId: endpoint.id,
+      sentAt: new Date().toISOString(),
+    };
+    const result = await producer.deliver(endpoint.id, payload, eventType);
+    return c.json(result, 202);
+  });
+
+  app.post('/:id/rotate-secret', async (c) => {
+    const existing = await requireEndpoint(c.req.param('id'));
+    await readJson(c, rotateSecretRequest, { ...limit, optional: true });
+    const row = await rotateEndpointSecret(db, existing.id, config.secretRotationOverlapMs);
+    if (!row) throw notFound(existing.id);
+    return c.json({
+      id: row.id,
+      secret: row.secret,
+      previousSecretExpiresAt: row.previousSecretExpiresAt!.toISOString(),
+    });
+  });
+
+  return app;
+}
+
+function notFound(id: string): HookfleetError {
+  return new HookfleetError(
+    'not_found',
+    `no endpoint with id ${JSON.stringify(id.slice(0, 100))}`,
+    404,
+  );
+}

@@ -1,0 +1,94 @@
+/** `/healthz` and `/metrics`: open (no credentials), for load balancers and Prometheus. */
+import type { Queue } from 'bullmq';
+import { Hono } from 'hono';
+import type { Redis } from 'ioredis';
+import type { DbClient } from '../db/client.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+
+/** Longest a health probe or a queue-depth read may take before it counts as down. */
+const PROBE_TIMEOUT_MS = 2000;
+
+/** The job states the queue-depth gauge reports. */
+export const QUEUE_STATES = [
+  'waiting',
+  'active',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+  'completed',
+  'failed',
+] as const;
+
+export interface OpsRoutesDeps {
+  logger: Logger;
+  dbClient: DbClient;
+  redis: Redis;
+  metrics: Metrics;
+  queues: readonly Queue[];
+}
+
+export function opsRoutes(deps: OpsRoutesDeps): Hono {
+  const app = new Hono();
+
+  app.get('/healthz', async (c) => {
+    const [redis, postgres] = await Promise.all([
+      deps.redis.status === 'ready'
+        ? probe(() => deps.redis.ping())
+        : Promise.resolve('down' as const),
+      probe(() => deps.dbClient.sql`select 1`.execute()),
+    ]);
+    const status = redis === 'up' && postgres === 'up' ? 'ok' : 'unavailable';
+    return c.json({ status, redis, postgres }, status === 'ok' ? 200 : 503, {
+      'cache-control': 'no-store',
+    });
+  });
+
+  app.get('/metrics', async (c) => {
+    await refreshQueueDepth(deps).catch((error: unknown) => {
+      deps.logger.warn({ err: error }, 'queue depth not read; /metrics shows the previous values');
+    });
+    return c.body(await deps.metrics.registry.metrics(), 200, {
+      'content-type': deps.metrics.registry.contentType,
+    });
+  });
+
+  return app;
+}
+
+/** Reads each queue's job counts (one Redis round trip per queue) into the queue-depth gauge. */
+async function refreshQueueDepth(deps: OpsRoutesDeps): Promise<void> {
+  if (deps.redis.status !== 'ready') throw new Error('Redis is not connected');
+  const counts = await withTimeout(
+    Promise.all(deps.queues.map((queue) => queue.getJobCounts(...QUEUE_STATES))),
+  );
+  deps.queues.forEach((queue, index) => {
+    for (const state of QUEUE_STATES) {
+      deps.metrics.queueDepth.set({ queue: queue.name, state }, counts[index]?.[state] ?? 0);
+    }
+  });
+}
+
+async function probe(check: () => Promise<unknown>): Promise<'up' | 'down'> {
+  try {
+    await withTimeout(check());
+    return 'up';
+  } catch {
+    return 'down';
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)),
+      PROBE_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
