@@ -44,11 +44,7 @@ export function createBullBoardApp(options: BullBoardOptions): Hono {
   });
   createBullBoard({
     queues: adapters,
-    // @bull-board/hono 9.10.1 pins its own copy of @bull-board/api 9.10.1, whose private fields
-    // make the types differ from ours (9.10.2); at run time the adapter interface is the same.
-    serverAdapter: serverAdapter as unknown as Parameters<
-      typeof createBullBoard
-    >[0]['serverAdapter'],
+    serverAdapter,
     options: { uiConfig: { boardTitle: 'hookfleet' } },
   });
   return serverAdapter.registerPlugin();
