@@ -347,8 +347,9 @@ async function startBaselineWorker(
   mode: 'naive' | 'ceiling',
   env: Record<string, string>,
 ): Promise<WorkerHandle> {
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = fork(`${ROOT}bench/baselineWorker.ts`, [mode], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [...nodeArgs, '--import', 'tsx'],
     env: { ...process.env, ...env },
     stdio: 'inherit',
   });

@@ -12,7 +12,10 @@ export interface DeliveryClientOptions {
   /** Budget for the whole attempt: connect, headers and body. */
   timeoutMs: number;
   guard: AddressGuard;
-  /** Open connections per receiver origin. Default 32. */
+  /**
+   * Open connections per receiver origin. Default: no cap of its own, so the worker's concurrency
+   * is the bound (a cap below it left deliveries to one busy origin waiting for a socket).
+   */
   connectionsPerOrigin?: number;
 }
 
@@ -41,7 +44,7 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
   const { timeoutMs, guard } = options;
   const agent = new Agent({
     connect: { lookup: guard.lookup, timeout: timeoutMs },
-    connections: options.connectionsPerOrigin ?? 32,
+    connections: options.connectionsPerOrigin ?? null,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     keepAliveTimeout: 4_000,
