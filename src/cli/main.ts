@@ -3,26 +3,7 @@
  * `run(argv): Promise<number>` (the exit code). Loaded lazily so `hookfleet --help` stays fast.
  */
 import { ConfigError, HookfleetError } from '../errors.js';
-
-interface Command {
-  summary: string;
-  load: () => Promise<{ run: (argv: string[]) => Promise<number> }>;
-}
-
-const commands: Record<string, Command> = {
-  start: {
-    summary: 'run the whole fleet in one process (migrate, api, worker, scheduler)',
-    load: () => import('./start.js'),
-  },
-  worker: { summary: 'run a delivery worker process', load: () => import('./worker.js') },
-  api: { summary: 'run the HTTP API and the Bull Board dashboard', load: () => import('./api.js') },
-  migrate: { summary: 'apply pending database migrations', load: () => import('./migrate.js') },
-  bench: { summary: 'run the benchmarks (source checkout)', load: () => import('./bench.js') },
-  sweep: {
-    summary: 'deactivate stale endpoints now (--dry-run to only report)',
-    load: () => import('./sweep.js'),
-  },
-};
+import { commands } from './commands.js';
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((name) => name.length));
