@@ -168,6 +168,20 @@ describe('delivering a message', () => {
     await fleet.waitForDelivery(deliveryJobId(sent.id, endpoint.id));
   });
 
+  it('does not let a receiver that trickles its body forever hold a worker slot past the timeout', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    receiver = await startReceiver((_req, _i, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      timers.push(setInterval(() => res.write('.'), 200));
+    });
+    const startedMs = Date.now();
+    const { end } = await deliverOnce();
+    timers.forEach(clearInterval);
+    // The 2xx status decided the outcome; the endless body was cut off by the 2000 ms budget.
+    expect(end.state).toBe('completed');
+    expect(Date.now() - startedMs).toBeLessThan(4000);
+  });
+
   it('does not send to a disabled endpoint; the job fails with the reason', async () => {
     receiver = await startReceiver();
     const endpoint = await insertEndpoint(fleet.db.db, { url: receiver.url });
