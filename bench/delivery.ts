@@ -14,10 +14,12 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { Pool } from 'undici';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
 import { createDbClient, type DbClient } from '../src/db/client.js';
@@ -61,6 +63,8 @@ export interface DeliveryBenchResult {
     samples: number;
   };
   enqueuePerSecond: { libraryFanOut: number };
+  /** POST /v1/messages to one endpoint each, against `hookfleet api`, with workers delivering. */
+  api: { requestsPerSecond: number; errors: number; concurrency: number };
   workerPeakRssMiB: number;
 }
 
@@ -185,6 +189,7 @@ export async function runDeliveryBench(
 
     // Latency at a fixed offered load, hookfleet workers already running.
     const latency = await measureLatency(newPrefix());
+    const api = await measureApi(newPrefix());
 
     return {
       deliveries: n,
@@ -202,6 +207,7 @@ export async function runDeliveryBench(
       },
       latencyMs: latency,
       enqueuePerSecond: { libraryFanOut: Math.round(libraryFanOut) },
+      api,
       workerPeakRssMiB: Math.max(hookfleet.peakRssMiB, latency.peakRssMiB),
     };
 
@@ -232,6 +238,50 @@ export async function runDeliveryBench(
       const perSecond = Math.round(n / seconds);
       log(`${name}: ${n} deliveries in ${seconds.toFixed(2)} s = ${perSecond}/s`);
       return { perSecond, peakRssMiB };
+    }
+
+    /** Keeps `inFlight` POST /v1/messages going against a `hookfleet api` process for a few seconds. */
+    async function measureApi(prefix: string) {
+      const inFlight = 64;
+      const seconds = 8;
+      const port = await freePort();
+      const env = { ...workerEnv(prefix), PORT: String(port), HOOKFLEET_API_KEYS: 'bench-key' };
+      const handles = await Promise.all(
+        Array.from({ length: workers }, () => startHookfleetWorker(env)),
+      );
+      handles.push(await startHookfleetProcess('api', env, '"msg":"api listening"'));
+      const pool = new Pool(`http://127.0.0.1:${port}`, { connections: inFlight });
+      log(`api: POST /v1/messages with ${inFlight} in flight for ${seconds} s`);
+      let accepted = 0;
+      let errors = 0;
+      const deadline = performance.now() + seconds * 1000;
+      const body = (k: number) =>
+        JSON.stringify({
+          eventType: 'bench',
+          payload: { n: k, pad: PAYLOAD_PAD },
+          endpointIds: [endpointIds[k % e]],
+        });
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: inFlight }, async (_, lane) => {
+          for (let k = lane; performance.now() < deadline; k += inFlight) {
+            const response = await pool.request({
+              path: '/v1/messages',
+              method: 'POST',
+              headers: { authorization: 'Bearer bench-key', 'content-type': 'application/json' },
+              body: body(k),
+            });
+            await response.body.dump();
+            if (response.statusCode === 202) accepted += 1;
+            else errors += 1;
+          }
+        }),
+      );
+      const requestsPerSecond = Math.round(accepted / ((performance.now() - started) / 1000));
+      await pool.close();
+      await Promise.all(handles.map((h) => h.stop()));
+      log(`api: ${requestsPerSecond} requests/s accepted, ${errors} errors`);
+      return { requestsPerSecond, errors, concurrency: inFlight };
     }
 
     async function measureLatency(prefix: string) {
@@ -321,13 +371,22 @@ function handleFor(child: ChildProcess): WorkerHandle {
 }
 
 /** The real `hookfleet worker`, from dist/ when built (as in production), else through tsx. */
-async function startHookfleetWorker(env: Record<string, string>): Promise<WorkerHandle> {
+function startHookfleetWorker(env: Record<string, string>): Promise<WorkerHandle> {
+  return startHookfleetProcess('worker', env, '"msg":"worker started"');
+}
+
+/** A `hookfleet <command>` process; resolves once it logged `readyLine`. */
+async function startHookfleetProcess(
+  command: string,
+  env: Record<string, string>,
+  readyLine: string,
+): Promise<WorkerHandle> {
   const built = `${ROOT}dist/cli/main.js`;
   // BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the workers (where the time goes).
   const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const args = existsSync(built)
-    ? [...nodeArgs, built, 'worker']
-    : [...nodeArgs, '--import', 'tsx', `${ROOT}src/cli/main.ts`, 'worker'];
+    ? [...nodeArgs, built, command]
+    : [...nodeArgs, '--import', 'tsx', `${ROOT}src/cli/main.ts`, command];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -335,9 +394,11 @@ async function startHookfleetWorker(env: Record<string, string>): Promise<Worker
   await new Promise<void>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
-      if (line.includes('"msg":"worker started"')) resolve();
+      if (line.includes(readyLine)) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`hookfleet worker exited with ${String(code)}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`hookfleet ${command} exited with ${String(code)}`)),
+    );
   });
   return handleFor(child);
 }
@@ -392,6 +453,14 @@ async function startReceiverProcess(): Promise<ReceiverProcess> {
       await exited;
     },
   };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 function round(value: number, digits: number): number {

@@ -57,6 +57,9 @@ if (which.includes('delivery')) {
     console.log(
       `enqueue (library fan-out to ${r.endpoints} endpoints): ${r.enqueuePerSecond.libraryFanOut} deliveries/s`,
     );
+    console.log(
+      `POST /v1/messages (one endpoint each, ${r.api.concurrency} in flight, workers running): ${r.api.requestsPerSecond} requests/s, ${r.api.errors} errors`,
+    );
     console.log(`worker peak RSS: ${r.workerPeakRssMiB} MiB`);
   }
 }
