@@ -31,14 +31,12 @@ const url = (protocols: string[], form: string) =>
       }
     }, `expected ${form}`);
 
-const commaList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((item) => item.trim())
-      .filter((item) => item !== ''),
-  );
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
 
 const cidrList = commaList.refine(
   (items) => items.every((item) => ipaddr.isValidCIDR(item)),
@@ -48,7 +46,10 @@ const cidrList = commaList.refine(
 const durationList = commaList.transform((items, ctx) => {
   const ms = items.map(parseDurationMs);
   if (ms.length === 0 || ms.some((n) => n === undefined)) {
-    ctx.addIssue({ code: 'custom', message: 'expected comma-separated durations such as 5s,5m,2h' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected comma-separated durations such as 5s,5m,2h',
+    });
     return z.NEVER;
   }
   return ms as number[];
@@ -96,7 +97,9 @@ const signingSecret = z
 
 /** Environment variables and their defaults; the README's configuration table mirrors this. */
 const envSchema = z.object({
-  REDIS_URL: url(['redis:', 'rediss:'], 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  REDIS_URL: url(['redis:', 'rediss:'], 'a redis:// or rediss:// URL').default(
+    'redis://127.0.0.1:6379',
+  ),
   /** Unset: `start` runs an embedded PostgreSQL under HOOKFLEET_DATA_DIR. */
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'a postgres:// URL').optional(),
   PORT: positiveInt('a TCP port (1-65535)')
@@ -129,7 +132,9 @@ const envSchema = z.object({
   HOOKFLEET_MAX_PAYLOAD_BYTES: positiveInt('a size in bytes').default(256 * 1024),
   HOOKFLEET_ENDPOINT_CACHE_MS: positiveInt('a duration in milliseconds').default(2000),
   HOOKFLEET_DATA_DIR: z.string().min(1).default('.hookfleet'),
-  HOOKFLEET_SECRET_ROTATION_OVERLAP_MS: positiveInt('a duration in milliseconds').default(24 * 3600 * 1000),
+  HOOKFLEET_SECRET_ROTATION_OVERLAP_MS: positiveInt('a duration in milliseconds').default(
+    24 * 3600 * 1000,
+  ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -213,7 +218,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
-      const shown = present[name] === undefined ? '' : ` (got ${JSON.stringify(redact(name, present[name]))})`;
+      const shown =
+        present[name] === undefined ? '' : ` (got ${JSON.stringify(redact(name, present[name]))})`;
       return `${name}: ${issue.message}${shown}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);

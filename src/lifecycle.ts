@@ -67,3 +67,39 @@ export function closeOnSignals(lifecycle: Lifecycle, timeoutMs: number, logger: 
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 }
+
+/**
+ * Errors nobody awaited. postgres.js 3.4.9 lets two kinds escape when a connection drops
+ * (issue #7; porsager/postgres#1208, #1154): a TypeError thrown from a setImmediate in its
+ * connection.js (a write scheduled on a socket that has just closed), and the socket error of the
+ * type lookup it runs when reconnecting, as an unhandled rejection. Both concern a connection that
+ * is already closed and whose queries were already rejected, so the process logs them and goes
+ * on: a PostgreSQL outage must not kill a worker (and lose its unflushed records). Anything else
+ * is a bug: logged as fatal, then exit code 1, as Node would do without these handlers.
+ */
+export function survivePostgresConnectionErrors(logger: Logger): void {
+  const onStray = (kind: string) => (error: unknown) => {
+    if (isPostgresConnectionDebris(error)) {
+      logger.warn({ err: error, kind }, 'ignored an error from a dropped PostgreSQL connection');
+      return;
+    }
+    logger.fatal({ err: error, kind }, 'unexpected error; exiting');
+    process.exit(1);
+  };
+  process.on('uncaughtException', onStray('uncaughtException'));
+  process.on('unhandledRejection', onStray('unhandledRejection'));
+}
+
+/** A socket-level error (what a dropped connection leaves), or an error thrown inside postgres.js's connection code. */
+export function isPostgresConnectionDebris(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const { code, syscall } = error as NodeJS.ErrnoException;
+  if (
+    syscall !== undefined &&
+    ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT'].includes(code ?? '')
+  )
+    return true;
+  return (
+    error instanceof TypeError && /[/\\]postgres[/\\]src[/\\]connection\.js/.test(error.stack ?? '')
+  );
+}

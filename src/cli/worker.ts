@@ -1,7 +1,7 @@
 import { loadConfig } from '../config.js';
 import { createDbClient } from '../db/client.js';
 import { resolveDatabaseUrl } from '../db/embeddedPostgres.js';
-import { closeOnSignals, Lifecycle } from '../lifecycle.js';
+import { closeOnSignals, Lifecycle, survivePostgresConnectionErrors } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { startMaintenance } from '../worker/maintenance.js';
@@ -29,12 +29,17 @@ export async function run(argv: string[]): Promise<number> {
   const logger = createLogger(config, 'hookfleet-worker');
   const life = new Lifecycle(logger);
   closeOnSignals(life, config.shutdownTimeoutMs, logger);
-  const dbClient = life.add('database', createDbClient(await resolveDatabaseUrl(config)), (c) => c.close());
+  survivePostgresConnectionErrors(logger);
+  const dbClient = life.add('database', createDbClient(await resolveDatabaseUrl(config)), (c) =>
+    c.close(),
+  );
   const metrics = createMetrics();
   life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
   // Every worker registers the sweep's job scheduler (one fixed id: one run per period, however
   // many processes) and takes its turn running it.
-  life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) => m.close());
+  life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) =>
+    m.close(),
+  );
   // Runs until a signal closes the lifecycle; closeOnSignals sets the exit code.
   return new Promise<number>(() => {});
 }

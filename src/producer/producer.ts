@@ -4,11 +4,7 @@ import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
 import { findEndpoint, findSubscribedEndpointIds } from '../db/endpoints.js';
-import {
-  findMessageByIdempotencyKey,
-  insertMessage,
-  markMessageEnqueued,
-} from '../db/messages.js';
+import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from '../db/messages.js';
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -19,7 +15,7 @@ import {
   deliveryJobId,
   type DeliveryJobData,
 } from '../jobs.js';
-import { createProducerRedis } from '../redis.js';
+import { createProducerRedis, PRODUCER_REDIS_WAIT_MS, waitUntilRedisReady } from '../redis.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
 
 export interface ProducerOptions {
@@ -52,6 +48,8 @@ export class Producer {
   private readonly queue: Queue;
   private readonly owned: (() => Promise<void>)[] = [];
   private closing: Promise<void> | undefined;
+  /** One wait for a (re)connecting Redis, shared by the sends that arrive meanwhile. */
+  private redisWait: Promise<boolean> | undefined;
 
   constructor(options: ProducerOptions = {}) {
     this.config = options.config ?? loadConfig();
@@ -59,7 +57,10 @@ export class Producer {
       this.dbClient = options.dbClient;
     } else {
       if (this.config.databaseUrl === undefined) {
-        throw new HookfleetError('config_missing', 'the Producer needs DATABASE_URL (or a dbClient)');
+        throw new HookfleetError(
+          'config_missing',
+          'the Producer needs DATABASE_URL (or a dbClient)',
+        );
       }
       const client = createDbClient(this.config.databaseUrl);
       this.dbClient = client;
@@ -74,7 +75,13 @@ export class Producer {
         await redis.quit().catch(() => redis.disconnect());
       });
     }
-    this.queue = new Queue(DELIVERIES_QUEUE, { connection: this.redis, prefix: this.config.queuePrefix });
+    this.queue = new Queue(DELIVERIES_QUEUE, {
+      connection: this.redis,
+      prefix: this.config.queuePrefix,
+    });
+    // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
+    // BullMQ prints every failed reconnection attempt to stderr.
+    this.queue.on('error', () => {});
   }
 
   /** The `deliveries` queue, for the dashboard and tests. */
@@ -86,11 +93,14 @@ export class Producer {
    * Fans a message out to the active endpoints subscribed to `eventType` (narrowed to
    * `endpointIds` when given). With an `idempotencyKey` used before, enqueues nothing new and
    * returns the first message; the same key with another payload is a 409 `idempotency_conflict`.
+   * While Redis is unreachable it fails within about a second with a 503 `redis_unavailable`.
    */
   async send(input: SendInput): Promise<SendResult> {
     const parsed = parseInput(sendInputSchema, input);
     const body = this.serialise(parsed.payload);
     const { db } = this.dbClient;
+    // Checked before anything is stored, so an outage known up front leaves no unqueued message row.
+    await this.assertRedisReady();
 
     if (parsed.idempotencyKey !== undefined) {
       const existing = await findMessageByIdempotencyKey(db, parsed.idempotencyKey);
@@ -111,14 +121,25 @@ export class Producer {
   /** Sends `payload` to one endpoint, whatever event types it subscribes to. */
   async deliver(endpointId: string, payload: unknown, eventType = 'message'): Promise<SendResult> {
     const endpoint = await findEndpoint(this.dbClient.db, endpointId);
-    if (!endpoint) throw new HookfleetError('not_found', `endpoint ${endpointId} does not exist`, 404);
+    if (!endpoint)
+      throw new HookfleetError('not_found', `endpoint ${endpointId} does not exist`, 404);
     if (!endpoint.active) {
-      throw new HookfleetError('endpoint_inactive', `endpoint ${endpointId} is disabled; enable it first`, 409);
+      throw new HookfleetError(
+        'endpoint_inactive',
+        `endpoint ${endpointId} is disabled; enable it first`,
+        409,
+      );
     }
     const parsed = parseInput(sendInputSchema, { eventType, payload });
     const body = this.serialise(parsed.payload);
+    await this.assertRedisReady();
     const id = newId('msg');
-    await insertMessage(this.dbClient.db, { id, eventType, payload: parsed.payload, endpointIds: [endpointId] });
+    await insertMessage(this.dbClient.db, {
+      id,
+      eventType,
+      payload: parsed.payload,
+      endpointIds: [endpointId],
+    });
     await this.enqueue(id, eventType, body, [endpointId]);
     return { id, deliveries: 1, endpointIds: [endpointId], duplicate: false };
   }
@@ -147,7 +168,10 @@ export class Producer {
 
   /** A message with this idempotency key exists: check it is the same one, finish its enqueue if a crash cut it short. */
   private async resume(existing: MessageRow, input: SendInput): Promise<SendResult> {
-    if (existing.eventType !== input.eventType || !isDeepStrictEqual(existing.payload, input.payload)) {
+    if (
+      existing.eventType !== input.eventType ||
+      !isDeepStrictEqual(existing.payload, input.payload)
+    ) {
       throw new HookfleetError(
         'idempotency_conflict',
         `idempotency key ${JSON.stringify(input.idempotencyKey)} was already used for a different message (${existing.id})`,
@@ -155,22 +179,86 @@ export class Producer {
       );
     }
     if (existing.enqueuedAt === null) {
-      await this.enqueue(existing.id, existing.eventType, JSON.stringify(existing.payload), existing.endpointIds);
+      await this.enqueue(
+        existing.id,
+        existing.eventType,
+        JSON.stringify(existing.payload),
+        existing.endpointIds,
+      );
     }
-    return { id: existing.id, deliveries: existing.endpointIds.length, endpointIds: existing.endpointIds, duplicate: true };
+    return {
+      id: existing.id,
+      deliveries: existing.endpointIds.length,
+      endpointIds: existing.endpointIds,
+      duplicate: true,
+    };
   }
 
-  private async enqueue(messageId: string, eventType: string, body: string, endpointIds: string[]): Promise<void> {
+  private async enqueue(
+    messageId: string,
+    eventType: string,
+    body: string,
+    endpointIds: string[],
+  ): Promise<void> {
     if (endpointIds.length > 0) {
       const enqueuedAtMs = Date.now();
-      await this.queue.addBulk(
-        endpointIds.map((endpointId) => ({
-          name: DELIVERY_JOB,
-          data: { messageId, endpointId, eventType, body, enqueuedAtMs } satisfies DeliveryJobData,
-          opts: { ...DELIVERY_JOB_OPTIONS, jobId: deliveryJobId(messageId, endpointId) },
-        })),
-      );
+      await this.assertRedisReady(messageId);
+      try {
+        await this.queue.addBulk(
+          endpointIds.map((endpointId) => ({
+            name: DELIVERY_JOB,
+            data: {
+              messageId,
+              endpointId,
+              eventType,
+              body,
+              enqueuedAtMs,
+            } satisfies DeliveryJobData,
+            opts: { ...DELIVERY_JOB_OPTIONS, jobId: deliveryJobId(messageId, endpointId) },
+          })),
+        );
+      } catch (error) {
+        // Connection lost, command timed out, Redis out of memory or read-only: all mean "not
+        // enqueued, try again later". Job ids are deterministic, so a retry cannot add twice.
+        throw redisUnavailable(
+          error instanceof Error ? error.message : String(error),
+          messageId,
+          error,
+        );
+      }
     }
     await markMessageEnqueued(this.dbClient.db, messageId);
   }
+
+  /**
+   * Throws `redis_unavailable` unless the Redis connection is ready or becomes ready within
+   * PRODUCER_REDIS_WAIT_MS; a send must not hang on, or queue up behind, a Redis outage (issue #7).
+   */
+  private async assertRedisReady(messageId?: string): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    this.redisWait ??= waitUntilRedisReady(this.redis, PRODUCER_REDIS_WAIT_MS).finally(() => {
+      this.redisWait = undefined;
+    });
+    if (!(await this.redisWait)) {
+      throw redisUnavailable(
+        `no connection (${this.redis.status}) after ${PRODUCER_REDIS_WAIT_MS} ms`,
+        messageId,
+      );
+    }
+  }
+}
+
+/** The 503 a caller gets when Redis cannot take the deliveries; it names the message if one was stored. */
+function redisUnavailable(reason: string, messageId?: string, cause?: unknown): HookfleetError {
+  const stored =
+    messageId === undefined
+      ? 'nothing was stored'
+      : `message ${messageId} was stored but not enqueued (send again with the same idempotencyKey to resume it)`;
+  const error = new HookfleetError(
+    'redis_unavailable',
+    `Redis is unavailable (${reason}); ${stored}. Retry later.`,
+    503,
+  );
+  if (cause !== undefined) error.cause = cause;
+  return error;
 }

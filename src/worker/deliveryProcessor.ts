@@ -1,4 +1,4 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { DeliveryError, PermanentDeliveryError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
@@ -17,7 +17,22 @@ export interface DeliveryProcessorDeps {
   metrics?: Metrics | undefined;
   /** Delays before each retry; a delivery makes at most `retryScheduleMs.length + 1` attempts. */
   retryScheduleMs: readonly number[];
+  /**
+   * How long a delivery waits when its endpoint cannot be read (PostgreSQL unreachable and the row
+   * not cached), plus up to half as much again of jitter. Default 2000.
+   */
+  lookupRetryMs?: number;
+  /**
+   * Longest a delivery waits for its endpoint row before it is postponed like a failed lookup.
+   * After an outage postgres.js reconnects with a backoff of up to 20 s; without this bound the
+   * deliveries waiting on it would hold every concurrency slot, stalling cached endpoints too.
+   * Default 2000.
+   */
+  lookupTimeoutMs?: number;
 }
+
+/** At most one warning per this interval about endpoint lookups failing, however many deliveries wait. */
+const LOOKUP_WARNING_INTERVAL_MS = 10_000;
 
 const USER_AGENT = 'hookfleet/0.1 (+https://www.standardwebhooks.com)';
 
@@ -28,16 +43,63 @@ const USER_AGENT = 'hookfleet/0.1 (+https://www.standardwebhooks.com)';
  * the job to the failed set.
  */
 export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
-  return async function processDelivery(job: Job<DeliveryJobData>): Promise<{ statusCode: number }> {
+  const lookupRetryMs = deps.lookupRetryMs ?? 2000;
+  const lookupTimeoutMs = deps.lookupTimeoutMs ?? 2000;
+  let lastLookupWarningMs = 0;
+
+  /**
+   * The endpoint row, from the cache or PostgreSQL. When PostgreSQL cannot be reached the delivery
+   * is postponed rather than failed (issue #7): the receiver did nothing wrong, so no attempt is
+   * recorded against the endpoint, and moveToDelayed (which skips BullMQ's attempt count) keeps
+   * the retry schedule untouched; a thrown error would have used up a step of it.
+   */
+  async function readEndpoint(
+    job: Job<DeliveryJobData>,
+    token: string | undefined,
+  ): Promise<EndpointRow | undefined> {
+    try {
+      return await withTimeout(deps.endpoints.get(job.data.endpointId), lookupTimeoutMs);
+    } catch (error) {
+      if (token === undefined) throw error;
+      const delayMs = Math.round(lookupRetryMs * (1 + Math.random() / 2));
+      if (Date.now() - lastLookupWarningMs >= LOOKUP_WARNING_INTERVAL_MS) {
+        lastLookupWarningMs = Date.now();
+        deps.logger.warn(
+          { err: error, delayMs },
+          'endpoint lookup failed; deliveries of uncached endpoints are postponed',
+        );
+      }
+      await job.moveToDelayed(Date.now() + delayMs, token);
+      throw new DelayedError(`endpoint lookup failed; delivery postponed by ${delayMs} ms`);
+    }
+  }
+
+  return async function processDelivery(
+    job: Job<DeliveryJobData>,
+    token?: string,
+  ): Promise<{ statusCode: number }> {
     const { messageId, endpointId, body } = job.data;
     const attemptNumber = job.attemptsMade + 1;
     const isLastAttempt = job.attemptsMade >= deps.retryScheduleMs.length;
     const attemptedAt = new Date();
     const startedMs = performance.now();
 
-    const settle = (outcome: 'succeeded' | 'retrying' | 'failed', statusCode?: number, error?: string) => {
+    const settle = (
+      outcome: 'succeeded' | 'retrying' | 'failed',
+      statusCode?: number,
+      error?: string,
+    ) => {
       const durationMs = Math.round(performance.now() - startedMs);
-      deps.recorder.record({ messageId, endpointId, attemptNumber, attemptedAt, outcome, statusCode, durationMs, error });
+      deps.recorder.record({
+        messageId,
+        endpointId,
+        attemptNumber,
+        attemptedAt,
+        outcome,
+        statusCode,
+        durationMs,
+        error,
+      });
       deps.metrics?.attempts.inc({ outcome });
       deps.metrics?.attemptDuration.observe({ outcome }, durationMs / 1000);
       if (outcome !== 'retrying') {
@@ -46,8 +108,9 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
       }
     };
 
+    const row = await readEndpoint(job, token);
     try {
-      const endpoint = usableEndpoint(endpointId, await deps.endpoints.get(endpointId));
+      const endpoint = usableEndpoint(endpointId, row);
       const timestampSec = Math.floor(attemptedAt.getTime() / 1000);
       const { statusCode } = await deps.client.post({
         url: endpoint.url,
@@ -57,21 +120,41 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
           'user-agent': USER_AGENT,
           'webhook-id': messageId,
           'webhook-timestamp': String(timestampSec),
-          'webhook-signature': signatureHeader(signingSecrets(endpoint, attemptedAt), messageId, timestampSec, body),
+          'webhook-signature': signatureHeader(
+            signingSecrets(endpoint, attemptedAt),
+            messageId,
+            timestampSec,
+            body,
+          ),
         },
       });
       settle('succeeded', statusCode);
       return { statusCode };
     } catch (error) {
-      if (!(error instanceof DeliveryError)) throw error; // e.g. PostgreSQL down: BullMQ retries the job.
+      if (!(error instanceof DeliveryError)) throw error; // a bug, not a receiver's doing: BullMQ retries the job
       const final = !error.retryable || isLastAttempt;
       settle(final ? 'failed' : 'retrying', error.statusCode, error.message);
       if (!final) throw error;
-      const reason = error.retryable ? `gave up after ${attemptNumber} attempts: ${error.message}` : error.message;
+      const reason = error.retryable
+        ? `gave up after ${attemptNumber} attempts: ${error.message}`
+        : error.message;
       deps.logger.info({ messageId, endpointId, attemptNumber, reason }, 'delivery failed');
       throw new UnrecoverableError(reason);
     }
   };
+}
+
+/** Rejects if `promise` has not settled within `timeoutMs` (it still settles later, unobserved). */
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer from PostgreSQL within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  promise.catch(() => {}); // a rejection after the timeout is nobody's business
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Deleted or disabled endpoints are not sent to; the job fails and can be replayed after re-enabling. */
@@ -87,5 +170,7 @@ function usableEndpoint(id: string, endpoint: EndpointRow | undefined): Endpoint
 /** The current secret, plus the previous one while a rotation's overlap lasts. */
 function signingSecrets(endpoint: EndpointRow, now: Date): string[] {
   const { secret, previousSecret, previousSecretExpiresAt } = endpoint;
-  return previousSecret && previousSecretExpiresAt && previousSecretExpiresAt > now ? [secret, previousSecret] : [secret];
+  return previousSecret && previousSecretExpiresAt && previousSecretExpiresAt > now
+    ? [secret, previousSecret]
+    : [secret];
 }

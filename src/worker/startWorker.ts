@@ -36,9 +36,17 @@ export interface RunningWorker {
 /** Starts a BullMQ worker on the `deliveries` queue. */
 export function startWorker(deps: WorkerDeps): RunningWorker {
   const { config, logger, dbClient, metrics } = deps;
-  const guard = createAddressGuard({ allowCidrs: config.allowCidrs, ...(deps.resolve && { resolve: deps.resolve }) });
+  const guard = createAddressGuard({
+    allowCidrs: config.allowCidrs,
+    ...(deps.resolve && { resolve: deps.resolve }),
+  });
   const client = createDeliveryClient({ timeoutMs: config.deliveryTimeoutMs, guard });
-  const recorder = new SuccessRecorder({ sql: dbClient.sql, logger, metrics, flushMs: config.recorderFlushMs });
+  const recorder = new SuccessRecorder({
+    sql: dbClient.sql,
+    logger,
+    metrics,
+    flushMs: config.recorderFlushMs,
+  });
   const processor = createDeliveryProcessor({
     endpoints: createEndpointCache(dbClient.db, config.endpointCacheMs),
     client,
@@ -52,12 +60,19 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     connection,
     prefix: config.queuePrefix,
     concurrency: config.concurrency,
+    // A killed worker's deliveries go back to the queue once their lock expires and a stalled-job
+    // check (run by every live worker) sees it; both are settings so tests and impatient fleets can
+    // shorten the takeover (issue #7).
+    lockDuration: config.lockDurationMs,
+    stalledInterval: config.stalledIntervalMs,
     // Shown as each job's processedBy in Bull Board: which process delivered it.
     name: `${hostname()}:${process.pid}`,
     settings: {
       backoffStrategy: (attemptsMade, _type, error) => {
-        const retryAfterMs = error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined;
-        // A failure outside the schedule (e.g. PostgreSQL unreachable) waits as long as the last step.
+        const retryAfterMs =
+          error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined;
+        // A failure outside the schedule (an unexpected error; an unreachable PostgreSQL postpones the
+        // delivery instead, see deliveryProcessor.ts) waits as long as the last step.
         return (
           retryDelayMs(config.retryScheduleMs, attemptsMade, retryAfterMs) ??
           config.retryScheduleMs[config.retryScheduleMs.length - 1]!

@@ -1,4 +1,4 @@
-import type postgres from 'postgres';
+import postgres from 'postgres';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
@@ -24,6 +24,13 @@ interface EndpointTally {
   failuresSinceSuccess: number;
 }
 
+/** Records taken out for one write. */
+interface Batch {
+  tallies: Map<string, EndpointTally>;
+  attempts: AttemptRecord[];
+  oldestMs: number | undefined;
+}
+
 export interface SuccessRecorderOptions {
   sql: postgres.Sql;
   logger: Logger;
@@ -47,7 +54,8 @@ export interface SuccessRecorderOptions {
  *
  * Monotonic: `last_success_at = greatest(old, new)`, so whichever worker flushes last, the column
  * never moves backwards. A failed flush keeps its records and is retried with backoff; a success
- * is never forgotten while the process lives. `close()` flushes what is left.
+ * is never forgotten while the process lives, and never counted twice (see `unconfirmed`).
+ * `close()` flushes what is left.
  */
 export class SuccessRecorder {
   private tallies = new Map<string, EndpointTally>();
@@ -58,6 +66,13 @@ export class SuccessRecorder {
   private consecutiveErrors = 0;
   private closed = false;
   private droppedAttempts = 0;
+  /**
+   * A batch whose write failed after it may have reached PostgreSQL: when the connection drops
+   * between COMMIT and its answer, the outcome is unknown. Before anything else is written it is
+   * checked (is its last attempt row there?) and written again only if missing, so an outage
+   * cannot double a batch's counters and attempt rows (issue #7).
+   */
+  private unconfirmed: Batch | undefined;
   private readonly flushMs: number;
   private readonly batchSize: number;
   private readonly maxPendingAttempts: number;
@@ -70,7 +85,11 @@ export class SuccessRecorder {
 
   /** Records waiting for a flush. */
   get pendingAttempts(): number {
-    return this.attempts.length;
+    return this.attempts.length + (this.unconfirmed?.attempts.length ?? 0);
+  }
+
+  private get isEmpty(): boolean {
+    return this.tallies.size === 0 && this.attempts.length === 0 && this.unconfirmed === undefined;
   }
 
   record(attempt: AttemptRecord): void {
@@ -85,7 +104,8 @@ export class SuccessRecorder {
     } else {
       tally.failures += 1;
       tally.lastFailureAtMs = Math.max(tally.lastFailureAtMs ?? atMs, atMs);
-      if (tally.lastSuccessAtMs === undefined || atMs >= tally.lastSuccessAtMs) tally.failuresSinceSuccess += 1;
+      if (tally.lastSuccessAtMs === undefined || atMs >= tally.lastSuccessAtMs)
+        tally.failuresSinceSuccess += 1;
     }
     this.tallies.set(attempt.endpointId, tally);
     this.attempts.push(attempt);
@@ -106,7 +126,7 @@ export class SuccessRecorder {
   /** Writes everything pending now; resolves when that write finished (or failed and was kept). */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
-    if (this.tallies.size === 0 && this.attempts.length === 0) return;
+    if (this.isEmpty) return;
     this.flushing = this.writeBatch().finally(() => {
       this.flushing = undefined;
     });
@@ -118,13 +138,17 @@ export class SuccessRecorder {
     this.closed = true;
     clearTimeout(this.timer);
     const deadline = Date.now() + timeoutMs;
-    while ((this.tallies.size > 0 || this.attempts.length > 0) && Date.now() < deadline) {
+    while (!this.isEmpty && Date.now() < deadline) {
       await this.flush();
-      if (this.consecutiveErrors > 0) await delay(Math.min(500, Math.max(0, deadline - Date.now())));
+      if (this.consecutiveErrors > 0)
+        await delay(Math.min(500, Math.max(0, deadline - Date.now())));
     }
-    if (this.tallies.size > 0 || this.attempts.length > 0) {
+    if (!this.isEmpty) {
       this.options.logger.error(
-        { endpoints: this.tallies.size, attempts: this.attempts.length },
+        {
+          endpoints: this.tallies.size + (this.unconfirmed?.tallies.size ?? 0),
+          attempts: this.pendingAttempts,
+        },
         'success recorder closed with unwritten records (PostgreSQL unreachable until the shutdown bound)',
       );
     }
@@ -139,26 +163,37 @@ export class SuccessRecorder {
   }
 
   private async writeBatch(): Promise<void> {
-    const tallies = this.tallies;
-    const attempts = this.attempts;
-    const oldestMs = this.oldestPendingMs;
-    this.tallies = new Map();
-    this.attempts = [];
-    this.oldestPendingMs = undefined;
+    let batch: Batch | undefined;
     try {
-      await this.write(tallies, attempts);
+      await this.confirmUnconfirmed();
+      batch = { tallies: this.tallies, attempts: this.attempts, oldestMs: this.oldestPendingMs };
+      this.tallies = new Map();
+      this.attempts = [];
+      this.oldestPendingMs = undefined;
+      await this.write(batch.tallies, batch.attempts);
       this.consecutiveErrors = 0;
-      if (oldestMs !== undefined) this.options.metrics?.recorderFlushLag.observe((Date.now() - oldestMs) / 1000);
+      if (batch.oldestMs !== undefined) {
+        this.options.metrics?.recorderFlushLag.observe((Date.now() - batch.oldestMs) / 1000);
+      }
       if (this.droppedAttempts > 0) {
-        this.options.logger.warn({ dropped: this.droppedAttempts }, 'attempt history rows dropped during a database outage');
+        this.options.logger.warn(
+          { dropped: this.droppedAttempts },
+          'attempt history rows dropped during a database outage',
+        );
         this.droppedAttempts = 0;
       }
     } catch (error) {
       this.consecutiveErrors += 1;
-      this.restore(tallies, attempts, oldestMs);
+      if (batch) {
+        // An error PostgreSQL reported means the statement was rolled back; a lost connection may
+        // have come after the commit.
+        if (error instanceof postgres.PostgresError)
+          this.restore(batch.tallies, batch.attempts, batch.oldestMs);
+        else this.unconfirmed = batch;
+      }
       const retryMs = Math.min(this.flushMs * 2 ** this.consecutiveErrors, 10_000);
       this.options.logger.warn(
-        { err: error, endpoints: this.tallies.size, attempts: this.attempts.length, retryMs },
+        { err: error, endpoints: this.tallies.size, attempts: this.pendingAttempts, retryMs },
         'success recorder flush failed; records kept for the next try',
       );
       this.schedule(retryMs);
@@ -171,8 +206,34 @@ export class SuccessRecorder {
     }
   }
 
+  /** Settles `unconfirmed`: dropped if its last attempt row was written, queued again otherwise. Throws while PostgreSQL is unreachable. */
+  private async confirmUnconfirmed(): Promise<void> {
+    const batch = this.unconfirmed;
+    if (!batch) return;
+    // The batch is one statement, so one of its rows tells whether all of them were written. (A
+    // batch without attempt rows, possible only after the in-memory bound dropped them, is
+    // written again: its counters may then count twice.)
+    const marker = batch.attempts[batch.attempts.length - 1];
+    const { sql } = this.options;
+    const written =
+      marker !== undefined &&
+      (
+        await sql`
+          select 1 from attempts
+          where message_id = ${marker.messageId} and endpoint_id = ${marker.endpointId}
+            and attempt_number = ${marker.attemptNumber} and attempted_at = ${marker.attemptedAt.toISOString()}::timestamptz
+          limit 1`
+      ).length > 0;
+    this.unconfirmed = undefined;
+    if (!written) this.restore(batch.tallies, batch.attempts, batch.oldestMs);
+  }
+
   /** Puts a batch that failed to write back in front of what arrived meanwhile. */
-  private restore(tallies: Map<string, EndpointTally>, attempts: AttemptRecord[], oldestMs: number | undefined): void {
+  private restore(
+    tallies: Map<string, EndpointTally>,
+    attempts: AttemptRecord[],
+    oldestMs: number | undefined,
+  ): void {
     for (const [id, newer] of this.tallies) {
       const older = tallies.get(id);
       tallies.set(id, older ? mergeTallies(older, newer) : newer);
@@ -187,61 +248,76 @@ export class SuccessRecorder {
     this.oldestPendingMs = oldestMs ?? this.oldestPendingMs;
   }
 
-  private async write(tallies: Map<string, EndpointTally>, attempts: AttemptRecord[]): Promise<void> {
+  private async write(
+    tallies: Map<string, EndpointTally>,
+    attempts: AttemptRecord[],
+  ): Promise<void> {
     const { sql } = this.options;
     // Sorted ids and an ordered FOR UPDATE: two workers flushing overlapping endpoints lock them in
     // the same order, so they queue behind each other instead of deadlocking.
     const ids = [...tallies.keys()].sort();
     const rows = ids.map((id) => tallies.get(id)!);
     const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-    await sql.begin(async (tx) => {
-      if (ids.length > 0) {
-        await tx`select 1 from endpoints where id = any(${tx.array(ids)}::text[]) order by id for update`;
-        await tx`
-          update endpoints e set
-            last_success_at = greatest(e.last_success_at, v.last_success_at),
-            last_failure_at = greatest(e.last_failure_at, v.last_failure_at),
-            consecutive_failures = case
-              when v.last_success_at is not null
-                and (e.last_success_at is null or v.last_success_at >= e.last_success_at)
-              then v.failures_since_success
-              -- Failures older than the success another worker already wrote do not count.
-              when v.last_failure_at is null or v.last_failure_at <= e.last_success_at
-              then e.consecutive_failures
-              else e.consecutive_failures + v.failures end,
-            success_count = e.success_count + v.successes,
-            failure_count = e.failure_count + v.failures
-          from unnest(
-            ${tx.array(ids)}::text[],
-            ${tx.array(rows.map((r) => iso(r.lastSuccessAtMs)))}::timestamptz[],
-            ${tx.array(rows.map((r) => iso(r.lastFailureAtMs)))}::timestamptz[],
-            ${tx.array(rows.map((r) => r.successes))}::int[],
-            ${tx.array(rows.map((r) => r.failures))}::int[],
-            ${tx.array(rows.map((r) => r.failuresSinceSuccess))}::int[]
-          ) as v(id, last_success_at, last_failure_at, successes, failures, failures_since_success)
-          where e.id = v.id`;
-      }
-      if (attempts.length > 0) {
-        await tx`
-          insert into attempts
-            (message_id, endpoint_id, attempt_number, attempted_at, outcome, status_code, duration_ms, error)
-          select * from unnest(
-            ${tx.array(attempts.map((a) => a.messageId))}::text[],
-            ${tx.array(attempts.map((a) => a.endpointId))}::text[],
-            ${tx.array(attempts.map((a) => a.attemptNumber))}::smallint[],
-            ${tx.array(attempts.map((a) => a.attemptedAt.toISOString()))}::timestamptz[],
-            ${tx.array(attempts.map((a) => a.outcome))}::text[],
-            ${tx.array(attempts.map((a) => a.statusCode ?? null))}::smallint[],
-            ${tx.array(attempts.map((a) => a.durationMs))}::int[],
-            ${tx.array(attempts.map((a) => a.error ?? null))}::text[]
-          )`;
-      }
-    });
+    // One statement rather than a transaction block: a statement is atomic by itself, and with
+    // sql.begin() postgres.js 3.4.9 throws an uncatchable TypeError (crashing the worker) when the
+    // reserved connection drops mid-transaction (porsager/postgres#1208), which is what a
+    // PostgreSQL outage does (issue #7). Data-modifying CTEs always run, whether read or not.
+    await sql`
+      with locked as (
+        select id from endpoints where id = any(${sql.array(ids)}::text[]) order by id for update
+      ), v as (
+        select * from unnest(
+          ${sql.array(ids)}::text[],
+          ${sql.array(rows.map((r) => iso(r.lastSuccessAtMs)))}::timestamptz[],
+          ${sql.array(rows.map((r) => iso(r.lastFailureAtMs)))}::timestamptz[],
+          ${sql.array(rows.map((r) => r.successes))}::int[],
+          ${sql.array(rows.map((r) => r.failures))}::int[],
+          ${sql.array(rows.map((r) => r.failuresSinceSuccess))}::int[]
+        ) as v(id, last_success_at, last_failure_at, successes, failures, failures_since_success)
+      ), updated as (
+        update endpoints e set
+          last_success_at = greatest(e.last_success_at, v.last_success_at),
+          last_failure_at = greatest(e.last_failure_at, v.last_failure_at),
+          consecutive_failures = case
+            when v.last_success_at is not null
+              and (e.last_success_at is null or v.last_success_at >= e.last_success_at)
+            then v.failures_since_success
+            -- Failures older than the success another worker already wrote do not count.
+            when v.last_failure_at is null or v.last_failure_at <= e.last_success_at
+            then e.consecutive_failures
+            else e.consecutive_failures + v.failures end,
+          success_count = e.success_count + v.successes,
+          failure_count = e.failure_count + v.failures
+        from v join locked using (id)
+        where e.id = v.id
+        returning e.id
+      ), inserted as (
+        insert into attempts
+          (message_id, endpoint_id, attempt_number, attempted_at, outcome, status_code, duration_ms, error)
+        select * from unnest(
+          ${sql.array(attempts.map((a) => a.messageId))}::text[],
+          ${sql.array(attempts.map((a) => a.endpointId))}::text[],
+          ${sql.array(attempts.map((a) => a.attemptNumber))}::smallint[],
+          ${sql.array(attempts.map((a) => a.attemptedAt.toISOString()))}::timestamptz[],
+          ${sql.array(attempts.map((a) => a.outcome))}::text[],
+          ${sql.array(attempts.map((a) => a.statusCode ?? null))}::smallint[],
+          ${sql.array(attempts.map((a) => a.durationMs))}::int[],
+          ${sql.array(attempts.map((a) => a.error ?? null))}::text[]
+        )
+        returning id
+      )
+      select (select count(*) from updated) as updated, (select count(*) from inserted) as inserted`;
   }
 }
 
 function emptyTally(): EndpointTally {
-  return { lastSuccessAtMs: undefined, lastFailureAtMs: undefined, successes: 0, failures: 0, failuresSinceSuccess: 0 };
+  return {
+    lastSuccessAtMs: undefined,
+    lastFailureAtMs: undefined,
+    successes: 0,
+    failures: 0,
+    failuresSinceSuccess: 0,
+  };
 }
 
 /** Combines an older tally with a newer one for the same endpoint. */
@@ -254,7 +330,9 @@ function mergeTallies(older: EndpointTally, newer: EndpointTally): EndpointTally
     successes: older.successes + newer.successes,
     failures: older.failures + newer.failures,
     failuresSinceSuccess:
-      newer.lastSuccessAtMs !== undefined ? newer.failuresSinceSuccess : older.failuresSinceSuccess + newer.failures,
+      newer.lastSuccessAtMs !== undefined
+        ? newer.failuresSinceSuccess
+        : older.failuresSinceSuccess + newer.failures,
   };
 }
 

@@ -35,14 +35,37 @@ export const TEST_ENV = {
   LOG_LEVEL: 'silent',
 };
 
+export interface TestFleetOptions {
+  /**
+   * Fixed reconnection delay for the QueueEvents connection. Default: BullMQ's (1 s, growing to
+   * 20 s). Tests that stop Redis set it: BullMQ's `disconnect()` of a connection waiting to
+   * reconnect never resolves (ioredis emits no 'end' then), so `close()` would hang.
+   */
+  eventsRetryMs?: number;
+}
+
 /** A database, a queue prefix, a producer and (on demand) workers of this test file's own. */
-export async function createTestFleet(env: Record<string, string> = {}): Promise<TestFleet> {
+export async function createTestFleet(
+  env: Record<string, string> = {},
+  options: TestFleetOptions = {},
+): Promise<TestFleet> {
   const db = await createTestDatabase();
   const prefix = testQueuePrefix();
-  const baseEnv = { ...TEST_ENV, REDIS_URL: TEST_REDIS_URL, DATABASE_URL: db.url, HOOKFLEET_QUEUE_PREFIX: prefix, ...env };
+  const baseEnv = {
+    ...TEST_ENV,
+    REDIS_URL: TEST_REDIS_URL,
+    DATABASE_URL: db.url,
+    HOOKFLEET_QUEUE_PREFIX: prefix,
+    ...env,
+  };
   const config = loadConfig(baseEnv);
   const producer = new Producer({ config, dbClient: db });
-  const events = new QueueEvents(DELIVERIES_QUEUE, { connection: { url: config.redisUrl }, prefix });
+  const retryMs = options.eventsRetryMs;
+  const connection =
+    retryMs === undefined
+      ? { url: config.redisUrl }
+      : { url: config.redisUrl, retryStrategy: () => retryMs };
+  const events = new QueueEvents(DELIVERIES_QUEUE, { connection, prefix });
   // Collected from the start, so an end that comes before anyone waits for it is not missed.
   const ended = new Map<string, DeliveryEnd>();
   const waiters = new Map<string, (end: DeliveryEnd) => void>();
@@ -52,7 +75,9 @@ export async function createTestFleet(env: Record<string, string> = {}): Promise
   };
   events.on('completed', ({ jobId }) => settle(jobId, { state: 'completed' }));
   // QueueEvents 'failed' fires only when a job lands in the failed set, not for retried attempts.
-  events.on('failed', ({ jobId, failedReason }) => settle(jobId, { state: 'failed', reason: failedReason }));
+  events.on('failed', ({ jobId, failedReason }) =>
+    settle(jobId, { state: 'failed', reason: failedReason }),
+  );
   await events.waitUntilReady();
   const workers: RunningWorker[] = [];
   return {
