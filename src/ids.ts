@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
  */
 export function newId(prefix: 'msg' | 'ep'): string {
   const time = Date.now().toString(36).padStart(9, '0');
-  const random = BigInt(`0x${randomBytes(10).toString('hex')}`).toString(36).padStart(16, '0');
+  const random = BigInt(`0x${randomBytes(10).toString('hex')}`)
+    .toString(36)
+    .padStart(16, '0');
   return `${prefix}_${time}${random}`;
 }
 

@@ -9,5 +9,10 @@
 export { Producer, type ProducerOptions, type SendResult } from './producer/producer.js';
 export type { SendInput } from './producer/sendInput.js';
 export { loadConfig, type Config } from './config.js';
-export { HookfleetError, PermanentDeliveryError, RetryableDeliveryError, BlockedAddressError } from './errors.js';
+export {
+  HookfleetError,
+  PermanentDeliveryError,
+  RetryableDeliveryError,
+  BlockedAddressError,
+} from './errors.js';
 export { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, type DeliveryJobData } from './jobs.js';

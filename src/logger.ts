@@ -11,6 +11,9 @@ export function createLogger(config: Pick<Config, 'logLevel'>, name = 'hookfleet
   return pino({
     name,
     level: config.logLevel,
-    redact: { paths: ['secret', '*.secret', 'authorization', '*.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['secret', '*.secret', 'authorization', '*.authorization'],
+      censor: '[redacted]',
+    },
   });
 }

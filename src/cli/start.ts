@@ -38,23 +38,40 @@ export async function run(argv: string[]): Promise<number> {
 
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
-    const embedded = life.add('embedded postgres', await startEmbeddedPostgres(config, logger), (pg) => pg.stop());
+    const embedded = life.add(
+      'embedded postgres',
+      await startEmbeddedPostgres(config, logger),
+      (pg) => pg.stop(),
+    );
     databaseUrl = embedded.url;
   }
   await runMigrations(databaseUrl);
   const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
   const metrics = createMetrics();
-  const redis = life.add('redis', createProducerRedis(config.redisUrl, 'hookfleet:api'), async (r) => {
-    await r.quit().catch(() => r.disconnect());
-  });
-  const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) => p.close());
+  const redis = life.add(
+    'redis',
+    createProducerRedis(config.redisUrl, 'hookfleet:api'),
+    async (r) => {
+      await r.quit().catch(() => r.disconnect());
+    },
+  );
+  const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
+    p.close(),
+  );
   life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
-  life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) => m.close());
-  const api = life.add('api', await startApiServer({ config, logger, dbClient, producer, metrics, redis }), (a) =>
-    a.close(),
+  life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) =>
+    m.close(),
+  );
+  const api = life.add(
+    'api',
+    await startApiServer({ config, logger, dbClient, producer, metrics, redis }),
+    (a) => a.close(),
   );
   logger.info(
-    { api: `http://127.0.0.1:${api.port}/v1`, dashboard: `http://127.0.0.1:${api.port}/admin/queues` },
+    {
+      api: `http://127.0.0.1:${api.port}/v1`,
+      dashboard: `http://127.0.0.1:${api.port}/admin/queues`,
+    },
     'hookfleet is up',
   );
   return new Promise<number>(() => {});

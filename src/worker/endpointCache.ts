@@ -15,7 +15,11 @@ export interface EndpointCache {
  * (with 50 deliveries in flight that is one query instead of 50), and rows are trusted for
  * `ttlMs`, so a disabled endpoint stops receiving within that bound without a query per delivery.
  */
-export function createEndpointCache(db: Database, ttlMs: number, now: () => number = Date.now): EndpointCache {
+export function createEndpointCache(
+  db: Database,
+  ttlMs: number,
+  now: () => number = Date.now,
+): EndpointCache {
   const cached = new Map<string, { row: EndpointRow | undefined; expiresAtMs: number }>();
   let batch: Map<string, ((row: EndpointRow | undefined) => void)[]> | undefined;
   let failBatch: ((error: unknown) => void)[] = [];
@@ -25,7 +29,10 @@ export function createEndpointCache(db: Database, ttlMs: number, now: () => numb
     for (const [id, entry] of cached) if (entry.expiresAtMs <= nowMs) cached.delete(id);
   }
 
-  async function load(ids: Map<string, ((row: EndpointRow | undefined) => void)[]>, fail: ((e: unknown) => void)[]) {
+  async function load(
+    ids: Map<string, ((row: EndpointRow | undefined) => void)[]>,
+    fail: ((e: unknown) => void)[],
+  ) {
     try {
       const rows = await findEndpointsByIds(db, [...ids.keys()]);
       const byId = new Map(rows.map((row) => [row.id, row]));

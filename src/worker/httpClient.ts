@@ -70,20 +70,28 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
     const { statusCode, headers, body } = response;
     let excerpt = '';
     try {
-      excerpt = await readBounded(body, statusCode >= 200 && statusCode < 300 ? 0 : ERROR_EXCERPT_BYTES);
+      excerpt = await readBounded(
+        body,
+        statusCode >= 200 && statusCode < 300 ? 0 : ERROR_EXCERPT_BYTES,
+      );
     } catch {
       // The status line already decided the outcome; a body cut short or slow does not change it.
     }
     if (statusCode >= 200 && statusCode < 300) return { statusCode };
     const detail = `HTTP ${statusCode}${excerpt === '' ? '' : `: ${excerpt}`}`;
     if (statusCode === 410) {
-      throw new PermanentDeliveryError(`${detail} (410 Gone: the receiver asked us to stop)`, statusCode);
+      throw new PermanentDeliveryError(
+        `${detail} (410 Gone: the receiver asked us to stop)`,
+        statusCode,
+      );
     }
     if (statusCode >= 300 && statusCode < 400) {
       throw new RetryableDeliveryError(`${detail} (redirects are not followed)`, statusCode);
     }
     const retryAfterMs =
-      statusCode === 429 || statusCode === 503 ? parseRetryAfterMs(headers['retry-after']) : undefined;
+      statusCode === 429 || statusCode === 503
+        ? parseRetryAfterMs(headers['retry-after'])
+        : undefined;
     throw new RetryableDeliveryError(detail, statusCode, retryAfterMs);
   }
 
@@ -94,7 +102,10 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
 }
 
 /** Reads up to `keepBytes` of text and drains at most MAX_RESPONSE_BYTES; beyond that the connection is dropped. */
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, keepBytes: number): Promise<string> {
+async function readBounded(
+  body: AsyncIterable<Buffer> & { destroy(): unknown },
+  keepBytes: number,
+): Promise<string> {
   const kept: Buffer[] = [];
   let keptBytes = 0;
   let readBytes = 0;

@@ -15,11 +15,16 @@ export function retryDelayMs(
   const base = scheduleMs[retry - 1];
   if (base === undefined) return undefined;
   const jittered = Math.round(base * (0.8 + 0.4 * random()));
-  return retryAfterMs === undefined ? jittered : Math.max(jittered, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+  return retryAfterMs === undefined
+    ? jittered
+    : Math.max(jittered, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
 }
 
 /** Parses Retry-After: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined if absent or malformed. */
-export function parseRetryAfterMs(value: string | string[] | undefined, nowMs = Date.now()): number | undefined {
+export function parseRetryAfterMs(
+  value: string | string[] | undefined,
+  nowMs = Date.now(),
+): number | undefined {
   const text = Array.isArray(value) ? value[0] : value;
   if (text === undefined || text.trim() === '') return undefined;
   if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;

@@ -16,11 +16,16 @@ export function signatureHeader(
 ): string {
   const signed = `${messageId}.${timestampSec}.${body}`;
   return secrets
-    .map((secret) => `v1,${createHmac('sha256', secretKey(secret)).update(signed).digest('base64')}`)
+    .map(
+      (secret) => `v1,${createHmac('sha256', secretKey(secret)).update(signed).digest('base64')}`,
+    )
     .join(' ');
 }
 
 /** The HMAC key is the base64-decoded part after `whsec_`. */
 function secretKey(secret: string): Buffer {
-  return Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64');
+  return Buffer.from(
+    secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret,
+    'base64',
+  );
 }

@@ -11,7 +11,11 @@ export interface ReceivedRequest {
 }
 
 /** Decides the answer to one request; `index` counts requests from 0. */
-export type Responder = (request: ReceivedRequest, index: number, res: ServerResponse) => void | Promise<void>;
+export type Responder = (
+  request: ReceivedRequest,
+  index: number,
+  res: ServerResponse,
+) => void | Promise<void>;
 
 export interface Receiver {
   url: string;

@@ -9,7 +9,10 @@ export const ADMIN_DATABASE_URL =
 /** Migrated once per run by globalSetup (which names it); each test file copies it. */
 function templateDatabase(): string {
   const name = process.env.HOOKFLEET_TEST_TEMPLATE;
-  if (!name) throw new Error('HOOKFLEET_TEST_TEMPLATE is unset: run the tests through vitest (globalSetup makes it)');
+  if (!name)
+    throw new Error(
+      'HOOKFLEET_TEST_TEMPLATE is unset: run the tests through vitest (globalSetup makes it)',
+    );
   return name;
 }
 

@@ -34,7 +34,9 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
         // not a log line
       }
     });
-    void exited.then(([code]) => reject(new Error(`worker exited with ${String(code)} before it started`)));
+    void exited.then(([code]) =>
+      reject(new Error(`worker exited with ${String(code)} before it started`)),
+    );
   });
   await started;
   return {

@@ -49,7 +49,9 @@ async function sendMany(count: number, endpointIds: string[]): Promise<SendResul
 /** Resolves when every delivery of these messages has ended. */
 function allEnded(results: SendResult[]) {
   return Promise.all(
-    results.flatMap((r) => r.endpointIds.map((endpointId) => fleet.waitForDelivery(deliveryJobId(r.id, endpointId)))),
+    results.flatMap((r) =>
+      r.endpointIds.map((endpointId) => fleet.waitForDelivery(deliveryJobId(r.id, endpointId))),
+    ),
   );
 }
 
@@ -65,8 +67,14 @@ afterAll(async () => {
 describe('a fleet of worker processes', () => {
   it('shares one queue between two processes and delivers each job exactly once', async () => {
     receiver = await slowReceiver(5);
-    const a = await insertEndpoint(fleet.db.db, { url: `${receiver.url}/a`, eventTypes: ['load.test'] });
-    const b = await insertEndpoint(fleet.db.db, { url: `${receiver.url}/b`, eventTypes: ['load.test'] });
+    const a = await insertEndpoint(fleet.db.db, {
+      url: `${receiver.url}/a`,
+      eventTypes: ['load.test'],
+    });
+    const b = await insertEndpoint(fleet.db.db, {
+      url: `${receiver.url}/b`,
+      eventTypes: ['load.test'],
+    });
     processes.push(await startWorkerProcess(workerEnv()), await startWorkerProcess(workerEnv()));
 
     const ends = await allEnded(await sendMany(200, [a.id, b.id]));
@@ -90,7 +98,10 @@ describe('a fleet of worker processes', () => {
 
   it('loses no recorded success when SIGTERM arrives during load, and leaves no job active', async () => {
     receiver = await slowReceiver(30);
-    const endpoint = await insertEndpoint(fleet.db.db, { url: receiver.url, eventTypes: ['load.test'] });
+    const endpoint = await insertEndpoint(fleet.db.db, {
+      url: receiver.url,
+      eventTypes: ['load.test'],
+    });
     const worker = await startWorkerProcess(workerEnv({ HOOKFLEET_RECORDER_FLUSH_MS: '60000' }));
     processes.push(worker);
     const sent = await sendMany(300, [endpoint.id]);

@@ -31,8 +31,14 @@ describe('Producer.send', () => {
     expect(new Set(result.endpointIds)).toEqual(new Set([exact.id, all.id, star.id]));
     expect(result.deliveries).toBe(3);
     const job = await fleet.producer.deliveriesQueue.getJob(deliveryJobId(result.id, exact.id));
-    expect(job?.data).toMatchObject({ messageId: result.id, endpointId: exact.id, body: '{"orderId":7}' });
-    expect(await fleet.producer.deliveriesQueue.getJob(deliveryJobId(result.id, other.id))).toBeUndefined();
+    expect(job?.data).toMatchObject({
+      messageId: result.id,
+      endpointId: exact.id,
+      body: '{"orderId":7}',
+    });
+    expect(
+      await fleet.producer.deliveriesQueue.getJob(deliveryJobId(result.id, other.id)),
+    ).toBeUndefined();
     const message = await findMessage(db, result.id);
     expect(message?.enqueuedAt).not.toBeNull();
   });
@@ -41,7 +47,11 @@ describe('Producer.send', () => {
     const { db } = fleet.db;
     const a = await insertEndpoint(db, { url, eventTypes: ['narrow'] });
     await insertEndpoint(db, { url, eventTypes: ['narrow'] });
-    const result = await fleet.producer.send({ eventType: 'narrow', payload: 1, endpointIds: [a.id] });
+    const result = await fleet.producer.send({
+      eventType: 'narrow',
+      payload: 1,
+      endpointIds: [a.id],
+    });
     expect(result.endpointIds).toEqual([a.id]);
   });
 
@@ -58,7 +68,11 @@ describe('Producer.send', () => {
   });
 
   it('answers idempotency_conflict when a key is reused with another payload', async () => {
-    await fleet.producer.send({ eventType: 'idem2', payload: { n: 1 }, idempotencyKey: 'k-conflict' });
+    await fleet.producer.send({
+      eventType: 'idem2',
+      payload: { n: 1 },
+      idempotencyKey: 'k-conflict',
+    });
     const error = await fleet.producer
       .send({ eventType: 'idem2', payload: { n: 2 }, idempotencyKey: 'k-conflict' })
       .catch((e: unknown) => e);
@@ -67,13 +81,23 @@ describe('Producer.send', () => {
   });
 
   it('treats the same payload with keys in another order as the same message', async () => {
-    const first = await fleet.producer.send({ eventType: 'idem3', payload: { a: 1, b: 2 }, idempotencyKey: 'k-order' });
-    const again = await fleet.producer.send({ eventType: 'idem3', payload: { b: 2, a: 1 }, idempotencyKey: 'k-order' });
+    const first = await fleet.producer.send({
+      eventType: 'idem3',
+      payload: { a: 1, b: 2 },
+      idempotencyKey: 'k-order',
+    });
+    const again = await fleet.producer.send({
+      eventType: 'idem3',
+      payload: { b: 2, a: 1 },
+      idempotencyKey: 'k-order',
+    });
     expect(again).toMatchObject({ id: first.id, duplicate: true });
   });
 
   it('refuses a payload over the size limit, naming the limit', async () => {
-    const error = await fleet.producer.send({ eventType: 'big', payload: 'x'.repeat(2000) }).catch((e: unknown) => e);
+    const error = await fleet.producer
+      .send({ eventType: 'big', payload: 'x'.repeat(2000) })
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'payload_too_large', status: 413 });
     expect((error as Error).message).toContain('HOOKFLEET_MAX_PAYLOAD_BYTES');
   });
@@ -92,6 +116,9 @@ describe('Producer.send', () => {
     const endpoint = await insertEndpoint(db, { url, eventTypes: ['something.else'] });
     const result = await fleet.producer.deliver(endpoint.id, { ping: true });
     expect(result.endpointIds).toEqual([endpoint.id]);
-    await expect(fleet.producer.deliver('ep_missing', {})).rejects.toMatchObject({ code: 'not_found', status: 404 });
+    await expect(fleet.producer.deliver('ep_missing', {})).rejects.toMatchObject({
+      code: 'not_found',
+      status: 404,
+    });
   });
 });

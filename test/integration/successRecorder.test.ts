@@ -18,7 +18,11 @@ afterAll(async () => {
 });
 
 const at = (iso: string) => new Date(iso);
-function attempt(endpointId: string, outcome: AttemptRecord['outcome'], attemptedAt: Date): AttemptRecord {
+function attempt(
+  endpointId: string,
+  outcome: AttemptRecord['outcome'],
+  attemptedAt: Date,
+): AttemptRecord {
   return { messageId: 'msg_t', endpointId, attemptNumber: 1, attemptedAt, outcome, durationMs: 3 };
 }
 async function row(id: string) {
@@ -30,7 +34,8 @@ describe('SuccessRecorder', () => {
   it('coalesces many outcomes into one row update and one batch of attempt rows', async () => {
     const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
     const recorder = new SuccessRecorder({ sql: db.sql, logger, flushMs: 60_000 });
-    for (let i = 0; i < 100; i++) recorder.record(attempt(endpoint.id, 'succeeded', new Date(Date.UTC(2026, 0, 1, 0, 0, i))));
+    for (let i = 0; i < 100; i++)
+      recorder.record(attempt(endpoint.id, 'succeeded', new Date(Date.UTC(2026, 0, 1, 0, 0, i))));
     recorder.record(attempt(endpoint.id, 'retrying', at('2026-01-01T00:05:00Z')));
     recorder.record(attempt(endpoint.id, 'retrying', at('2026-01-01T00:06:00Z')));
     await recorder.close();

@@ -43,11 +43,27 @@ describe('loadConfig', () => {
     ['REDIS_URL', 'localhost:6379', /REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/],
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL: expected a postgres:\/\/ URL/],
     ['HOOKFLEET_CONCURRENCY', '0', /HOOKFLEET_CONCURRENCY: expected a positive whole number/],
-    ['HOOKFLEET_ALLOW_CIDRS', '127.0.0.1', /HOOKFLEET_ALLOW_CIDRS: expected comma-separated CIDR ranges/],
-    ['HOOKFLEET_STALE_AFTER_DAYS', '-3', /HOOKFLEET_STALE_AFTER_DAYS: expected a positive whole number of days/],
-    ['HOOKFLEET_RETRY_SCHEDULE', '5 minutes', /HOOKFLEET_RETRY_SCHEDULE: expected comma-separated durations/],
+    [
+      'HOOKFLEET_ALLOW_CIDRS',
+      '127.0.0.1',
+      /HOOKFLEET_ALLOW_CIDRS: expected comma-separated CIDR ranges/,
+    ],
+    [
+      'HOOKFLEET_STALE_AFTER_DAYS',
+      '-3',
+      /HOOKFLEET_STALE_AFTER_DAYS: expected a positive whole number of days/,
+    ],
+    [
+      'HOOKFLEET_RETRY_SCHEDULE',
+      '5 minutes',
+      /HOOKFLEET_RETRY_SCHEDULE: expected comma-separated durations/,
+    ],
     ['HOOKFLEET_QUEUE_PREFIX', 'has space', /HOOKFLEET_QUEUE_PREFIX: expected letters/],
-    ['HOOKFLEET_OPERATOR_WEBHOOK_URL', 'not a url', /HOOKFLEET_OPERATOR_WEBHOOK_URL: expected an http\(s\) URL/],
+    [
+      'HOOKFLEET_OPERATOR_WEBHOOK_URL',
+      'not a url',
+      /HOOKFLEET_OPERATOR_WEBHOOK_URL: expected an http\(s\) URL/,
+    ],
   ])('stops on a bad %s, naming the variable and the expected form', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

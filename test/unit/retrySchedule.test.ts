@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_RETRY_AFTER_MS, parseRetryAfterMs, retryDelayMs } from '../../src/worker/retrySchedule.js';
+import {
+  MAX_RETRY_AFTER_MS,
+  parseRetryAfterMs,
+  retryDelayMs,
+} from '../../src/worker/retrySchedule.js';
 
 const schedule = [5_000, 300_000, 1_800_000];
 

@@ -18,7 +18,16 @@ describe('drizzle/ migrations', () => {
       // drizzle-kit prefixes --out with './', so it has to be relative to the project.
       const { stdout } = await run(
         'npx',
-        ['drizzle-kit', 'generate', '--dialect', 'postgresql', '--schema', './src/db/schema.ts', '--out', path.relative(root, copy)],
+        [
+          'drizzle-kit',
+          'generate',
+          '--dialect',
+          'postgresql',
+          '--schema',
+          './src/db/schema.ts',
+          '--out',
+          path.relative(root, copy),
+        ],
         { cwd: root },
       );
       expect(stdout).toContain('No schema changes');

@@ -22,7 +22,11 @@ describe('signatureHeader', () => {
     const [oldSecret, newSecretValue] = [newSecret(), newSecret()];
     const signature = signatureHeader([newSecretValue, oldSecret], 'msg_2', timestampSec, body);
     expect(signature.split(' ')).toHaveLength(2);
-    const headers = { 'webhook-id': 'msg_2', 'webhook-timestamp': String(timestampSec), 'webhook-signature': signature };
+    const headers = {
+      'webhook-id': 'msg_2',
+      'webhook-timestamp': String(timestampSec),
+      'webhook-signature': signature,
+    };
     expect(() => new Webhook(oldSecret).verify(body, headers)).not.toThrow();
     expect(() => new Webhook(newSecretValue).verify(body, headers)).not.toThrow();
     expect(() => new Webhook(newSecret()).verify(body, headers)).toThrow();
