@@ -1,7 +1,7 @@
 import { loadConfig } from '../config.js';
 import { createDbClient } from '../db/client.js';
 import { HookfleetError } from '../errors.js';
-import { closeOnSignals, Lifecycle } from '../lifecycle.js';
+import { closeOnSignals, Lifecycle, survivePostgresConnectionErrors } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { ensureCredentials } from '../producer/auth.js';
@@ -39,6 +39,7 @@ export async function run(argv: string[]): Promise<number> {
     );
   }
   const logger = createLogger(loaded, 'hookfleet-api');
+  survivePostgresConnectionErrors(logger);
   const config = ensureCredentials(loaded, logger);
   const life = new Lifecycle(logger);
   closeOnSignals(life, config.shutdownTimeoutMs, logger);

@@ -2,7 +2,7 @@ import { loadConfig } from '../config.js';
 import { createDbClient } from '../db/client.js';
 import { startEmbeddedPostgres } from '../db/embeddedPostgres.js';
 import { runMigrations } from '../db/migrate.js';
-import { closeOnSignals, Lifecycle } from '../lifecycle.js';
+import { closeOnSignals, Lifecycle, survivePostgresConnectionErrors } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { ensureCredentials } from '../producer/auth.js';
@@ -32,6 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const loaded = loadConfig();
   const logger = createLogger(loaded, 'hookfleet');
+  survivePostgresConnectionErrors(logger);
   const config = ensureCredentials(loaded, logger);
   const life = new Lifecycle(logger);
   closeOnSignals(life, config.shutdownTimeoutMs, logger);

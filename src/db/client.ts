@@ -20,6 +20,9 @@ export function createDbClient(databaseUrl: string, options: DbClientOptions = {
   const sql = postgres(databaseUrl, {
     max: options.max ?? 10,
     onnotice: () => {},
+    // Reconnect within 2 s at most (postgres.js backs off up to 20 s by default), so workers
+    // resume writing soon after an outage ends.
+    backoff: (attempt: number) => Math.min(0.1 * 2 ** attempt, 2),
     transform: { undefined: null },
   });
   return {

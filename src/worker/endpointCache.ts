@@ -19,6 +19,8 @@ export function createEndpointCache(
   db: Database,
   ttlMs: number,
   now: () => number = Date.now,
+  /** How long a refresh may take before known rows are served as they were. Default 1000. */
+  refreshTimeoutMs = 1000,
 ): EndpointCache {
   const cached = new Map<string, { row: EndpointRow | undefined; expiresAtMs: number }>();
   let batch: Map<string, ((row: EndpointRow | undefined) => void)[]> | undefined;
@@ -34,7 +36,18 @@ export function createEndpointCache(
     fail: ((e: unknown) => void)[],
   ) {
     try {
-      const rows = await findEndpointsByIds(db, [...ids.keys()]);
+      // postgres.js queues queries while it reconnects, without a bound: an outage would hold
+      // every delivery waiting on a refresh, so the wait is bounded here.
+      const query = findEndpointsByIds(db, [...ids.keys()]);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`endpoint lookup took over ${refreshTimeoutMs} ms`)),
+          refreshTimeoutMs,
+        );
+      });
+      query.catch(() => {}); // if the timeout wins, the query's own failure has no one to tell
+      const rows = await Promise.race([query, timeout]).finally(() => clearTimeout(timer));
       const byId = new Map(rows.map((row) => [row.id, row]));
       const expiresAtMs = now() + ttlMs;
       if (cached.size > MAX_CACHED) evictExpired();
@@ -44,6 +57,12 @@ export function createEndpointCache(
         for (const resolve of resolvers) resolve(row);
       }
     } catch (error) {
+      // PostgreSQL unreachable: rows seen before are served as they were (an outage must not stop
+      // deliveries to known endpoints); only never-seen endpoints fail, and are postponed.
+      for (const [id, resolvers] of ids) {
+        const stale = cached.get(id);
+        if (stale) for (const resolve of resolvers) resolve(stale.row);
+      }
       for (const reject of fail) reject(error);
     }
   }

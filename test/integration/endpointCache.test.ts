@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDbClient } from '../../src/db/client.js';
+import { insertEndpoint } from '../../src/db/endpoints.js';
+import { createEndpointCache } from '../../src/worker/endpointCache.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('createEndpointCache', () => {
+  it('batches lookups made together into one query and serves rows until they expire', async () => {
+    const a = await insertEndpoint(db.db, { url: 'http://127.0.0.1/a' });
+    const b = await insertEndpoint(db.db, { url: 'http://127.0.0.1/b' });
+    let nowMs = 0;
+    const cache = createEndpointCache(db.db, 1000, () => nowMs);
+    const [rowA, rowB, missing] = await Promise.all([
+      cache.get(a.id),
+      cache.get(b.id),
+      cache.get('ep_none'),
+    ]);
+    expect(rowA?.url).toBe(a.url);
+    expect(rowB?.url).toBe(b.url);
+    expect(missing).toBeUndefined();
+
+    await db.sql`update endpoints set url = 'http://127.0.0.1/changed' where id = ${a.id}`;
+    expect((await cache.get(a.id))?.url).toBe(a.url); // still fresh
+    nowMs = 1001;
+    expect((await cache.get(a.id))?.url).toBe('http://127.0.0.1/changed');
+  });
+
+  it('keeps serving rows it has seen while PostgreSQL is unreachable, and fails only unknown ones', async () => {
+    const known = await insertEndpoint(db.db, { url: 'http://127.0.0.1/known' });
+    const unknown = await insertEndpoint(db.db, { url: 'http://127.0.0.1/unknown' });
+    const proxy = await startTcpProxy(5432);
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    const viaProxy = createDbClient(url.toString(), { max: 1 });
+    let nowMs = 0;
+    const cache = createEndpointCache(viaProxy.db, 1000, () => nowMs);
+    try {
+      expect((await cache.get(known.id))?.url).toBe(known.url);
+      proxy.cut();
+      nowMs = 5000; // the cached row has expired; the refresh cannot reach the database
+      expect((await cache.get(known.id))?.url).toBe(known.url);
+      await expect(cache.get(unknown.id)).rejects.toThrow();
+    } finally {
+      await viaProxy.close();
+      await proxy.close();
+    }
+  });
+});
