@@ -14,7 +14,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createWorkerRedis } from '../redis.js';
 import type { Resolver } from './addressGuard.js';
-import { sweepStaleEndpoints } from './staleSweep.js';
+import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 
 /** Id of the job scheduler that runs the sweep; fixed, so every process upserts the same one. */
 export const SWEEP_SCHEDULER_ID = 'sweep-stale-endpoints';
@@ -86,15 +86,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     running.add(controller);
     try {
-      const result = await sweepStaleEndpoints(deps, { signal: controller.signal });
-      return {
-        deactivated: result.deactivated,
-        warned: result.warned,
-        attemptsPruned: result.attemptsPruned,
-        eventsFailed: result.eventsFailed,
-        durationMs: Math.round(result.durationMs.total),
-        longestStatementMs: Math.round(result.longestStatementMs),
-      };
+      return summariseSweep(await sweepStaleEndpoints(deps, { signal: controller.signal }));
     } finally {
       running.delete(controller);
     }

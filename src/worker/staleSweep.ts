@@ -165,18 +165,22 @@ export async function sweepStaleEndpoints(
   result.statements = stats.statements;
   result.longestStatementMs = stats.longestStatementMs;
   deps.logger.info(
-    {
-      dryRun: result.dryRun,
-      deactivated: result.deactivated,
-      warned: result.warned,
-      attemptsPruned: result.attemptsPruned,
-      eventsFailed: result.eventsFailed,
-      durationMs: Math.round(result.durationMs.total),
-      longestStatementMs: Math.round(result.longestStatementMs),
-    },
+    { dryRun: result.dryRun, ...summariseSweep(result) },
     result.dryRun ? 'stale sweep dry run finished' : 'stale sweep finished',
   );
   return result;
+}
+
+/** The counts and timings of a sweep, as logged and as kept as the maintenance job's result. */
+export function summariseSweep(result: SweepResult) {
+  return {
+    deactivated: result.deactivated,
+    warned: result.warned,
+    attemptsPruned: result.attemptsPruned,
+    eventsFailed: result.eventsFailed,
+    durationMs: Math.round(result.durationMs.total),
+    longestStatementMs: Math.round(result.longestStatementMs),
+  };
 }
 
 interface Run {
