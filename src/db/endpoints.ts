@@ -1,4 +1,4 @@
-import { and, arrayOverlaps, asc, eq, inArray, sql } from 'drizzle-orm';
+import { asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from './client.js';
 import { endpoints, type EndpointRow } from './schema.js';
 import { newId, newSecret } from '../ids.js';
@@ -54,32 +54,6 @@ export async function listEndpoints(
     .limit(limit);
 }
 
-/**
- * Ids of the active endpoints that receive `eventType`: those subscribed to it, to a prefix
- * wildcard of it (`invoice.*` matches `invoice.paid` and `invoice.line.added`), to `*`, or to
- * everything (empty list). The wildcards are matched by listing every pattern that would match
- * this type (see subscriptionPatterns) and testing overlap, so the partial GIN index on
- * event_types still serves the query. `onlyIds` narrows the fan-out to the endpoints a caller named.
- */
-export async function findSubscribedEndpointIds(
-  db: Database,
-  eventType: string,
-  onlyIds?: readonly string[],
-): Promise<string[]> {
-  const subscribed = sql`(${arrayOverlaps(endpoints.eventTypes, subscriptionPatterns(eventType))} or ${endpoints.eventTypes} = '{}'::text[])`;
-  const rows = await db
-    .select({ id: endpoints.id })
-    .from(endpoints)
-    .where(
-      and(
-        eq(endpoints.active, true),
-        subscribed,
-        onlyIds === undefined ? undefined : inArray(endpoints.id, [...onlyIds]),
-      ),
-    );
-  return rows.map((row) => row.id);
-}
-
 /** Enables or disables an endpoint; enabling restarts its stale clock. */
 export async function setEndpointActive(
   db: Database,
@@ -109,7 +83,9 @@ export async function deleteEndpoint(db: Database, id: string): Promise<boolean>
 
 /**
  * The event-type patterns that match `eventType`, most specific first: for `a.b.c` that is
- * `a.b.c`, `a.b.*`, `a.*` and `*`.
+ * `a.b.c`, `a.b.*`, `a.*` and `*`. The fan-out tests an endpoint's event_types for overlap with
+ * this list (see insertFannedOutMessage), so prefix wildcards are matched through the partial
+ * GIN index on event_types rather than by pattern matching row by row.
  */
 export function subscriptionPatterns(eventType: string): string[] {
   const parts = eventType.split('.');

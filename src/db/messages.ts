@@ -1,5 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
+import type postgres from 'postgres';
 import type { Database } from './client.js';
+import { subscriptionPatterns } from './endpoints.js';
 import { messages, type MessageRow } from './schema.js';
 
 export interface NewMessage {
@@ -30,6 +32,44 @@ export async function insertMessage(
     .onConflictDoNothing({ target: messages.idempotencyKey })
     .returning();
   return row;
+}
+
+export interface NewFannedOutMessage {
+  id: string;
+  eventType: string;
+  /** The payload as JSON text (the body that will be sent). */
+  payloadJson: string;
+  idempotencyKey?: string | undefined;
+  /** Narrow the fan-out to these endpoints (still only active, subscribed ones). */
+  onlyIds?: readonly string[] | undefined;
+}
+
+/**
+ * Inserts a message together with its fan-out, the active endpoints subscribed to its event type
+ * (exact, `prefix.*`, `*` or everything), in one statement: the send path's hot query, served by
+ * the partial GIN index on event_types. Returns the endpoint ids, or undefined when the
+ * idempotency key is already taken (the caller then reads the existing message).
+ */
+export async function insertFannedOutMessage(
+  sql: postgres.Sql,
+  input: NewFannedOutMessage,
+): Promise<string[] | undefined> {
+  const only =
+    input.onlyIds === undefined
+      ? sql``
+      : sql`and e.id = any(${sql.array([...input.onlyIds])}::text[])`;
+  const [row] = await sql<{ endpoint_ids: string[] }[]>`
+    insert into messages (id, event_type, payload, idempotency_key, endpoint_ids)
+    select ${input.id}, ${input.eventType}, ${input.payloadJson}::jsonb,
+           ${input.idempotencyKey ?? null}, coalesce(array_agg(e.id order by e.id), '{}')
+    from endpoints e
+    where e.active
+      and (e.event_types && ${sql.array(subscriptionPatterns(input.eventType))}::text[]
+           or e.event_types = '{}'::text[])
+      ${only}
+    on conflict (idempotency_key) do nothing
+    returning endpoint_ids`;
+  return row?.endpoint_ids;
 }
 
 export async function findMessage(db: Database, id: string): Promise<MessageRow | undefined> {

@@ -3,8 +3,13 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
-import { findEndpoint, findSubscribedEndpointIds } from '../db/endpoints.js';
-import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from '../db/messages.js';
+import { findEndpoint } from '../db/endpoints.js';
+import {
+  findMessageByIdempotencyKey,
+  insertFannedOutMessage,
+  insertMessage,
+  markMessageEnqueued,
+} from '../db/messages.js';
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -106,15 +111,20 @@ export class Producer {
       const existing = await findMessageByIdempotencyKey(db, parsed.idempotencyKey);
       if (existing) return this.resume(existing, parsed);
     }
-    const endpointIds = await findSubscribedEndpointIds(db, parsed.eventType, parsed.endpointIds);
     const id = newId('msg');
-    const message = await insertMessage(db, { id, ...parsed, endpointIds });
-    if (!message) {
+    const endpointIds = await insertFannedOutMessage(this.dbClient.sql, {
+      id,
+      eventType: parsed.eventType,
+      payloadJson: body,
+      idempotencyKey: parsed.idempotencyKey,
+      onlyIds: parsed.endpointIds,
+    });
+    if (!endpointIds) {
       // Another send with the same key won the race between our read and our insert.
       const winner = await findMessageByIdempotencyKey(db, parsed.idempotencyKey!);
       return this.resume(winner!, parsed);
     }
-    await this.enqueue(message.id, parsed.eventType, body, endpointIds);
+    await this.enqueue(id, parsed.eventType, body, endpointIds);
     return { id, deliveries: endpointIds.length, endpointIds, duplicate: false };
   }
 
