@@ -271,9 +271,14 @@ export async function runDeliveryBench(
               headers: { authorization: 'Bearer bench-key', 'content-type': 'application/json' },
               body: body(k),
             });
-            await response.body.dump();
-            if (response.statusCode === 202) accepted += 1;
-            else errors += 1;
+            if (response.statusCode === 202) {
+              accepted += 1;
+              await response.body.dump();
+            } else {
+              errors += 1;
+              if (errors <= 3)
+                log(`  api: HTTP ${response.statusCode} ${await response.body.text()}`);
+            }
           }
         }),
       );
@@ -395,6 +400,8 @@ async function startHookfleetProcess(
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       if (line.includes(readyLine)) resolve();
+      // Errors (pino level 50 and up) are worth seeing in a benchmark's output.
+      else if (/"level":[56]0/.test(line)) process.stderr.write(`  ${command}: ${line}\n`);
     });
     child.once('exit', (code) =>
       reject(new Error(`hookfleet ${command} exited with ${String(code)}`)),

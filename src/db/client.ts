@@ -31,3 +31,16 @@ export function createDbClient(databaseUrl: string, options: DbClientOptions = {
     close: () => sql.end({ timeout: 5 }),
   };
 }
+
+/**
+ * A PostgreSQL array literal (`{"a","b",NULL}`) to pass as one text parameter and cast in SQL
+ * (`${pgArray(ids)}::text[]`). postgres.js's own sql.array() depends on array types it fetches
+ * when its first connection opens; queries sent before that finished went out as "a,b" and failed
+ * with "malformed array literal" (seen under load right after start-up). Quoting every element
+ * makes the literal valid for text, int and timestamptz arrays alike.
+ */
+export function pgArray(values: readonly (string | number | null)[]): string {
+  const quote = (value: string | number | null) =>
+    value === null ? 'NULL' : `"${String(value).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return `{${values.map(quote).join(',')}}`;
+}

@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import type postgres from 'postgres';
-import type { Database } from './client.js';
+import { pgArray, type Database } from './client.js';
 import { subscriptionPatterns } from './endpoints.js';
 import { messages, type MessageRow } from './schema.js';
 
@@ -57,14 +57,14 @@ export async function insertFannedOutMessage(
   const only =
     input.onlyIds === undefined
       ? sql``
-      : sql`and e.id = any(${sql.array([...input.onlyIds])}::text[])`;
+      : sql`and e.id = any(${pgArray([...input.onlyIds])}::text[])`;
   const [row] = await sql<{ endpoint_ids: string[] }[]>`
     insert into messages (id, event_type, payload, idempotency_key, endpoint_ids)
     select ${input.id}, ${input.eventType}, ${input.payloadJson}::jsonb,
            ${input.idempotencyKey ?? null}, coalesce(array_agg(e.id order by e.id), '{}')
     from endpoints e
     where e.active
-      and (e.event_types && ${sql.array(subscriptionPatterns(input.eventType))}::text[]
+      and (e.event_types && ${pgArray(subscriptionPatterns(input.eventType))}::text[]
            or e.event_types = '{}'::text[])
       ${only}
     on conflict (idempotency_key) do nothing

@@ -1,4 +1,5 @@
 import postgres from 'postgres';
+import { pgArray } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
@@ -264,15 +265,15 @@ export class SuccessRecorder {
     // PostgreSQL outage does (issue #7). Data-modifying CTEs always run, whether read or not.
     await sql`
       with locked as (
-        select id from endpoints where id = any(${sql.array(ids)}::text[]) order by id for update
+        select id from endpoints where id = any(${pgArray(ids)}::text[]) order by id for update
       ), v as (
         select * from unnest(
-          ${sql.array(ids)}::text[],
-          ${sql.array(rows.map((r) => iso(r.lastSuccessAtMs)))}::timestamptz[],
-          ${sql.array(rows.map((r) => iso(r.lastFailureAtMs)))}::timestamptz[],
-          ${sql.array(rows.map((r) => r.successes))}::int[],
-          ${sql.array(rows.map((r) => r.failures))}::int[],
-          ${sql.array(rows.map((r) => r.failuresSinceSuccess))}::int[]
+          ${pgArray(ids)}::text[],
+          ${pgArray(rows.map((r) => iso(r.lastSuccessAtMs)))}::timestamptz[],
+          ${pgArray(rows.map((r) => iso(r.lastFailureAtMs)))}::timestamptz[],
+          ${pgArray(rows.map((r) => r.successes))}::int[],
+          ${pgArray(rows.map((r) => r.failures))}::int[],
+          ${pgArray(rows.map((r) => r.failuresSinceSuccess))}::int[]
         ) as v(id, last_success_at, last_failure_at, successes, failures, failures_since_success)
       ), updated as (
         update endpoints e set
@@ -295,14 +296,14 @@ export class SuccessRecorder {
         insert into attempts
           (message_id, endpoint_id, attempt_number, attempted_at, outcome, status_code, duration_ms, error)
         select * from unnest(
-          ${sql.array(attempts.map((a) => a.messageId))}::text[],
-          ${sql.array(attempts.map((a) => a.endpointId))}::text[],
-          ${sql.array(attempts.map((a) => a.attemptNumber))}::smallint[],
-          ${sql.array(attempts.map((a) => a.attemptedAt.toISOString()))}::timestamptz[],
-          ${sql.array(attempts.map((a) => a.outcome))}::text[],
-          ${sql.array(attempts.map((a) => a.statusCode ?? null))}::smallint[],
-          ${sql.array(attempts.map((a) => a.durationMs))}::int[],
-          ${sql.array(attempts.map((a) => a.error ?? null))}::text[]
+          ${pgArray(attempts.map((a) => a.messageId))}::text[],
+          ${pgArray(attempts.map((a) => a.endpointId))}::text[],
+          ${pgArray(attempts.map((a) => a.attemptNumber))}::smallint[],
+          ${pgArray(attempts.map((a) => a.attemptedAt.toISOString()))}::timestamptz[],
+          ${pgArray(attempts.map((a) => a.outcome))}::text[],
+          ${pgArray(attempts.map((a) => a.statusCode ?? null))}::smallint[],
+          ${pgArray(attempts.map((a) => a.durationMs))}::int[],
+          ${pgArray(attempts.map((a) => a.error ?? null))}::text[]
         )
         returning id
       )
