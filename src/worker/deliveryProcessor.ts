@@ -22,13 +22,6 @@ export interface DeliveryProcessorDeps {
    * not cached), plus up to half as much again of jitter. Default 2000.
    */
   lookupRetryMs?: number;
-  /**
-   * Longest a delivery waits for its endpoint row before it is postponed like a failed lookup.
-   * After an outage postgres.js reconnects with a backoff of up to 20 s; without this bound the
-   * deliveries waiting on it would hold every concurrency slot, stalling cached endpoints too.
-   * Default 2000.
-   */
-  lookupTimeoutMs?: number;
 }
 
 /** At most one warning per this interval about endpoint lookups failing, however many deliveries wait. */
@@ -44,7 +37,6 @@ const USER_AGENT = 'hookfleet/0.1 (+https://www.standardwebhooks.com)';
  */
 export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
   const lookupRetryMs = deps.lookupRetryMs ?? 2000;
-  const lookupTimeoutMs = deps.lookupTimeoutMs ?? 2000;
   let lastLookupWarningMs = 0;
 
   /**
@@ -58,7 +50,8 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     token: string | undefined,
   ): Promise<EndpointRow | undefined> {
     try {
-      return await withTimeout(deps.endpoints.get(job.data.endpointId), lookupTimeoutMs);
+      // The cache bounds its own wait for PostgreSQL (endpointCache.ts), so this cannot hang.
+      return await deps.endpoints.get(job.data.endpointId);
     } catch (error) {
       if (token === undefined) throw error;
       const delayMs = Math.round(lookupRetryMs * (1 + Math.random() / 2));
@@ -142,19 +135,6 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
       throw new UnrecoverableError(reason);
     }
   };
-}
-
-/** Rejects if `promise` has not settled within `timeoutMs` (it still settles later, unobserved). */
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer from PostgreSQL within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
-  promise.catch(() => {}); // a rejection after the timeout is nobody's business
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Deleted or disabled endpoints are not sent to; the job fails and can be replayed after re-enabling. */
