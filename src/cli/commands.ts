@@ -12,6 +12,11 @@ export const commands: Record<string, Command> = {
   worker: { summary: 'run a delivery worker process', load: () => import('./worker.js') },
   api: { summary: 'run the HTTP API and the Bull Board dashboard', load: () => import('./api.js') },
   migrate: { summary: 'apply pending database migrations', load: () => import('./migrate.js') },
+  endpoints: {
+    summary: 'list, add, enable, disable or test endpoints',
+    load: () => import('./endpoints.js'),
+  },
+  send: { summary: 'send a message to the subscribed endpoints', load: () => import('./send.js') },
   bench: { summary: 'run the benchmarks (source checkout)', load: () => import('./bench.js') },
   sweep: {
     summary: 'deactivate stale endpoints now (--dry-run to only report)',
