@@ -135,6 +135,9 @@ const envSchema = z.object({
   HOOKFLEET_SECRET_ROTATION_OVERLAP_MS: positiveInt('a duration in milliseconds').default(
     24 * 3600 * 1000,
   ),
+  HOOKFLEET_METRICS_PORT: positiveInt('a TCP port (1-65535)')
+    .refine((n) => n <= 65535, 'expected a TCP port (1-65535)')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -203,6 +206,11 @@ export interface Config {
    * receivers can switch without rejecting anything. Default 86400000 (24 h).
    */
   readonly secretRotationOverlapMs: number;
+  /**
+   * Where `hookfleet worker` serves its own Prometheus /metrics (delivery counters live in the
+   * worker process, not the api). Default: not served.
+   */
+  readonly metricsPort: number | undefined;
   readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -263,6 +271,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
     dataDir: e.HOOKFLEET_DATA_DIR,
     secretRotationOverlapMs: e.HOOKFLEET_SECRET_ROTATION_OVERLAP_MS,
+    metricsPort: e.HOOKFLEET_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -4,6 +4,7 @@ import { resolveDatabaseUrl } from '../db/embeddedPostgres.js';
 import { closeOnSignals, Lifecycle, survivePostgresConnectionErrors } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
+import { startMetricsServer } from '../metricsServer.js';
 import { startMaintenance } from '../worker/maintenance.js';
 import { startWorker } from '../worker/startWorker.js';
 import { parseCommandArgs } from './args.js';
@@ -17,7 +18,10 @@ processes as the load needs; they share nothing but Redis and PostgreSQL.
 Environment: REDIS_URL, DATABASE_URL, HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_CONCURRENCY,
 HOOKFLEET_ALLOW_CIDRS, HOOKFLEET_DELIVERY_TIMEOUT_MS, HOOKFLEET_RETRY_SCHEDULE,
 HOOKFLEET_RECORDER_FLUSH_MS, HOOKFLEET_ENDPOINT_CACHE_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS,
-HOOKFLEET_LOCK_DURATION_MS, HOOKFLEET_STALLED_INTERVAL_MS, LOG_LEVEL`;
+HOOKFLEET_LOCK_DURATION_MS, HOOKFLEET_STALLED_INTERVAL_MS, HOOKFLEET_STALE_AFTER_DAYS,
+HOOKFLEET_STALE_WARNING_DAYS, HOOKFLEET_SWEEP_CRON, HOOKFLEET_SWEEP_TZ, HOOKFLEET_ATTEMPT_RETENTION_DAYS,
+HOOKFLEET_OPERATOR_WEBHOOK_URL, HOOKFLEET_OPERATOR_WEBHOOK_SECRET, LOG_LEVEL, and
+HOOKFLEET_METRICS_PORT (serve this process's Prometheus /metrics on that port).`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('worker', argv, {});
@@ -34,6 +38,14 @@ export async function run(argv: string[]): Promise<number> {
     c.close(),
   );
   const metrics = createMetrics();
+  if (config.metricsPort !== undefined) {
+    const server = life.add(
+      'metrics server',
+      await startMetricsServer(metrics, config.metricsPort),
+      (m) => m.close(),
+    );
+    logger.info({ port: server.port }, 'metrics at /metrics');
+  }
   life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
   // Every worker registers the sweep's job scheduler (one fixed id: one run per period, however
   // many processes) and takes its turn running it.
