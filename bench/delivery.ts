@@ -14,7 +14,6 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
@@ -27,6 +26,7 @@ import { insertEndpoint } from '../src/db/endpoints.js';
 import { runMigrations } from '../src/db/migrate.js';
 import { DELIVERIES_QUEUE } from '../src/jobs.js';
 import { Producer } from '../src/producer/producer.js';
+import { freePort } from '../test/helpers/freePort.js';
 
 export interface DeliveryBenchOptions {
   /** Deliveries per throughput run. Default 20,000. */
@@ -460,14 +460,6 @@ async function startReceiverProcess(): Promise<ReceiverProcess> {
       await exited;
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function round(value: number, digits: number): number {

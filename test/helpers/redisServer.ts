@@ -1,7 +1,7 @@
+import { freePort } from './freePort.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,16 +22,6 @@ export interface RedisServer {
   start(): Promise<void>;
   /** Kills the server and deletes its directory. Safe to call twice. */
   close(): Promise<void>;
-}
-
-/** A port nobody listens on right now (the kernel's pick, released at once). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /**

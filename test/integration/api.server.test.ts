@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request as httpRequest, Agent } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -19,6 +18,7 @@ import {
   type ApiHarness,
 } from '../helpers/apiHarness.js';
 import { TEST_REDIS_URL } from '../helpers/testRedis.js';
+import { freePort } from '../helpers/freePort.js';
 
 // No worker runs in this file: jobs stay waiting, which the queue-depth gauge shows.
 let api: ApiHarness;
@@ -248,14 +248,6 @@ describe('internal errors', () => {
 const API_MODULE = pathToFileURL(
   fileURLToPath(new URL('../../src/cli/api.ts', import.meta.url)),
 ).href;
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('hookfleet api', () => {
   it('--help lists the flags and the environment it reads', async () => {

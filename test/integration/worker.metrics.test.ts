@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { deliveryJobId } from '../../src/jobs.js';
@@ -7,18 +5,11 @@ import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createTestFleet, TEST_ENV, type TestFleet } from '../helpers/testFleet.js';
 import { TEST_REDIS_URL } from '../helpers/testRedis.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/workerProcess.js';
+import { freePort } from '../helpers/freePort.js';
 
 let fleet: TestFleet;
 let receiver: Receiver;
 let worker: WorkerProcess | undefined;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   fleet = await createTestFleet();
