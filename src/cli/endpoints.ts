@@ -5,7 +5,6 @@ import { findEndpoint, insertEndpoint, listEndpoints, setEndpointActive } from '
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { checkEndpointUrl } from '../producer/endpointUrl.js';
-import { TEST_EVENT_TYPE } from '../producer/endpointRoutes.js';
 import { Producer } from '../producer/producer.js';
 import { createAddressGuard } from '../worker/addressGuard.js';
 import { parseCommandArgs } from './args.js';
@@ -95,8 +94,7 @@ async function sendTest(dbClient: DbClient, id: string, json: boolean): Promise<
   if (!(await findEndpoint(dbClient.db, id))) throw notFound(id);
   const producer = new Producer({ config: loadConfig(), dbClient });
   try {
-    const payload = { type: TEST_EVENT_TYPE, endpointId: id, sentAt: new Date().toISOString() };
-    const result = await producer.deliver(id, payload, TEST_EVENT_TYPE);
+    const result = await producer.sendTestEvent(id);
     console.log(json ? JSON.stringify(result) : `queued test message ${result.id} for ${id}`);
     return 0;
   } finally {

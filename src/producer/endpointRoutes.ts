@@ -36,8 +36,6 @@ import { toEndpointView } from './views.js';
 const ENDPOINT_BODY_LIMIT_BYTES = 64 * 1024;
 const DAY_MS = 24 * 3600 * 1000;
 const DEFAULT_PAGE_SIZE = 50;
-/** Event type of `POST /v1/endpoints/:id/test` unless the request names one. */
-export const TEST_EVENT_TYPE = 'hookfleet.test';
 
 export interface EndpointRoutesDeps {
   config: Config;
@@ -130,13 +128,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
     const endpoint = await requireEndpoint(c.req.param('id'));
     const input = await readJson(c, testEndpointRequest, { ...limit, optional: true });
     requireRedis(deps.redisReady);
-    const eventType = input.eventType ?? TEST_EVENT_TYPE;
-    const payload = input.payload ?? {
-      type: eventType,
-      endpointId: endpoint.id,
-      sentAt: new Date().toISOString(),
-    };
-    const result = await producer.deliver(endpoint.id, payload, eventType);
+    const result = await producer.sendTestEvent(endpoint.id, input.eventType, input.payload);
     return c.json(result, 202);
   });
 

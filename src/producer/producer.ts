@@ -23,6 +23,9 @@ import {
 import { createProducerRedis, PRODUCER_REDIS_WAIT_MS, waitUntilRedisReady } from '../redis.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
 
+/** Event type of a test event unless the caller names one. */
+export const TEST_EVENT_TYPE = 'hookfleet.test';
+
 export interface ProducerOptions {
   /** Settings; default: read from the environment by loadConfig(). */
   config?: Config;
@@ -126,6 +129,19 @@ export class Producer {
     }
     await this.enqueue(id, parsed.eventType, body, endpointIds);
     return { id, deliveries: endpointIds.length, endpointIds, duplicate: false };
+  }
+
+  /**
+   * Sends a test event to one endpoint now (`POST /v1/endpoints/:id/test`, `hookfleet endpoints
+   * test`). Without a payload it sends `{type, endpointId, sentAt}`.
+   */
+  sendTestEvent(
+    endpointId: string,
+    eventType = TEST_EVENT_TYPE,
+    payload?: unknown,
+  ): Promise<SendResult> {
+    const body = payload ?? { type: eventType, endpointId, sentAt: new Date().toISOString() };
+    return this.deliver(endpointId, body, eventType);
   }
 
   /** Sends `payload` to one endpoint, whatever event types it subscribes to. */

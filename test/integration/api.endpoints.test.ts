@@ -12,7 +12,7 @@ import {
   rotatedSecretSchema,
   sendMessageResponse,
 } from '../../src/producer/contracts.js';
-import { TEST_EVENT_TYPE } from '../../src/producer/endpointRoutes.js';
+import { TEST_EVENT_TYPE } from '../../src/producer/producer.js';
 import { deliveryJobId } from '../../src/jobs.js';
 import type { ResolvedAddress } from '../../src/worker/addressGuard.js';
 import { createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
