@@ -1,4 +1,5 @@
 import type { Database } from '../db/client.js';
+import { withDeadline } from '../deadline.js';
 import { findEndpointsByIds } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 
@@ -38,16 +39,11 @@ export function createEndpointCache(
     try {
       // postgres.js queues queries while it reconnects, without a bound: an outage would hold
       // every delivery waiting on a refresh, so the wait is bounded here.
-      const query = findEndpointsByIds(db, [...ids.keys()]);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`endpoint lookup took over ${refreshTimeoutMs} ms`)),
-          refreshTimeoutMs,
-        );
-      });
-      query.catch(() => {}); // if the timeout wins, the query's own failure has no one to tell
-      const rows = await Promise.race([query, timeout]).finally(() => clearTimeout(timer));
+      const rows = await withDeadline(
+        findEndpointsByIds(db, [...ids.keys()]),
+        refreshTimeoutMs,
+        `endpoint lookup took over ${refreshTimeoutMs} ms`,
+      );
       const byId = new Map(rows.map((row) => [row.id, row]));
       const expiresAtMs = now() + ttlMs;
       if (cached.size > MAX_CACHED) evictExpired();

@@ -1,7 +1,17 @@
 import postgres from 'postgres';
 import { pgArray } from '../db/client.js';
+import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+
+/**
+ * Longest a flush waits for PostgreSQL. A query on a connection that died without a close (seen
+ * after pg_terminate_backend under load) never settles; without a bound the recorder would stop
+ * writing for good, and shutdown would wait out its whole budget. A flush past the deadline is
+ * handled like a lost reply: it may have committed, so it is checked before being written again.
+ */
+const WRITE_DEADLINE_MS = 15_000;
+const STUCK = `no answer from PostgreSQL within ${WRITE_DEADLINE_MS} ms`;
 
 /** One HTTP attempt of a delivery, as kept in the `attempts` table. */
 export interface AttemptRecord {
@@ -166,12 +176,12 @@ export class SuccessRecorder {
   private async writeBatch(): Promise<void> {
     let batch: Batch | undefined;
     try {
-      await this.confirmUnconfirmed();
+      await withDeadline(this.confirmUnconfirmed(), WRITE_DEADLINE_MS, STUCK);
       batch = { tallies: this.tallies, attempts: this.attempts, oldestMs: this.oldestPendingMs };
       this.tallies = new Map();
       this.attempts = [];
       this.oldestPendingMs = undefined;
-      await this.write(batch.tallies, batch.attempts);
+      await withDeadline(this.write(batch.tallies, batch.attempts), WRITE_DEADLINE_MS, STUCK);
       this.consecutiveErrors = 0;
       if (batch.oldestMs !== undefined) {
         this.options.metrics?.recorderFlushLag.observe((Date.now() - batch.oldestMs) / 1000);
@@ -225,6 +235,8 @@ export class SuccessRecorder {
             and attempt_number = ${marker.attemptNumber} and attempted_at = ${marker.attemptedAt.toISOString()}::timestamptz
           limit 1`
       ).length > 0;
+    // A check that outlived its deadline may answer after a later one settled the batch.
+    if (this.unconfirmed !== batch) return;
     this.unconfirmed = undefined;
     if (!written) this.restore(batch.tallies, batch.attempts, batch.oldestMs);
   }
