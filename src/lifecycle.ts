@@ -99,7 +99,14 @@ export function isPostgresConnectionDebris(error: unknown): boolean {
     ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT'].includes(code ?? '')
   )
     return true;
-  return (
-    error instanceof TypeError && /[/\\]postgres[/\\]src[/\\]connection\.js/.test(error.stack ?? '')
-  );
+  const fromConnectionCode = /[/\\]postgres[/\\]src[/\\]connection\.js/.test(error.stack ?? '');
+  // The server ending the session (pg_terminate_backend, shutdown, restart) while postgres.js runs
+  // its own set-up queries on a new connection: nobody awaits those, so the rejection escapes.
+  if (error.name === 'PostgresError' && SESSION_ENDED_CODES.has(code ?? '') && fromConnectionCode) {
+    return true;
+  }
+  return error instanceof TypeError && fromConnectionCode;
 }
+
+/** admin_shutdown, crash_shutdown, cannot_connect_now (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
+const SESSION_ENDED_CODES = new Set(['57P01', '57P02', '57P03']);

@@ -155,8 +155,10 @@ describe('PostgreSQL unreachable from the workers', () => {
     // Graceful stops flush the last records; neither process died of the dropped connections.
     const stops = await stopAll(processes);
     const logs = processes.flatMap((p) => p.logs);
-    // On failure, show the workers' warnings: an exit code alone does not say what went wrong.
-    const warnings = JSON.stringify(logs.filter((l) => Number(l.level) >= 40)).slice(0, 4000);
+    // On failure, show the workers' errors: an exit code alone does not say what went wrong.
+    const warnings = JSON.stringify(
+      logs.filter((l) => Number(l.level) >= 50 || /shut|clos/.test(String(l.msg))),
+    ).slice(0, 4000);
     expect(
       stops.map((s) => s.code),
       warnings,

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { isPostgresConnectionDebris } from '../../src/lifecycle.js';
+
+function postgresError(code: string, frame: string): Error {
+  const error = Object.assign(new Error('terminating connection due to administrator command'), {
+    code,
+  });
+  error.name = 'PostgresError';
+  error.stack = `PostgresError: ${error.message}\n    at ${frame}`;
+  return error;
+}
+
+describe('isPostgresConnectionDebris', () => {
+  it('accepts a session the server ended while postgres.js set up a connection', () => {
+    const frame = 'ErrorResponse (file:///app/node_modules/postgres/src/connection.js:815:30)';
+    expect(isPostgresConnectionDebris(postgresError('57P01', frame))).toBe(true);
+    expect(isPostgresConnectionDebris(postgresError('57P03', frame))).toBe(true);
+  });
+
+  it('accepts socket errors of a dropped connection', () => {
+    const reset = Object.assign(new Error('read ECONNRESET'), {
+      code: 'ECONNRESET',
+      syscall: 'read',
+    });
+    expect(isPostgresConnectionDebris(reset)).toBe(true);
+  });
+
+  it('refuses anything else, so real bugs still stop the process', () => {
+    expect(
+      isPostgresConnectionDebris(postgresError('57P01', 'run (file:///app/dist/worker/x.js:1:1)')),
+    ).toBe(false);
+    expect(
+      isPostgresConnectionDebris(
+        postgresError(
+          '23505',
+          'ErrorResponse (file:///app/node_modules/postgres/src/connection.js:1:1)',
+        ),
+      ),
+    ).toBe(false);
+    expect(isPostgresConnectionDebris(new TypeError('x is undefined'))).toBe(false);
+    expect(isPostgresConnectionDebris('not an error')).toBe(false);
+  });
+});
