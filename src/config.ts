@@ -55,7 +55,8 @@ const durationList = commaList.transform((items, ctx) => {
   return ms as number[];
 });
 
-const wholeDays = (what: string) =>
+/** A whole number, zero included (zero usually turns the feature off). */
+const wholeNumber = (what: string) =>
   z
     .string()
     .trim()
@@ -117,9 +118,9 @@ const envSchema = z.object({
   HOOKFLEET_STALE_AFTER_DAYS: positiveInt('a positive whole number of days').default(365),
   HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
   HOOKFLEET_OPERATOR_WEBHOOK_SECRET: signingSecret.optional(),
-  HOOKFLEET_STALE_WARNING_DAYS: wholeDays('a whole number of days (0 turns warnings off)').default(
-    30,
-  ),
+  HOOKFLEET_STALE_WARNING_DAYS: wholeNumber(
+    'a whole number of days (0 turns warnings off)',
+  ).default(30),
   HOOKFLEET_SWEEP_CRON: cronPattern.default('0 3 * * *'),
   HOOKFLEET_SWEEP_TZ: timeZone.default('UTC'),
   HOOKFLEET_ATTEMPT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
@@ -135,6 +136,13 @@ const envSchema = z.object({
   HOOKFLEET_SECRET_ROTATION_OVERLAP_MS: positiveInt('a duration in milliseconds').default(
     24 * 3600 * 1000,
   ),
+  HOOKFLEET_ENDPOINT_MAX_IN_FLIGHT: wholeNumber(
+    'a whole number of deliveries (0 means no cap)',
+  ).default(20),
+  HOOKFLEET_CIRCUIT_FAILURES: wholeNumber(
+    'a whole number of failed attempts (0 turns the circuit breaker off)',
+  ).default(5),
+  HOOKFLEET_CIRCUIT_COOLDOWN_MS: positiveInt('a duration in milliseconds').default(10_000),
   HOOKFLEET_METRICS_PORT: positiveInt('a TCP port (1-65535)')
     .refine((n) => n <= 65535, 'expected a TCP port (1-65535)')
     .optional(),
@@ -207,6 +215,19 @@ export interface Config {
    */
   readonly secretRotationOverlapMs: number;
   /**
+   * Most deliveries in flight to one endpoint across the whole fleet (every worker process), so
+   * one slow or hanging receiver cannot take every worker slot. The limit itself adapts: it starts
+   * at 1, grows by one per success up to this, halves per failure. 0 means no cap. Default 20.
+   */
+  readonly endpointMaxInFlight: number;
+  /**
+   * Failed attempts in a row after which an endpoint's circuit opens: its deliveries are postponed
+   * (not failed, no attempt used) until a probe succeeds; 0 turns the breaker off. Default 5.
+   */
+  readonly circuitFailures: number;
+  /** How long an open circuit waits before its first probe; doubles per failed probe up to 5 min. Default 10000. */
+  readonly circuitCooldownMs: number;
+  /**
    * Where `hookfleet worker` serves its own Prometheus /metrics (delivery counters live in the
    * worker process, not the api). Default: not served.
    */
@@ -271,6 +292,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
     dataDir: e.HOOKFLEET_DATA_DIR,
     secretRotationOverlapMs: e.HOOKFLEET_SECRET_ROTATION_OVERLAP_MS,
+    endpointMaxInFlight: e.HOOKFLEET_ENDPOINT_MAX_IN_FLIGHT,
+    circuitFailures: e.HOOKFLEET_CIRCUIT_FAILURES,
+    circuitCooldownMs: e.HOOKFLEET_CIRCUIT_COOLDOWN_MS,
     metricsPort: e.HOOKFLEET_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
   });

@@ -21,6 +21,10 @@ export interface Metrics {
   recorderPending: Gauge;
   /** Endpoints deactivated, by reason. */
   endpointsDeactivated: Counter<'reason'>;
+  /** Deliveries put back without an attempt by the endpoint limits: circuit_open | endpoint_busy. */
+  deliveriesPostponed: Counter<'reason'>;
+  /** Times an endpoint's circuit opened (after repeated failures, or a failed probe). */
+  circuitsOpened: Counter;
   /** Jobs per queue and state (waiting, active, delayed, failed, …), read from Redis when scraped. */
   queueDepth: Gauge<'queue' | 'state'>;
 }
@@ -72,6 +76,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'hookfleet_endpoints_deactivated_total',
       help: 'Endpoints deactivated, by reason',
       labelNames: ['reason'],
+      registers,
+    }),
+    deliveriesPostponed: new Counter({
+      name: 'hookfleet_deliveries_postponed_total',
+      help: 'Deliveries postponed without an attempt by the per-endpoint limits, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    circuitsOpened: new Counter({
+      name: 'hookfleet_circuits_opened_total',
+      help: 'Times an endpoint circuit opened after repeated failures or a failed probe',
       registers,
     }),
     queueDepth: new Gauge({

@@ -16,6 +16,23 @@ export function createWorkerRedis(redisUrl: string, name: string): Redis {
   return new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: name });
 }
 
+/** How long a worker waits for the per-endpoint limits before delivering without them. */
+export const LIMITS_REDIS_COMMAND_TIMEOUT_MS = 1000;
+
+/**
+ * Connection for the per-endpoint limits (worker/endpointLimits.ts). Every delivery makes two
+ * calls on it, so calls made in the same tick go out as one pipeline; each is bounded by
+ * `commandTimeout`, after which the worker delivers without limits rather than wait for Redis.
+ */
+export function createLimitsRedis(redisUrl: string, name: string): Redis {
+  return new Redis(redisUrl, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: LIMITS_REDIS_COMMAND_TIMEOUT_MS,
+    enableAutoPipelining: true,
+    connectionName: name,
+  });
+}
+
 /**
  * Connection for producers: a caller facing a Redis outage gets an error it can act on rather
  * than a hung request. `enableOfflineQueue: false` makes a command fail at once while the

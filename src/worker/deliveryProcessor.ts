@@ -1,9 +1,10 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { DeliveryError, PermanentDeliveryError } from '../errors.js';
+import { DeliveryError, PermanentDeliveryError, RetryableDeliveryError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { EndpointCache } from './endpointCache.js';
+import type { AttemptVerdict, EndpointLimits, Permit } from './endpointLimits.js';
 import type { DeliveryClient } from './httpClient.js';
 import { signatureHeader } from './signature.js';
 import type { SuccessRecorder } from './successRecorder.js';
@@ -12,6 +13,8 @@ import type { EndpointRow } from '../db/schema.js';
 export interface DeliveryProcessorDeps {
   endpoints: EndpointCache;
   client: DeliveryClient;
+  /** Per-endpoint in-flight cap and circuit breaker, shared through Redis. */
+  limits: EndpointLimits;
   recorder: SuccessRecorder;
   logger: Logger;
   metrics?: Metrics | undefined;
@@ -38,6 +41,10 @@ const USER_AGENT = 'hookfleet/0.1 (+https://www.standardwebhooks.com)';
 export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
   const lookupRetryMs = deps.lookupRetryMs ?? 2000;
   let lastLookupWarningMs = 0;
+  // A delivery the circuit breaker holds back is postponed for free only while it is younger than
+  // its whole retry schedule; after that each refusal counts as an attempt, so a delivery to an
+  // endpoint that never recovers still ends in the failed set (replayable) instead of waiting forever.
+  const scheduleSpanMs = deps.retryScheduleMs.reduce((sum, ms) => sum + ms, 0);
 
   /**
    * The endpoint row, from the cache or PostgreSQL. When PostgreSQL cannot be reached the delivery
@@ -102,8 +109,26 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     };
 
     const row = await readEndpoint(job, token);
+    let verdict: AttemptVerdict = 'none';
+    let permit: Permit | undefined;
     try {
       const endpoint = usableEndpoint(endpointId, row);
+      const admission = await deps.limits.admit(endpointId);
+      if (!admission.admitted) {
+        const free =
+          admission.reason === 'endpoint_busy' || Date.now() - job.timestamp < scheduleSpanMs;
+        if (free && token !== undefined) {
+          // Not an attempt: nothing was sent, so neither the schedule nor the history moves.
+          await job.moveToDelayed(Date.now() + admission.retryInMs, token);
+          throw new DelayedError(
+            `${admission.reason}: delivery postponed by ${admission.retryInMs} ms`,
+          );
+        }
+        throw new RetryableDeliveryError(
+          'not sent: the endpoint circuit is open after repeated failures',
+        );
+      }
+      permit = admission.permit;
       const timestampSec = Math.floor(attemptedAt.getTime() / 1000);
       const { statusCode } = await deps.client.post({
         url: endpoint.url,
@@ -121,10 +146,14 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
           ),
         },
       });
+      verdict = 'succeeded';
       settle('succeeded', statusCode);
       return { statusCode };
     } catch (error) {
       if (!(error instanceof DeliveryError)) throw error; // a bug, not a receiver's doing: BullMQ retries the job
+      // Timeouts, refused connections, 5xx and 429 count against the endpoint's circuit; a
+      // permanent failure (410, an address the guard refuses) already ends each delivery at once.
+      if (permit && error.retryable) verdict = 'failed';
       const final = !error.retryable || isLastAttempt;
       settle(final ? 'failed' : 'retrying', error.statusCode, error.message);
       if (!final) throw error;
@@ -133,6 +162,8 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
         : error.message;
       deps.logger.info({ messageId, endpointId, attemptNumber, reason }, 'delivery failed');
       throw new UnrecoverableError(reason);
+    } finally {
+      if (permit) await deps.limits.release(permit, verdict);
     }
   };
 }

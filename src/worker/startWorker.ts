@@ -6,10 +6,11 @@ import { RetryableDeliveryError } from '../errors.js';
 import { DELIVERIES_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { createWorkerRedis } from '../redis.js';
+import { createLimitsRedis, createWorkerRedis } from '../redis.js';
 import { createAddressGuard, type Resolver } from './addressGuard.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
 import { createEndpointCache } from './endpointCache.js';
+import { createEndpointLimits } from './endpointLimits.js';
 import { createDeliveryClient } from './httpClient.js';
 import { retryDelayMs } from './retrySchedule.js';
 import { SuccessRecorder } from './successRecorder.js';
@@ -33,6 +34,9 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
+/** How much longer than the delivery timeout a delivery's place under the endpoint's cap is held. */
+const LEASE_MARGIN_MS = 5000;
+
 /** Starts a BullMQ worker on the `deliveries` queue. */
 export function startWorker(deps: WorkerDeps): RunningWorker {
   const { config, logger, dbClient, metrics } = deps;
@@ -47,9 +51,22 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     metrics,
     flushMs: config.recorderFlushMs,
   });
+  const limitsRedis = createLimitsRedis(config.redisUrl, 'hookfleet:endpoint-limits');
+  const limits = createEndpointLimits({
+    redis: limitsRedis,
+    prefix: config.queuePrefix,
+    maxInFlight: config.endpointMaxInFlight,
+    failureThreshold: config.circuitFailures,
+    cooldownMs: config.circuitCooldownMs,
+    // An admitted delivery ends within the delivery timeout; the margin covers a slow release.
+    leaseMs: config.deliveryTimeoutMs + LEASE_MARGIN_MS,
+    logger,
+    metrics,
+  });
   const processor = createDeliveryProcessor({
     endpoints: createEndpointCache(dbClient.db, config.endpointCacheMs),
     client,
+    limits,
     recorder,
     logger,
     metrics,
@@ -89,6 +106,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       await recorder.close(config.shutdownTimeoutMs);
       await client.close();
       await connection.quit().catch(() => connection.disconnect());
+      await limitsRedis.quit().catch(() => limitsRedis.disconnect());
     })();
     return closing;
   };

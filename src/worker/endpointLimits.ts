@@ -1,0 +1,305 @@
+/**
+ * Per-endpoint limits shared by every worker process through Redis (issue #7): a cap on the
+ * deliveries in flight to one endpoint, and a circuit breaker that stops sending to an endpoint
+ * after repeated failures. Together they keep a sick receiver (one that hangs until the timeout,
+ * or answers 5xx) from occupying the fleet's worker slots, which would otherwise starve every
+ * healthy endpoint. BullMQ's open-source edition has no per-group limits, so this is ours.
+ *
+ * In-flight limit: adaptive, like TCP's congestion window. An endpoint starts at one delivery in
+ * flight, gains one per success up to `maxInFlight`, and halves on each failure. A receiver that
+ * hangs from the start therefore holds one worker slot, not `maxInFlight` of them, until its
+ * first timeout tells us; a healthy one reaches the full limit after that many successes.
+ *
+ * Circuit states, per endpoint:
+ * - closed: deliveries go out; `failureThreshold` failed attempts in a row (fleet-wide) open it.
+ * - open: nothing is sent until `retryAt`; deliveries are postponed, not failed.
+ * - half-open: the first delivery after `retryAt` is sent as the probe; the others keep waiting.
+ *   The probe's success closes the circuit; its failure opens it again for twice as long (up to
+ *   MAX_COOLDOWN_MS). A probe whose worker died is replaced once its lease runs out.
+ *
+ * Each admission and each release is one Lua script (atomic, one round trip; a success on a
+ * healthy endpoint writes nothing). When Redis does not answer, deliveries are admitted without
+ * limits: the limits protect the fleet's capacity and must not become a reason to stop delivering.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+
+export interface EndpointLimitsOptions {
+  redis: Redis;
+  /** The queue prefix (HOOKFLEET_QUEUE_PREFIX), so a `{hash-tag}` keeps these keys in its slot. */
+  prefix: string;
+  /** Most deliveries in flight to one endpoint across the fleet (the adaptive limit's top); 0 means no cap. */
+  maxInFlight: number;
+  /** Failed attempts in a row that open an endpoint's circuit; 0 turns the breaker off. */
+  failureThreshold: number;
+  /** How long a circuit first stays open; doubled after each failed probe. */
+  cooldownMs: number;
+  /** How long an admitted delivery may hold its place: the delivery timeout plus a margin. */
+  leaseMs: number;
+  logger: Logger;
+  metrics?: Metrics | undefined;
+  /** Milliseconds since the epoch; tests move it instead of waiting. Default Date.now. */
+  now?: () => number;
+}
+
+export type CircuitStateName = 'closed' | 'open' | 'half-open';
+
+export interface CircuitState {
+  state: CircuitStateName;
+  /** While open: when the next probe may go out. */
+  retryAt?: Date;
+}
+
+/** The answer to "may this delivery go out now?". */
+export type Admission =
+  | { admitted: true; permit: Permit }
+  | { admitted: false; reason: 'circuit_open' | 'endpoint_busy'; retryInMs: number };
+
+/** Held by an admitted delivery until `release`. */
+export interface Permit {
+  endpointId: string;
+  /** Undefined when the delivery was admitted without asking Redis (limits off or unreachable). */
+  token: string | undefined;
+}
+
+/** What the attempt says about the endpoint's health; `none` when nothing reached it. */
+export type AttemptVerdict = 'succeeded' | 'failed' | 'none';
+
+export interface EndpointLimits {
+  admit(endpointId: string): Promise<Admission>;
+  release(permit: Permit, verdict: AttemptVerdict): Promise<void>;
+  /** Circuit state of each endpoint, for the health page and the API. */
+  circuitStates(endpointIds: readonly string[]): Promise<ReadonlyMap<string, CircuitState>>;
+}
+
+/** The longest a circuit stays open between probes, however often they fail. */
+export const MAX_COOLDOWN_MS = 5 * 60_000;
+/** A busy endpoint's delivery waits this long (plus up to as much again) before asking again. */
+const BUSY_RETRY_MS = 200;
+/** While a probe is in flight, the other deliveries ask again after about this long. */
+const PROBE_WAIT_MS = 1000;
+/** State keys outlive their last change by this much, so forgotten endpoints leave nothing. */
+const STATE_KEY_TTL_MS = 24 * 3600_000;
+/** At most one warning per this interval when Redis does not answer. */
+const WARNING_INTERVAL_MS = 10_000;
+
+/**
+ * KEYS: endpoint state hash, in-flight sorted set (member: token, score: lease end).
+ * ARGV: now, token, leaseMs, maxInFlight, breakerOn.
+ * Returns {'admitted', isProbe} or {'open' | 'half-open' | 'busy', untilMs}.
+ */
+const ADMIT_SCRIPT = `
+local now = tonumber(ARGV[1])
+local leaseUntil = now + tonumber(ARGV[3])
+local probe = false
+local state, limit = unpack(redis.call('HMGET', KEYS[1], 'state', 'limit'))
+if ARGV[5] == '1' and (state == 'open' or state == 'half-open') then
+  local field = state == 'open' and 'retryAt' or 'probeUntil'
+  local untilMs = tonumber(redis.call('HGET', KEYS[1], field) or '0')
+  if now < untilMs then return {state, untilMs} end
+  probe = true
+end
+local maxInFlight = tonumber(ARGV[4])
+if maxInFlight > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if redis.call('ZCARD', KEYS[2]) >= math.min(tonumber(limit or '1'), maxInFlight) then
+    local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    return {'busy', tonumber(first[2] or now)}
+  end
+  redis.call('ZADD', KEYS[2], leaseUntil, ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+if probe then
+  redis.call('HSET', KEYS[1], 'state', 'half-open', 'probe', ARGV[2], 'probeUntil', leaseUntil)
+  return {'admitted', 1}
+end
+return {'admitted', 0}
+`;
+
+/**
+ * KEYS: endpoint state hash, in-flight sorted set.
+ * ARGV: token, verdict, now, failureThreshold, cooldownMs, maxCooldownMs, keyTtlMs, maxInFlight.
+ * Returns the circuit's transition: 'opened', 'reopened', 'closed' (from open or half-open), or
+ * 'none'.
+ */
+const RELEASE_SCRIPT = `
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] == 'none' then return 'none' end
+local threshold = tonumber(ARGV[4])
+local maxInFlight = tonumber(ARGV[8])
+local state, limit, failures = unpack(redis.call('HMGET', KEYS[1], 'state', 'limit', 'failures'))
+state = state or 'closed'
+limit = tonumber(limit or '1')
+if ARGV[2] == 'succeeded' then
+  -- A healthy endpoint at its full limit has nothing to change: no write on the common path.
+  if state == 'closed' and (failures == false or failures == '0') and (maxInFlight == 0 or limit >= maxInFlight) then
+    return 'none'
+  end
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'limit', math.min(limit + 1, math.max(maxInFlight, 1)))
+  redis.call('HDEL', KEYS[1], 'retryAt', 'probe', 'probeUntil', 'opens')
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  if state == 'closed' then return 'none' end
+  return 'closed'
+end
+local now = tonumber(ARGV[3])
+failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+redis.call('HSET', KEYS[1], 'limit', math.max(1, math.floor(limit / 2)))
+local result = 'none'
+if threshold > 0 then
+  if state == 'half-open' and redis.call('HGET', KEYS[1], 'probe') == ARGV[1] then
+    local opens = redis.call('HINCRBY', KEYS[1], 'opens', 1)
+    local cooldown = math.min(tonumber(ARGV[5]) * 2 ^ (opens - 1), tonumber(ARGV[6]))
+    redis.call('HSET', KEYS[1], 'state', 'open', 'retryAt', now + cooldown)
+    redis.call('HDEL', KEYS[1], 'probe', 'probeUntil')
+    result = 'reopened'
+  elseif state == 'closed' and failures >= threshold then
+    redis.call('HSET', KEYS[1], 'state', 'open', 'opens', 1, 'retryAt', now + tonumber(ARGV[5]))
+    result = 'opened'
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return result
+`;
+
+/** The hash holding an endpoint's circuit state and in-flight limit. */
+function endpointStateKey(prefix: string, endpointId: string): string {
+  return `${prefix}:endpoints:${endpointId}:limits`;
+}
+
+/**
+ * Circuit state of each endpoint as every worker sees it; for the health page and the API, which
+ * run no worker. `redis` is any connection to the fleet's Redis; the fleet's queue prefix.
+ */
+export async function readCircuitStates(
+  redis: Redis,
+  prefix: string,
+  endpointIds: readonly string[],
+  nowMs = Date.now(),
+): Promise<ReadonlyMap<string, CircuitState>> {
+  const states = new Map<string, CircuitState>();
+  if (endpointIds.length === 0) return states;
+  const pipeline = redis.pipeline();
+  for (const id of endpointIds) pipeline.hmget(endpointStateKey(prefix, id), 'state', 'retryAt');
+  const replies = (await pipeline.exec()) ?? [];
+  endpointIds.forEach((id, index) => {
+    const [error, fields] = replies[index] ?? [];
+    if (error) throw error;
+    const [state, retryAt] = (fields as (string | null)[] | undefined) ?? [];
+    if (state === 'open') {
+      const retryAtMs = Number(retryAt);
+      // Past its cooldown, the next delivery is sent as the probe.
+      states.set(id, {
+        state: retryAtMs > nowMs ? 'open' : 'half-open',
+        retryAt: new Date(retryAtMs),
+      });
+    } else {
+      states.set(id, { state: state === 'half-open' ? 'half-open' : 'closed' });
+    }
+  });
+  return states;
+}
+
+type LimitsRedis = Redis & {
+  hookfleetAdmit(
+    circuitKey: string,
+    inFlightKey: string,
+    ...args: (string | number)[]
+  ): Promise<[string, number]>;
+  hookfleetRelease(
+    circuitKey: string,
+    inFlightKey: string,
+    ...args: (string | number)[]
+  ): Promise<string>;
+};
+
+export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLimits {
+  const { prefix, maxInFlight, failureThreshold, cooldownMs, leaseMs, logger, metrics } = options;
+  const enabled = maxInFlight > 0 || failureThreshold > 0;
+  const clock = options.now ?? Date.now;
+  const redis = options.redis as LimitsRedis;
+  if (enabled && typeof redis.hookfleetAdmit !== 'function') {
+    redis.defineCommand('hookfleetAdmit', { numberOfKeys: 2, lua: ADMIT_SCRIPT });
+    redis.defineCommand('hookfleetRelease', { numberOfKeys: 2, lua: RELEASE_SCRIPT });
+  }
+  const stateKey = (id: string) => endpointStateKey(prefix, id);
+  const inFlightKey = (id: string) => `${prefix}:endpoints:${id}:in-flight`;
+
+  let lastWarningMs = 0;
+  const warn = (error: unknown, what: string) => {
+    if (Date.now() - lastWarningMs < WARNING_INTERVAL_MS) return;
+    lastWarningMs = Date.now();
+    logger.warn({ err: error }, `endpoint limits: ${what} failed; delivering without limits`);
+  };
+
+  return {
+    async admit(endpointId) {
+      if (!enabled) return { admitted: true, permit: { endpointId, token: undefined } };
+      const token = randomBytes(8).toString('hex');
+      const now = clock();
+      let answer: [string, number];
+      try {
+        answer = await redis.hookfleetAdmit(
+          stateKey(endpointId),
+          inFlightKey(endpointId),
+          now,
+          token,
+          leaseMs,
+          maxInFlight,
+          failureThreshold > 0 ? 1 : 0,
+        );
+      } catch (error) {
+        warn(error, 'admission');
+        return { admitted: true, permit: { endpointId, token: undefined } };
+      }
+      const [verdict, value] = answer;
+      if (verdict === 'admitted') {
+        if (value === 1) logger.info({ endpointId }, 'circuit half-open: sending a probe');
+        return { admitted: true, permit: { endpointId, token } };
+      }
+      const reason = verdict === 'busy' ? 'endpoint_busy' : 'circuit_open';
+      const untilMs = Math.max(0, value - now);
+      // Spread the waiting deliveries so they do not all come back in the same instant.
+      const baseMs =
+        verdict === 'open'
+          ? untilMs
+          : Math.min(untilMs, verdict === 'busy' ? BUSY_RETRY_MS : PROBE_WAIT_MS);
+      const retryInMs = Math.max(50, Math.round(baseMs * (1 + Math.random() / 2)));
+      metrics?.deliveriesPostponed.inc({ reason });
+      return { admitted: false, reason, retryInMs };
+    },
+
+    async release(permit, verdict) {
+      if (permit.token === undefined) return;
+      try {
+        const transition = await redis.hookfleetRelease(
+          stateKey(permit.endpointId),
+          inFlightKey(permit.endpointId),
+          permit.token,
+          verdict,
+          clock(),
+          failureThreshold,
+          cooldownMs,
+          Math.max(cooldownMs, MAX_COOLDOWN_MS),
+          STATE_KEY_TTL_MS,
+          maxInFlight,
+        );
+        if (transition === 'opened' || transition === 'reopened') {
+          metrics?.circuitsOpened.inc();
+          logger.warn(
+            { endpointId: permit.endpointId, transition },
+            'circuit open: deliveries to this endpoint are postponed',
+          );
+        } else if (transition === 'closed') {
+          logger.info({ endpointId: permit.endpointId }, 'circuit closed: endpoint recovered');
+        }
+      } catch (error) {
+        // The lease runs out by itself; the verdict is lost, which only delays a transition.
+        warn(error, 'release');
+      }
+    },
+
+    circuitStates: (endpointIds) => readCircuitStates(redis, prefix, endpointIds, clock()),
+  };
+}

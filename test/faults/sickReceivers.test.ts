@@ -1,0 +1,168 @@
+/**
+ * Issue #7, fault 4: sick receivers. Among 100 endpoints, 5 hang until the delivery timeout and
+ * 5 answer 500. Two worker processes (20 deliveries in flight each) serve them.
+ *
+ * Checked here:
+ * - the 90 healthy endpoints' throughput is at least 80% of a run of the same size without the
+ *   sick ones. Healthy receivers answer after 100 ms, so throughput is set by worker slots, not by
+ *   this shared 2-core machine's CPU: a slot held by a sick receiver is a slot lost, which is
+ *   exactly what the per-endpoint limits must prevent;
+ * - a hanging receiver never holds more than one slot at a time (its adaptive limit starts at one
+ *   and halves on failure) and none beyond the delivery timeout;
+ * - the sick endpoints' circuits open, and their deliveries are postponed, not failed: once the
+ *   receivers recover, every one of them arrives.
+ */
+import type { ServerResponse } from 'node:http';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EndpointRow } from '../../src/db/schema.js';
+import { createLimitsRedis } from '../../src/redis.js';
+import { createEndpointLimits } from '../../src/worker/endpointLimits.js';
+import {
+  addEndpoints,
+  sendMessages,
+  startWorkerProcesses,
+  stopAll,
+  workerEnv,
+} from '../helpers/faultRig.js';
+import { startReceiver, type ReceivedRequest, type Receiver } from '../helpers/receiver.js';
+import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
+import { TEST_REDIS_URL } from '../helpers/testRedis.js';
+import type { WorkerProcess } from '../helpers/workerProcess.js';
+
+const HEALTHY = 90;
+const MESSAGES = 20;
+const HEALTHY_LATENCY_MS = 100;
+const TIMEOUT_MS = 2000;
+
+let fleet: TestFleet;
+let receiver: Receiver;
+let processes: WorkerProcess[] = [];
+const redis = createLimitsRedis(TEST_REDIS_URL, 'test:sick-receivers');
+
+// Paths: /warm-up/e<n>, /a/e<n> healthy (run alone), /b/e<n> healthy (run beside the sick), /hang/e<n>, /error/e<n>.
+let sick = true;
+const healthyArrivals = new Map<string, number[]>();
+const arrivalWaiters = new Set<() => void>();
+const hangingInFlight = new Map<string, number>();
+let maxHangingInFlight = 0;
+let longestHangMs = 0;
+
+function respond(request: ReceivedRequest, _index: number, res: ServerResponse) {
+  const group = request.path.replace(/\d+$/, '');
+  if (sick && group === '/hang/e') {
+    const count = (hangingInFlight.get(request.path) ?? 0) + 1;
+    hangingInFlight.set(request.path, count);
+    maxHangingInFlight = Math.max(maxHangingInFlight, count);
+    res.on('close', () => {
+      hangingInFlight.set(request.path, (hangingInFlight.get(request.path) ?? 1) - 1);
+      longestHangMs = Math.max(longestHangMs, Date.now() - request.receivedAtMs);
+    });
+    return; // never answers: the worker's timeout ends the attempt
+  }
+  if (sick && group === '/error/e') return void res.writeHead(500).end();
+  const arrivals = healthyArrivals.get(group) ?? [];
+  arrivals.push(request.receivedAtMs);
+  healthyArrivals.set(group, arrivals);
+  for (const check of [...arrivalWaiters]) check();
+  setTimeout(() => res.writeHead(204).end(), HEALTHY_LATENCY_MS);
+}
+
+beforeAll(async () => {
+  fleet = await createTestFleet();
+  receiver = await startReceiver(respond);
+  processes = await startWorkerProcesses(
+    2,
+    workerEnv(fleet, {
+      HOOKFLEET_CONCURRENCY: '20',
+      HOOKFLEET_DELIVERY_TIMEOUT_MS: String(TIMEOUT_MS),
+      // A real schedule: the sick deliveries' postponements are then free, not attempts.
+      HOOKFLEET_RETRY_SCHEDULE: '1s,5s,30s,1m',
+      HOOKFLEET_CIRCUIT_COOLDOWN_MS: '1000',
+      HOOKFLEET_RECORDER_FLUSH_MS: '200',
+    }),
+  );
+});
+afterAll(async () => {
+  await stopAll(processes);
+  await receiver?.close();
+  await fleet?.close();
+  await redis.quit();
+});
+
+const base = () => receiver.url.replace(/\/hook$/, '');
+
+/** `count` endpoints at `<receiver>/<group>/e0`, `/e1`, … */
+function endpointsAt(group: string, count: number): Promise<EndpointRow[]> {
+  return addEndpoints(fleet, count, `${base()}/${group}`);
+}
+
+/** Resolves once `count` healthy deliveries have arrived at the endpoints under `group`. */
+function healthyArrived(group: string, count: number): Promise<number[]> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const arrivals = healthyArrivals.get(`/${group}/e`) ?? [];
+      if (arrivals.length < count) return;
+      arrivalWaiters.delete(check);
+      resolve(arrivals);
+    };
+    arrivalWaiters.add(check);
+    check();
+  });
+}
+
+/**
+ * Sends MESSAGES to `endpoints`; resolves with the delivery job ids and the rate (per second, from
+ * the first send) at which the healthy endpoints under `group` received theirs.
+ */
+async function run(group: string, endpoints: EndpointRow[]) {
+  const startedMs = Date.now();
+  const arrived = healthyArrived(group, HEALTHY * MESSAGES);
+  const jobIds = await sendMessages(
+    fleet,
+    MESSAGES,
+    endpoints.map((e) => e.id),
+  );
+  const arrivals = await arrived;
+  const rate = (HEALTHY * MESSAGES) / ((Math.max(...arrivals) - startedMs) / 1000);
+  return { jobIds, rate };
+}
+
+describe('sick receivers among healthy ones', () => {
+  it('keep the healthy endpoints at 80% of their throughput, and lose none of their own deliveries', async () => {
+    // A first run warms the processes up (JIT, connections), so the two measured runs compare alike.
+    await run('warm-up', await endpointsAt('warm-up', HEALTHY));
+    const alone = await run('a', await endpointsAt('a', HEALTHY));
+
+    const hanging = await endpointsAt('hang', 5);
+    const failing = await endpointsAt('error', 5);
+    const sickIds = new Set([...hanging, ...failing].map((e) => e.id));
+    const beside = await run('b', [...(await endpointsAt('b', HEALTHY)), ...hanging, ...failing]);
+    console.log(
+      `healthy deliveries/s: alone ${alone.rate.toFixed(0)}, beside sick receivers ${beside.rate.toFixed(0)}`,
+    );
+    expect(beside.rate / alone.rate).toBeGreaterThanOrEqual(0.8);
+    expect(maxHangingInFlight).toBe(1);
+    expect(longestHangMs).toBeLessThan(TIMEOUT_MS + 1000);
+
+    // The failing endpoints' circuits are open; nothing sick has been given up on.
+    const limits = createEndpointLimits({
+      redis,
+      prefix: fleet.config.queuePrefix,
+      maxInFlight: 1,
+      failureThreshold: 1,
+      cooldownMs: 1,
+      leaseMs: 1,
+      logger: pino({ level: 'silent' }),
+    });
+    const states = await limits.circuitStates(failing.map((e) => e.id));
+    expect([...states.values()].map((s) => s.state)).not.toContain('closed');
+    const sickJobIds = beside.jobIds.filter((id) => sickIds.has(id.split('.')[1]!));
+    expect(sickJobIds).toHaveLength(10 * MESSAGES);
+
+    // Once the receivers recover, every postponed delivery arrives.
+    sick = false;
+    const ends = await Promise.all(sickJobIds.map((id) => fleet.waitForDelivery(id)));
+    expect(ends.filter((end) => end.state !== 'completed')).toEqual([]);
+  }, 120_000);
+});

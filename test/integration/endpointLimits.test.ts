@@ -1,0 +1,243 @@
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLimitsRedis } from '../../src/redis.js';
+import {
+  createEndpointLimits,
+  MAX_COOLDOWN_MS,
+  type Admission,
+  type EndpointLimits,
+  type EndpointLimitsOptions,
+  type Permit,
+} from '../../src/worker/endpointLimits.js';
+import { freePort } from '../helpers/freePort.js';
+import { deleteQueueKeys, TEST_REDIS_URL, testQueuePrefix } from '../helpers/testRedis.js';
+
+const prefix = testQueuePrefix();
+const redis = createLimitsRedis(TEST_REDIS_URL, 'test:endpoint-limits');
+const logger = pino({ level: 'silent' });
+let nowMs = Date.parse('2026-01-01T00:00:00Z');
+let endpointCount = 0;
+
+/** Limits over the real Redis with a clock the test moves, for a fresh endpoint id. */
+function limitsFor(options: Partial<EndpointLimitsOptions> = {}) {
+  const limits = createEndpointLimits({
+    redis,
+    prefix,
+    maxInFlight: 0,
+    failureThreshold: 0,
+    cooldownMs: 10_000,
+    leaseMs: 20_000,
+    logger,
+    now: () => nowMs,
+    ...options,
+  });
+  return { limits, endpointId: `ep_${++endpointCount}` };
+}
+
+function permitOf(admission: Admission): Permit {
+  if (!admission.admitted) throw new Error(`refused: ${admission.reason}`);
+  return admission.permit;
+}
+
+async function fail(limits: EndpointLimits, endpointId: string, times: number) {
+  for (let i = 0; i < times; i++)
+    await limits.release(permitOf(await limits.admit(endpointId)), 'failed');
+}
+
+async function stateOf(limits: EndpointLimits, endpointId: string) {
+  return (await limits.circuitStates([endpointId])).get(endpointId)?.state;
+}
+
+beforeAll(() => redis.ping());
+afterAll(async () => {
+  await deleteQueueKeys(prefix);
+  await redis.quit();
+});
+
+describe('the per-endpoint in-flight cap', () => {
+  /** Admits until refused; returns the permits it got. */
+  async function fill(limits: EndpointLimits, endpointId: string): Promise<Permit[]> {
+    const permits: Permit[] = [];
+    for (;;) {
+      const admission = await limits.admit(endpointId);
+      if (!admission.admitted) {
+        expect(admission.reason).toBe('endpoint_busy');
+        expect(admission.retryInMs).toBeGreaterThan(0);
+        return permits;
+      }
+      permits.push(admission.permit);
+    }
+  }
+
+  it('starts an endpoint at one delivery in flight and allows one more per success, up to the cap', async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 3 });
+    const sizes: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      const permits = await fill(limits, endpointId);
+      sizes.push(permits.length);
+      await limits.release(permits[0]!, 'succeeded');
+      for (const permit of permits.slice(1)) await limits.release(permit, 'none');
+    }
+    expect(sizes).toEqual([1, 2, 3, 3]);
+  });
+
+  it('halves the limit on each failure', async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 8 });
+    for (let i = 0; i < 7; i++)
+      await limits.release(permitOf(await limits.admit(endpointId)), 'succeeded');
+    const permits = await fill(limits, endpointId);
+    expect(permits).toHaveLength(8);
+    await limits.release(permits[0]!, 'failed');
+    for (const permit of permits.slice(1)) await limits.release(permit, 'none');
+    expect(await fill(limits, endpointId)).toHaveLength(4);
+  });
+
+  it('a delivery in flight holds its place until it is released', async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 2 });
+    const first = permitOf(await limits.admit(endpointId));
+    expect((await limits.admit(endpointId)).admitted).toBe(false);
+    await limits.release(first, 'none');
+    expect((await limits.admit(endpointId)).admitted).toBe(true);
+  });
+
+  it('counts every worker of the fleet: two limit instances share one cap', async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 1 });
+    const other = limitsFor({ maxInFlight: 1 }).limits;
+    permitOf(await limits.admit(endpointId));
+    expect((await other.admit(endpointId)).admitted).toBe(false);
+  });
+
+  it('gives back the place of a delivery whose worker died once its lease runs out', async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 1, leaseMs: 20_000 });
+    permitOf(await limits.admit(endpointId)); // never released, as after a SIGKILL
+    expect((await limits.admit(endpointId)).admitted).toBe(false);
+    nowMs += 20_001;
+    expect((await limits.admit(endpointId)).admitted).toBe(true);
+  });
+
+  it('keeps endpoints apart', async () => {
+    const a = limitsFor({ maxInFlight: 1 });
+    const b = limitsFor({ maxInFlight: 1 });
+    permitOf(await a.limits.admit(a.endpointId));
+    expect((await b.limits.admit(b.endpointId)).admitted).toBe(true);
+  });
+});
+
+describe('the per-endpoint circuit breaker', () => {
+  it('opens after the threshold of failures in a row and postpones until the cooldown ends', async () => {
+    const { limits, endpointId } = limitsFor({ failureThreshold: 3, cooldownMs: 10_000 });
+    await fail(limits, endpointId, 2);
+    expect(await stateOf(limits, endpointId)).toBe('closed');
+    await fail(limits, endpointId, 1);
+    expect(await stateOf(limits, endpointId)).toBe('open');
+
+    const refused = await limits.admit(endpointId);
+    expect(refused).toMatchObject({ admitted: false, reason: 'circuit_open' });
+    // Spread over the cooldown and up to half as much again, never earlier than it ends.
+    if (!refused.admitted) {
+      expect(refused.retryInMs).toBeGreaterThanOrEqual(10_000);
+      expect(refused.retryInMs).toBeLessThanOrEqual(15_000);
+    }
+    expect((await limits.circuitStates([endpointId])).get(endpointId)?.retryAt?.getTime()).toBe(
+      nowMs + 10_000,
+    );
+  });
+
+  it('a success resets the count: failures must come in a row', async () => {
+    const { limits, endpointId } = limitsFor({ failureThreshold: 3 });
+    await fail(limits, endpointId, 2);
+    await limits.release(permitOf(await limits.admit(endpointId)), 'succeeded');
+    await fail(limits, endpointId, 2);
+    expect(await stateOf(limits, endpointId)).toBe('closed');
+  });
+
+  it('sends one probe after the cooldown; its success closes the circuit', async () => {
+    const { limits, endpointId } = limitsFor({ failureThreshold: 2, cooldownMs: 10_000 });
+    await fail(limits, endpointId, 2);
+    nowMs += 10_000;
+    expect(await stateOf(limits, endpointId)).toBe('half-open');
+
+    const probe = permitOf(await limits.admit(endpointId));
+    // While the probe is out, every other delivery waits.
+    expect(await limits.admit(endpointId)).toMatchObject({
+      admitted: false,
+      reason: 'circuit_open',
+    });
+    await limits.release(probe, 'succeeded');
+    expect(await stateOf(limits, endpointId)).toBe('closed');
+    expect((await limits.admit(endpointId)).admitted).toBe(true);
+  });
+
+  it('a failed probe opens it again for twice as long, up to the longest cooldown', async () => {
+    const { limits, endpointId } = limitsFor({ failureThreshold: 1, cooldownMs: 100_000 });
+    await fail(limits, endpointId, 1);
+    const cooldowns: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const retryAt = (await limits.circuitStates([endpointId])).get(endpointId)?.retryAt;
+      cooldowns.push(retryAt!.getTime() - nowMs);
+      nowMs = retryAt!.getTime();
+      await limits.release(permitOf(await limits.admit(endpointId)), 'failed');
+    }
+    expect(cooldowns).toEqual([100_000, 200_000, MAX_COOLDOWN_MS, MAX_COOLDOWN_MS]);
+  });
+
+  it('replaces a probe whose worker died once its lease runs out', async () => {
+    const { limits, endpointId } = limitsFor({ failureThreshold: 1, leaseMs: 20_000 });
+    await fail(limits, endpointId, 1);
+    nowMs += 10_000;
+    permitOf(await limits.admit(endpointId)); // the probe, never released
+    expect((await limits.admit(endpointId)).admitted).toBe(false);
+    nowMs += 20_000;
+    const second = permitOf(await limits.admit(endpointId));
+    await limits.release(second, 'succeeded');
+    expect(await stateOf(limits, endpointId)).toBe('closed');
+  });
+
+  it('a late failure of a delivery sent before the circuit opened is not taken for the probe', async () => {
+    const { limits, endpointId } = limitsFor({ failureThreshold: 1, cooldownMs: 10_000 });
+    const early = permitOf(await limits.admit(endpointId));
+    await fail(limits, endpointId, 1);
+    nowMs += 10_000;
+    const probe = permitOf(await limits.admit(endpointId));
+    await limits.release(early, 'failed');
+    expect(await stateOf(limits, endpointId)).toBe('half-open');
+    await limits.release(probe, 'succeeded');
+    expect(await stateOf(limits, endpointId)).toBe('closed');
+  });
+
+  it("a verdict of 'none' (nothing reached the receiver) changes nothing", async () => {
+    const { limits, endpointId } = limitsFor({ failureThreshold: 1, maxInFlight: 1 });
+    await limits.release(permitOf(await limits.admit(endpointId)), 'none');
+    expect(await stateOf(limits, endpointId)).toBe('closed');
+    expect((await limits.admit(endpointId)).admitted).toBe(true);
+  });
+});
+
+describe('when the limits cannot work', () => {
+  it('with both limits off, admits without asking Redis', async () => {
+    const { limits, endpointId } = limitsFor();
+    const admission = await limits.admit(endpointId);
+    expect(admission).toEqual({ admitted: true, permit: { endpointId, token: undefined } });
+  });
+
+  it('admits deliveries without limits while Redis does not answer', async () => {
+    const deadRedis = createLimitsRedis(`redis://127.0.0.1:${await freePort()}`, 'test:dead');
+    deadRedis.on('error', () => {});
+    try {
+      const limits = createEndpointLimits({
+        redis: deadRedis,
+        prefix,
+        maxInFlight: 1,
+        failureThreshold: 1,
+        cooldownMs: 1000,
+        leaseMs: 1000,
+        logger,
+      });
+      const admission = await limits.admit('ep_dead');
+      expect(admission).toMatchObject({ admitted: true, permit: { token: undefined } });
+      await limits.release(permitOf(admission), 'failed'); // nothing to release, no throw
+    } finally {
+      deadRedis.disconnect();
+    }
+  });
+});
