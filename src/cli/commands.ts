@@ -13,10 +13,18 @@ export const commands: Record<string, Command> = {
   api: { summary: 'run the HTTP API and the Bull Board dashboard', load: () => import('./api.js') },
   migrate: { summary: 'apply pending database migrations', load: () => import('./migrate.js') },
   endpoints: {
-    summary: 'list, add, enable, disable or test endpoints',
+    summary: 'list, add, show, enable, disable, test endpoints or rotate their secret',
     load: () => import('./endpoints.js'),
   },
   send: { summary: 'send a message to the subscribed endpoints', load: () => import('./send.js') },
+  messages: {
+    summary: "show a message's deliveries and attempts, or redeliver it",
+    load: () => import('./messages.js'),
+  },
+  failed: {
+    summary: "list failed deliveries, or replay an endpoint's since a time",
+    load: () => import('./failed.js'),
+  },
   bench: { summary: 'run the benchmarks (source checkout)', load: () => import('./bench.js') },
   sweep: {
     summary: 'deactivate stale endpoints now (--dry-run to only report)',

@@ -1,28 +1,42 @@
-import { loadConfig } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
 import { resolveDatabaseUrl } from '../db/embeddedPostgres.js';
-import { findEndpoint, insertEndpoint, listEndpoints, setEndpointActive } from '../db/endpoints.js';
+import {
+  findEndpoint,
+  insertEndpoint,
+  listEndpoints,
+  rotateEndpointSecret,
+  setEndpointActive,
+} from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
+import { endpointHealthView, type EndpointHealthView } from '../producer/endpointHealthView.js';
 import { checkEndpointUrl } from '../producer/endpointUrl.js';
 import { Producer } from '../producer/producer.js';
 import { createAddressGuard } from '../worker/addressGuard.js';
-import { parseCommandArgs } from './args.js';
-import { printTable } from './output.js';
+import { badArguments, parseCommandArgs } from './args.js';
+import { formatDurationMs, printFields, printTable } from './output.js';
 
-const HELP = `Usage: hookfleet endpoints <list|add|enable|disable|test> [options]
+const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rotate-secret> [options]
 
   list                          every endpoint with its state and last success
   add <url> [--event-type T]…   register an endpoint (prints its signing secret once)
             [--description D] [--stale-after-days N]
+  show <id>                     one endpoint with its health: counters, 24 h success rate, latency
   enable <id>                   re-enable (restarts the stale clock)
   disable <id>                  disable; queued deliveries to it fail and can be replayed
   test <id>                     send a test event now (a worker delivers it)
+  rotate-secret <id>            new signing secret, printed once; the old one keeps signing for
+                                HOOKFLEET_SECRET_ROTATION_OVERLAP_MS (default 24 h)
 
-Options: --json (machine-readable output), -h/--help.
+Options: --json (machine-readable output on stdout), -h/--help.
+Failed deliveries of an endpoint: 'hookfleet failed list|replay --endpoint <id>'.
 
 Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start', under
-HOOKFLEET_DATA_DIR), REDIS_URL and HOOKFLEET_QUEUE_PREFIX (test), HOOKFLEET_ALLOW_CIDRS (add).`;
+HOOKFLEET_DATA_DIR), REDIS_URL and HOOKFLEET_QUEUE_PREFIX (test), HOOKFLEET_ALLOW_CIDRS (add),
+HOOKFLEET_SECRET_ROTATION_OVERLAP_MS (rotate-secret).`;
+
+const ACTIONS = ['list', 'add', 'show', 'enable', 'disable', 'test', 'rotate-secret'];
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -36,16 +50,23 @@ export async function run(argv: string[]): Promise<number> {
     },
     true,
   );
-  const [action, target, ...extra] = positionals;
-  if (values.help || action === undefined) {
+  if (values.help) {
     console.log(HELP);
-    return values.help ? 0 : 2;
+    return 0;
   }
+  const [action, target, ...extra] = positionals;
+  if (action === undefined) throw usage(`expected an action: ${ACTIONS.join(', ')}`);
+  if (!ACTIONS.includes(action)) throw usage(`unknown action '${action}'`);
   if (extra.length > 0) throw usage(`unexpected argument '${extra[0]}'`);
+  if (action !== 'list' && target === undefined) {
+    throw usage(action === 'add' ? 'expected a URL' : `${action}: expected an endpoint id`);
+  }
+  if (action === 'list' && target !== undefined) throw usage(`unexpected argument '${target}'`);
   const config = loadConfig();
   const dbClient = createDbClient(await resolveDatabaseUrl(config), { max: 2 });
+  const json = values.json ?? false;
   const print = (rows: EndpointRow[]) =>
-    values.json ? console.log(JSON.stringify(rows.map(publicView))) : printEndpoints(rows);
+    json ? console.log(JSON.stringify(rows.map(publicView))) : printEndpoints(rows);
   try {
     switch (action) {
       case 'list': {
@@ -53,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'add': {
-        const url = required(target, 'a URL');
+        const url = target!;
         await checkEndpointUrl(createAddressGuard({ allowCidrs: config.allowCidrs }), url);
         const staleAfterDays = values['stale-after-days'];
         if (staleAfterDays !== undefined && !/^[1-9]\d*$/.test(staleAfterDays)) {
@@ -65,33 +86,39 @@ export async function run(argv: string[]): Promise<number> {
           description: values.description ?? '',
           staleAfterDays: staleAfterDays === undefined ? null : Number(staleAfterDays),
         });
-        if (values.json) console.log(JSON.stringify({ ...publicView(row), secret: row.secret }));
+        if (json) console.log(JSON.stringify({ ...publicView(row), secret: row.secret }));
         else console.log(`added ${row.id}\nsigning secret (shown once): ${row.secret}`);
+        return 0;
+      }
+      case 'show': {
+        const view = await endpointHealthView(
+          dbClient.db,
+          await requireEndpoint(dbClient, target!),
+        );
+        if (json) console.log(JSON.stringify(view));
+        else printHealth(view, config);
         return 0;
       }
       case 'enable':
       case 'disable': {
-        const row = await setEndpointActive(
-          dbClient.db,
-          required(target, 'an endpoint id'),
-          action === 'enable',
-        );
+        const row = await setEndpointActive(dbClient.db, target!, action === 'enable');
         if (!row) throw notFound(target!);
         print([row]);
         return 0;
       }
       case 'test':
-        return await sendTest(dbClient, required(target, 'an endpoint id'), values.json ?? false);
-      default:
-        throw usage(`unknown action '${action}'`);
+        return await sendTest(dbClient, target!, json);
+      case 'rotate-secret':
+        return await rotateSecret(dbClient, config, target!, json);
     }
+    throw usage(`unknown action '${action}'`);
   } finally {
     await dbClient.close();
   }
 }
 
 async function sendTest(dbClient: DbClient, id: string, json: boolean): Promise<number> {
-  if (!(await findEndpoint(dbClient.db, id))) throw notFound(id);
+  await requireEndpoint(dbClient, id);
   const producer = new Producer({ config: loadConfig(), dbClient });
   try {
     const result = await producer.sendTestEvent(id);
@@ -102,17 +129,51 @@ async function sendTest(dbClient: DbClient, id: string, json: boolean): Promise<
   }
 }
 
+async function rotateSecret(
+  dbClient: DbClient,
+  config: Config,
+  id: string,
+  json: boolean,
+): Promise<number> {
+  const overlapMs = config.secretRotationOverlapMs;
+  const row = await rotateEndpointSecret(dbClient.db, id, overlapMs);
+  if (!row) throw notFound(id);
+  const expiresAt = row.previousSecretExpiresAt!.toISOString();
+  if (json) {
+    // The shape of POST /v1/endpoints/:id/rotate-secret.
+    console.log(
+      JSON.stringify({ id: row.id, secret: row.secret, previousSecretExpiresAt: expiresAt }),
+    );
+  } else {
+    console.log(`new signing secret for ${row.id} (shown once): ${row.secret}`);
+    console.log(
+      `the previous secret keeps signing deliveries (a second signature) for ${formatDurationMs(overlapMs)}, until ${expiresAt}`,
+    );
+  }
+  return 0;
+}
+
+async function requireEndpoint(dbClient: DbClient, id: string): Promise<EndpointRow> {
+  const row = await findEndpoint(dbClient.db, id);
+  if (!row) throw notFound(id);
+  return row;
+}
+
 /** The row without its secrets, as list and show print it. */
 function publicView(row: EndpointRow) {
   const { secret: _secret, previousSecret: _previous, ...rest } = row;
   return rest;
 }
 
+function stateOf(row: { active: boolean; deactivationReason: string | null }): string {
+  return row.active ? 'active' : `disabled (${row.deactivationReason ?? 'manual'})`;
+}
+
 function printEndpoints(rows: EndpointRow[]): void {
   printTable(
     rows.map((row) => ({
       id: row.id,
-      state: row.active ? 'active' : `disabled (${row.deactivationReason ?? 'manual'})`,
+      state: stateOf(row),
       url: row.url,
       events: row.eventTypes.length === 0 ? '*' : row.eventTypes.join(','),
       'last success': row.lastSuccessAt?.toISOString() ?? 'never',
@@ -121,16 +182,37 @@ function printEndpoints(rows: EndpointRow[]): void {
   );
 }
 
-function required(value: string | undefined, what: string): string {
-  if (value === undefined) throw usage(`expected ${what}`);
-  return value;
+function printHealth(view: EndpointHealthView, config: Config): void {
+  const stats = view.stats24h;
+  const rate =
+    stats.successRate === null ? '' : `, ${(stats.successRate * 100).toFixed(1)}% succeeded`;
+  const latency =
+    stats.meanLatencyMs === null
+      ? ''
+      : `, latency mean ${stats.meanLatencyMs} ms, p95 ${stats.p95LatencyMs ?? '-'} ms`;
+  printFields([
+    ['id', view.id],
+    ['url', view.url],
+    ['description', view.description],
+    ['state', stateOf(view) + (view.deactivatedAt ? ` since ${view.deactivatedAt}` : '')],
+    ['event types', view.eventTypes.length === 0 ? '* (every type)' : view.eventTypes.join(', ')],
+    ['created', view.createdAt],
+    ['last success', view.lastSuccessAt ?? 'never'],
+    ['last failure', view.lastFailureAt ?? 'never'],
+    ['failures in a row', String(view.consecutiveFailures)],
+    ['attempts (all time)', `${view.successCount} succeeded, ${view.failureCount} failed`],
+    [
+      'stale after',
+      view.staleAfterDays === null
+        ? `${config.staleAfterDays} days without a success (the default)`
+        : `${view.staleAfterDays} days without a success`,
+    ],
+    ['last 24 h', `${stats.attempts} attempts${rate}${latency}`],
+  ]);
 }
 
 function usage(message: string): HookfleetError {
-  return new HookfleetError(
-    'bad_arguments',
-    `endpoints: ${message} (see 'hookfleet endpoints --help')`,
-  );
+  return badArguments('endpoints', message);
 }
 
 function notFound(id: string): HookfleetError {

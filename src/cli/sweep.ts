@@ -9,6 +9,7 @@ import {
   type SweepResult,
 } from '../worker/staleSweep.js';
 import { parseCommandArgs } from './args.js';
+import { createProgressBar } from './progress.js';
 
 const HELP = `Usage: hookfleet sweep [--dry-run] [--json]
 
@@ -115,43 +116,29 @@ interface ProgressReporter {
   clear: () => void;
 }
 
-const BAR_WIDTH = 30;
 /** Without a TTY, at most one progress line per this many ms. */
 const LINE_INTERVAL_MS = 5000;
 
-/**
- * Progress on stderr, only for work larger than one batch: a bar redrawn in place with \r when
- * stderr is a terminal, an occasional plain line otherwise (CI logs, files).
- */
+/** Sweep progress on stderr (see progress.ts), only for work larger than one batch. */
 export function createProgressReporter(
   stream: NodeJS.WriteStream,
   minTotal: number,
   nowMs: () => number = Date.now,
 ): ProgressReporter {
-  let drawn = false;
-  let lastLineMs = 0;
+  const bar = createProgressBar(stream, { lineIntervalMs: LINE_INTERVAL_MS, nowMs });
   return {
     update: (done, total, phase) => {
       if (total <= minTotal) return;
       const label =
         phase === 'deactivate' ? 'deactivating' : phase === 'warn' ? 'warning' : 'pruning attempts';
-      const fraction = Math.min(1, done / total);
-      if (stream.isTTY) {
-        const filled = Math.round(fraction * BAR_WIDTH);
-        const bar = `${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}`;
-        stream.write(`\r[${bar}] ${Math.floor(fraction * 100)}% ${label} ${done}/${total}\x1b[K`);
-        drawn = true;
-      } else if (done === total || nowMs() - lastLineMs >= LINE_INTERVAL_MS) {
-        lastLineMs = nowMs();
-        stream.write(
-          `hookfleet sweep: ${label} ${done}/${total} (${Math.floor(fraction * 100)}%)\n`,
-        );
-      }
+      const percent = Math.floor(Math.min(1, done / total) * 100);
+      bar.draw(
+        done,
+        total,
+        `${label} ${done}/${total}`,
+        `hookfleet sweep: ${label} ${done}/${total} (${percent}%)`,
+      );
     },
-    clear: () => {
-      if (!drawn) return;
-      stream.write('\r\x1b[K');
-      drawn = false;
-    },
+    clear: () => bar.clear(),
   };
 }

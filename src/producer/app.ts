@@ -4,6 +4,7 @@
  *
  *   /v1/endpoints, /v1/messages   JSON API, `Authorization: Bearer <key>` (HOOKFLEET_API_KEYS)
  *   /admin/queues                 Bull Board, basic auth (HOOKFLEET_ADMIN_USER/PASSWORD)
+ *   /admin/endpoints              endpoint health page (dashboard/endpointsPage.ts), same auth
  *   /healthz, /metrics            open, for load balancers and Prometheus
  *   /openapi.json                 open, generated from the zod contracts
  *
@@ -15,11 +16,13 @@ import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { createBullBoardApp } from '../dashboard/bullBoard.js';
+import { createEndpointsPage, type CircuitStates } from '../dashboard/endpointsPage.js';
 import type { DbClient } from '../db/client.js';
 import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../worker/addressGuard.js';
+import { readCircuitStates } from '../worker/endpointLimits.js';
 import { refuseCrossSite, requireAdmin, requireApiKey } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
@@ -30,6 +33,8 @@ import type { Producer } from './producer.js';
 
 /** Where Bull Board is mounted. */
 export const DASHBOARD_PATH = '/admin/queues';
+/** Where the endpoint health page is mounted. */
+export const ENDPOINTS_PAGE_PATH = '/admin/endpoints';
 
 export interface ApiDeps {
   config: Config;
@@ -47,6 +52,11 @@ export interface ApiDeps {
   resolve?: Resolver;
   /** The `maintenance` queue for Bull Board and /metrics. Default: one on `redis` (opens no connection of its own). */
   maintenanceQueue?: Queue;
+  /**
+   * The circuit breaker's view of endpoints, for the endpoint health page. Default: read from
+   * `redis` (none when HOOKFLEET_CIRCUIT_FAILURES is 0).
+   */
+  circuitStates?: CircuitStates;
 }
 
 export function createApp(deps: ApiDeps): Hono {
@@ -82,7 +92,23 @@ export function createApp(deps: ApiDeps): Hono {
     DASHBOARD_PATH,
     createBullBoardApp({ queues: [deliveriesQueue, maintenanceQueue], basePath: DASHBOARD_PATH }),
   );
+  app.get(`${ENDPOINTS_PAGE_PATH}/`, (c) => c.redirect(ENDPOINTS_PAGE_PATH, 301));
+  app.route(
+    ENDPOINTS_PAGE_PATH,
+    createEndpointsPage({
+      ...deps,
+      circuitStates: deps.circuitStates ?? defaultCircuitStates(deps),
+      redisReady,
+      paths: { endpoints: ENDPOINTS_PAGE_PATH, queues: DASHBOARD_PATH },
+    }),
+  );
   return app;
+}
+
+/** The breaker's state as the workers keep it in Redis; none (shown as "—") when it is off. */
+function defaultCircuitStates(deps: ApiDeps): CircuitStates | undefined {
+  if (deps.config.circuitFailures === 0) return undefined;
+  return (endpointIds) => readCircuitStates(deps.redis, deps.config.queuePrefix, endpointIds);
 }
 
 /**

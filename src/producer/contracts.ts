@@ -180,6 +180,34 @@ export const rotatedSecretSchema = z
   .strictObject({ id: z.string(), secret: z.string(), previousSecretExpiresAt: timestamp })
   .register(contracts, { id: 'RotatedSecret' });
 
+/**
+ * Replay the endpoint's failed deliveries since a time (Svix's "recover"). `since` needs a time
+ * zone (Z or an offset) and must not be in the future.
+ */
+export const recoverEndpointRequest = z
+  .strictObject({
+    since: z.iso
+      .datetime({
+        offset: true,
+        error: 'expected an ISO 8601 date-time with a time zone, such as 2024-05-01T12:00:00Z',
+      })
+      .refine((value) => Date.parse(value) <= Date.now(), 'must not be in the future'),
+  })
+  .register(contracts, { id: 'RecoverEndpointRequest' });
+
+export const recoverEndpointResponse = z
+  .strictObject({
+    /** Failed deliveries found since `since`. */
+    total: z.number().int(),
+    /** Failed jobs put back in the queue, with the whole retry schedule again. */
+    retried: z.number().int(),
+    /** New jobs, where the failed one had been removed by its retention. */
+    enqueued: z.number().int(),
+    /** Already queued again (e.g. replayed from Bull Board): left alone. */
+    pending: z.number().int(),
+  })
+  .register(contracts, { id: 'RecoverEndpointResponse' });
+
 export const sendMessageRequest = z
   .strictObject({
     eventType: eventTypeSchema,

@@ -1,7 +1,10 @@
-/** `/v1/endpoints`: register, list, read (with health), change, delete, test, rotate the secret. */
+/**
+ * `/v1/endpoints`: register, list, read (with health), change, delete, test, rotate the secret,
+ * recover (replay failed deliveries).
+ */
+import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Config } from '../config.js';
-import { endpointAttemptStats } from '../db/attempts.js';
 import type { DbClient } from '../db/client.js';
 import {
   deleteEndpoint,
@@ -15,26 +18,29 @@ import {
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId, newSecret } from '../ids.js';
+import type { DeliveryJobData } from '../jobs.js';
 import type { Metrics } from '../metrics.js';
 import type { AddressGuard } from '../worker/addressGuard.js';
 import {
   createEndpointRequest,
   endpointIdSchema,
   listEndpointsQuery,
+  recoverEndpointRequest,
   testEndpointRequest,
   rotateSecretRequest,
   updateEndpointRequest,
 } from './contracts.js';
+import { endpointHealthView } from './endpointHealthView.js';
 import { checkEndpointUrl, verifyEndpoint } from './endpointUrl.js';
 import { requireRedis } from './httpErrors.js';
 import { readJson } from './jsonBody.js';
 import type { Producer } from './producer.js';
+import { replayFailedDeliveries } from './replayFailed.js';
 import { parseInput } from './sendInput.js';
 import { toEndpointView } from './views.js';
 
 /** Endpoint requests are small; this bounds what is read of one. */
 const ENDPOINT_BODY_LIMIT_BYTES = 64 * 1024;
-const DAY_MS = 24 * 3600 * 1000;
 const DEFAULT_PAGE_SIZE = 50;
 
 export interface EndpointRoutesDeps {
@@ -96,9 +102,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
 
   app.get('/:id', async (c) => {
     const row = await requireEndpoint(c.req.param('id'));
-    const since = new Date(Date.now() - DAY_MS);
-    const stats = await endpointAttemptStats(db, row.id, since);
-    return c.json({ ...toEndpointView(row), stats24h: { since: since.toISOString(), ...stats } });
+    return c.json(await endpointHealthView(db, row));
   });
 
   app.patch('/:id', async (c) => {
@@ -142,6 +146,26 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       secret: row.secret,
       previousSecretExpiresAt: row.previousSecretExpiresAt!.toISOString(),
     });
+  });
+
+  // Svix's "recover": replays every delivery to the endpoint that failed since `since` (issue #8).
+  // Synchronous: the answer says what was done, so it takes as long as the replay does.
+  app.post('/:id/recover', async (c) => {
+    const endpoint = await requireEndpoint(c.req.param('id'));
+    const input = await readJson(c, recoverEndpointRequest, limit);
+    if (!endpoint.active) {
+      throw new HookfleetError(
+        'endpoint_inactive',
+        `endpoint ${endpoint.id} is disabled; enable it first (its deliveries would fail again at once)`,
+        409,
+      );
+    }
+    requireRedis(deps.redisReady);
+    const result = await replayFailedDeliveries(
+      { db, queue: producer.deliveriesQueue as Queue<DeliveryJobData> },
+      { endpointId: endpoint.id, since: new Date(input.since) },
+    );
+    return c.json(result, 202);
   });
 
   return app;

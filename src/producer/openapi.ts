@@ -116,6 +116,19 @@ function paths(): Json {
         endpointId,
       ),
     },
+    '/v1/endpoints/{id}/recover': {
+      post: operation(
+        "Replay every delivery to the endpoint that failed since a time (Svix's recover): failed jobs are retried, expired ones re-enqueued",
+        {
+          '202': { description: 'What was done', ...json('RecoverEndpointResponse') },
+          '404': error('No such endpoint'),
+          '409': error('The endpoint is disabled'),
+          '503': error('Redis unreachable; see Retry-After'),
+          ...withBody,
+        },
+        { ...endpointId, ...body('RecoverEndpointRequest') },
+      ),
+    },
     '/v1/messages': {
       post: operation(
         'Send a message to every active endpoint subscribed to its event type',

@@ -1,40 +1,15 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findEndpoint } from '../../src/db/endpoints.js';
+import { attempts } from '../../src/db/schema.js';
 import { deliveryJobId } from '../../src/jobs.js';
+import { endpointHealthSchema, rotatedSecretSchema } from '../../src/producer/contracts.js';
+import { runHookfleet } from '../helpers/hookfleetCli.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
-import { TEST_REDIS_URL } from '../helpers/testRedis.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 let fleet: TestFleet;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real `hookfleet` CLI (through tsx) against this file's database and queue prefix. */
-function hookfleet(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', MAIN, ...args],
-      {
-        env: {
-          ...process.env,
-          DATABASE_URL: fleet.config.databaseUrl,
-          REDIS_URL: TEST_REDIS_URL,
-          HOOKFLEET_QUEUE_PREFIX: fleet.config.queuePrefix,
-          HOOKFLEET_ALLOW_CIDRS: '127.0.0.0/8',
-          LOG_LEVEL: 'silent',
-        },
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+/** Runs the real `hookfleet` CLI against this file's database and queue prefix. */
+const hookfleet = (...args: string[]) => runHookfleet(fleet.config, args);
 
 beforeAll(async () => {
   fleet = await createTestFleet();
@@ -105,18 +80,121 @@ describe('hookfleet endpoints and send', () => {
     expect(tested.endpointIds).toEqual([endpoint.id]);
   });
 
+  it('shows one endpoint with its 24 h health, as GET /v1/endpoints/:id does', async () => {
+    const { id } = JSON.parse(
+      (await hookfleet('endpoints', 'add', 'http://127.0.0.1:9/show', '--json')).stdout,
+    ) as { id: string };
+    const now = Date.now();
+    await fleet.db.db.insert(attempts).values(
+      [200, 500, 200, 200].map((statusCode, n) => ({
+        messageId: `msg_show${n}`,
+        endpointId: id,
+        attemptNumber: 1,
+        attemptedAt: new Date(now - 60_000 + n),
+        outcome: statusCode === 200 ? 'succeeded' : 'retrying',
+        statusCode,
+        durationMs: 10 * (n + 1),
+      })),
+    );
+
+    const shown = await hookfleet('endpoints', 'show', id, '--json');
+    expect(shown.code, shown.stderr).toBe(0);
+    const view = endpointHealthSchema.parse(JSON.parse(shown.stdout));
+    expect(view).toMatchObject({ id, active: true });
+    expect(view.stats24h).toMatchObject({
+      attempts: 4,
+      succeeded: 3,
+      failed: 1,
+      successRate: 0.75,
+    });
+    expect(shown.stdout).not.toContain('whsec_');
+
+    const text = await hookfleet('endpoints', 'show', id);
+    expect(text.stdout).toMatch(/^id\s+ep_/);
+    expect(text.stdout).toMatch(/^state\s+active$/m);
+    expect(text.stdout).toMatch(/^last 24 h\s+4 attempts, 75\.0% succeeded, latency mean 25 ms/m);
+  });
+
+  it('rotates a secret, prints the new one once and says how long the old one keeps signing', async () => {
+    const created = JSON.parse(
+      (await hookfleet('endpoints', 'add', 'http://127.0.0.1:9/rotate', '--json')).stdout,
+    ) as { id: string; secret: string };
+
+    const rotated = await hookfleet('endpoints', 'rotate-secret', created.id, '--json');
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const body = rotatedSecretSchema.parse(JSON.parse(rotated.stdout));
+    expect(body.secret).toMatch(/^whsec_/);
+    expect(body.secret).not.toBe(created.secret);
+    const row = await findEndpoint(fleet.db.db, created.id);
+    expect(row).toMatchObject({ secret: body.secret, previousSecret: created.secret });
+    // HOOKFLEET_SECRET_ROTATION_OVERLAP_MS defaults to 24 h.
+    const overlapMs = Date.parse(body.previousSecretExpiresAt) - Date.now();
+    expect(overlapMs).toBeGreaterThan(23 * 3600_000);
+    expect(overlapMs).toBeLessThanOrEqual(24 * 3600_000);
+
+    const text = await hookfleet('endpoints', 'rotate-secret', created.id);
+    expect(text.stdout).toMatch(/^new signing secret for ep_\w+ \(shown once\): whsec_/);
+    expect(text.stdout).toMatch(/previous secret keeps signing .* for 24 h, until \d{4}-/);
+  });
+
+  it('--help lists every action, the flags and the environment variables', async () => {
+    const help = await hookfleet('endpoints', '--help');
+    expect(help.code).toBe(0);
+    for (const word of [
+      'show <id>',
+      'rotate-secret <id>',
+      '--json',
+      '--event-type',
+      'DATABASE_URL',
+      'HOOKFLEET_SECRET_ROTATION_OVERLAP_MS',
+    ]) {
+      expect(help.stdout).toContain(word);
+    }
+  });
+
   it.each([
-    [['endpoints', 'frob'], /unknown action 'frob'/],
-    [['endpoints', 'add'], /expected a URL/],
-    [['endpoints', 'add', 'http://10.0.0.1/x'], /10\.0\.0\.1 is a private address/],
-    [['endpoints', 'enable', 'ep_missing'], /no endpoint ep_missing/],
-    [['send', 'cli.test', '{not json'], /the payload is not JSON/],
-    [['send', 'cli.test'], /expected <eventType> <json\|@file>/],
-    [['endpoints', 'list', '--colour'], /Unknown option '--colour'/],
-  ])('exits non-zero with a one-line error for %j', async (args, message) => {
+    [['endpoints', 'frob'], 2, /unknown action 'frob'/],
+    [['endpoints'], 2, /expected an action: list, add, show/],
+    [['endpoints', 'add'], 2, /expected a URL/],
+    [['endpoints', 'add', 'http://10.0.0.1/x'], 2, /10\.0\.0\.1 is a private address/],
+    [['endpoints', 'show'], 2, /show: expected an endpoint id/],
+    [['endpoints', 'show', 'ep_a', 'ep_b'], 2, /unexpected argument 'ep_b'/],
+    [['endpoints', 'list', '--colour'], 2, /Unknown option '--colour'/],
+    [['endpoints', 'enable', 'ep_missing'], 3, /no endpoint ep_missing/],
+    [['endpoints', 'disable', 'ep_missing'], 3, /no endpoint ep_missing/],
+    [['endpoints', 'test', 'ep_missing'], 3, /no endpoint ep_missing/],
+    [['endpoints', 'show', 'ep_missing'], 3, /no endpoint ep_missing/],
+    [['endpoints', 'rotate-secret', 'ep_missing'], 3, /no endpoint ep_missing/],
+    [['send', 'cli.test', '{not json'], 2, /the payload is not JSON/],
+    [['send', 'cli.test'], 2, /expected <eventType> <json\|@file>/],
+    [['send', 'bad type!', '{}'], 2, /eventType/],
+    [['frobnicate'], 2, /unknown command 'frobnicate'/],
+  ])('exits with a one-line error for %j (exit code %i)', async (args, code, message) => {
     const result = await hookfleet(...args);
-    expect(result.code).not.toBe(0);
+    expect(result.code).toBe(code);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stdout).toBe('');
+  });
+
+  it('exits 1 with one line when PostgreSQL cannot be reached', async () => {
+    const result = await runHookfleet(fleet.config, ['endpoints', 'list'], {
+      DATABASE_URL: 'postgres://root@127.0.0.1:1/nowhere',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^hookfleet: cannot reach PostgreSQL \(connect ECONNREFUSED 127\.0\.0\.1:1\); check DATABASE_URL$/m,
+    );
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('documents the exit codes in hookfleet --help', async () => {
+    const help = await hookfleet('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(
+      /Exit codes:\n\s+0\s+success\n\s+1\s+operational failure.*\n\s+2\s+usage error.*\n\s+3\s+not found/,
+    );
+    expect(help.stdout).toMatch(/^\s+messages\s/m);
+    expect(help.stdout).toMatch(/^\s+failed\s/m);
   });
 });

@@ -1,0 +1,48 @@
+import { Queue } from 'bullmq';
+import type { Config } from '../config.js';
+import { HookfleetError } from '../errors.js';
+import { DELIVERIES_QUEUE, type DeliveryJobData } from '../jobs.js';
+import { createProducerRedis, waitUntilRedisReady } from '../redis.js';
+
+/** How long a command waits for Redis before it reports it unreachable (exit code 1). */
+export const CLI_REDIS_WAIT_MS = 3000;
+
+export interface DeliveriesQueue {
+  queue: Queue<DeliveryJobData>;
+  /** Closes the queue and its connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * The `deliveries` queue on a connection of its own, for commands that redeliver. Fails with
+ * `redis_unavailable` (one line, no URL: it may hold a password) when Redis does not answer
+ * within CLI_REDIS_WAIT_MS, rather than hanging while ioredis reconnects.
+ */
+export async function openDeliveriesQueue(
+  config: Config,
+  command: string,
+): Promise<DeliveriesQueue> {
+  const redis = createProducerRedis(config.redisUrl, 'hookfleet:cli');
+  // Failed connection attempts are reported once, below; ioredis would print each of them.
+  redis.on('error', () => {});
+  if (!(await waitUntilRedisReady(redis, CLI_REDIS_WAIT_MS))) {
+    redis.disconnect();
+    throw new HookfleetError(
+      'redis_unavailable',
+      `${command}: cannot reach Redis within ${CLI_REDIS_WAIT_MS / 1000} s (check REDIS_URL)`,
+      503,
+    );
+  }
+  const queue = new Queue<DeliveryJobData>(DELIVERIES_QUEUE, {
+    connection: redis,
+    prefix: config.queuePrefix,
+  });
+  queue.on('error', () => {});
+  return {
+    queue,
+    async close() {
+      await queue.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../../src/config.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the real `hookfleet` CLI (through tsx) in a child process against a test fleet's database
+ * and queue prefix; `env` adds or overrides variables.
+ */
+export function runHookfleet(
+  config: Config,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', MAIN, ...args],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: config.databaseUrl,
+          REDIS_URL: config.redisUrl,
+          HOOKFLEET_QUEUE_PREFIX: config.queuePrefix,
+          HOOKFLEET_ALLOW_CIDRS: '127.0.0.0/8',
+          LOG_LEVEL: 'silent',
+          ...env,
+        },
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
