@@ -18,7 +18,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Pool } from 'undici';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
 import { createDbClient, type DbClient } from '../src/db/client.js';
@@ -27,6 +26,13 @@ import { runMigrations } from '../src/db/migrate.js';
 import { DELIVERIES_QUEUE } from '../src/jobs.js';
 import { Producer } from '../src/producer/producer.js';
 import { freePort } from '../test/helpers/freePort.js';
+import {
+  loadApi,
+  postgresCpu,
+  processCpuSeconds,
+  redisServerCpu,
+  type ApiLoadResult,
+} from './apiLoad.js';
 
 export interface DeliveryBenchOptions {
   /** Deliveries per throughput run. Default 20,000. */
@@ -64,7 +70,7 @@ export interface DeliveryBenchResult {
   };
   enqueuePerSecond: { libraryFanOut: number };
   /** POST /v1/messages to one endpoint each, against `hookfleet api`, with workers delivering. */
-  api: { requestsPerSecond: number; errors: number; concurrency: number };
+  api: ApiLoadResult;
   workerPeakRssMiB: number;
 }
 
@@ -240,53 +246,37 @@ export async function runDeliveryBench(
       return { perSecond, peakRssMiB };
     }
 
-    /** Keeps `inFlight` POST /v1/messages going against a `hookfleet api` process for a few seconds. */
-    async function measureApi(prefix: string) {
-      const inFlight = 64;
-      const seconds = 8;
+    /** Keeps 64 POST /v1/messages in flight against a `hookfleet api` process for 8 s (bench/apiLoad.ts). */
+    async function measureApi(prefix: string): Promise<ApiLoadResult> {
       const port = await freePort();
       const env = { ...workerEnv(prefix), PORT: String(port), HOOKFLEET_API_KEYS: 'bench-key' };
       const handles = await Promise.all(
         Array.from({ length: workers }, () => startHookfleetWorker(env)),
       );
-      handles.push(await startHookfleetProcess('api', env, '"msg":"api listening"'));
-      const pool = new Pool(`http://127.0.0.1:${port}`, { connections: inFlight });
-      log(`api: POST /v1/messages with ${inFlight} in flight for ${seconds} s`);
-      let accepted = 0;
-      let errors = 0;
-      const deadline = performance.now() + seconds * 1000;
-      const body = (k: number) =>
-        JSON.stringify({
-          eventType: 'bench',
-          payload: { n: k, pad: PAYLOAD_PAD },
-          endpointIds: [endpointIds[k % e]],
+      const workerPids = handles.map((h) => h.pid);
+      const api = await startHookfleetProcess('api', env, '"msg":"api listening"');
+      handles.push(api);
+      const redis = new Redis(redisUrl);
+      try {
+        return await loadApi({
+          ports: [port],
+          apiPids: [api.pid],
+          endpointIds,
+          apiKey: 'bench-key',
+          inFlight: 64,
+          seconds: 8,
+          otherCpu: {
+            workers: () => Promise.resolve(processCpuSeconds(workerPids)),
+            receiver: () => Promise.resolve(processCpuSeconds([receiver.pid])),
+            postgres: postgresCpu(admin, dbName),
+            redis: redisServerCpu(redis),
+          },
+          log,
         });
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: inFlight }, async (_, lane) => {
-          for (let k = lane; performance.now() < deadline; k += inFlight) {
-            const response = await pool.request({
-              path: '/v1/messages',
-              method: 'POST',
-              headers: { authorization: 'Bearer bench-key', 'content-type': 'application/json' },
-              body: body(k),
-            });
-            if (response.statusCode === 202) {
-              accepted += 1;
-              await response.body.dump();
-            } else {
-              errors += 1;
-              if (errors <= 3)
-                log(`  api: HTTP ${response.statusCode} ${await response.body.text()}`);
-            }
-          }
-        }),
-      );
-      const requestsPerSecond = Math.round(accepted / ((performance.now() - started) / 1000));
-      await pool.close();
-      await Promise.all(handles.map((h) => h.stop()));
-      log(`api: ${requestsPerSecond} requests/s accepted, ${errors} errors`);
-      return { requestsPerSecond, errors, concurrency: inFlight };
+      } finally {
+        await redis.quit();
+        await Promise.all(handles.map((h) => h.stop()));
+      }
     }
 
     async function measureLatency(prefix: string) {
@@ -355,7 +345,9 @@ export async function runDeliveryBench(
   }
 }
 
-interface WorkerHandle {
+export interface WorkerHandle {
+  /** Process id, for reading its CPU time from /proc. */
+  pid: number;
   /** Peak resident set (VmHWM) of the process so far. */
   peakRssMiB(): number;
   stop(): Promise<void>;
@@ -364,6 +356,7 @@ interface WorkerHandle {
 function handleFor(child: ChildProcess): WorkerHandle {
   const exited = once(child, 'exit');
   return {
+    pid: child.pid!,
     peakRssMiB() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024);
@@ -376,19 +369,19 @@ function handleFor(child: ChildProcess): WorkerHandle {
 }
 
 /** The real `hookfleet worker`, from dist/ when built (as in production), else through tsx. */
-function startHookfleetWorker(env: Record<string, string>): Promise<WorkerHandle> {
+export function startHookfleetWorker(env: Record<string, string>): Promise<WorkerHandle> {
   return startHookfleetProcess('worker', env, '"msg":"worker started"');
 }
 
 /** A `hookfleet <command>` process; resolves once it logged `readyLine`. */
-async function startHookfleetProcess(
+export async function startHookfleetProcess(
   command: string,
   env: Record<string, string>,
   readyLine: string,
+  // BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the workers (where the time goes).
+  nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
 ): Promise<WorkerHandle> {
   const built = `${ROOT}dist/cli/main.js`;
-  // BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the workers (where the time goes).
-  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const args = existsSync(built)
     ? [...nodeArgs, built, command]
     : [...nodeArgs, '--import', 'tsx', `${ROOT}src/cli/main.ts`, command];
@@ -425,15 +418,16 @@ async function startBaselineWorker(
   return handleFor(child);
 }
 
-interface ReceiverProcess {
+export interface ReceiverProcess {
   port: number;
+  pid: number;
   received(): Promise<number>;
   latencies(): Promise<number[]>;
   reset(): Promise<void>;
   stop(): Promise<void>;
 }
 
-async function startReceiverProcess(): Promise<ReceiverProcess> {
+export async function startReceiverProcess(): Promise<ReceiverProcess> {
   const child = fork(`${ROOT}bench/receiver.ts`, [], {
     execArgv: ['--import', 'tsx'],
     stdio: 'inherit',
@@ -451,6 +445,7 @@ async function startReceiverProcess(): Promise<ReceiverProcess> {
   const [ready] = (await once(child, 'message')) as [{ port: number }];
   return {
     port: ready.port,
+    pid: child.pid!,
     received: () => ask('stats', (m) => m.received as number),
     latencies: () => ask('latencies', (m) => m.latenciesMs as number[]),
     reset: () => ask('reset', () => undefined),

@@ -1,10 +1,13 @@
 /**
- * `npm run bench [-- delivery|sweep] [--json] [--deliveries N] [--endpoints N] [--workers N]
- * [--concurrency N]`: runs the benchmarks and prints a table, or one JSON object with --json.
+ * `npm run bench [-- delivery|sweep|api] [--json] [--deliveries N] [--endpoints N] [--workers N]
+ * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N]`: runs the benchmarks
+ * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
+ * with --json.
  * Progress goes to stderr. Numbers vary between runs on a shared machine; the ratios, measured
  * side by side in one run, are the figures that count.
  */
 import { parseArgs } from 'node:util';
+import { runApiBench } from './api.js';
 import { runDeliveryBench } from './delivery.js';
 import { runSweepBench } from './sweep.js';
 
@@ -17,12 +20,15 @@ const { values, positionals } = parseArgs({
     workers: { type: 'string' },
     concurrency: { type: 'string' },
     'sweep-endpoints': { type: 'string' },
+    'api-processes': { type: 'string' },
+    seconds: { type: 'string' },
+    'in-flight': { type: 'string' },
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
-const unknown = which.filter((name) => name !== 'delivery' && name !== 'sweep');
+const unknown = which.filter((name) => !['delivery', 'sweep', 'api'].includes(name));
 if (unknown.length > 0) {
-  console.error(`bench: unknown benchmark ${unknown.join(', ')} (use delivery or sweep)`);
+  console.error(`bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep or api)`);
   process.exit(2);
 }
 const num = (value: string | undefined) => (value === undefined ? undefined : Number(value));
@@ -58,7 +64,12 @@ if (which.includes('delivery')) {
       `enqueue (library fan-out to ${r.endpoints} endpoints): ${r.enqueuePerSecond.libraryFanOut} deliveries/s`,
     );
     console.log(
-      `POST /v1/messages (one endpoint each, ${r.api.concurrency} in flight, workers running): ${r.api.requestsPerSecond} requests/s, ${r.api.errors} errors`,
+      `POST /v1/messages (one endpoint each, ${r.api.concurrency} in flight, workers running): ${r.api.requestsPerSecond} requests/s, ${r.api.errors} errors, ${r.api.apiCpuMsPerRequest} api CPU ms/request`,
+    );
+    console.log(
+      `  other CPU ms/request: ${Object.entries(r.api.otherCpuMsPerRequest)
+        .map(([name, ms]) => `${name} ${ms}`)
+        .join(', ')} (redis: the whole server, shared)`,
     );
     console.log(`worker peak RSS: ${r.workerPeakRssMiB} MiB`);
   }
@@ -67,5 +78,37 @@ if (which.includes('sweep')) {
   const r = await runSweepBench({ endpoints: num(values['sweep-endpoints']), log });
   results.sweep = r;
   if (!values.json) console.log('\nSweep:', r);
+}
+if (which.includes('api')) {
+  const r = await runApiBench({
+    apiProcesses: num(values['api-processes']),
+    workers: num(values.workers),
+    endpoints: num(values.endpoints),
+    inFlight: num(values['in-flight']),
+    seconds: num(values.seconds),
+    log,
+  });
+  results.api = r;
+  if (!values.json) {
+    console.log(
+      `\nAPI: POST /v1/messages, ${r.concurrency} in flight, ${r.apiProcesses} api process(es), ${r.workers} worker process(es) delivering`,
+    );
+    console.table({
+      api: {
+        'requests/s': r.requestsPerSecond,
+        errors: r.errors,
+        'api CPU ms/request': r.apiCpuMsPerRequest,
+        'api cores': r.apiCores,
+        'machine busy': r.machineBusy,
+        'p50 ms': r.latencyMs.p50,
+        'p99 ms': r.latencyMs.p99,
+      },
+    });
+    console.log(
+      `other CPU ms/request: ${Object.entries(r.otherCpuMsPerRequest)
+        .map(([name, ms]) => `${name} ${ms}`)
+        .join(', ')} (redis: the whole server, shared)`,
+    );
+  }
 }
 if (values.json) console.log(JSON.stringify(results));

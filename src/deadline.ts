@@ -4,6 +4,11 @@
  * Used where a client library can wait without bound (a postgres.js query on a connection that
  * died silently, a Redis command during a reconnect).
  */
+/** What `withDeadline` rejects with when the time is up (the promise may still settle later). */
+export class DeadlineExceededError extends Error {
+  override name = 'DeadlineExceededError';
+}
+
 export async function withDeadline<T>(
   promise: Promise<T>,
   timeoutMs: number,
@@ -11,7 +16,7 @@ export async function withDeadline<T>(
 ): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), timeoutMs);
+    timer = setTimeout(() => reject(new DeadlineExceededError(message)), timeoutMs);
   });
   promise.catch(() => {});
   try {

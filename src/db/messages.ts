@@ -42,6 +42,12 @@ export interface NewFannedOutMessage {
   idempotencyKey?: string | undefined;
   /** Narrow the fan-out to these endpoints (still only active, subscribed ones). */
   onlyIds?: readonly string[] | undefined;
+  /**
+   * Set `enqueued_at` as the row is inserted rather than after the enqueue, saving a statement:
+   * for messages without an idempotency key, which no later send can resume, so the column only
+   * informs (the caller clears it if the enqueue fails, see markMessagesNotEnqueued). Default false.
+   */
+  enqueued?: boolean | undefined;
 }
 
 /**
@@ -54,22 +60,50 @@ export async function insertFannedOutMessage(
   sql: postgres.Sql,
   input: NewFannedOutMessage,
 ): Promise<string[] | undefined> {
-  const only =
-    input.onlyIds === undefined
-      ? sql``
-      : sql`and e.id = any(${pgArray([...input.onlyIds])}::text[])`;
-  const [row] = await sql<{ endpoint_ids: string[] }[]>`
-    insert into messages (id, event_type, payload, idempotency_key, endpoint_ids)
-    select ${input.id}, ${input.eventType}, ${input.payloadJson}::jsonb,
-           ${input.idempotencyKey ?? null}, coalesce(array_agg(e.id order by e.id), '{}')
-    from endpoints e
-    where e.active
-      and (e.event_types && ${pgArray(subscriptionPatterns(input.eventType))}::text[]
-           or e.event_types = '{}'::text[])
-      ${only}
+  return (await insertFannedOutMessages(sql, [input])).get(input.id);
+}
+
+/**
+ * insertFannedOutMessage for many messages in one statement (group commit, issue #5): one round
+ * trip and one transaction for a batch of sends. Returns the endpoint ids of each message
+ * inserted, by id; a message missing from the map was not inserted because its idempotency key
+ * is taken (also by an earlier message of the same batch). One message PostgreSQL cannot store
+ * (e.g. a `\u0000` in its payload) fails the whole statement.
+ *
+ * The batch travels as one JSON parameter whose `payload` fields are the payload texts spliced
+ * in as they are, so no payload is serialised or escaped a second time. Messages narrowed to
+ * `onlyIds` look their endpoints up by primary key; the others through the GIN index.
+ */
+export async function insertFannedOutMessages(
+  sql: postgres.Sql,
+  inputs: readonly NewFannedOutMessage[],
+): Promise<Map<string, string[]>> {
+  const rows = inputs.map(
+    (input) =>
+      `{"id":${JSON.stringify(input.id)},"event_type":${JSON.stringify(input.eventType)},` +
+      `"idempotency_key":${JSON.stringify(input.idempotencyKey ?? null)},` +
+      `"patterns":${JSON.stringify(subscriptionPatterns(input.eventType))},` +
+      `"only_ids":${JSON.stringify(input.onlyIds ?? null)},"enqueued":${input.enqueued === true},` +
+      `"payload":${input.payloadJson}}`,
+  );
+  const inserted = await sql<{ id: string; endpoint_ids: string[] }[]>`
+    insert into messages (id, event_type, payload, idempotency_key, enqueued_at, endpoint_ids)
+    select m.id, m.event_type, m.payload::jsonb, m.idempotency_key,
+           case when m.enqueued then now() end,
+           coalesce(case when m.only_ids is null
+             then (select array_agg(e.id order by e.id) from endpoints e
+                   where e.active
+                     and (e.event_types && m.patterns or e.event_types = '{}'::text[]))
+             else (select array_agg(e.id order by e.id) from endpoints e
+                   where e.id = any(m.only_ids) and e.active
+                     and (e.event_types && m.patterns or e.event_types = '{}'::text[]))
+           end, '{}')
+    from json_to_recordset(${`[${rows.join(',')}]`}::json)
+      as m(id text, event_type text, idempotency_key text, patterns text[], only_ids text[],
+           enqueued boolean, payload json)
     on conflict (idempotency_key) do nothing
-    returning endpoint_ids`;
-  return row?.endpoint_ids;
+    returning id, endpoint_ids`;
+  return new Map(inserted.map((row) => [row.id, row.endpoint_ids]));
 }
 
 export async function findMessage(db: Database, id: string): Promise<MessageRow | undefined> {
@@ -90,4 +124,22 @@ export async function markMessageEnqueued(db: Database, id: string): Promise<voi
     .update(messages)
     .set({ enqueuedAt: sql`now()` })
     .where(eq(messages.id, id));
+}
+
+/** Undoes `enqueued: true` of insertFannedOutMessages for messages whose enqueue failed. */
+export async function markMessagesNotEnqueued(
+  sql: postgres.Sql,
+  ids: readonly string[],
+): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`update messages set enqueued_at = null where id = any(${pgArray(ids)}::text[])`;
+}
+
+/** markMessageEnqueued for a batch of messages, in one statement. */
+export async function markMessagesEnqueued(
+  sql: postgres.Sql,
+  ids: readonly string[],
+): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`update messages set enqueued_at = now() where id = any(${pgArray(ids)}::text[])`;
 }

@@ -86,7 +86,11 @@ export const messages = pgTable(
     /** The endpoints this message was fanned out to, fixed when it was accepted. */
     endpointIds: text('endpoint_ids').array().notNull(),
     createdAt: tz('created_at').notNull().defaultNow(),
-    /** Set once every delivery job is in Redis; a retried send finishes an unfinished enqueue. */
+    /**
+     * With an idempotency key: set once every delivery job is in Redis, so a retried send with the
+     * key finishes an unfinished enqueue. Without one, nothing can resume the message, so it is set
+     * on insert (and cleared if the enqueue fails) to spare a statement per message (issue #5).
+     */
     enqueuedAt: tz('enqueued_at'),
   },
   (t) => [

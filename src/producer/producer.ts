@@ -4,23 +4,14 @@ import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
 import { findEndpoint } from '../db/endpoints.js';
-import {
-  findMessageByIdempotencyKey,
-  insertFannedOutMessage,
-  insertMessage,
-  markMessageEnqueued,
-} from '../db/messages.js';
+import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from '../db/messages.js';
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
-import {
-  DELIVERIES_QUEUE,
-  DELIVERY_JOB,
-  DELIVERY_JOB_OPTIONS,
-  deliveryJobId,
-  type DeliveryJobData,
-} from '../jobs.js';
+import { DELIVERIES_QUEUE } from '../jobs.js';
 import { createProducerRedis, PRODUCER_REDIS_WAIT_MS, waitUntilRedisReady } from '../redis.js';
+import { addDeliveryJobs, redisUnavailable } from './deliveryJobs.js';
+import { MessageBatcher } from './messageBatcher.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
 
 /** Event type of a test event unless the caller names one. */
@@ -33,6 +24,11 @@ export interface ProducerOptions {
   dbClient?: DbClient;
   /** A Redis connection to use instead of one made from config.redisUrl (not closed by close()). */
   redis?: Redis;
+  /**
+   * Most sends waiting to be stored while a batch is written; past it send() fails at once with
+   * 503 `overloaded`. Default 10,000.
+   */
+  maxQueuedSends?: number;
 }
 
 export interface SendResult {
@@ -47,13 +43,15 @@ export interface SendResult {
 
 /**
  * Enqueues messages for delivery: `send` fans a message out to every active endpoint subscribed
- * to its event type, one BullMQ job per endpoint, added in bulk.
+ * to its event type, one BullMQ job per endpoint, added in bulk. Concurrent sends are stored and
+ * enqueued together, a batch at a time (messageBatcher.ts).
  */
 export class Producer {
   private readonly config: Config;
   private readonly dbClient: DbClient;
   private readonly redis: Redis;
   private readonly queue: Queue;
+  private readonly batcher: MessageBatcher;
   private readonly owned: (() => Promise<void>)[] = [];
   private closing: Promise<void> | undefined;
   /** One wait for a (re)connecting Redis, shared by the sends that arrive meanwhile. */
@@ -90,6 +88,12 @@ export class Producer {
     // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
     // BullMQ prints every failed reconnection attempt to stderr.
     this.queue.on('error', () => {});
+    this.batcher = new MessageBatcher({
+      sql: this.dbClient.sql,
+      queue: this.queue,
+      whyRedisUnavailable: () => this.whyRedisUnavailable(),
+      ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
+    });
   }
 
   /** The `deliveries` queue, for the dashboard and tests. */
@@ -115,7 +119,8 @@ export class Producer {
       if (existing) return this.resume(existing, parsed);
     }
     const id = newId('msg');
-    const endpointIds = await insertFannedOutMessage(this.dbClient.sql, {
+    // Resolves once the message is stored AND its jobs are in Redis.
+    const endpointIds = await this.batcher.submit({
       id,
       eventType: parsed.eventType,
       payloadJson: body,
@@ -123,11 +128,11 @@ export class Producer {
       onlyIds: parsed.endpointIds,
     });
     if (!endpointIds) {
-      // Another send with the same key won the race between our read and our insert.
+      // Another send with the same key won the race between our read and our insert (perhaps
+      // in the same batch, which is then written and enqueued by now).
       const winner = await findMessageByIdempotencyKey(db, parsed.idempotencyKey!);
       return this.resume(winner!, parsed);
     }
-    await this.enqueue(id, parsed.eventType, body, endpointIds);
     return { id, deliveries: endpointIds.length, endpointIds, duplicate: false };
   }
 
@@ -170,9 +175,10 @@ export class Producer {
     return { id, deliveries: 1, endpointIds: [endpointId], duplicate: false };
   }
 
-  /** Closes the connections this producer opened. Safe to call twice. */
+  /** Finishes the sends in progress, then closes the connections this producer opened. Safe to call twice. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.batcher.close();
       await this.queue.close();
       for (const close of this.owned.reverse()) await close();
     })();
@@ -220,6 +226,7 @@ export class Producer {
     };
   }
 
+  /** Enqueues one stored message's deliveries (not batched: resumes and deliver() are rare), then marks it enqueued. */
   private async enqueue(
     messageId: string,
     eventType: string,
@@ -227,22 +234,9 @@ export class Producer {
     endpointIds: string[],
   ): Promise<void> {
     if (endpointIds.length > 0) {
-      const enqueuedAtMs = Date.now();
       await this.assertRedisReady(messageId);
       try {
-        await this.queue.addBulk(
-          endpointIds.map((endpointId) => ({
-            name: DELIVERY_JOB,
-            data: {
-              messageId,
-              endpointId,
-              eventType,
-              body,
-              enqueuedAtMs,
-            } satisfies DeliveryJobData,
-            opts: { ...DELIVERY_JOB_OPTIONS, jobId: deliveryJobId(messageId, endpointId) },
-          })),
-        );
+        await addDeliveryJobs(this.queue, [{ messageId, eventType, body, endpointIds }]);
       } catch (error) {
         // Connection lost, command timed out, Redis out of memory or read-only: all mean "not
         // enqueued, try again later". Job ids are deterministic, so a retry cannot add twice.
@@ -261,30 +255,17 @@ export class Producer {
    * PRODUCER_REDIS_WAIT_MS; a send must not hang on, or queue up behind, a Redis outage (issue #7).
    */
   private async assertRedisReady(messageId?: string): Promise<void> {
-    if (this.redis.status === 'ready') return;
+    const reason = await this.whyRedisUnavailable();
+    if (reason !== undefined) throw redisUnavailable(reason, messageId);
+  }
+
+  /** Undefined once Redis is ready; otherwise why not, after one wait shared by every caller. */
+  private async whyRedisUnavailable(): Promise<string | undefined> {
+    if (this.redis.status === 'ready') return undefined;
     this.redisWait ??= waitUntilRedisReady(this.redis, PRODUCER_REDIS_WAIT_MS).finally(() => {
       this.redisWait = undefined;
     });
-    if (!(await this.redisWait)) {
-      throw redisUnavailable(
-        `no connection (${this.redis.status}) after ${PRODUCER_REDIS_WAIT_MS} ms`,
-        messageId,
-      );
-    }
+    if (await this.redisWait) return undefined;
+    return `no connection (${this.redis.status}) after ${PRODUCER_REDIS_WAIT_MS} ms`;
   }
-}
-
-/** The 503 a caller gets when Redis cannot take the deliveries; it names the message if one was stored. */
-function redisUnavailable(reason: string, messageId?: string, cause?: unknown): HookfleetError {
-  const stored =
-    messageId === undefined
-      ? 'nothing was stored'
-      : `message ${messageId} was stored but not enqueued (send again with the same idempotencyKey to resume it)`;
-  const error = new HookfleetError(
-    'redis_unavailable',
-    `Redis is unavailable (${reason}); ${stored}. Retry later.`,
-    503,
-  );
-  if (cause !== undefined) error.cause = cause;
-  return error;
 }

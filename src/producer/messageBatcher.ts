@@ -1,0 +1,185 @@
+/**
+ * The send path's group commit (issue #5). Concurrent sends (HTTP requests, library calls) are
+ * written together: per batch one INSERT of every message with its fan-out and one Redis pipeline
+ * adding every delivery job (plus one UPDATE of `enqueued_at` when the batch holds messages with
+ * an idempotency key), instead of three round trips per send.
+ * A caller's promise resolves only when its message is in PostgreSQL AND its jobs are in Redis,
+ * so a 202 still means both. See groupCommit.ts for when batches go out and what bounds them.
+ */
+import type { Queue } from 'bullmq';
+import type postgres from 'postgres';
+import {
+  insertFannedOutMessages,
+  markMessagesEnqueued,
+  markMessagesNotEnqueued,
+  type NewFannedOutMessage,
+} from '../db/messages.js';
+import { HookfleetError } from '../errors.js';
+import { addDeliveryJobs, redisUnavailable } from './deliveryJobs.js';
+import { GroupCommit } from './groupCommit.js';
+import { isUnavailableError } from './httpErrors.js';
+
+/** A message to store and enqueue: its payload is the JSON text sent to receivers. */
+export type PendingMessage = Omit<NewFannedOutMessage, 'enqueued'>;
+
+/**
+ * A message without an idempotency key is marked enqueued as it is inserted, which saves the
+ * batch an UPDATE (issue #5): no later send can resume it, so its `enqueued_at` only informs.
+ */
+function withMark(message: PendingMessage): NewFannedOutMessage {
+  return { ...message, enqueued: message.idempotencyKey === undefined };
+}
+
+export interface MessageBatcherOptions {
+  sql: postgres.Sql;
+  queue: Queue;
+  /** Resolves undefined once Redis is ready (waiting a little for a reconnection), else why not. */
+  whyRedisUnavailable: () => Promise<string | undefined>;
+  /** Most sends waiting for a batch; past it a send fails at once with 503 `overloaded`. Default 10,000. */
+  maxQueued?: number;
+  /** Most messages per batch. Default 500. */
+  maxBatch?: number;
+  /** Longest a send waits for its batch to start, and longest a batch may take. Default 5000. */
+  deadlineMs?: number;
+}
+
+/** Stores and enqueues sends in batches; the Producer's send() goes through one. */
+export class MessageBatcher {
+  private readonly batches: GroupCommit<PendingMessage, string[] | undefined>;
+
+  constructor(private readonly options: MessageBatcherOptions) {
+    this.batches = new GroupCommit({
+      write: (messages) => this.write(messages),
+      maxBatch: options.maxBatch ?? 500,
+      maxQueued: options.maxQueued ?? 10_000,
+      deadlineMs: options.deadlineMs ?? 5000,
+      sizeOf: (message) => message.payloadJson.length,
+      overloaded: (queued) =>
+        new HookfleetError(
+          'overloaded',
+          `${queued} sends are already waiting to be stored; nothing was stored. Retry later.`,
+          503,
+        ),
+      timedOut: (message, waitedMs, written) =>
+        new HookfleetError(
+          'unavailable',
+          written
+            ? `PostgreSQL or Redis did not answer within ${waitedMs} ms; message ${message.id} may have been stored and enqueued anyway (send again with the same idempotencyKey to be sure). Retry later.`
+            : `the send waited ${waitedMs} ms for PostgreSQL and Redis; nothing was stored. Retry later.`,
+          503,
+        ),
+      closed: () => new HookfleetError('closed', 'the producer is closed', 503),
+    });
+  }
+
+  /**
+   * Stores the message with its fan-out and enqueues its deliveries. Resolves with the endpoint
+   * ids, or undefined when the idempotency key was taken (nothing was stored or enqueued).
+   */
+  submit(message: PendingMessage): Promise<string[] | undefined> {
+    return this.batches.submit(message);
+  }
+
+  /** Writes what is waiting, then refuses new sends. Safe to call twice. */
+  close(): Promise<void> {
+    return this.batches.close();
+  }
+
+  private async write(
+    messages: readonly PendingMessage[],
+  ): Promise<PromiseSettledResult<string[] | undefined>[]> {
+    const { inserted, failed } = await this.insert(messages);
+    const stored = messages.filter((message) => inserted.has(message.id));
+    const storedFailure = await this.enqueue(stored, inserted);
+    return messages.map((message) => {
+      const insertError = failed.get(message.id);
+      if (insertError !== undefined) return { status: 'rejected', reason: insertError };
+      const endpointIds = inserted.get(message.id);
+      if (endpointIds === undefined) return { status: 'fulfilled', value: undefined };
+      if (storedFailure) return { status: 'rejected', reason: storedFailure(message.id) };
+      return { status: 'fulfilled', value: endpointIds };
+    });
+  }
+
+  /**
+   * One INSERT for the batch. Should PostgreSQL refuse it for what one message holds rather than
+   * for being unreachable, each message is inserted alone, so only the faulty one fails.
+   */
+  private async insert(
+    messages: readonly PendingMessage[],
+  ): Promise<{ inserted: Map<string, string[]>; failed: Map<string, unknown> }> {
+    const failed = new Map<string, unknown>();
+    const rows = messages.map(withMark);
+    try {
+      return { inserted: await insertFannedOutMessages(this.options.sql, rows), failed };
+    } catch (error) {
+      if (messages.length === 1 || isUnavailableError(error)) throw error;
+    }
+    const inserted = new Map<string, string[]>();
+    for (const message of messages) {
+      try {
+        const one = await insertFannedOutMessages(this.options.sql, [withMark(message)]);
+        for (const [id, endpointIds] of one) inserted.set(id, endpointIds);
+      } catch (error) {
+        failed.set(message.id, error);
+      }
+    }
+    return { inserted, failed };
+  }
+
+  /**
+   * Enqueues the stored messages' jobs, then marks the ones with an idempotency key enqueued (the
+   * others were marked as they were inserted, and are unmarked should the enqueue fail). Returns
+   * the error each caller gets if this failed.
+   */
+  private async enqueue(
+    stored: readonly PendingMessage[],
+    inserted: Map<string, string[]>,
+  ): Promise<((messageId: string) => unknown) | undefined> {
+    if (stored.length === 0) return undefined;
+    const failure = await this.addJobs(stored, inserted);
+    if (failure) {
+      const keyless = stored.filter((message) => message.idempotencyKey === undefined);
+      // Best effort: the callers are told either way, and nothing resumes key-less messages.
+      await markMessagesNotEnqueued(this.options.sql, ids(keyless)).catch(() => {});
+      return failure;
+    }
+    const keyed = stored.filter((message) => message.idempotencyKey !== undefined);
+    try {
+      await markMessagesEnqueued(this.options.sql, ids(keyed));
+    } catch (error) {
+      return () => error;
+    }
+    return undefined;
+  }
+
+  /** One addBulk for every job of the batch; on failure, the `redis_unavailable` each caller gets. */
+  private async addJobs(
+    stored: readonly PendingMessage[],
+    inserted: Map<string, string[]>,
+  ): Promise<((messageId: string) => unknown) | undefined> {
+    const reason = await this.options.whyRedisUnavailable();
+    if (reason !== undefined) return (messageId) => redisUnavailable(reason, messageId);
+    try {
+      await addDeliveryJobs(
+        this.options.queue,
+        stored.map((message) => ({
+          messageId: message.id,
+          eventType: message.eventType,
+          body: message.payloadJson,
+          endpointIds: inserted.get(message.id)!,
+        })),
+      );
+      return undefined;
+    } catch (error) {
+      // Connection lost, command timed out, Redis out of memory or read-only: all mean "not
+      // enqueued, try again later". Job ids are deterministic, so a retry cannot add twice.
+      const text = error instanceof Error ? error.message : String(error);
+      return (messageId) => redisUnavailable(text, messageId, error);
+    }
+  }
+}
+
+function ids(messages: readonly PendingMessage[]): string[] {
+  return messages.map((message) => message.id);
+}
