@@ -46,20 +46,32 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** True when `candidate` equals one of `secrets`; compares against all of them, in constant time each. */
+/**
+ * A test of whether a candidate equals one of `secrets`: it compares against all of them, in
+ * constant time each. The secrets' digests are computed once, here, not on every request.
+ */
+export function secretMatcher(secrets: readonly string[]): (candidate: string) => boolean {
+  const digests = secrets.map(digest);
+  return (candidate) => {
+    const given = digest(candidate);
+    let matched = false;
+    for (const expected of digests) matched = timingSafeEqual(given, expected) || matched;
+    return matched;
+  };
+}
+
+/** True when `candidate` equals one of `secrets` (see secretMatcher). */
 export function matchesAny(candidate: string, secrets: readonly string[]): boolean {
-  const given = digest(candidate);
-  let matched = false;
-  for (const secret of secrets) matched = timingSafeEqual(given, digest(secret)) || matched;
-  return matched;
+  return secretMatcher(secrets)(candidate);
 }
 
 /** `Authorization: Bearer <key>` with one of `apiKeys`; otherwise 401 `{code: 'unauthorized'}`. */
 export function requireApiKey(apiKeys: readonly string[]): MiddlewareHandler {
+  const isApiKey = secretMatcher(apiKeys);
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer +(\S+) *$/i.exec(header);
-    if (!match || apiKeys.length === 0 || !matchesAny(match[1]!, apiKeys)) {
+    if (!match || apiKeys.length === 0 || !isApiKey(match[1]!)) {
       const detail = match
         ? 'the API key is not valid'
         : 'missing or malformed Authorization header; expected Bearer <key> (keys are set by HOOKFLEET_API_KEYS)';
