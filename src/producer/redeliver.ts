@@ -15,6 +15,15 @@ export interface Redelivery {
   jobId: string;
 }
 
+export interface RedeliverOptions {
+  /**
+   * A stable name for this redelivery of the delivery to `endpointId` (a replay names it after the
+   * failure it replays). With one, a new job that already exists is not added again, so a replay
+   * run twice sends once. Without one (an explicit redeliver), every call adds a new job.
+   */
+  redeliveryKey?: (endpointId: string) => string;
+}
+
 /** Job states in which a delivery is still going to be attempted. */
 const PENDING_STATES = new Set([
   'waiting',
@@ -29,19 +38,23 @@ const PENDING_STATES = new Set([
  * Sends a message to `endpointIds` again. A delivery whose job is in the failed set is retried in
  * place (`job.retry('failed')`, attempts reset, so it gets the whole retry schedule again). A
  * delivery still queued is left alone. Otherwise (succeeded, or the job was removed by its
- * retention) a new job with a new unique id is added, with the same body and `webhook-id`.
+ * retention) a new job is added, with the same body and `webhook-id`: with a unique id, or one
+ * named by `options.redeliveryKey`.
  */
 export async function redeliverMessage(
   queue: Queue<DeliveryJobData>,
   message: MessageRow,
   endpointIds: readonly string[],
+  options: RedeliverOptions = {},
 ): Promise<Redelivery[]> {
   const results: Redelivery[] = [];
   // A message can fan out to thousands of endpoints: a few dozen Redis round trips at a time.
   for (let start = 0; start < endpointIds.length; start += CHUNK) {
     const chunk = endpointIds.slice(start, start + CHUNK);
     results.push(
-      ...(await Promise.all(chunk.map((endpointId) => redeliverOne(queue, message, endpointId)))),
+      ...(await Promise.all(
+        chunk.map((endpointId) => redeliverOne(queue, message, endpointId, options)),
+      )),
     );
   }
   return results;
@@ -53,20 +66,20 @@ async function redeliverOne(
   queue: Queue<DeliveryJobData>,
   message: MessageRow,
   endpointId: string,
+  options: RedeliverOptions,
 ): Promise<Redelivery> {
   const jobId = deliveryJobId(message.id, endpointId);
   const job = (await queue.getJob(jobId)) as Job<DeliveryJobData> | undefined;
-  if (job && (await job.getState()) === 'failed') {
-    try {
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-      return { endpointId, action: 'retried', jobId };
-    } catch {
-      // Someone (Bull Board, another redeliver) moved it meanwhile; read its state again below.
-    }
-  }
-  if (job && PENDING_STATES.has(await job.getState()))
-    return { endpointId, action: 'pending', jobId };
-  const newJobId = `${jobId}.r${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+  const kept = job && (await retryOrKeep(job));
+  if (kept) return { endpointId, action: kept, jobId };
+  const key = options.redeliveryKey?.(endpointId);
+  const newJobId = key
+    ? `${jobId}.r${key}`
+    : `${jobId}.r${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+  const earlier = key && ((await queue.getJob(newJobId)) as Job<DeliveryJobData> | undefined);
+  // This redelivery was added before (a replay run twice): it is not added again.
+  if (earlier)
+    return { endpointId, action: (await retryOrKeep(earlier)) ?? 'pending', jobId: newJobId };
   const data: DeliveryJobData = {
     messageId: message.id,
     endpointId,
@@ -77,4 +90,20 @@ async function redeliverOne(
   };
   await queue.add(DELIVERY_JOB, data, { ...DELIVERY_JOB_OPTIONS, jobId: newJobId });
   return { endpointId, action: 'enqueued', jobId: newJobId };
+}
+
+/**
+ * A failed job is retried in place (attempts reset: the whole retry schedule again); a job still
+ * queued is left alone. Undefined when neither: the job succeeded, so a new one is needed.
+ */
+async function retryOrKeep(job: Job<DeliveryJobData>): Promise<'retried' | 'pending' | undefined> {
+  if ((await job.getState()) === 'failed') {
+    try {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      return 'retried';
+    } catch {
+      // Someone (Bull Board, another redeliver) moved it meanwhile; read its state again below.
+    }
+  }
+  return PENDING_STATES.has(await job.getState()) ? 'pending' : undefined;
 }

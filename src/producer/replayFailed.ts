@@ -55,8 +55,8 @@ const MESSAGES_AT_ONCE = 50;
  * delivery stays listed as failed until a worker makes its next attempt. Deliveries whose
  * message row is gone are counted in `total` only. Failures recorded after the first page was
  * read are not replayed, so a replayed delivery that fails again is not replayed twice. A second
- * run leaves the jobs the first one retried alone (`pending`) while they wait, but a delivery
- * whose job had expired is enqueued again (redeliverMessage only knows the original job id).
+ * run leaves alone (`pending`) what the first one retried or enqueued while it waits: a new job is
+ * named after the failure it replays, so it is not added twice.
  */
 export async function replayFailedDeliveries(
   deps: ReplayFailedDeps,
@@ -94,7 +94,9 @@ async function replayPage(
     page.map((delivery) => delivery.messageId),
   );
   const endpointsByMessage = new Map<string, string[]>();
-  for (const { messageId, endpointId } of page) {
+  const failedAt = new Map<string, Date>();
+  for (const { messageId, endpointId, failedAt: at } of page) {
+    failedAt.set(`${messageId} ${endpointId}`, at);
     if (!messages.has(messageId)) continue;
     const list = endpointsByMessage.get(messageId) ?? [];
     list.push(endpointId);
@@ -105,7 +107,11 @@ async function replayPage(
     const chunk = groups.slice(start, start + MESSAGES_AT_ONCE);
     const redeliveries = await Promise.all(
       chunk.map(([messageId, endpointIds]) =>
-        redeliverMessage(deps.queue, messages.get(messageId)!, endpointIds),
+        redeliverMessage(deps.queue, messages.get(messageId)!, endpointIds, {
+          // Named after the failure it replays: the same failure is never enqueued twice.
+          redeliveryKey: (endpointId) =>
+            `f${failedAt.get(`${messageId} ${endpointId}`)!.getTime().toString(36)}`,
+        }),
       ),
     );
     for (const { action } of redeliveries.flat()) result[action] += 1;

@@ -131,7 +131,7 @@ describe('replayFailedDeliveries', () => {
     expect(broken.requests.length).toBe(before);
   });
 
-  it('adds a new job when the failed one is gone, and leaves a delivery queued meanwhile alone', async () => {
+  it('adds a new job when the failed one is gone (once, however often it runs), and leaves a delivery queued meanwhile alone', async () => {
     healthy.respondWith(fail500);
     const [gone, queued] = await sendAndFail('replay.a', 2);
     const since = new Date(Date.now() - 60_000);
@@ -146,6 +146,15 @@ describe('replayFailedDeliveries', () => {
     );
 
     expect(result).toEqual({ total: 2, retried: 0, enqueued: 1, pending: 1 });
+    // Run again before any worker has tried: the new job is found, not added a second time.
+    const again = await replayFailedDeliveries(
+      { db: fleet.db.db, queue },
+      { endpointId: replayed, since },
+    );
+    expect(again).toEqual({ total: 2, retried: 0, enqueued: 0, pending: 2 });
+    expect(
+      (await queue.getWaiting()).filter((job) => job.id!.startsWith(`${gone}.r`)),
+    ).toHaveLength(1);
     healthy.respondWith(answer(204));
     const delivered = completions([is(queued!), (jobId) => jobId.startsWith(`${gone}.r`)]);
     await queue.resume();
