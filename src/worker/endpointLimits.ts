@@ -62,6 +62,8 @@ export interface Permit {
   endpointId: string;
   /** Undefined when the delivery was admitted without asking Redis (limits off or unreachable). */
   token: string | undefined;
+  /** When it was admitted: the attempt's duration tells later deliveries how long to wait when busy. */
+  admittedAtMs?: number;
 }
 
 /** What the attempt says about the endpoint's health; `none` when nothing reached it. */
@@ -76,8 +78,14 @@ export interface EndpointLimits {
 
 /** The longest a circuit stays open between probes, however often they fail. */
 export const MAX_COOLDOWN_MS = 5 * 60_000;
-/** A busy endpoint's delivery waits this long (plus up to as much again) before asking again. */
-const BUSY_RETRY_MS = 200;
+/**
+ * A delivery refused because its endpoint is busy asks again after about one and a half of the
+ * endpoint's last attempt durations (so a fast endpoint's deliveries wait milliseconds, a slow
+ * one's do not spin), within these bounds; before any attempt is known, after BUSY_RETRY_MS.
+ */
+const BUSY_RETRY_MS = 50;
+const MIN_BUSY_RETRY_MS = 10;
+const MAX_BUSY_RETRY_MS = 2000;
 /** While a probe is in flight, the other deliveries ask again after about this long. */
 const PROBE_WAIT_MS = 1000;
 /** State keys outlive their last change by this much, so forgotten endpoints leave nothing. */
@@ -88,13 +96,13 @@ const WARNING_INTERVAL_MS = 10_000;
 /**
  * KEYS: endpoint state hash, in-flight sorted set (member: token, score: lease end).
  * ARGV: now, token, leaseMs, maxInFlight, breakerOn.
- * Returns {'admitted', isProbe} or {'open' | 'half-open' | 'busy', untilMs}.
+ * Returns {'admitted', isProbe}, {'open' | 'half-open', untilMs} or {'busy', lastAttemptMs or -1}.
  */
 const ADMIT_SCRIPT = `
 local now = tonumber(ARGV[1])
 local leaseUntil = now + tonumber(ARGV[3])
 local probe = false
-local state, limit = unpack(redis.call('HMGET', KEYS[1], 'state', 'limit'))
+local state, limit, latency = unpack(redis.call('HMGET', KEYS[1], 'state', 'limit', 'latencyMs'))
 if ARGV[5] == '1' and (state == 'open' or state == 'half-open') then
   local field = state == 'open' and 'retryAt' or 'probeUntil'
   local untilMs = tonumber(redis.call('HGET', KEYS[1], field) or '0')
@@ -105,8 +113,7 @@ local maxInFlight = tonumber(ARGV[4])
 if maxInFlight > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   if redis.call('ZCARD', KEYS[2]) >= math.min(tonumber(limit or '1'), maxInFlight) then
-    local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    return {'busy', tonumber(first[2] or now)}
+    return {'busy', tonumber(latency or '-1')}
   end
   redis.call('ZADD', KEYS[2], leaseUntil, ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
@@ -120,7 +127,8 @@ return {'admitted', 0}
 
 /**
  * KEYS: endpoint state hash, in-flight sorted set.
- * ARGV: token, verdict, now, failureThreshold, cooldownMs, maxCooldownMs, keyTtlMs, maxInFlight.
+ * ARGV: token, verdict, now, failureThreshold, cooldownMs, maxCooldownMs, keyTtlMs, maxInFlight,
+ * attemptMs (how long the attempt took).
  * Returns the circuit's transition: 'opened', 'reopened', 'closed' (from open or half-open), or
  * 'none'.
  */
@@ -132,14 +140,15 @@ local maxInFlight = tonumber(ARGV[8])
 local state, limit, failures = unpack(redis.call('HMGET', KEYS[1], 'state', 'limit', 'failures'))
 state = state or 'closed'
 limit = tonumber(limit or '1')
+redis.call('HSET', KEYS[1], 'latencyMs', ARGV[9])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
 if ARGV[2] == 'succeeded' then
-  -- A healthy endpoint at its full limit has nothing to change: no write on the common path.
+  -- A healthy endpoint at its full limit has nothing else to change: the common path.
   if state == 'closed' and (failures == false or failures == '0') and (maxInFlight == 0 or limit >= maxInFlight) then
     return 'none'
   end
   redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'limit', math.min(limit + 1, math.max(maxInFlight, 1)))
   redis.call('HDEL', KEYS[1], 'retryAt', 'probe', 'probeUntil', 'opens')
-  redis.call('PEXPIRE', KEYS[1], ARGV[7])
   if state == 'closed' then return 'none' end
   return 'closed'
 end
@@ -162,6 +171,11 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return result
 `;
+
+function busyRetryMs(lastAttemptMs: number): number {
+  if (lastAttemptMs < 0) return BUSY_RETRY_MS;
+  return Math.min(MAX_BUSY_RETRY_MS, Math.max(MIN_BUSY_RETRY_MS, lastAttemptMs * 1.5));
+}
 
 /** The hash holding an endpoint's circuit state and in-flight limit. */
 function endpointStateKey(prefix: string, endpointId: string): string {
@@ -260,16 +274,15 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       const [verdict, value] = answer;
       if (verdict === 'admitted') {
         if (value === 1) logger.info({ endpointId }, 'circuit half-open: sending a probe');
-        return { admitted: true, permit: { endpointId, token } };
+        return { admitted: true, permit: { endpointId, token, admittedAtMs: now } };
       }
       const reason = verdict === 'busy' ? 'endpoint_busy' : 'circuit_open';
-      const untilMs = Math.max(0, value - now);
-      // Spread the waiting deliveries so they do not all come back in the same instant.
       const baseMs =
-        verdict === 'open'
-          ? untilMs
-          : Math.min(untilMs, verdict === 'busy' ? BUSY_RETRY_MS : PROBE_WAIT_MS);
-      const retryInMs = Math.max(50, Math.round(baseMs * (1 + Math.random() / 2)));
+        verdict === 'busy'
+          ? busyRetryMs(value)
+          : Math.max(50, verdict === 'open' ? value - now : Math.min(value - now, PROBE_WAIT_MS));
+      // Spread the waiting deliveries so they do not all come back in the same instant.
+      const retryInMs = Math.round(baseMs * (1 + Math.random() / 2));
       metrics?.deliveriesPostponed.inc({ reason });
       return { admitted: false, reason, retryInMs };
     },
@@ -288,6 +301,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           Math.max(cooldownMs, MAX_COOLDOWN_MS),
           STATE_KEY_TTL_MS,
           maxInFlight,
+          Math.max(0, clock() - (permit.admittedAtMs ?? clock())),
         );
         if (transition === 'opened' || transition === 'reopened') {
           metrics?.circuitsOpened.inc();

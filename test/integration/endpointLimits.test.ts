@@ -92,6 +92,23 @@ describe('the per-endpoint in-flight cap', () => {
     expect(await fill(limits, endpointId)).toHaveLength(4);
   });
 
+  it("asks a busy endpoint's refused delivery to come back after about its last attempt's duration", async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 1 });
+    const first = permitOf(await limits.admit(endpointId));
+    const unknown = await limits.admit(endpointId);
+    // Nothing known yet about the endpoint: a fixed wait.
+    expect(unknown.admitted || unknown.retryInMs).toBeGreaterThanOrEqual(50);
+    nowMs += 40; // the attempt took 40 ms
+    await limits.release(first, 'succeeded');
+    permitOf(await limits.admit(endpointId));
+    const busy = await limits.admit(endpointId);
+    expect(busy).toMatchObject({ admitted: false, reason: 'endpoint_busy' });
+    if (!busy.admitted) {
+      expect(busy.retryInMs).toBeGreaterThanOrEqual(60);
+      expect(busy.retryInMs).toBeLessThanOrEqual(90);
+    }
+  });
+
   it('a delivery in flight holds its place until it is released', async () => {
     const { limits, endpointId } = limitsFor({ maxInFlight: 2 });
     const first = permitOf(await limits.admit(endpointId));
