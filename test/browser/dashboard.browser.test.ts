@@ -1,13 +1,9 @@
-import { mkdir } from 'node:fs/promises';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { startApiServer, type RunningApiServer } from '../../src/producer/server.js';
+import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { ADMIN, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
-
-/** Debian's Chromium; CI installs it (.ci/run). Missing, this file fails rather than skips. */
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
 
 // No worker runs here: the jobs stay waiting, so the board has counts to show.
 let api: ApiHarness;
@@ -18,10 +14,7 @@ beforeAll(async () => {
   api = await createApiHarness();
   server = await startApiServer(api.deps, { port: 0, hostname: '127.0.0.1' });
   base = `http://127.0.0.1:${server.port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
@@ -69,7 +62,6 @@ describe('Bull Board at /admin/queues', () => {
       const overview = await body.innerText();
       expect(overview).toMatch(/maintenance[\s\S]{0,40}?\b0 Jobs/);
       expect(overview).toMatch(/WAITING\s+3\b/);
-      await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: new URL('dashboard-overview.png', ARTIFACTS).pathname });
 
       // The queue's own page lists the waiting jobs: one per message, named by message and endpoint.

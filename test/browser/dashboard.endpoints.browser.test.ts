@@ -1,15 +1,11 @@
-import { mkdir } from 'node:fs/promises';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { deliveryJobId } from '../../src/jobs.js';
 import { startApiServer, type RunningApiServer } from '../../src/producer/server.js';
+import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { ADMIN, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 import { ok, startReceiver, type Receiver, type Responder } from '../helpers/receiver.js';
-
-/** Debian's Chromium; CI installs it (.ci/run). Missing, this file fails rather than skips. */
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
 
 const fail500: Responder = (_request, _index, res) => {
   res.writeHead(500).end();
@@ -28,10 +24,7 @@ beforeAll(async () => {
   server = await startApiServer(api.deps, { port: 0, hostname: '127.0.0.1' });
   base = `http://127.0.0.1:${server.port}`;
   receiver = await startReceiver(fail500);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
@@ -39,20 +32,6 @@ afterAll(async () => {
   await api?.close();
   await receiver?.close();
 });
-
-/** Resolves once every one of `jobIds` has completed (from the moment of the call). */
-function completionOf(jobIds: readonly string[]): Promise<void> {
-  const left = new Set(jobIds);
-  return new Promise((resolve) => {
-    const listener = ({ jobId }: { jobId: string }) => {
-      left.delete(jobId);
-      if (left.size > 0) return;
-      api.fleet.events.off('completed', listener);
-      resolve();
-    };
-    api.fleet.events.on('completed', listener);
-  });
-}
 
 describe('the endpoint health page at /admin/endpoints', () => {
   it('leads an operator from a failing endpoint to replaying its deliveries once it is fixed', async () => {
@@ -101,7 +80,6 @@ describe('the endpoint health page at /admin/endpoints', () => {
       expect(await row.locator('[data-col="lastSuccess"]').innerText()).toBe('never');
       expect(await row.locator('[data-col="successRate"]').innerText()).toBe('0 %');
       expect(await row.innerText()).toContain('Orders service <staging>');
-      await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({
         path: new URL('endpoints-list.png', ARTIFACTS).pathname,
         fullPage: true,
@@ -115,7 +93,7 @@ describe('the endpoint health page at /admin/endpoints', () => {
       // The receiver is fixed; replay what failed in the last hour.
       receiver.respondWith(ok);
       const received = receiver.requests.length + 3;
-      const completed = completionOf(jobIds);
+      const completed = api.fleet.nextCompletions(jobIds);
       await page.selectOption('select[name="since"]', '1h');
       await page.getByRole('button', { name: 'Replay' }).click();
       await page.waitForURL(/done=replayed/);

@@ -17,6 +17,11 @@ export interface TestFleet {
   startWorker(overrides?: Record<string, string>): RunningWorker;
   /** Resolves when the delivery job ends: completed, or failed for good. */
   waitForDelivery(jobId: string): Promise<DeliveryEnd>;
+  /**
+   * Resolves once, for each of `jobs` (an id, or a test of the id), a job has completed after
+   * this call; for jobs that already ended once and are sent again (replay, redeliver).
+   */
+  nextCompletions(jobs: readonly (string | ((jobId: string) => boolean))[]): Promise<void>;
   /** Flushes every worker's success recorder, so the database shows what was delivered. */
   flushRecorders(): Promise<void>;
   /** Closes workers, producer and events, drops the database and the queue keys. */
@@ -100,6 +105,22 @@ export async function createTestFleet(
       const end = ended.get(jobId);
       if (end) return Promise.resolve(end);
       return new Promise((resolve) => waiters.set(jobId, resolve));
+    },
+    nextCompletions(jobs) {
+      const waiting = jobs.map((job) =>
+        typeof job === 'string' ? (jobId: string) => jobId === job : job,
+      );
+      return new Promise((resolve) => {
+        const onCompleted = ({ jobId }: { jobId: string }) => {
+          const index = waiting.findIndex((matches) => matches(jobId));
+          if (index >= 0) waiting.splice(index, 1);
+          if (waiting.length > 0) return;
+          events.off('completed', onCompleted);
+          resolve();
+        };
+        if (waiting.length === 0) resolve();
+        else events.on('completed', onCompleted);
+      });
     },
     async flushRecorders() {
       await Promise.all(workers.map((w) => w.recorder.flush()));

@@ -462,7 +462,7 @@ describe('the buttons of the detail view', () => {
 
       receiver.respondWith(ok);
       const delivered = receiver.requests.length + 2;
-      const completed = completionOf(jobIds);
+      const completed = api.fleet.nextCompletions(jobIds);
       const res = await post(`/admin/endpoints/${id}/replay`, { since: '1h' });
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toBe(
@@ -540,17 +540,3 @@ describe('the buttons of the detail view', () => {
     expect((await endpointRow(id)).active).toBe(true);
   });
 });
-
-/** Resolves once every one of `jobIds` has completed (from the moment of the call). */
-function completionOf(jobIds: readonly string[]): Promise<void> {
-  const left = new Set(jobIds);
-  return new Promise((resolve) => {
-    const listener = ({ jobId }: { jobId: string }) => {
-      left.delete(jobId);
-      if (left.size > 0) return;
-      api.fleet.events.off('completed', listener);
-      resolve();
-    };
-    api.fleet.events.on('completed', listener);
-  });
-}

@@ -54,23 +54,6 @@ async function sendAndFail(eventType: string, count: number): Promise<string[]> 
   return ids;
 }
 
-/** Resolves once a job matching each of `matchers` has completed (from the moment of the call). */
-function completions(matchers: ((jobId: string) => boolean)[]): Promise<void> {
-  const waiting = [...matchers];
-  return new Promise((resolve) => {
-    const onCompleted = ({ jobId }: { jobId: string }) => {
-      const index = waiting.findIndex((matches) => matches(jobId));
-      if (index >= 0) waiting.splice(index, 1);
-      if (waiting.length > 0) return;
-      fleet.events.off('completed', onCompleted);
-      resolve();
-    };
-    fleet.events.on('completed', onCompleted);
-  });
-}
-
-const is = (expected: string) => (jobId: string) => jobId === expected;
-
 describe('replayFailedDeliveries', () => {
   it('replays the failures since a time, page by page, leaving older ones and other endpoints alone', async () => {
     const older = await sendAndFail('replay.a', 2);
@@ -100,7 +83,7 @@ describe('replayFailedDeliveries', () => {
 
     healthy.respondWith(answer(200));
     const before = broken.requests.length;
-    const delivered = completions(recent.map(is));
+    const delivered = fleet.nextCompletions(recent);
     const progress: [number, number][] = [];
     const result = await replayFailedDeliveries(
       { db: fleet.db.db, queue },
@@ -156,7 +139,7 @@ describe('replayFailedDeliveries', () => {
       (await queue.getWaiting()).filter((job) => job.id!.startsWith(`${gone}.r`)),
     ).toHaveLength(1);
     healthy.respondWith(answer(204));
-    const delivered = completions([is(queued!), (jobId) => jobId.startsWith(`${gone}.r`)]);
+    const delivered = fleet.nextCompletions([queued!, (jobId) => jobId.startsWith(`${gone}.r`)]);
     await queue.resume();
     await delivered;
     await fleet.flushRecorders();
