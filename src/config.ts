@@ -217,7 +217,7 @@ export interface Config {
   /**
    * Most deliveries in flight to one endpoint across the whole fleet (every worker process), so
    * one slow or hanging receiver cannot take every worker slot. The limit itself adapts: it starts
-   * at 1, grows by one per success up to this, halves per failure. 0 means no cap. Default 20.
+   * at 1, doubles per success up to this, halves per failure. 0 means no cap. Default 20.
    */
   readonly endpointMaxInFlight: number;
   /**

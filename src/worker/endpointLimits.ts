@@ -5,10 +5,10 @@
  * or answers 5xx) from occupying the fleet's worker slots, which would otherwise starve every
  * healthy endpoint. BullMQ's open-source edition has no per-group limits, so this is ours.
  *
- * In-flight limit: adaptive, like TCP's congestion window. An endpoint starts at one delivery in
- * flight, gains one per success up to `maxInFlight`, and halves on each failure. A receiver that
+ * In-flight limit: adaptive, like TCP's slow start. An endpoint starts at one delivery in flight,
+ * doubles it with each success up to `maxInFlight`, and halves it on each failure. A receiver that
  * hangs from the start therefore holds one worker slot, not `maxInFlight` of them, until its
- * first timeout tells us; a healthy one reaches the full limit after that many successes.
+ * first timeout tells us; a healthy one reaches the full limit within a handful of successes.
  *
  * Circuit states, per endpoint:
  * - closed: deliveries go out; `failureThreshold` failed attempts in a row (fleet-wide) open it.
@@ -147,7 +147,7 @@ if ARGV[2] == 'succeeded' then
   if state == 'closed' and (failures == false or failures == '0') and (maxInFlight == 0 or limit >= maxInFlight) then
     return 'none'
   end
-  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'limit', math.min(limit + 1, math.max(maxInFlight, 1)))
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'limit', math.min(limit * 2, math.max(maxInFlight, 1)))
   redis.call('HDEL', KEYS[1], 'retryAt', 'probe', 'probeUntil', 'opens')
   if state == 'closed' then return 'none' end
   return 'closed'

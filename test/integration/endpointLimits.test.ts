@@ -69,21 +69,21 @@ describe('the per-endpoint in-flight cap', () => {
     }
   }
 
-  it('starts an endpoint at one delivery in flight and allows one more per success, up to the cap', async () => {
-    const { limits, endpointId } = limitsFor({ maxInFlight: 3 });
+  it('starts an endpoint at one delivery in flight and doubles it per success, up to the cap', async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 6 });
     const sizes: number[] = [];
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < 5; round++) {
       const permits = await fill(limits, endpointId);
       sizes.push(permits.length);
       await limits.release(permits[0]!, 'succeeded');
       for (const permit of permits.slice(1)) await limits.release(permit, 'none');
     }
-    expect(sizes).toEqual([1, 2, 3, 3]);
+    expect(sizes).toEqual([1, 2, 4, 6, 6]);
   });
 
   it('halves the limit on each failure', async () => {
     const { limits, endpointId } = limitsFor({ maxInFlight: 8 });
-    for (let i = 0; i < 7; i++)
+    for (let i = 0; i < 3; i++)
       await limits.release(permitOf(await limits.admit(endpointId)), 'succeeded');
     const permits = await fill(limits, endpointId);
     expect(permits).toHaveLength(8);
