@@ -45,6 +45,8 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
   // its whole retry schedule; after that each refusal counts as an attempt, so a delivery to an
   // endpoint that never recovers still ends in the failed set (replayable) instead of waiting forever.
   const scheduleSpanMs = deps.retryScheduleMs.reduce((sum, ms) => sum + ms, 0);
+  // Deliveries this worker is processing; at zero the recorder need not wait for more to batch.
+  let inFlight = 0;
 
   /**
    * The endpoint row, from the cache or PostgreSQL. When PostgreSQL cannot be reached the delivery
@@ -74,9 +76,9 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     }
   }
 
-  return async function processDelivery(
+  async function deliver(
     job: Job<DeliveryJobData>,
-    token?: string,
+    token: string | undefined,
   ): Promise<{ statusCode: number }> {
     const { messageId, endpointId, body } = job.data;
     const attemptNumber = job.attemptsMade + 1;
@@ -164,6 +166,19 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
       throw new UnrecoverableError(reason);
     } finally {
       if (permit) await deps.limits.release(permit, verdict);
+    }
+  }
+
+  return async function processDelivery(
+    job: Job<DeliveryJobData>,
+    token?: string,
+  ): Promise<{ statusCode: number }> {
+    inFlight += 1;
+    try {
+      return await deliver(job, token);
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0) deps.recorder.idle();
     }
   };
 }

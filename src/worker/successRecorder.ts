@@ -4,6 +4,9 @@ import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
+/** Shortest time between two flushes started because the worker went idle (see `idle`). */
+export const IDLE_FLUSH_INTERVAL_MS = 100;
+
 /**
  * Longest a flush waits for PostgreSQL. A query on a connection that died without a close (seen
  * after pg_terminate_backend under load) never settles; without a bound the recorder would stop
@@ -77,6 +80,7 @@ export class SuccessRecorder {
   private consecutiveErrors = 0;
   private closed = false;
   private droppedAttempts = 0;
+  private lastFlushStartMs = 0;
   /**
    * A batch whose write failed after it may have reached PostgreSQL: when the connection drops
    * between COMMIT and its answer, the outcome is unknown. Before anything else is written it is
@@ -134,10 +138,26 @@ export class SuccessRecorder {
     }
   }
 
+  /**
+   * Told by the worker when it has no delivery in flight: with nothing more coming to batch with,
+   * write now instead of at the timer, so `last_success_at` lags by milliseconds at low load.
+   * At most one such early flush per IDLE_FLUSH_INTERVAL_MS, so a worker that goes idle between
+   * every delivery still writes in batches.
+   */
+  idle(): void {
+    if (this.isEmpty || this.flushing || this.closed || this.consecutiveErrors > 0) return;
+    const waitMs = IDLE_FLUSH_INTERVAL_MS - (Date.now() - this.lastFlushStartMs);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (waitMs <= 0) void this.flush();
+    else this.schedule(Math.min(waitMs, this.flushMs));
+  }
+
   /** Writes everything pending now; resolves when that write finished (or failed and was kept). */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
     if (this.isEmpty) return;
+    this.lastFlushStartMs = Date.now();
     this.flushing = this.writeBatch().finally(() => {
       this.flushing = undefined;
     });

@@ -4,7 +4,11 @@ import { createDbClient } from '../../src/db/client.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts, endpoints } from '../../src/db/schema.js';
 import { createLogger } from '../../src/logger.js';
-import { SuccessRecorder, type AttemptRecord } from '../../src/worker/successRecorder.js';
+import {
+  IDLE_FLUSH_INTERVAL_MS,
+  SuccessRecorder,
+  type AttemptRecord,
+} from '../../src/worker/successRecorder.js';
 import { startTcpProxy } from '../helpers/tcpProxy.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
 
@@ -72,6 +76,34 @@ describe('SuccessRecorder', () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect((await row(endpoint.id)).lastSuccessAt).toEqual(at('2026-04-01T00:00:00Z'));
+    await recorder.close();
+  });
+
+  it('writes at once when the worker goes idle, but not more often than every 100 ms', async () => {
+    const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
+    const recorder = new SuccessRecorder({ sql: db.sql, logger, flushMs: 60_000 });
+    const lastSuccess = async (until: Date) => {
+      // Poll the row (bounded): the write is the event we wait for, and it has no other signal.
+      for (
+        let i = 0;
+        i < 200 && (await row(endpoint.id)).lastSuccessAt?.getTime() !== until.getTime();
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      return (await row(endpoint.id)).lastSuccessAt;
+    };
+    const startedMs = Date.now();
+    recorder.record(attempt(endpoint.id, 'succeeded', at('2026-05-01T00:00:00Z')));
+    recorder.idle();
+    expect(await lastSuccess(at('2026-05-01T00:00:00Z'))).toEqual(at('2026-05-01T00:00:00Z'));
+    expect(Date.now() - startedMs).toBeLessThan(10_000); // not the minute of flushMs
+
+    recorder.record(attempt(endpoint.id, 'succeeded', at('2026-05-01T00:00:01Z')));
+    recorder.idle(); // too soon after the last flush: waits for the interval, not the minute
+    expect(await lastSuccess(at('2026-05-01T00:00:01Z'))).toEqual(at('2026-05-01T00:00:01Z'));
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(IDLE_FLUSH_INTERVAL_MS);
+    expect(Date.now() - startedMs).toBeLessThan(10_000);
     await recorder.close();
   });
 
