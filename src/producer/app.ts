@@ -53,7 +53,8 @@ export interface ApiDeps {
   /** The `maintenance` queue for Bull Board and /metrics. Default: one on `redis` (opens no connection of its own). */
   maintenanceQueue?: Queue;
   /**
-   * The circuit breaker's view of endpoints, for the endpoint health page. Default: read from
+   * The circuit breaker's view of endpoints, for GET /v1/endpoints/:id and the endpoint health
+   * page. Default: read from
    * `redis` (none when HOOKFLEET_CIRCUIT_FAILURES is 0).
    */
   circuitStates?: CircuitStates;
@@ -82,7 +83,8 @@ export function createApp(deps: ApiDeps): Hono {
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
   app.use('/v1/*', requireApiKey(config.apiKeys));
-  app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady }));
+  const circuitStates = deps.circuitStates ?? defaultCircuitStates(deps);
+  app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
   app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, redisReady }));
 
   app.use('/admin/*', requireAdmin(config.adminUser, config.adminPassword), refuseCrossSite());
@@ -97,7 +99,7 @@ export function createApp(deps: ApiDeps): Hono {
     ENDPOINTS_PAGE_PATH,
     createEndpointsPage({
       ...deps,
-      circuitStates: deps.circuitStates ?? defaultCircuitStates(deps),
+      circuitStates,
       redisReady,
       paths: { endpoints: ENDPOINTS_PAGE_PATH, queues: DASHBOARD_PATH },
     }),

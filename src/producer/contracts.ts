@@ -169,6 +169,18 @@ export const endpointHealthSchema = endpointSchema
       meanLatencyMs: z.number().nullable(),
       p95LatencyMs: z.number().nullable(),
     }),
+    /**
+     * The endpoint's circuit as the workers keep it (see the README's "Sick receivers"); null when
+     * the breaker is off or its state could not be read. Absent from `hookfleet endpoints show`.
+     */
+    circuit: z
+      .strictObject({
+        state: z.enum(['closed', 'open', 'half-open']),
+        /** While open: when the next probe may go out. */
+        retryAt: timestamp.nullable(),
+      })
+      .nullable()
+      .optional(),
   })
   .register(contracts, { id: 'EndpointWithHealth' });
 

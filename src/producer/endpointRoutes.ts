@@ -5,6 +5,7 @@
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Config } from '../config.js';
+import type { CircuitStates } from '../dashboard/endpointsPage.js';
 import type { DbClient } from '../db/client.js';
 import {
   deleteEndpoint,
@@ -30,7 +31,7 @@ import {
   rotateSecretRequest,
   updateEndpointRequest,
 } from './contracts.js';
-import { endpointHealthView } from './endpointHealthView.js';
+import { endpointHealthView, type EndpointHealthView } from './endpointHealthView.js';
 import { checkEndpointUrl, verifyEndpoint } from './endpointUrl.js';
 import { requireRedis } from './httpErrors.js';
 import { readJson } from './jsonBody.js';
@@ -50,6 +51,8 @@ export interface EndpointRoutesDeps {
   metrics: Metrics;
   guard: AddressGuard;
   redisReady: () => boolean;
+  /** The circuit breaker's state of endpoints; undefined when the breaker is off. */
+  circuitStates?: CircuitStates | undefined;
 }
 
 export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
@@ -102,8 +105,21 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
 
   app.get('/:id', async (c) => {
     const row = await requireEndpoint(c.req.param('id'));
-    return c.json(await endpointHealthView(db, row));
+    return c.json({ ...(await endpointHealthView(db, row)), circuit: await circuitOf(row.id) });
   });
+
+  /** Null rather than an error when Redis cannot say: the rest of the answer is still good. */
+  async function circuitOf(id: string): Promise<EndpointHealthView['circuit']> {
+    if (!deps.circuitStates) return null;
+    try {
+      const circuit = (await deps.circuitStates([id])).get(id);
+      return circuit
+        ? { state: circuit.state, retryAt: circuit.retryAt?.toISOString() ?? null }
+        : null;
+    } catch {
+      return null;
+    }
+  }
 
   app.patch('/:id', async (c) => {
     const existing = await requireEndpoint(c.req.param('id'));

@@ -1,4 +1,5 @@
 import { eq } from 'drizzle-orm';
+import pino from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setEndpointActive } from '../../src/db/endpoints.js';
@@ -15,6 +16,7 @@ import {
 import { TEST_EVENT_TYPE } from '../../src/producer/producer.js';
 import { deliveryJobId } from '../../src/jobs.js';
 import type { ResolvedAddress } from '../../src/worker/addressGuard.js';
+import { createEndpointLimits } from '../../src/worker/endpointLimits.js';
 import { createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 
@@ -206,6 +208,32 @@ describe('reading endpoints', () => {
       meanLatencyMs: 40,
     });
     expect(health.stats24h.p95LatencyMs).toBeCloseTo(89.5, 1);
+  });
+
+  it("shows the endpoint's circuit as the workers' breaker keeps it in Redis", async () => {
+    const created = await register();
+    const circuit = async () =>
+      endpointHealthSchema.parse((await api.call('GET', `/v1/endpoints/${created.id}`)).body)
+        .circuit;
+    expect(await circuit()).toEqual({ state: 'closed', retryAt: null });
+
+    // Three failed attempts through the same limits a worker uses open it.
+    const limits = createEndpointLimits({
+      redis: api.deps.redis,
+      prefix: api.fleet.config.queuePrefix,
+      maxInFlight: 0,
+      failureThreshold: 3,
+      cooldownMs: 60_000,
+      leaseMs: 1000,
+      logger: pino({ level: 'silent' }),
+    });
+    for (let i = 0; i < 3; i++) {
+      const admission = await limits.admit(created.id);
+      if (admission.admitted) await limits.release(admission.permit, 'failed');
+    }
+    const open = await circuit();
+    expect(open?.state).toBe('open');
+    expect(Date.parse(open!.retryAt!)).toBeGreaterThan(Date.now());
   });
 
   it('answers 404 for an unknown or malformed id', async () => {
