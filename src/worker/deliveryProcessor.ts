@@ -115,7 +115,7 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     let permit: Permit | undefined;
     try {
       const endpoint = usableEndpoint(endpointId, row);
-      const admission = await deps.limits.admit(endpointId);
+      const admission = await deps.limits.admit(endpointId, job.id);
       if (!admission.admitted) {
         const free =
           admission.reason === 'endpoint_busy' || Date.now() - job.timestamp < scheduleSpanMs;

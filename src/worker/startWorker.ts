@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { RetryableDeliveryError } from '../errors.js';
@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.js';
 import { createLimitsRedis, createWorkerRedis } from '../redis.js';
 import { createAddressGuard, type Resolver } from './addressGuard.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
+import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointLimits } from './endpointLimits.js';
 import { createDeliveryClient } from './httpClient.js';
@@ -52,6 +53,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     flushMs: config.recorderFlushMs,
   });
   const limitsRedis = createLimitsRedis(config.redisUrl, 'hookfleet:endpoint-limits');
+  // On the limits' connection: a Queue on a connection it does not own opens none of its own.
+  const postponedQueue = new Queue(DELIVERIES_QUEUE, {
+    connection: limitsRedis,
+    prefix: config.queuePrefix,
+  });
+  postponedQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
+  const postponed = createPostponedDeliveries(postponedQueue, logger);
   const limits = createEndpointLimits({
     redis: limitsRedis,
     prefix: config.queuePrefix,
@@ -62,6 +70,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     leaseMs: config.deliveryTimeoutMs + LEASE_MARGIN_MS,
     logger,
     metrics,
+    onCircuitClosed: (_endpointId, jobIds) => postponed.promote(jobIds),
   });
   const processor = createDeliveryProcessor({
     endpoints: createEndpointCache(dbClient.db, config.endpointCacheMs),
@@ -105,6 +114,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       await worker.close();
       await recorder.close(config.shutdownTimeoutMs);
       await client.close();
+      await postponed.settled();
       await connection.quit().catch(() => connection.disconnect());
       await limitsRedis.quit().catch(() => limitsRedis.disconnect());
     })();

@@ -222,6 +222,29 @@ describe('the per-endpoint circuit breaker', () => {
     expect(await stateOf(limits, endpointId)).toBe('closed');
   });
 
+  it('hands back the deliveries an open circuit postponed when it closes', async () => {
+    const closed: [string, string[]][] = [];
+    const { limits, endpointId } = limitsFor({
+      failureThreshold: 1,
+      cooldownMs: 10_000,
+      onCircuitClosed: (id, jobIds) => closed.push([id, jobIds]),
+    });
+    await fail(limits, endpointId, 1);
+    for (const jobId of ['job-a', 'job-b', 'job-a'])
+      expect((await limits.admit(endpointId, jobId)).admitted).toBe(false);
+    nowMs += 10_000;
+    const probe = permitOf(await limits.admit(endpointId, 'job-c'));
+    await limits.release(probe, 'succeeded');
+    expect(closed).toHaveLength(1);
+    expect(closed[0]![0]).toBe(endpointId);
+    expect(closed[0]![1].sort()).toEqual(['job-a', 'job-b']);
+    // Handed back once: a later close has nothing left to hand back.
+    await fail(limits, endpointId, 1);
+    nowMs += 10_000;
+    await limits.release(permitOf(await limits.admit(endpointId)), 'succeeded');
+    expect(closed[1]?.[1]).toEqual([]);
+  });
+
   it("a verdict of 'none' (nothing reached the receiver) changes nothing", async () => {
     const { limits, endpointId } = limitsFor({ failureThreshold: 1, maxInFlight: 1 });
     await limits.release(permitOf(await limits.admit(endpointId)), 'none');
