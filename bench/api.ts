@@ -10,7 +10,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import postgres from 'postgres';
 import { createDbClient, type DbClient } from '../src/db/client.js';
 import { insertEndpoint } from '../src/db/endpoints.js';
 import { runMigrations } from '../src/db/migrate.js';
@@ -29,6 +28,7 @@ import {
   type ReceiverProcess,
   type WorkerHandle,
 } from './delivery.js';
+import { createBenchScratch } from './scratch.js';
 
 export interface ApiBenchOptions {
   /** `hookfleet api` processes, each on a port of its own. Default 1. */
@@ -61,12 +61,9 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<ApiBen
   const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
   const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const log = options.log ?? (() => {});
-  const runId = randomBytes(4).toString('hex');
-  const dbName = `hookfleet_bench_${runId}`;
+  const scratch = await createBenchScratch(adminUrl, redisUrl);
+  const { runId, dbName, dbUrl, admin } = scratch;
   const prefix = `hfbench-${runId}-api`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database "${dbName}"`);
-  const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${dbName}` }).toString();
   const handles: WorkerHandle[] = [];
   let receiver: ReceiverProcess | undefined;
   let db: DbClient | undefined;
@@ -133,11 +130,6 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<ApiBen
     await Promise.all(handles.map((h) => h.stop()));
     await receiver?.stop();
     await db?.close();
-    const redis = new Redis(redisUrl);
-    const keys = await redis.keys(`${prefix}:*`);
-    for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
-    await redis.quit();
-    await admin.unsafe(`drop database if exists "${dbName}" with (force)`);
-    await admin.end();
+    await scratch.remove([prefix]);
   }
 }

@@ -11,14 +11,12 @@
  * fixed offered load measures end-to-end latency (enqueue to receipt).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
 import { createDbClient, type DbClient } from '../src/db/client.js';
 import { insertEndpoint } from '../src/db/endpoints.js';
@@ -33,6 +31,7 @@ import {
   redisServerCpu,
   type ApiLoadResult,
 } from './apiLoad.js';
+import { createBenchScratch } from './scratch.js';
 
 export interface DeliveryBenchOptions {
   /** Deliveries per throughput run. Default 20,000. */
@@ -93,12 +92,9 @@ export async function runDeliveryBench(
   const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
   const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const log = options.log ?? (() => {});
-  const runId = randomBytes(4).toString('hex');
-  const dbName = `hookfleet_bench_${runId}`;
+  const scratch = await createBenchScratch(adminUrl, redisUrl);
+  const { runId, dbName, dbUrl, admin } = scratch;
   const prefixes: string[] = [];
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database "${dbName}"`);
-  const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${dbName}` }).toString();
   const receiver = await startReceiverProcess();
   let db: DbClient | undefined;
   try {
@@ -348,14 +344,7 @@ export async function runDeliveryBench(
   } finally {
     await receiver.stop();
     await db?.close();
-    const redis = new Redis(redisUrl);
-    for (const prefix of prefixes) {
-      const keys = await redis.keys(`${prefix}:*`);
-      for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
-    }
-    await redis.quit();
-    await admin.unsafe(`drop database if exists "${dbName}" with (force)`);
-    await admin.end();
+    await scratch.remove(prefixes);
   }
 }
 
