@@ -36,6 +36,7 @@ import { endpointIdSchema } from '../producer/contracts.js';
 import { ApiError, isUnavailableError, requireRedis } from '../producer/httpErrors.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
+import type { CircuitStates } from '../worker/endpointLimits.js';
 import { endpointDetailView } from './endpointDetailView.js';
 import {
   flashFromQuery,
@@ -45,18 +46,8 @@ import {
   type ActionOutcome,
 } from './endpointActions.js';
 import { endpointsListView } from './endpointsListView.js';
-import {
-  errorPage,
-  type CircuitLookup,
-  type CircuitState,
-  type PagePaths,
-} from './endpointsPageLayout.js';
+import { errorPage, type CircuitLookup, type PagePaths } from './endpointsPageLayout.js';
 import { requireSameOrigin } from './requireSameOrigin.js';
-
-/** Reports the circuit breaker's state of each of `endpointIds` (src/worker/). */
-export type CircuitStates = (
-  endpointIds: readonly string[],
-) => Promise<ReadonlyMap<string, CircuitState>>;
 
 export interface EndpointsPageDeps {
   config: Config;

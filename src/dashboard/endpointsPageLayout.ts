@@ -5,6 +5,7 @@
  * shown as text. Only the templates below are markup.
  */
 import { html, raw } from 'hono/html';
+import type { CircuitState } from '../worker/endpointLimits.js';
 import { daysUntil, exactTime, relativeTime } from './relativeTime.js';
 
 export type Html = ReturnType<typeof html>;
@@ -90,13 +91,6 @@ export function stateBadge(active: boolean, reason: string | null): Html {
   if (active) return html`<span class="badge ok">active</span>`;
   return html`<span class="badge off">disabled</span
     >${reason === null ? '' : html` <span class="muted">(${reason})</span>`}`;
-}
-
-/** A circuit breaker's view of one endpoint (src/worker/), when one runs. */
-export interface CircuitState {
-  state: 'closed' | 'open' | 'half-open';
-  /** When an open circuit lets a trial delivery through. */
-  retryAt?: Date;
 }
 
 /**

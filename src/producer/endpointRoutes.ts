@@ -5,7 +5,6 @@
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Config } from '../config.js';
-import type { CircuitStates } from '../dashboard/endpointsPage.js';
 import type { DbClient } from '../db/client.js';
 import {
   deleteEndpoint,
@@ -22,6 +21,7 @@ import { newId, newSecret } from '../ids.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Metrics } from '../metrics.js';
 import type { AddressGuard } from '../worker/addressGuard.js';
+import type { CircuitStates } from '../worker/endpointLimits.js';
 import {
   createEndpointRequest,
   endpointIdSchema,

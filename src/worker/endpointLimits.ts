@@ -58,6 +58,11 @@ export interface CircuitState {
   retryAt?: Date;
 }
 
+/** Reads the circuit state of endpoints (the health page and the API take one of these). */
+export type CircuitStates = (
+  endpointIds: readonly string[],
+) => Promise<ReadonlyMap<string, CircuitState>>;
+
 /** The answer to "may this delivery go out now?". */
 export type Admission =
   | { admitted: true; permit: Permit }
@@ -80,7 +85,7 @@ export interface EndpointLimits {
   admit(endpointId: string, jobId?: string): Promise<Admission>;
   release(permit: Permit, verdict: AttemptVerdict): Promise<void>;
   /** Circuit state of each endpoint, for the health page and the API. */
-  circuitStates(endpointIds: readonly string[]): Promise<ReadonlyMap<string, CircuitState>>;
+  circuitStates: CircuitStates;
 }
 
 /** The longest a circuit stays open between probes, however often they fail. */
