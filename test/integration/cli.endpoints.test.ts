@@ -3,7 +3,7 @@ import { findEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
 import { deliveryJobId } from '../../src/jobs.js';
 import { endpointHealthSchema, rotatedSecretSchema } from '../../src/producer/contracts.js';
-import { runHookfleet } from '../helpers/hookfleetCli.js';
+import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 
 let fleet: TestFleet;
@@ -170,11 +170,7 @@ describe('hookfleet endpoints and send', () => {
     [['send', 'bad type!', '{}'], 2, /eventType/],
     [['frobnicate'], 2, /unknown command 'frobnicate'/],
   ])('exits with a one-line error for %j (exit code %i)', async (args, code, message) => {
-    const result = await hookfleet(...args);
-    expect(result.code).toBe(code);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stdout).toBe('');
+    expectOneLineError(await hookfleet(...args), code, message);
   });
 
   it('exits 1 with one line when PostgreSQL cannot be reached', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
 import { deliveryJobId } from '../../src/jobs.js';
-import { runHookfleet } from '../helpers/hookfleetCli.js';
+import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
 import { startReceiver, type Receiver, type Responder } from '../helpers/receiver.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 
@@ -161,11 +161,7 @@ describe('hookfleet failed replay', () => {
     [['failed', 'list', '--endpoint', 'ep_missing'], 3, /no endpoint ep_missing/],
     [['failed', 'replay', '--endpoint', 'ep_missing'], 3, /no endpoint ep_missing/],
   ])('exits with a one-line error for %j (exit code %i)', async (args, code, message) => {
-    const result = await hookfleet(...args);
-    expect(result.code).toBe(code);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stdout).toBe('');
+    expectOneLineError(await hookfleet(...args), code, message);
   });
 
   it('refuses to replay to a disabled endpoint (exit code 1)', async () => {

@@ -4,7 +4,7 @@ import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
 import { deliveryJobId, type DeliveryJobData } from '../../src/jobs.js';
 import { messageSchema, redeliverResponse } from '../../src/producer/contracts.js';
-import { runHookfleet } from '../helpers/hookfleetCli.js';
+import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 
 // No worker runs in this file: attempts are written directly, jobs stay where the tests put them.
@@ -136,10 +136,7 @@ describe('hookfleet messages redeliver', () => {
     [['messages', 'show', 'msg_missing'], 3, /no message msg_missing/],
     [['messages', 'redeliver', 'msg_missing'], 3, /no message msg_missing/],
   ])('exits with a one-line error for %j (exit code %i)', async (args, code, message) => {
-    const result = await hookfleet(...args);
-    expect(result.code).toBe(code);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expectOneLineError(await hookfleet(...args), code, message);
   });
 
   it('refuses an --endpoint the message was not sent to (exit code 2)', async () => {
