@@ -9,10 +9,10 @@ import type { Metrics } from '../metrics.js';
 import { createLimitsRedis, createWorkerRedis } from '../redis.js';
 import { createAddressGuard, type Resolver } from './addressGuard.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
-import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointLimits } from './endpointLimits.js';
 import { createDeliveryClient } from './httpClient.js';
+import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { retryDelayMs } from './retrySchedule.js';
 import { SuccessRecorder } from './successRecorder.js';
 
