@@ -59,6 +59,8 @@ export interface DeliveryBenchResult {
   concurrency: number;
   deliveriesPerSecond: { hookfleet: number; naive: number; ceiling: number };
   ratios: { hookfleetToNaive: number; hookfleetToCeiling: number };
+  /** Where each mode's CPU goes, per delivery: the figure that explains the ratios. */
+  cpuMsPerDelivery: { hookfleet: CpuBreakdown; naive: CpuBreakdown; ceiling: CpuBreakdown };
   latencyMs: {
     offeredPerSecond: number;
     /** Seconds of the same load offered first and not sampled (start-up is not the steady state). */
@@ -211,6 +213,11 @@ export async function runDeliveryBench(
         hookfleetToNaive: round(hookfleet.perSecond / naive.perSecond, 2),
         hookfleetToCeiling: round(hookfleet.perSecond / ceiling.perSecond, 2),
       },
+      cpuMsPerDelivery: {
+        hookfleet: hookfleet.cpuMsPerDelivery,
+        naive: naive.cpuMsPerDelivery,
+        ceiling: ceiling.cpuMsPerDelivery,
+      },
       latencyMs: latency,
       enqueuePerSecond: { libraryFanOut: Math.round(libraryFanOut) },
       api,
@@ -223,9 +230,11 @@ export async function runDeliveryBench(
       queue: Queue,
       start: () => Promise<WorkerHandle[]>,
       done: () => Promise<boolean>,
-    ): Promise<{ perSecond: number; peakRssMiB: number }> {
+    ): Promise<DrainResult> {
       await receiver.reset();
       const handles = await start();
+      const cpu = cpuMeter(handles.map((h) => h.pid));
+      await cpu.start();
       const started = performance.now();
       await queue.resume();
       let lastReport = started;
@@ -239,11 +248,49 @@ export async function runDeliveryBench(
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       const seconds = (performance.now() - started) / 1000;
+      const cpuMsPerDelivery = await cpu.msPer(n);
       const peakRssMiB = Math.max(...handles.map((h) => h.peakRssMiB()));
       await Promise.all(handles.map((h) => h.stop()));
       const perSecond = Math.round(n / seconds);
-      log(`${name}: ${n} deliveries in ${seconds.toFixed(2)} s = ${perSecond}/s`);
-      return { perSecond, peakRssMiB };
+      log(
+        `${name}: ${n} deliveries in ${seconds.toFixed(2)} s = ${perSecond}/s; CPU ms/delivery ${formatCpu(cpuMsPerDelivery)}`,
+      );
+      return { perSecond, peakRssMiB, cpuMsPerDelivery };
+    }
+
+    /**
+     * CPU time of the workers, the receiver, PostgreSQL's backends and Redis over a run, per
+     * delivery: where the machine's two cores go, the figure to compare between the three modes.
+     */
+    function cpuMeter(workerPids: number[]) {
+      const redis = new Redis(redisUrl);
+      const sources = {
+        workers: () => Promise.resolve(processCpuSeconds(workerPids)),
+        receiver: () => Promise.resolve(processCpuSeconds([receiver.pid])),
+        postgres: postgresCpu(admin, dbName),
+        redis: redisServerCpu(redis),
+      };
+      const read = async () =>
+        Object.fromEntries(
+          await Promise.all(Object.entries(sources).map(async ([k, f]) => [k, await f()] as const)),
+        );
+      let before: Record<string, number> = {};
+      return {
+        async start() {
+          before = await read();
+        },
+        async msPer(count: number): Promise<CpuBreakdown> {
+          const after = await read();
+          await redis.quit();
+          const per = (k: string) => round(((after[k]! - before[k]!) * 1000) / count, 3);
+          return {
+            workers: per('workers'),
+            receiver: per('receiver'),
+            postgres: per('postgres'),
+            redis: per('redis'),
+          };
+        },
+      };
     }
 
     /** Keeps 64 POST /v1/messages in flight against a `hookfleet api` process for 8 s (bench/apiLoad.ts). */
@@ -458,6 +505,27 @@ export async function startReceiverProcess(): Promise<ReceiverProcess> {
       await exited;
     },
   };
+}
+
+/** CPU ms per delivery by process group (redis: the whole server). */
+export interface CpuBreakdown {
+  workers: number;
+  receiver: number;
+  postgres: number;
+  redis: number;
+}
+
+interface DrainResult {
+  perSecond: number;
+  peakRssMiB: number;
+  cpuMsPerDelivery: CpuBreakdown;
+}
+
+function formatCpu(cpu: CpuBreakdown): string {
+  const total = cpu.workers + cpu.receiver + cpu.postgres + cpu.redis;
+  return `${Object.entries(cpu)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')} (total ${round(total, 3)})`;
 }
 
 function round(value: number, digits: number): number {

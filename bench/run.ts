@@ -48,11 +48,13 @@ if (which.includes('delivery')) {
     console.log(
       `\nDelivery: ${r.deliveries} deliveries to ${r.endpoints} endpoints, ${r.workers} worker processes x ${r.concurrency}`,
     );
-    console.table({
-      hookfleet: { 'deliveries/s': r.deliveriesPerSecond.hookfleet },
-      naive: { 'deliveries/s': r.deliveriesPerSecond.naive },
-      ceiling: { 'deliveries/s': r.deliveriesPerSecond.ceiling },
+    const row = (mode: 'hookfleet' | 'naive' | 'ceiling') => ({
+      'deliveries/s': r.deliveriesPerSecond[mode],
+      ...Object.fromEntries(
+        Object.entries(r.cpuMsPerDelivery[mode]).map(([k, v]) => [`${k} CPU ms`, v]),
+      ),
     });
+    console.table({ hookfleet: row('hookfleet'), naive: row('naive'), ceiling: row('ceiling') });
     console.log(
       `hookfleet/naive ${r.ratios.hookfleetToNaive}   hookfleet/ceiling ${r.ratios.hookfleetToCeiling}`,
     );
