@@ -60,7 +60,7 @@ if (which.includes('delivery')) {
     );
     const l = r.latencyMs;
     console.log(
-      `end-to-end latency at ${l.offeredPerSecond}/s offered, after ${l.warmUpSeconds} s of warm-up: p50 ${l.p50} ms, p95 ${l.p95} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.samples} samples)`,
+      `end-to-end latency at ${l.offeredPerSecond}/s offered, after ${l.warmUpSeconds} s of warm-up: p50 ${l.p50} ms, p95 ${l.p95} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.samples} samples); p99 by second: ${l.p99BySecond.join(' ')} ms`,
     );
     console.log(
       `enqueue (library fan-out to ${r.endpoints} endpoints): ${r.enqueuePerSecond.libraryFanOut} deliveries/s`,
