@@ -241,21 +241,27 @@ export async function runDeliveryBench(
       await receiver.reset();
       const handles = await start();
       const cpu = cpuMeter(handles.map((h) => h.pid));
-      await cpu.start();
-      const started = performance.now();
-      await queue.resume();
-      let lastReport = started;
-      while ((await receiver.received()) < n || !(await done())) {
-        if (performance.now() - lastReport > 2000) {
-          lastReport = performance.now();
-          log(`  ${name}: ${await receiver.received()}/${n} received`);
+      let seconds: number;
+      let cpuMsPerDelivery: CpuBreakdown;
+      try {
+        await cpu.start();
+        const started = performance.now();
+        await queue.resume();
+        let lastReport = started;
+        while ((await receiver.received()) < n || !(await done())) {
+          if (performance.now() - lastReport > 2000) {
+            lastReport = performance.now();
+            log(`  ${name}: ${await receiver.received()}/${n} received`);
+          }
+          if (performance.now() - started > 600_000)
+            throw new Error(`${name}: not drained after 10 minutes`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
         }
-        if (performance.now() - started > 600_000)
-          throw new Error(`${name}: not drained after 10 minutes`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        seconds = (performance.now() - started) / 1000;
+        cpuMsPerDelivery = await cpu.msPer(n);
+      } finally {
+        await cpu.close();
       }
-      const seconds = (performance.now() - started) / 1000;
-      const cpuMsPerDelivery = await cpu.msPer(n);
       const peakRssMiB = Math.max(...handles.map((h) => h.peakRssMiB()));
       await Promise.all(handles.map((h) => h.stop()));
       const perSecond = Math.round(n / seconds);
@@ -288,7 +294,6 @@ export async function runDeliveryBench(
         },
         async msPer(count: number): Promise<CpuBreakdown> {
           const after = await read();
-          await redis.quit();
           const per = (k: string) => round(((after[k]! - before[k]!) * 1000) / count, 3);
           return {
             workers: per('workers'),
@@ -297,6 +302,11 @@ export async function runDeliveryBench(
             redis: per('redis'),
           };
         },
+        close: () =>
+          redis.quit().then(
+            () => {},
+            () => redis.disconnect(),
+          ),
       };
     }
 
