@@ -1,4 +1,4 @@
-import { Agent, errors as undiciErrors, request } from 'undici';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { BlockedAddressError, PermanentDeliveryError, RetryableDeliveryError } from '../errors.js';
 import type { AddressGuard } from './addressGuard.js';
 import { parseRetryAfterMs } from './retrySchedule.js';
@@ -39,6 +39,11 @@ export interface DeliveryClient {
  * The HTTP side of a delivery, on undici: one keep-alive pool per receiver origin, the address
  * guard's `lookup` on every new connection (so the address connected to is the address checked),
  * no redirects followed, and a response read of at most MAX_RESPONSE_BYTES.
+ *
+ * Requests go through undici's `dispatch` with a handler of our own rather than `request()`: the
+ * response body is counted and (for a failure) excerpted as it arrives, with no body stream, and
+ * the attempt's budget is enforced by one periodic sweep over the attempts in flight instead of
+ * an AbortSignal and a timer per attempt (both showed in the worker's profile, issue #6).
  */
 export function createDeliveryClient(options: DeliveryClientOptions): DeliveryClient {
   const { timeoutMs, guard } = options;
@@ -51,77 +56,170 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
     // Bounds what a hostile receiver can make us buffer before we even look at the body.
     maxHeaderSize: 16 * 1024,
   });
+  const deadlines = createDeadlineSweep(timeoutMs);
 
-  async function post(delivery: DeliveryRequest): Promise<DeliveryResponse> {
+  function post(delivery: DeliveryRequest): Promise<DeliveryResponse> {
     // Literal-IP hosts never reach `lookup`, so they are checked here; host names at connect.
     const url = guard.assertUrl(delivery.url);
-    let response;
-    try {
-      response = await request(url, {
-        method: 'POST',
-        headers: delivery.headers,
-        body: delivery.body,
-        dispatcher: agent,
-        signal: AbortSignal.timeout(timeoutMs),
+    return new Promise<DeliveryResponse>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let statusCode = 0;
+      let retryAfter: string | string[] | undefined;
+      let keepBytes = 0;
+      const kept: Buffer[] = [];
+      let keptBytes = 0;
+      let readBytes = 0;
+      let settled = false;
+
+      // The status line decides the outcome; a body cut short, too long or too slow does not change it.
+      const settle = (networkError?: unknown) => {
+        if (settled) return;
+        settled = true;
+        deadlines.remove(attempt);
+        if (statusCode === 0) {
+          reject(classifyNetworkError(networkError, timeoutMs));
+          return;
+        }
+        const excerpt = Buffer.concat(kept).toString('utf8').replace(/\s+/g, ' ').trim();
+        const failure = failureOf(statusCode, excerpt, retryAfter);
+        if (failure) reject(failure);
+        else resolve({ statusCode });
+      };
+      const attempt = deadlines.add(() => {
+        controller?.abort(new TimeoutError());
+        settle(new TimeoutError());
       });
-    } catch (error) {
-      throw classifyNetworkError(error, timeoutMs);
-    }
-    const { statusCode, headers, body } = response;
-    let excerpt = '';
-    try {
-      excerpt = await readBounded(
-        body,
-        statusCode >= 200 && statusCode < 300 ? 0 : ERROR_EXCERPT_BYTES,
-      );
-    } catch {
-      // The status line already decided the outcome; a body cut short or slow does not change it.
-    }
-    if (statusCode >= 200 && statusCode < 300) return { statusCode };
-    const detail = `HTTP ${statusCode}${excerpt === '' ? '' : `: ${excerpt}`}`;
-    if (statusCode === 410) {
-      throw new PermanentDeliveryError(
-        `${detail} (410 Gone: the receiver asked us to stop)`,
-        statusCode,
-      );
-    }
-    if (statusCode >= 300 && statusCode < 400) {
-      throw new RetryableDeliveryError(`${detail} (redirects are not followed)`, statusCode);
-    }
-    const retryAfterMs =
-      statusCode === 429 || statusCode === 503
-        ? parseRetryAfterMs(headers['retry-after'])
-        : undefined;
-    throw new RetryableDeliveryError(detail, statusCode, retryAfterMs);
+
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          // The budget ran out while the connection was being made.
+          if (settled) c.abort(new TimeoutError());
+        },
+        onResponseStart(_c, code, headers) {
+          if (code < 200) return; // 1xx: the real status follows
+          statusCode = code;
+          retryAfter = headers['retry-after'];
+          keepBytes = code >= 300 ? ERROR_EXCERPT_BYTES : 0;
+        },
+        onResponseData(c, chunk) {
+          readBytes += chunk.length;
+          if (keptBytes < keepBytes) {
+            const part = chunk.subarray(0, keepBytes - keptBytes);
+            kept.push(part);
+            keptBytes += part.length;
+          }
+          if (readBytes > MAX_RESPONSE_BYTES) {
+            c.abort(new Error('response too large'));
+            settle();
+          }
+        },
+        onResponseEnd() {
+          settle();
+        },
+        onResponseError(_c, error) {
+          settle(error);
+        },
+      };
+      try {
+        agent.dispatch(
+          {
+            origin: url.origin,
+            path: `${url.pathname}${url.search}`,
+            method: 'POST',
+            headers: delivery.headers,
+            body: delivery.body,
+          },
+          handler,
+        );
+      } catch (error) {
+        settle(error);
+      }
+    });
   }
 
   return {
     post,
-    close: () => agent.close(),
+    close: async () => {
+      deadlines.stop();
+      await agent.close();
+    },
   };
 }
 
-/** Reads up to `keepBytes` of text and drains at most MAX_RESPONSE_BYTES; beyond that the connection is dropped. */
-async function readBounded(
-  body: AsyncIterable<Buffer> & { destroy(): unknown },
-  keepBytes: number,
-): Promise<string> {
-  const kept: Buffer[] = [];
-  let keptBytes = 0;
-  let readBytes = 0;
-  for await (const chunk of body) {
-    readBytes += chunk.length;
-    if (keptBytes < keepBytes) {
-      const part = chunk.subarray(0, keepBytes - keptBytes);
-      kept.push(part);
-      keptBytes += part.length;
-    }
-    if (readBytes > MAX_RESPONSE_BYTES) {
-      body.destroy();
-      break;
-    }
+/** Undefined for a 2xx; otherwise the error that decides whether the delivery is retried. */
+function failureOf(
+  statusCode: number,
+  excerpt: string,
+  retryAfter: string | string[] | undefined,
+): PermanentDeliveryError | RetryableDeliveryError | undefined {
+  if (statusCode >= 200 && statusCode < 300) return undefined;
+  const detail = `HTTP ${statusCode}${excerpt === '' ? '' : `: ${excerpt}`}`;
+  if (statusCode === 410) {
+    return new PermanentDeliveryError(
+      `${detail} (410 Gone: the receiver asked us to stop)`,
+      statusCode,
+    );
   }
-  return Buffer.concat(kept).toString('utf8').replace(/\s+/g, ' ').trim();
+  if (statusCode >= 300 && statusCode < 400) {
+    return new RetryableDeliveryError(`${detail} (redirects are not followed)`, statusCode);
+  }
+  const retryAfterMs =
+    statusCode === 429 || statusCode === 503 ? parseRetryAfterMs(retryAfter) : undefined;
+  return new RetryableDeliveryError(detail, statusCode, retryAfterMs);
+}
+
+class TimeoutError extends Error {
+  override name = 'TimeoutError';
+}
+
+interface DeadlineSweep {
+  /** Calls `expire` once the budget has passed, unless removed first. */
+  add(expire: () => void): object;
+  remove(entry: object): void;
+  stop(): void;
+}
+
+/**
+ * Attempts in flight in start order, so their deadlines are in order too: a sweep every
+ * `timeoutMs / 10` (10-250 ms) expires the late ones from the front. An attempt therefore ends
+ * within one sweep interval after its budget.
+ */
+function createDeadlineSweep(timeoutMs: number): DeadlineSweep {
+  const intervalMs = Math.max(10, Math.min(250, Math.round(timeoutMs / 10)));
+  // Insertion-ordered; removal is O(1), and deadlines grow with insertion order.
+  const pending = new Map<object, { deadlineMs: number; expire: () => void }>();
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    const now = performance.now();
+    for (const [entry, { deadlineMs, expire }] of pending) {
+      if (deadlineMs > now) break;
+      pending.delete(entry);
+      expire();
+    }
+    if (pending.size === 0 && timer) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
+  return {
+    add(expire) {
+      const entry = {};
+      pending.set(entry, { deadlineMs: performance.now() + timeoutMs, expire });
+      if (!timer) {
+        timer = setInterval(sweep, intervalMs);
+        timer.unref();
+      }
+      return entry;
+    },
+    remove(entry) {
+      pending.delete(entry);
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
+  };
 }
 
 function classifyNetworkError(error: unknown, timeoutMs: number): Error {
