@@ -141,8 +141,9 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
   return {
     post,
     close: async () => {
-      deadlines.stop();
+      // Attempts still in flight keep their budget while the agent waits for them to end.
       await agent.close();
+      deadlines.stop();
     },
   };
 }
