@@ -58,7 +58,8 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
   });
   const deadlines = createDeadlineSweep(timeoutMs);
 
-  function post(delivery: DeliveryRequest): Promise<DeliveryResponse> {
+  // async, so that the guard's refusal below is a rejection like every other outcome, never a throw.
+  async function post(delivery: DeliveryRequest): Promise<DeliveryResponse> {
     // Literal-IP hosts never reach `lookup`, so they are checked here; host names at connect.
     const url = guard.assertUrl(delivery.url);
     return new Promise<DeliveryResponse>((resolve, reject) => {

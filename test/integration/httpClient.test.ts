@@ -107,6 +107,14 @@ describe('delivery client', () => {
     expect(elapsedMs).toBeLessThan(TIMEOUT_MS * 2);
   });
 
+  it('rejects, never throws, when the guard refuses a literal address', async () => {
+    let pending: Promise<unknown> | undefined;
+    expect(() => {
+      pending = client.post({ url: 'http://10.0.0.1/hook', headers: {}, body: '' });
+    }).not.toThrow();
+    await expect(pending).rejects.toBeInstanceOf(PermanentDeliveryError);
+  });
+
   it('reports a refused connection as retryable, with its code', async () => {
     receiver = await startReceiver();
     const url = `${receiver.url}/gone`;
