@@ -69,9 +69,19 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
       { name: SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS },
     );
   } catch (error) {
-    await queue.close();
-    await connection.quit().catch(() => connection.disconnect());
-    throw error;
+    if (isIterationTaken(error)) {
+      // Another process registered the scheduler and its next run a moment ago (processes
+      // starting together, or one starting while the run is being picked up): the run exists,
+      // so there is nothing left to register. Failing here would stop a worker from starting.
+      logger.info(
+        { scheduler: SWEEP_SCHEDULER_ID },
+        "sweep's next run was already registered by another process",
+      );
+    } else {
+      await queue.close();
+      await connection.quit().catch(() => connection.disconnect());
+      throw error;
+    }
   }
 
   const running = new Set<AbortController>();
@@ -122,4 +132,16 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
       return closing;
     },
   };
+}
+
+/**
+ * BullMQ's upsertJobScheduler refuses (ErrorCode.SchedulerJobIdCollision, a plain Error with
+ * this text) when the job of the scheduler's next run already exists and is no longer waiting,
+ * e.g. created by another process's upsert a moment earlier. Only the text tells it apart.
+ */
+function isIterationTaken(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.message.startsWith('Cannot create job scheduler iteration - job ID already exists')
+  );
 }

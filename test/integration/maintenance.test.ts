@@ -80,6 +80,26 @@ describe('startMaintenance', () => {
     await first.close();
   });
 
+  it("starts when another process has already created the scheduler's next run", async () => {
+    const { config, prefix, queue } = setup({
+      HOOKFLEET_SWEEP_CRON: '0 3 * * *',
+      HOOKFLEET_SWEEP_TZ: 'UTC',
+    });
+    // The job of the next 03:00 UTC run exists and is not the scheduler's own delayed job,
+    // which is how BullMQ sees a run another process created (and maybe started) a moment ago.
+    const next = new Date();
+    next.setUTCHours(3, 0, 0, 0);
+    if (next.getTime() <= Date.now()) next.setUTCDate(next.getUTCDate() + 1);
+    const runKey = `${prefix}:${MAINTENANCE_QUEUE}:repeat:${SWEEP_SCHEDULER_ID}:${next.getTime()}`;
+    await redis.hset(runKey, 'name', SWEEP_JOB);
+    await expect(
+      queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { pattern: '0 3 * * *', tz: 'UTC' }),
+    ).rejects.toThrow('job ID already exists');
+
+    const running = await start(config);
+    expect(running).toBeDefined();
+  });
+
   it('runs the sweep once per period, in exactly one of the processes', async () => {
     // Every second, so the test sees runs without waiting for 03:00.
     const { config, prefix, queue } = setup({ HOOKFLEET_SWEEP_CRON: '* * * * * *' });
