@@ -163,7 +163,8 @@ export async function loadApi(options: ApiLoadOptions): Promise<ApiLoadResult> {
   return result;
 }
 
-async function sampleAll(
+/** Reads every CPU source at once; before and after a run, the difference is its cost. */
+export async function sampleAll(
   sources: Record<string, () => Promise<number>>,
 ): Promise<Record<string, number>> {
   const entries = await Promise.all(

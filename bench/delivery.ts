@@ -29,6 +29,7 @@ import {
   postgresCpu,
   processCpuSeconds,
   redisServerCpu,
+  sampleAll,
   type ApiLoadResult,
 } from './apiLoad.js';
 import { createBenchScratch } from './scratch.js';
@@ -271,29 +272,30 @@ export async function runDeliveryBench(
       return { perSecond, peakRssMiB, cpuMsPerDelivery };
     }
 
+    /** CPU seconds so far of the workers, the receiver, this run's PostgreSQL backends and Redis. */
+    function cpuSources(workerPids: number[], redis: Redis) {
+      return {
+        workers: () => Promise.resolve(processCpuSeconds(workerPids)),
+        receiver: () => Promise.resolve(processCpuSeconds([receiver.pid])),
+        postgres: postgresCpu(admin, dbName),
+        redis: redisServerCpu(redis),
+      };
+    }
+
     /**
      * CPU time of the workers, the receiver, PostgreSQL's backends and Redis over a run, per
      * delivery: where the machine's two cores go, the figure to compare between the three modes.
      */
     function cpuMeter(workerPids: number[]) {
       const redis = new Redis(redisUrl);
-      const sources = {
-        workers: () => Promise.resolve(processCpuSeconds(workerPids)),
-        receiver: () => Promise.resolve(processCpuSeconds([receiver.pid])),
-        postgres: postgresCpu(admin, dbName),
-        redis: redisServerCpu(redis),
-      };
-      const read = async () =>
-        Object.fromEntries(
-          await Promise.all(Object.entries(sources).map(async ([k, f]) => [k, await f()] as const)),
-        );
+      const sources = cpuSources(workerPids, redis);
       let before: Record<string, number> = {};
       return {
         async start() {
-          before = await read();
+          before = await sampleAll(sources);
         },
         async msPer(count: number): Promise<CpuBreakdown> {
-          const after = await read();
+          const after = await sampleAll(sources);
           const per = (k: string) => round(((after[k]! - before[k]!) * 1000) / count, 3);
           return {
             workers: per('workers'),
@@ -329,12 +331,7 @@ export async function runDeliveryBench(
           apiKey: 'bench-key',
           inFlight: 64,
           seconds: 8,
-          otherCpu: {
-            workers: () => Promise.resolve(processCpuSeconds(workerPids)),
-            receiver: () => Promise.resolve(processCpuSeconds([receiver.pid])),
-            postgres: postgresCpu(admin, dbName),
-            redis: redisServerCpu(redis),
-          },
+          otherCpu: cpuSources(workerPids, redis),
           log,
         });
       } finally {
