@@ -1,8 +1,8 @@
 /**
  * The send path's group commit (issue #5). Concurrent sends (HTTP requests, library calls) are
- * written together: per batch one INSERT of every message with its fan-out and one Redis pipeline
- * adding every delivery job (plus one UPDATE of `enqueued_at` when the batch holds messages with
- * an idempotency key), instead of three round trips per send.
+ * written together: per batch one INSERT of every message with its fan-out, the delivery jobs in
+ * Redis pipelines of 200 sent back to back (deliveryJobs.ts), and one UPDATE of `enqueued_at`
+ * when the batch holds messages with an idempotency key; instead of three round trips per send.
  * A caller's promise resolves only when its message is in PostgreSQL AND its jobs are in Redis,
  * so a 202 still means both. See groupCommit.ts for when batches go out and what bounds them.
  */
@@ -153,7 +153,7 @@ export class MessageBatcher {
     return undefined;
   }
 
-  /** One addBulk for every job of the batch; on failure, the `redis_unavailable` each caller gets. */
+  /** Every job of the batch (addDeliveryJobs); on failure, the `redis_unavailable` each caller gets. */
   private async addJobs(
     stored: readonly PendingMessage[],
     inserted: Map<string, string[]>,

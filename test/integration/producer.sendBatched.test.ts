@@ -82,6 +82,23 @@ describe('Producer.send, many at once', () => {
     expect(new Set(all.endpointIds)).toEqual(new Set([a, b, c]));
   });
 
+  it('enqueues every job of a batch larger than one Redis pipeline (several addBulk calls)', async () => {
+    // 3 messages x 150 endpoints = 450 jobs: more than two pipelines of 200, the last one partial.
+    const endpoints = [];
+    for (let i = 0; i < 150; i++) endpoints.push(await newEndpoint('batch.wide'));
+    const results = await Promise.all(
+      [0, 1, 2].map((n) => fleet.producer.send({ eventType: 'batch.wide', payload: { n } })),
+    );
+    const waiting = await fleet.producer.deliveriesQueue.getJobs(['waiting', 'paused'], 0, -1);
+    const ids = new Set(waiting.map((job) => job.id));
+    for (const result of results) {
+      expect(result.deliveries).toBe(150);
+      for (const endpointId of endpoints) {
+        expect(ids.has(deliveryJobId(result.id, endpointId))).toBe(true);
+      }
+    }
+  });
+
   it('fails only the send PostgreSQL cannot store, not the others in its batch', async () => {
     const endpoint = await newEndpoint('batch.poison');
     const sends = [0, 1, 2, 3].map((n) =>
