@@ -63,7 +63,7 @@ if (which.includes('delivery')) {
       `end-to-end latency at ${l.offeredPerSecond}/s offered, after ${l.warmUpSeconds} s of warm-up: p50 ${l.p50} ms, p95 ${l.p95} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.samples} samples); p99 by second: ${l.p99BySecond.join(' ')} ms`,
     );
     console.log(
-      `enqueue (library fan-out to ${r.endpoints} endpoints): ${r.enqueuePerSecond.libraryFanOut} deliveries/s`,
+      `enqueue (library fan-out to ${r.endpoints} endpoints, after ${r.enqueuePerSecond.warmUpDeliveries} deliveries of warm-up): ${r.enqueuePerSecond.libraryFanOut} deliveries/s`,
     );
     console.log(
       `POST /v1/messages (one endpoint each, ${r.api.concurrency} in flight, workers running): ${r.api.requestsPerSecond} requests/s, ${r.api.errors} errors, ${r.api.apiCpuMsPerRequest} api CPU ms/request`,
