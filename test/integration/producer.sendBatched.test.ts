@@ -83,7 +83,8 @@ describe('Producer.send, many at once', () => {
   });
 
   it('enqueues every job of a batch larger than one Redis pipeline (several addBulk calls)', async () => {
-    // 3 messages x 150 endpoints = 450 jobs: more than two pipelines of 200, the last one partial.
+    // 3 messages x 150 endpoints: the first send may go alone, but the other two then share a
+    // batch of 300 jobs, which spans a full pipeline of 200 and a partial one.
     const endpoints = [];
     for (let i = 0; i < 150; i++) endpoints.push(await newEndpoint('batch.wide'));
     const results = await Promise.all(
