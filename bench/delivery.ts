@@ -82,6 +82,11 @@ export interface DeliveryBenchResult {
   /** POST /v1/messages to one endpoint each, against `hookfleet api`, with workers delivering. */
   api: ApiLoadResult;
   workerPeakRssMiB: number;
+  /**
+   * The hookfleet run's largest worker RSS in each fifth of its deliveries (by deliveries
+   * received): growth across a run shows here, and with --deliveries 200000 across a long one.
+   */
+  workerRssByFifthMiB: number[];
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -254,6 +259,7 @@ export async function runDeliveryBench(
       },
       api,
       workerPeakRssMiB: Math.max(hookfleet.peakRssMiB, latency.peakRssMiB),
+      workerRssByFifthMiB: hookfleet.rssByFifthMiB,
     };
 
     /** Starts the workers on a paused queue, resumes it, and times until `done()` holds. */
@@ -268,12 +274,22 @@ export async function runDeliveryBench(
       const cpu = cpuMeter(handles.map((h) => h.pid));
       let seconds: number;
       let cpuMsPerDelivery: CpuBreakdown;
+      const rssByFifthMiB: number[] = [];
       try {
         await cpu.start();
         const started = performance.now();
         await queue.resume();
         let lastReport = started;
-        while ((await receiver.received()) < n || !(await done())) {
+        let lastRssSample = 0;
+        for (;;) {
+          const received = await receiver.received();
+          if (performance.now() - lastRssSample >= 100) {
+            lastRssSample = performance.now();
+            const fifth = Math.min(4, Math.floor((5 * received) / n));
+            const rss = Math.max(...handles.map((h) => h.rssMiB()));
+            rssByFifthMiB[fifth] = Math.max(rssByFifthMiB[fifth] ?? 0, rss);
+          }
+          if (received >= n && (await done())) break;
           if (performance.now() - lastReport > 2000) {
             lastReport = performance.now();
             log(`  ${name}: ${await receiver.received()}/${n} received`);
@@ -290,10 +306,12 @@ export async function runDeliveryBench(
       const peakRssMiB = Math.max(...handles.map((h) => h.peakRssMiB()));
       await Promise.all(handles.map((h) => h.stop()));
       const perSecond = Math.round(n / seconds);
+      // A fifth shorter than the 100 ms sampling interval has no sample: NaN (null in --json).
+      const byFifth = Array.from({ length: 5 }, (_, i) => rssByFifthMiB[i] ?? NaN);
       log(
-        `${name}: ${n} deliveries in ${seconds.toFixed(2)} s = ${perSecond}/s; CPU ms/delivery ${formatCpu(cpuMsPerDelivery)}; peak worker RSS ${peakRssMiB} MiB`,
+        `${name}: ${n} deliveries in ${seconds.toFixed(2)} s = ${perSecond}/s; CPU ms/delivery ${formatCpu(cpuMsPerDelivery)}; peak worker RSS ${peakRssMiB} MiB (largest in each fifth of the run: ${byFifth.join(' ')})`,
       );
-      return { perSecond, peakRssMiB, cpuMsPerDelivery };
+      return { perSecond, peakRssMiB, rssByFifthMiB: byFifth, cpuMsPerDelivery };
     }
 
     /** CPU seconds so far of the workers, the receiver, this run's PostgreSQL backends and Redis. */
@@ -446,17 +464,23 @@ export interface WorkerHandle {
   pid: number;
   /** Peak resident set (VmHWM) of the process so far. */
   peakRssMiB(): number;
+  /** Resident set (VmRSS) of the process now. */
+  rssMiB(): number;
   stop(): Promise<void>;
+}
+
+/** A memory figure of /proc/<pid>/status, in MiB. */
+function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024);
 }
 
 function handleFor(child: ChildProcess): WorkerHandle {
   const exited = once(child, 'exit');
   return {
     pid: child.pid!,
-    peakRssMiB() {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      return Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024);
-    },
+    peakRssMiB: () => statusMiB(child.pid!, 'VmHWM'),
+    rssMiB: () => statusMiB(child.pid!, 'VmRSS'),
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -572,6 +596,8 @@ export interface CpuBreakdown {
 interface DrainResult {
   perSecond: number;
   peakRssMiB: number;
+  /** Largest worker RSS sampled (every 100 ms) in each fifth of the deliveries. */
+  rssByFifthMiB: number[];
   cpuMsPerDelivery: CpuBreakdown;
 }
 

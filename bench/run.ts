@@ -73,7 +73,9 @@ if (which.includes('delivery')) {
         .map(([name, ms]) => `${name} ${ms}`)
         .join(', ')} (redis: the whole server, shared)`,
     );
-    console.log(`worker peak RSS: ${r.workerPeakRssMiB} MiB`);
+    console.log(
+      `worker peak RSS: ${r.workerPeakRssMiB} MiB; in each fifth of the hookfleet run: ${r.workerRssByFifthMiB.join(' ')} MiB`,
+    );
   }
 }
 if (which.includes('sweep')) {
