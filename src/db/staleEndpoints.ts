@@ -7,16 +7,18 @@
  * `greatest(last_success_at, reactivated_at, created_at)` (greatest skips nulls). It is stale
  * when the clock is older than its threshold, `coalesce(stale_after_days, default)` days of 24 h.
  *
- * Why greatest and not the `coalesce(last_success_at, reactivated_at, created_at)` of the index
+ * Why greatest and not the `coalesce(last_success_day, reactivated_at, created_at)` of the index
  * `endpoints_stale_clock_active_idx`: coalesce ignores a reactivation whenever the endpoint has
  * succeeded once, so an endpoint re-enabled after a year would be deactivated again by the next
- * sweep. The index still bounds every scan, because coalesce <= greatest: `coalesce < cutoff` is
- * the index condition, `greatest < cutoff` the filter.
+ * sweep. The index still bounds every scan, because coalesce <= greatest (`last_success_day` is
+ * `last_success_at` rounded down to its UTC day; schema.ts says why the index holds the day):
+ * `coalesce < cutoff` is the index condition, `greatest < cutoff` the filter.
  *
  * Two scans keep every statement index-bound whatever the thresholds are:
  * - `default`: a range scan of `endpoints_stale_clock_active_idx` up to the default cutoff,
  *   filtered by the endpoint's own threshold (endpoints with a longer one are skipped), paged by
- *   the indexed clock so skipped rows are read once per sweep;
+ *   the indexed clock so skipped rows are read once per sweep (again only when they share the
+ *   indexed clock, e.g. the day of their last success, with the last row of a batch);
  * - `custom`: the endpoints with a threshold *shorter* than the default, through
  *   `endpoints_stale_after_days_active_idx` (usually a handful of rows).
  */
@@ -55,7 +57,7 @@ const DAY_MS = 86_400_000;
 /** The stale clock (see the module comment). */
 const CLOCK = 'greatest(last_success_at, reactivated_at, created_at)';
 /** The expression of endpoints_stale_clock_active_idx, always <= CLOCK. */
-const INDEXED_CLOCK = 'coalesce(last_success_at, reactivated_at, created_at)';
+const INDEXED_CLOCK = 'coalesce(last_success_day, reactivated_at, created_at)';
 
 /** Dates go as ISO text: postgres.js cannot serialise a Date where the server leaves a parameter's type open (EXPLAIN). */
 function iso(date: Date): string {
@@ -169,7 +171,7 @@ export async function databaseNow(sql: Sql): Promise<Date> {
 function returning(sql: Sql, rule: StaleRule): Fragment {
   return sql`e.id, e.url, e.last_success_at,
     greatest(e.last_success_at, e.reactivated_at, e.created_at) as clock,
-    coalesce(e.last_success_at, e.reactivated_at, e.created_at) as indexed_clock,
+    coalesce(e.last_success_day, e.reactivated_at, e.created_at) as indexed_clock,
     coalesce(e.stale_after_days, ${rule.defaultDays}::int) as stale_after_days`;
 }
 

@@ -1,8 +1,8 @@
 /**
- * The stale-endpoint sweep (issue #4): deactivates active endpoints whose stale clock
- * (`coalesce(last_success_at, reactivated_at, created_at)`) is older than their threshold, warns
- * those within HOOKFLEET_STALE_WARNING_DAYS of it once, and deletes old attempt history. Run
- * daily by the maintenance queue's job scheduler and on demand by `hookfleet sweep`.
+ * The stale-endpoint sweep (issue #4): deactivates active endpoints whose stale clock (the newest
+ * of last success, reactivation and creation; db/staleEndpoints.ts) is older than their
+ * threshold, warns those within HOOKFLEET_STALE_WARNING_DAYS of it once, and deletes old attempt
+ * history. Run daily by the maintenance queue's job scheduler and on demand by `hookfleet sweep`.
  *
  * Every change is a batch of at most `batchSize` rows in one short statement, with row locks
  * taken `skip locked` and `where active` in the UPDATE: two sweeps that overlap split the work

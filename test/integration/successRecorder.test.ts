@@ -1,4 +1,5 @@
 import { eq } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDbClient } from '../../src/db/client.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
@@ -105,6 +106,39 @@ describe('SuccessRecorder', () => {
     expect(Date.now() - startedMs).toBeGreaterThanOrEqual(IDLE_FLUSH_INTERVAL_MS);
     expect(Date.now() - startedMs).toBeLessThan(10_000);
     await recorder.close();
+  });
+
+  it('updates endpoint rows in place (HOT) within a day, so recorded successes add no index entries', async () => {
+    // One connection, so this test can flush its statistics before reading them.
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 25; i++)
+        ids.push((await insertEndpoint(db.db, { url: 'http://127.0.0.1/' })).id);
+      const stats = async () => {
+        await sql`select pg_stat_force_next_flush()`;
+        const [s] = await sql<{ updates: number; hot: number }[]>`
+          select n_tup_upd::int as updates, n_tup_hot_upd::int as hot
+          from pg_stat_user_tables where relname = 'endpoints'`;
+        return s!;
+      };
+      const before = await stats();
+      // 40 flushes of 25 endpoints: 1,000 row updates, all within one UTC day.
+      for (let flush = 0; flush < 40; flush++) {
+        const recorder = new SuccessRecorder({ sql, logger, flushMs: 60_000 });
+        for (const id of ids)
+          recorder.record(attempt(id, 'succeeded', new Date(Date.UTC(2026, 5, 1, 12, 0, flush))));
+        await recorder.close();
+      }
+      const after = await stats();
+      const updates = after.updates - before.updates;
+      expect(updates).toBeGreaterThanOrEqual(1000);
+      // Indexing last_success_at itself made this 0 (every update a new index entry).
+      expect((after.hot - before.hot) / updates).toBeGreaterThan(0.9);
+      expect((await row(ids[0]!)).lastSuccessAt).toEqual(new Date(Date.UTC(2026, 5, 1, 12, 0, 39)));
+    } finally {
+      await sql.end();
+    }
   });
 
   it('keeps records while PostgreSQL is unreachable and writes them once it is back', async () => {

@@ -1,0 +1,3 @@
+DROP INDEX "endpoints_stale_clock_active_idx";--> statement-breakpoint
+ALTER TABLE "endpoints" ADD COLUMN "last_success_day" timestamp with time zone GENERATED ALWAYS AS (date_bin('1 day', last_success_at, timestamptz '2000-01-01 00:00:00+00')) STORED;--> statement-breakpoint
+CREATE INDEX "endpoints_stale_clock_active_idx" ON "endpoints" USING btree (coalesce("last_success_day", "reactivated_at", "created_at")) WHERE "endpoints"."active";
