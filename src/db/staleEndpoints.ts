@@ -168,10 +168,10 @@ export async function databaseNow(sql: Sql): Promise<Date> {
   return toDate(row!.now);
 }
 
+/** What the sweep's UPDATEs return; the clock expressions unqualified, as `batch` has only `id`. */
 function returning(sql: Sql, rule: StaleRule): Fragment {
   return sql`e.id, e.url, e.last_success_at,
-    greatest(e.last_success_at, e.reactivated_at, e.created_at) as clock,
-    coalesce(e.last_success_day, e.reactivated_at, e.created_at) as indexed_clock,
+    ${sql.unsafe(CLOCK)} as clock, ${sql.unsafe(INDEXED_CLOCK)} as indexed_clock,
     coalesce(e.stale_after_days, ${rule.defaultDays}::int) as stale_after_days`;
 }
 
