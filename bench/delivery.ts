@@ -160,8 +160,9 @@ export async function runDeliveryBench(
     };
     // A producer is long-lived, so its enqueue rate is measured warm: this process first sends
     // ENQUEUE_WARM_UP_DELIVERIES through a producer of its own, to a queue no worker reads.
+    const warmUpMessages = Math.ceil(ENQUEUE_WARM_UP_DELIVERIES / e);
     const warmUp = new Producer({ config: loadConfig(workerEnv(newPrefix())), dbClient: db });
-    await fanOut(warmUp, Math.ceil(ENQUEUE_WARM_UP_DELIVERIES / e));
+    await fanOut(warmUp, warmUpMessages);
     await warmUp.close();
     const hookfleetPrefix = newPrefix();
     const producer = new Producer({ config: loadConfig(workerEnv(hookfleetPrefix)), dbClient: db });
@@ -255,7 +256,7 @@ export async function runDeliveryBench(
       latencyMs: latency,
       enqueuePerSecond: {
         libraryFanOut: Math.round(libraryFanOut),
-        warmUpDeliveries: Math.ceil(ENQUEUE_WARM_UP_DELIVERIES / e) * e,
+        warmUpDeliveries: warmUpMessages * e,
       },
       api,
       workerPeakRssMiB: Math.max(hookfleet.peakRssMiB, latency.peakRssMiB),
@@ -292,7 +293,7 @@ export async function runDeliveryBench(
           if (received >= n && (await done())) break;
           if (performance.now() - lastReport > 2000) {
             lastReport = performance.now();
-            log(`  ${name}: ${await receiver.received()}/${n} received`);
+            log(`  ${name}: ${received}/${n} received`);
           }
           if (performance.now() - started > 600_000)
             throw new Error(`${name}: not drained after 10 minutes`);
