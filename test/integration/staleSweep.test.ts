@@ -2,6 +2,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { findEndpoint, insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
+import { explainStaleBatch } from '../../src/db/staleEndpoints.js';
 import { newSecret } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -234,6 +235,31 @@ describe('sweepStaleEndpoints', () => {
     const [left] = await db.sql<{ n: number }[]>`select count(*)::int as n from attempts`;
     expect(left?.n).toBe(1);
     expect(receiver.requests).toHaveLength(0);
+  });
+});
+
+describe('stale sweep query plan', () => {
+  // The default scan's bound is written in staleEndpoints.ts (INDEXED_CLOCK) and the index it
+  // needs in schema.ts. If the two expressions drift apart the sweep still gives right answers but
+  // reads every active endpoint per batch, which only the million-row sweep benchmark would show.
+  // With sequential scans priced out, the planner uses the index; the bound must be its condition.
+  it('bounds the default scan by the expression of endpoints_stale_clock_active_idx', async () => {
+    const rule = { now: new Date(), defaultDays: 365, warningDays: 14 };
+    const connection = await db.sql.reserve();
+    let plan: string[];
+    try {
+      await connection`set enable_seqscan = off`;
+      await connection`set enable_bitmapscan = off`;
+      plan = await explainStaleBatch(connection, rule, 500);
+    } finally {
+      await connection`reset all`;
+      connection.release();
+    }
+    const scan = plan.findIndex((line) => line.includes('Index Scan using'));
+    expect(plan[scan]).toContain('endpoints_stale_clock_active_idx');
+    expect(plan[scan + 1]).toMatch(
+      /Index Cond: \(COALESCE\(last_success_day, reactivated_at, created_at\) </,
+    );
   });
 });
 
