@@ -205,7 +205,10 @@ export interface Config {
   readonly stalledIntervalMs: number;
   /** Largest accepted message payload, as JSON bytes. Default 262144 (256 KiB). */
   readonly maxPayloadBytes: number;
-  /** How long a worker trusts its cached copy of an endpoint row. Default 2000. */
+  /**
+   * How stale a worker's cached copy of an endpoint row may be, at most: counted from its read,
+   * or from the last ping that proved change notifications are arriving. Default 2000.
+   */
   readonly endpointCacheMs: number;
   /** Where the embedded PostgreSQL keeps its data. Default .hookfleet */
   readonly dataDir: string;

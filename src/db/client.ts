@@ -8,6 +8,8 @@ export interface DbClient {
   db: Database;
   /** The raw postgres.js client, for the few statements Drizzle cannot express (bulk UPDATE … FROM VALUES). */
   sql: postgres.Sql;
+  /** The connection string, for a connection of its own (the workers' LISTEN, worker/endpointChanges.ts). */
+  url: string;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ export function createDbClient(databaseUrl: string, options: DbClientOptions = {
   return {
     db: drizzle(sql, { schema }),
     sql,
+    url: databaseUrl,
     close: () => sql.end({ timeout: 5 }),
   };
 }

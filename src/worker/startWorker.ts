@@ -10,6 +10,7 @@ import { createLimitsRedis, createWorkerRedis } from '../redis.js';
 import { createAddressGuard, type Resolver } from './addressGuard.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
 import { createEndpointCache } from './endpointCache.js';
+import { createEndpointChanges } from './endpointChanges.js';
 import { createEndpointLimits } from './endpointLimits.js';
 import { createDeliveryClient } from './httpClient.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
@@ -72,8 +73,16 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     metrics,
     onCircuitClosed: (_endpointId, jobIds) => postponed.promote(jobIds),
   });
+  const changes = createEndpointChanges({
+    databaseUrl: dbClient.url,
+    sql: dbClient.sql,
+    logger,
+    // Four pings per cache bound: a row stays trusted while the last answered ping is younger
+    // than the bound, so one slow or lost answer does not send every delivery back to PostgreSQL.
+    pingMs: Math.max(50, Math.floor(config.endpointCacheMs / 4)),
+  });
   const processor = createDeliveryProcessor({
-    endpoints: createEndpointCache(dbClient.db, config.endpointCacheMs),
+    endpoints: createEndpointCache(dbClient.db, { ttlMs: config.endpointCacheMs, changes }),
     client,
     limits,
     recorder,
@@ -113,6 +122,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     closing ??= (async () => {
       await worker.close();
       await recorder.close(config.shutdownTimeoutMs);
+      await changes.close();
       await client.close();
       await postponed.settled();
       await connection.quit().catch(() => connection.disconnect());

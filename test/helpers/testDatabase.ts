@@ -23,7 +23,6 @@ export function databaseUrl(name: string): string {
 }
 
 export interface TestDatabase extends DbClient {
-  url: string;
   name: string;
   /** Closes the pool and drops the database. */
   drop(): Promise<void>;

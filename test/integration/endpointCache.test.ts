@@ -18,7 +18,7 @@ describe('createEndpointCache', () => {
     const a = await insertEndpoint(db.db, { url: 'http://127.0.0.1/a' });
     const b = await insertEndpoint(db.db, { url: 'http://127.0.0.1/b' });
     let nowMs = 0;
-    const cache = createEndpointCache(db.db, 1000, () => nowMs);
+    const cache = createEndpointCache(db.db, { ttlMs: 1000, now: () => nowMs });
     const [rowA, rowB, missing] = await Promise.all([
       cache.get(a.id),
       cache.get(b.id),
@@ -42,7 +42,7 @@ describe('createEndpointCache', () => {
     url.port = String(proxy.port);
     const viaProxy = createDbClient(url.toString(), { max: 1 });
     let nowMs = 0;
-    const cache = createEndpointCache(viaProxy.db, 1000, () => nowMs);
+    const cache = createEndpointCache(viaProxy.db, { ttlMs: 1000, now: () => nowMs });
     try {
       expect((await cache.get(known.id))?.url).toBe(known.url);
       proxy.cut();
