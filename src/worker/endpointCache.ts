@@ -9,7 +9,8 @@ const MAX_CACHED = 50_000;
 /**
  * Longest a row is kept on the strength of change notifications alone. They cover every column a
  * delivery reads (drizzle/0003_endpoint_change_notify.sql); this bounds the harm if a later
- * column is read without being added there.
+ * column is read without being added there, or if the trigger is disabled while workers run
+ * (they check it only when they LISTEN).
  */
 export const CONFIRMED_ROW_MAX_AGE_MS = 60_000;
 

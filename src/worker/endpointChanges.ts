@@ -13,6 +13,8 @@ export const ENDPOINT_CHANGES_CHANNEL = 'hookfleet_endpoint_changed';
  */
 const UNANSWERED_PINGS_BEFORE_RESUBSCRIBE = 3;
 const MAX_UNANSWERED_PINGS_BEFORE_RESUBSCRIBE = 3 * 64;
+/** How often a worker looks again for change triggers it found missing. */
+const MISSING_TRIGGERS_RECHECK_MS = 30_000;
 /** Pings whose answer is still awaited; past it the oldest are forgotten. */
 const MAX_PENDING_PINGS = 32;
 
@@ -120,8 +122,41 @@ export function createEndpointChanges(options: EndpointChangesOptions): Endpoint
     pending.clear();
   }
 
+  /** Whether drizzle/0003's triggers are there and enabled: without them nothing is announced. */
+  async function triggersInPlace(): Promise<boolean> {
+    const [row] = await options.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_trigger
+      where tgrelid = 'endpoints'::regclass and tgenabled <> 'D'
+        and tgname in ('endpoints_notify_changed', 'endpoints_notify_deleted')`;
+    return row?.n === 2;
+  }
+
+  function retryLater(afterMs: number) {
+    if (closed) return;
+    retryTimer = setTimeout(() => void subscribe(), afterMs);
+    retryTimer.unref();
+  }
+
   async function subscribe(): Promise<void> {
     if (closed) return;
+    let triggers: boolean;
+    try {
+      triggers = await withDeadline(triggersInPlace(), retryMs, 'no answer from PostgreSQL');
+    } catch (error) {
+      cannotListen(error);
+      return;
+    }
+    if (closed) return;
+    // A worker started before `hookfleet migrate` (a rolling deploy) would otherwise hear no
+    // change at all while its pings vouched for every row.
+    if (!triggers) {
+      logger.warn(
+        { recheckMs: MISSING_TRIGGERS_RECHECK_MS },
+        "the endpoints table's change triggers are missing or disabled (run hookfleet migrate); cached endpoint rows are re-read every HOOKFLEET_ENDPOINT_CACHE_MS meanwhile",
+      );
+      retryLater(MISSING_TRIGGERS_RECHECK_MS);
+      return;
+    }
     const own = postgres(options.databaseUrl, { max: 1, onnotice: () => {} });
     client = own;
     try {
@@ -142,14 +177,17 @@ export function createEndpointChanges(options: EndpointChangesOptions): Endpoint
       client = undefined;
       forgetListening();
       void own.end({ timeout: 0 }).catch(() => {});
-      if (closed) return;
-      logger.warn(
-        { err: error, retryMs },
-        'cannot LISTEN for endpoint changes; cached endpoint rows are re-read every HOOKFLEET_ENDPOINT_CACHE_MS meanwhile',
-      );
-      retryTimer = setTimeout(() => void subscribe(), retryMs);
-      retryTimer.unref();
+      cannotListen(error);
     }
+  }
+
+  function cannotListen(error: unknown) {
+    if (closed) return;
+    logger.warn(
+      { err: error, retryMs },
+      'cannot LISTEN for endpoint changes; cached endpoint rows are re-read every HOOKFLEET_ENDPOINT_CACHE_MS meanwhile',
+    );
+    retryLater(retryMs);
   }
 
   /** postgres.js listens again by itself after a reconnection, but gives up silently if that fails. */

@@ -185,4 +185,22 @@ describe('createEndpointCache with change notifications', () => {
       await proxy.close();
     }
   });
+
+  it('vouches for no row while the change triggers are missing (a worker started before migrating)', async () => {
+    await db.sql`alter table endpoints disable trigger endpoints_notify_deleted`;
+    try {
+      let warned!: () => void;
+      const warning = new Promise<void>((resolve) => (warned = resolve));
+      const recording = pino(
+        { level: 'warn' },
+        { write: (line: string) => line.includes('change triggers are missing') && warned() },
+      );
+      const changes = feed({ logger: recording });
+      await warning;
+      expect(await changes.ping()).toBe(false);
+      expect(changes.confirmedFor(Date.now())).toBeUndefined();
+    } finally {
+      await db.sql`alter table endpoints enable trigger endpoints_notify_deleted`;
+    }
+  });
 });
