@@ -27,6 +27,10 @@ export interface Metrics {
   circuitsOpened: Counter;
   /** Jobs per queue and state (waiting, active, delayed, failed, …), read from Redis when scraped. */
   queueDepth: Gauge<'queue' | 'state'>;
+  /** Endpoint rows a worker read from PostgreSQL: its endpoint cache's misses. */
+  endpointRowsRead: Counter;
+  /** 1 while the worker's last ping through its endpoint-change LISTEN came back, else 0. */
+  endpointChangesHeard: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -93,6 +97,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'hookfleet_queue_jobs',
       help: 'Jobs per queue and state, read from Redis at scrape time',
       labelNames: ['queue', 'state'],
+      registers,
+    }),
+    endpointRowsRead: new Counter({
+      name: 'hookfleet_endpoint_rows_read_total',
+      help: 'Endpoint rows read from PostgreSQL by the worker (endpoint cache misses)',
+      registers,
+    }),
+    endpointChangesHeard: new Gauge({
+      name: 'hookfleet_endpoint_changes_heard',
+      help: '1 while endpoint change notifications reach this worker (its last ping came back), else 0; at 0 it re-reads endpoint rows every HOOKFLEET_ENDPOINT_CACHE_MS',
       registers,
     }),
   };

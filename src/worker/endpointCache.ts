@@ -2,6 +2,7 @@ import type { Database } from '../db/client.js';
 import { withDeadline } from '../deadline.js';
 import { findEndpointsByIds } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
+import type { Metrics } from '../metrics.js';
 import type { EndpointChanges } from './endpointChanges.js';
 
 /** Past this many rows, stale ones are evicted, so a fleet with millions of endpoints stays bounded. */
@@ -29,6 +30,7 @@ export interface EndpointCacheOptions {
   changes?: EndpointChanges | undefined;
   /** How long a refresh may take before known rows are served as they were. Default 1000. */
   refreshTimeoutMs?: number;
+  metrics?: Metrics | undefined;
   now?: () => number;
 }
 
@@ -93,6 +95,7 @@ export function createEndpointCache(db: Database, options: EndpointCacheOptions)
         refreshTimeoutMs,
         `endpoint lookup took over ${refreshTimeoutMs} ms`,
       );
+      options.metrics?.endpointRowsRead.inc(ids.size);
       const byId = new Map(rows.map((row) => [row.id, row]));
       if (cached.size > MAX_CACHED) evictStale();
       for (const [id, resolvers] of ids) {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 
 /** The channel drizzle/0003_endpoint_change_notify.sql notifies, with the endpoint id as payload. */
 export const ENDPOINT_CHANGES_CHANNEL = 'hookfleet_endpoint_changed';
@@ -47,6 +48,7 @@ export interface EndpointChangesOptions {
   /** The pool pings are sent through (any connection will do: NOTIFY reaches every listener). */
   sql: postgres.Sql;
   logger: Logger;
+  metrics?: Metrics | undefined;
   /** Interval between pings while confirmations are wanted. */
   pingMs: number;
   /** How long a ping may take to come back before it counts as unanswered. Default 2000. */
@@ -114,6 +116,7 @@ export function createEndpointChanges(options: EndpointChangesOptions): Endpoint
   }
 
   function forgetListening() {
+    options.metrics?.endpointChangesHeard.set(0);
     subscribed = false;
     listeningSinceMs = undefined;
     confirmedAtMs = undefined;
@@ -237,6 +240,7 @@ export function createEndpointChanges(options: EndpointChangesOptions): Endpoint
       }),
     ]);
     clearTimeout(timer);
+    options.metrics?.endpointChangesHeard.set(ok ? 1 : 0);
     if (ok) {
       unanswered = 0;
       resubscribeAfter = UNANSWERED_PINGS_BEFORE_RESUBSCRIBE;

@@ -77,12 +77,17 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     databaseUrl: dbClient.url,
     sql: dbClient.sql,
     logger,
+    metrics,
     // Four pings per cache bound: a row stays trusted while the last answered ping is younger
     // than the bound, so one slow or lost answer does not send every delivery back to PostgreSQL.
     pingMs: Math.max(50, Math.floor(config.endpointCacheMs / 4)),
   });
   const processor = createDeliveryProcessor({
-    endpoints: createEndpointCache(dbClient.db, { ttlMs: config.endpointCacheMs, changes }),
+    endpoints: createEndpointCache(dbClient.db, {
+      ttlMs: config.endpointCacheMs,
+      changes,
+      metrics,
+    }),
     client,
     limits,
     recorder,

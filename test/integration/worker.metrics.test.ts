@@ -43,6 +43,9 @@ describe('hookfleet worker with HOOKFLEET_METRICS_PORT', () => {
     const text = await response.text();
     expect(text).toContain('hookfleet_deliveries_total{outcome="succeeded"} 1');
     expect(text).toContain('hookfleet_attempt_duration_seconds_bucket');
+    // The endpoint's row was read once (then cached); whether pings came back yet depends on timing.
+    expect(text).toContain('hookfleet_endpoint_rows_read_total 1');
+    expect(text).toMatch(/hookfleet_endpoint_changes_heard [01]/);
     expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
   });
 });
