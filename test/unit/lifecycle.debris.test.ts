@@ -25,6 +25,21 @@ describe('isPostgresConnectionDebris', () => {
     expect(isPostgresConnectionDebris(reset)).toBe(true);
   });
 
+  it("accepts CONNECTION_CLOSED from postgres.js's connection code (its unawaited type lookup)", () => {
+    // As postgres.js 3.4.9 builds it (errors.js `connection`), from Socket.closed in connection.js.
+    const closed = Object.assign(new Error('write CONNECTION_CLOSED 127.0.0.1:34915'), {
+      code: 'CONNECTION_CLOSED',
+      errno: 'CONNECTION_CLOSED',
+    });
+    closed.stack = `Error: ${closed.message}\n    at Socket.closed (file:///app/node_modules/postgres/src/connection.js:453:57)`;
+    expect(isPostgresConnectionDebris(closed)).toBe(true);
+    const elsewhere = Object.assign(new Error('write CONNECTION_CLOSED'), {
+      code: 'CONNECTION_CLOSED',
+    });
+    elsewhere.stack = `Error: ${elsewhere.message}\n    at run (file:///app/dist/worker/x.js:1:1)`;
+    expect(isPostgresConnectionDebris(elsewhere)).toBe(false);
+  });
+
   it('refuses anything else, so real bugs still stop the process', () => {
     expect(
       isPostgresConnectionDebris(postgresError('57P01', 'run (file:///app/dist/worker/x.js:1:1)')),
