@@ -37,7 +37,7 @@ export interface EndpointChanges {
    * while wanted; tests call it to confirm at a moment of their choosing.
    */
   ping(): Promise<boolean>;
-  /** Resolves once the LISTEN is in place (for tests and start-up checks; never rejects). */
+  /** Resolves once the LISTEN is in place, or the feed is closed (tests wait on it; never rejects). */
   listening(): Promise<void>;
   close(): Promise<void>;
 }
@@ -232,14 +232,8 @@ export function createEndpointChanges(options: EndpointChangesOptions): Endpoint
       pending.delete(seq);
       return false;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const ok = await Promise.race([
-      answer,
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), pingAnswerMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    // A late answer still confirms (onPong); only this wait ends.
+    const ok = await withDeadline(answer, pingAnswerMs, 'ping unanswered').catch(() => false);
     options.metrics?.endpointChangesHeard.set(ok ? 1 : 0);
     if (ok) {
       unanswered = 0;
