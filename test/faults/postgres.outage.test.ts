@@ -54,8 +54,7 @@ afterAll(async () => {
 
 /** The test database's URL, through the proxy, with an application_name to find the workers' sessions by. */
 function proxiedDatabaseUrl(): string {
-  const url = new URL(fleet.config.databaseUrl!);
-  url.port = String(proxy.port);
+  const url = new URL(proxy.through(fleet.config.databaseUrl!));
   url.searchParams.set('application_name', APP_NAME);
   return url.toString();
 }

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface TcpProxy {
   port: number;
+  /** `url` (a postgres:// or other URL on 127.0.0.1) with this proxy's port: the same service, through the proxy. */
+  through(url: string): string;
   /** Drops every open connection and refuses new ones, like a server that went away. */
   cut(): void;
   /** Accepts connections again. */
@@ -32,6 +34,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,
+    through(url) {
+      const proxied = new URL(url);
+      proxied.port = String((server.address() as AddressInfo).port);
+      return proxied.toString();
+    },
     cut() {
       open = false;
       for (const socket of sockets) socket.destroy();

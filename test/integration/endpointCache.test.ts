@@ -38,9 +38,7 @@ describe('createEndpointCache', () => {
     const known = await insertEndpoint(db.db, { url: 'http://127.0.0.1/known' });
     const unknown = await insertEndpoint(db.db, { url: 'http://127.0.0.1/unknown' });
     const proxy = await startTcpProxy(5432);
-    const url = new URL(db.url);
-    url.port = String(proxy.port);
-    const viaProxy = createDbClient(url.toString(), { max: 1 });
+    const viaProxy = createDbClient(proxy.through(db.url), { max: 1 });
     let nowMs = 0;
     const cache = createEndpointCache(viaProxy.db, { ttlMs: 1000, now: () => nowMs });
     try {

@@ -123,12 +123,15 @@ describe('createEndpointCache with change notifications', () => {
   it('without pings coming back, serves rows only within the bound, then listens again', async () => {
     const a = await insertEndpoint(db.db, { url: 'http://127.0.0.1/a', description: 'one' });
     const proxy = await startTcpProxy(5432);
-    const url = new URL(db.url);
-    url.port = String(proxy.port);
     let nowMs = 0;
     const now = () => nowMs;
     // LISTEN through the proxy; queries and pings go straight to PostgreSQL.
-    const changes = feed({ databaseUrl: url.toString(), now, pingAnswerMs: 200, retryMs: 20 });
+    const changes = feed({
+      databaseUrl: proxy.through(db.url),
+      now,
+      pingAnswerMs: 200,
+      retryMs: 20,
+    });
     try {
       await changes.listening();
       const cache = createEndpointCache(db.db, { ttlMs: 1000, changes, now });
@@ -167,11 +170,13 @@ describe('createEndpointCache with change notifications', () => {
 
   it('opens its LISTEN connection again when pings stop coming back', async () => {
     const proxy = await startTcpProxy(5432);
-    const url = new URL(db.url);
-    url.port = String(proxy.port);
     const warnings: string[] = [];
     const recording = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
-    const changes = feed({ databaseUrl: url.toString(), logger: recording, pingAnswerMs: 100 });
+    const changes = feed({
+      databaseUrl: proxy.through(db.url),
+      logger: recording,
+      pingAnswerMs: 100,
+    });
     try {
       await changes.listening();
       proxy.cut();

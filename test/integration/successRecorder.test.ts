@@ -144,9 +144,7 @@ describe('SuccessRecorder', () => {
   it('keeps records while PostgreSQL is unreachable and writes them once it is back', async () => {
     const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
     const proxy = await startTcpProxy(5432);
-    const url = new URL(db.url);
-    url.port = String(proxy.port);
-    const viaProxy = createDbClient(url.toString(), { max: 2 });
+    const viaProxy = createDbClient(proxy.through(db.url), { max: 2 });
     await viaProxy.sql`select 1`;
     const recorder = new SuccessRecorder({ sql: viaProxy.sql, logger, flushMs: 60_000 });
     try {
