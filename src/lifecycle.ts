@@ -73,10 +73,10 @@ export function closeOnSignals(lifecycle: Lifecycle, timeoutMs: number, logger: 
  * (issue #7; porsager/postgres#1208, #1154): a TypeError thrown from a setImmediate in its
  * connection.js (a write scheduled on a socket that has just closed), and the socket error (or
  * CONNECTION_CLOSED, when the socket closed cleanly) of the type lookup it runs when reconnecting,
- * as an unhandled rejection. Both concern a connection that
- * is already closed and whose queries were already rejected, so the process logs them and goes
- * on: a PostgreSQL outage must not kill a worker (and lose its unflushed records). Anything else
- * is a bug: logged as fatal, then exit code 1, as Node would do without these handlers.
+ * as an unhandled rejection. Both concern a connection that is already closed and whose queries
+ * were already rejected, so the process logs them and goes on: a PostgreSQL outage must not kill
+ * a worker (and lose its unflushed records). Anything else is a bug: logged as fatal, then exit
+ * code 1, as Node would do without these handlers.
  */
 export function survivePostgresConnectionErrors(logger: Logger): void {
   const onStray = (kind: string) => (error: unknown) => {
