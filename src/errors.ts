@@ -66,7 +66,7 @@ export class HookfleetError extends Error {
 
 /**
  * The address guard refused the destination: a private, loopback, link-local, metadata or other
- * special-purpose address (see worker/addressGuard.ts). Permanent: the worker never retries it,
+ * special-purpose address (see delivery/addressGuard.ts). Permanent: the worker never retries it,
  * and the API refuses to register such a URL (422).
  */
 export class BlockedAddressError extends PermanentDeliveryError {

@@ -20,7 +20,7 @@ export function createWorkerRedis(redisUrl: string, name: string): Redis {
 export const LIMITS_REDIS_COMMAND_TIMEOUT_MS = 1000;
 
 /**
- * Connection for the per-endpoint limits (worker/endpointLimits.ts). Every delivery makes two
+ * Connection for the per-endpoint limits (delivery/endpointLimits.ts). Every delivery makes two
  * calls on it, so calls made in the same tick go out as one pipeline; each is bounded by
  * `commandTimeout`, after which the worker delivers without limits rather than wait for Redis.
  */

@@ -4,9 +4,9 @@ import { HookfleetError } from '../errors.js';
 import { closeOnSignals, Lifecycle, survivePostgresConnectionErrors } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
-import { ensureCredentials } from '../producer/auth.js';
+import { ensureCredentials } from '../api/auth.js';
 import { Producer } from '../producer/producer.js';
-import { startApiServer } from '../producer/server.js';
+import { startApiServer } from '../api/server.js';
 import { createProducerRedis } from '../redis.js';
 import { parseCommandArgs } from './args.js';
 

@@ -10,10 +10,10 @@ import {
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
-import { endpointHealthView, type EndpointHealthView } from '../producer/endpointHealthView.js';
-import { checkEndpointUrl } from '../producer/endpointUrl.js';
+import { endpointHealthView, type EndpointHealthView } from '../api/endpointHealthView.js';
+import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { Producer } from '../producer/producer.js';
-import { createAddressGuard } from '../worker/addressGuard.js';
+import { createAddressGuard } from '../delivery/addressGuard.js';
 import { badArguments, parseCommandArgs } from './args.js';
 import { formatDurationMs, printFields, printTable } from './output.js';
 

@@ -1,6 +1,6 @@
 /**
  * The endpoint health page (issue #8), server-rendered HTML as a Hono sub-app that the API server
- * mounts at /admin/endpoints behind the dashboard's basic auth (producer/app.ts):
+ * mounts at /admin/endpoints behind the dashboard's basic auth (api/app.ts):
  *
  *   GET  /                  every endpoint with state, last success, 24 h statistics, circuit and
  *                           stale deadline; ?q= searches URL, description and id, ?state= filters
@@ -32,11 +32,11 @@ import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { endpointIdSchema } from '../producer/contracts.js';
-import { ApiError, isUnavailableError, requireRedis } from '../producer/httpErrors.js';
+import { endpointIdSchema } from '../api/contracts.js';
+import { ApiError, isUnavailableError, requireRedis } from '../api/httpErrors.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
-import type { CircuitStates } from '../worker/endpointLimits.js';
+import type { CircuitStates } from '../delivery/endpointLimits.js';
 import { endpointDetailView } from './endpointDetailView.js';
 import {
   flashFromQuery,

@@ -5,7 +5,7 @@
  * shown as text. Only the templates below are markup.
  */
 import { html, raw } from 'hono/html';
-import type { CircuitState } from '../worker/endpointLimits.js';
+import type { CircuitState } from '../delivery/endpointLimits.js';
 import { daysUntil, exactTime, relativeTime } from './relativeTime.js';
 
 export type Html = ReturnType<typeof html>;

@@ -10,7 +10,7 @@
  * scheme, because behind a TLS-terminating proxy the browser says https while this process sees
  * http. A proxy in front of the dashboard must therefore pass the Host header on unchanged.
  *
- * It complements refuseCrossSite (producer/auth.ts, on all of /admin), which trusts requests that
+ * It complements refuseCrossSite (api/auth.ts, on all of /admin), which trusts requests that
  * carry no browser header at all so that Bull Board's API stays usable from curl.
  */
 import type { MiddlewareHandler } from 'hono';

@@ -17,7 +17,7 @@ import {
 import { HookfleetError } from '../errors.js';
 import { addDeliveryJobs, redisUnavailable } from './deliveryJobs.js';
 import { GroupCommit } from './groupCommit.js';
-import { isUnavailableError } from './httpErrors.js';
+import { isUnavailableError } from '../api/httpErrors.js';
 
 /** A message to store and enqueue: its payload is the JSON text sent to receivers. */
 export type PendingMessage = Omit<NewFannedOutMessage, 'enqueued'>;

@@ -4,9 +4,9 @@ import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { EndpointCache } from './endpointCache.js';
-import type { AttemptVerdict, EndpointLimits, Permit } from './endpointLimits.js';
-import type { DeliveryClient } from './httpClient.js';
-import { signatureHeader } from './signature.js';
+import type { AttemptVerdict, EndpointLimits, Permit } from '../delivery/endpointLimits.js';
+import type { DeliveryClient } from '../delivery/httpClient.js';
+import { signatureHeader } from '../delivery/signature.js';
 import type { SuccessRecorder } from './successRecorder.js';
 import type { EndpointRow } from '../db/schema.js';
 

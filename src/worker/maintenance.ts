@@ -13,7 +13,7 @@ import { MAINTENANCE_QUEUE } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createWorkerRedis } from '../redis.js';
-import type { Resolver } from './addressGuard.js';
+import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 
 /** Id of the job scheduler that runs the sweep; fixed, so every process upserts the same one. */

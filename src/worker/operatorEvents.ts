@@ -2,9 +2,9 @@ import type { Config } from '../config.js';
 import { DeliveryError, RetryableDeliveryError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
-import { createAddressGuard, type Resolver } from './addressGuard.js';
-import { createDeliveryClient, type DeliveryClient } from './httpClient.js';
-import { signatureHeader } from './signature.js';
+import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
+import { createDeliveryClient, type DeliveryClient } from '../delivery/httpClient.js';
+import { signatureHeader } from '../delivery/signature.js';
 
 /** Operational events about endpoints, for the people running hookfleet (issue #4). */
 export type OperatorEventType = 'endpoint.stale_warning' | 'endpoint.deactivated';

@@ -25,7 +25,7 @@ import {
 } from '../db/staleEndpoints.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Resolver } from './addressGuard.js';
+import type { Resolver } from '../delivery/addressGuard.js';
 import {
   createOperatorEvents,
   type OperatorEvents,

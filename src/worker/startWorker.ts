@@ -7,14 +7,14 @@ import { DELIVERIES_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createLimitsRedis, createWorkerRedis } from '../redis.js';
-import { createAddressGuard, type Resolver } from './addressGuard.js';
+import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointChanges } from './endpointChanges.js';
-import { createEndpointLimits } from './endpointLimits.js';
-import { createDeliveryClient } from './httpClient.js';
+import { createEndpointLimits } from '../delivery/endpointLimits.js';
+import { createDeliveryClient } from '../delivery/httpClient.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
-import { retryDelayMs } from './retrySchedule.js';
+import { retryDelayMs } from '../delivery/retrySchedule.js';
 import { SuccessRecorder } from './successRecorder.js';
 
 export interface WorkerDeps {

@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
-import { startApiServer, type RunningApiServer } from '../../src/producer/server.js';
+import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { ADMIN, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 

@@ -2,7 +2,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { deliveryJobId } from '../../src/jobs.js';
-import { startApiServer, type RunningApiServer } from '../../src/producer/server.js';
+import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { ADMIN, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 import { ok, startReceiver, type Receiver, type Responder } from '../helpers/receiver.js';

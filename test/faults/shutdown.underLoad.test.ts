@@ -79,7 +79,7 @@ describe('SIGTERM to every worker process under load', () => {
     }
     const counts = await queue.getJobCounts('wait', 'delayed', 'completed', 'failed');
     expect(counts.failed).toBe(0);
-    // Queued, or postponed by an endpoint's in-flight limit (worker/endpointLimits.ts).
+    // Queued, or postponed by an endpoint's in-flight limit (delivery/endpointLimits.ts).
     expect((counts.wait ?? 0) + (counts.delayed ?? 0)).toBe(jobIds.length - received);
 
     // Nothing was lost: a new process delivers the rest, each job once.

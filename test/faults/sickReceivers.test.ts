@@ -17,7 +17,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointRow } from '../../src/db/schema.js';
 import { createLimitsRedis } from '../../src/redis.js';
-import { createEndpointLimits } from '../../src/worker/endpointLimits.js';
+import { createEndpointLimits } from '../../src/delivery/endpointLimits.js';
 import {
   addEndpoints,
   sendMessages,

@@ -2,8 +2,8 @@ import type { Hono } from 'hono';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createApp, type ApiDeps } from '../../src/producer/app.js';
-import type { Resolver } from '../../src/worker/addressGuard.js';
+import { createApp, type ApiDeps } from '../../src/api/app.js';
+import type { Resolver } from '../../src/delivery/addressGuard.js';
 import { createTestFleet, type TestFleet } from './testFleet.js';
 
 export const API_KEY = 'k1';

@@ -8,7 +8,7 @@ import {
   createAddressGuard,
   type AddressGuard,
   type Resolver,
-} from '../../src/worker/addressGuard.js';
+} from '../../src/delivery/addressGuard.js';
 
 /**
  * A canary HTTP server on 127.0.0.1 counts every TCP connection it gets. Deliveries are sent the

@@ -8,7 +8,7 @@ import {
   rotatedSecretSchema,
   sendMessageResponse,
   type MessageView,
-} from '../../src/producer/contracts.js';
+} from '../../src/api/contracts.js';
 import type { ReceivedRequest } from '../helpers/receiver.js';
 import { createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';

@@ -12,11 +12,11 @@ import {
   errorSchema,
   rotatedSecretSchema,
   sendMessageResponse,
-} from '../../src/producer/contracts.js';
+} from '../../src/api/contracts.js';
 import { TEST_EVENT_TYPE } from '../../src/producer/producer.js';
 import { deliveryJobId } from '../../src/jobs.js';
-import type { ResolvedAddress } from '../../src/worker/addressGuard.js';
-import { createEndpointLimits } from '../../src/worker/endpointLimits.js';
+import type { ResolvedAddress } from '../../src/delivery/addressGuard.js';
+import { createEndpointLimits } from '../../src/delivery/endpointLimits.js';
 import { createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 

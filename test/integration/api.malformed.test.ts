@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
-import { errorSchema } from '../../src/producer/contracts.js';
+import { errorSchema } from '../../src/api/contracts.js';
 import { API_KEY, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 
 let api: ApiHarness;

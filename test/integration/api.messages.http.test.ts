@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { findMessage } from '../../src/db/messages.js';
 import { deliveryJobId } from '../../src/jobs.js';
-import { sendMessageResponse } from '../../src/producer/contracts.js';
-import { ENVELOPE_ALLOWANCE_BYTES } from '../../src/producer/messageRoutes.js';
-import { startApiServer, type RunningApiServer } from '../../src/producer/server.js';
+import { sendMessageResponse } from '../../src/api/contracts.js';
+import { ENVELOPE_ALLOWANCE_BYTES } from '../../src/api/messageRoutes.js';
+import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { API_KEY, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 
 // No worker runs in this file: jobs stay in the queue where the test can look at them.

@@ -4,15 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
 import { DELIVERIES_QUEUE, deliveryJobId, type DeliveryJobData } from '../../src/jobs.js';
-import { createApp } from '../../src/producer/app.js';
+import { createApp } from '../../src/api/app.js';
 import {
   errorSchema,
   healthSchema,
   messageSchema,
   redeliverResponse,
   sendMessageResponse,
-} from '../../src/producer/contracts.js';
-import { ENVELOPE_ALLOWANCE_BYTES } from '../../src/producer/messageRoutes.js';
+} from '../../src/api/contracts.js';
+import { ENVELOPE_ALLOWANCE_BYTES } from '../../src/api/messageRoutes.js';
 import { Producer } from '../../src/producer/producer.js';
 import { HookfleetError } from '../../src/errors.js';
 import { callApp, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
 import { deliveryJobId } from '../../src/jobs.js';
-import { errorSchema, recoverEndpointResponse } from '../../src/producer/contracts.js';
-import { openApiDocument } from '../../src/producer/openapi.js';
+import { errorSchema, recoverEndpointResponse } from '../../src/api/contracts.js';
+import { openApiDocument } from '../../src/api/openapi.js';
 import { createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 
 // No worker runs in this file: failures are written to the attempt history directly, and the

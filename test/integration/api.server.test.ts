@@ -7,9 +7,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DELIVERY_JOB } from '../../src/jobs.js';
 import type { DbClient } from '../../src/db/client.js';
-import { createApp } from '../../src/producer/app.js';
-import { healthSchema } from '../../src/producer/contracts.js';
-import { startApiServer, type RunningApiServer } from '../../src/producer/server.js';
+import { createApp } from '../../src/api/app.js';
+import { healthSchema } from '../../src/api/contracts.js';
+import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import {
   ADMIN,
   API_KEY,

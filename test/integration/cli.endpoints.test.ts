@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
 import { deliveryJobId } from '../../src/jobs.js';
-import { endpointHealthSchema, rotatedSecretSchema } from '../../src/producer/contracts.js';
+import { endpointHealthSchema, rotatedSecretSchema } from '../../src/api/contracts.js';
 import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 

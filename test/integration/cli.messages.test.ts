@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
 import { deliveryJobId, type DeliveryJobData } from '../../src/jobs.js';
-import { messageSchema, redeliverResponse } from '../../src/producer/contracts.js';
+import { messageSchema, redeliverResponse } from '../../src/api/contracts.js';
 import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 

@@ -4,8 +4,8 @@ import { insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
 import { attempts, endpoints, messages } from '../../src/db/schema.js';
 import { newId } from '../../src/ids.js';
 import { deliveryJobId } from '../../src/jobs.js';
-import { endpointHealthSchema } from '../../src/producer/contracts.js';
-import { createApp } from '../../src/producer/app.js';
+import { endpointHealthSchema } from '../../src/api/contracts.js';
+import { createApp } from '../../src/api/app.js';
 import { ADMIN, callApp, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
 import { ok, startReceiver, type Responder } from '../helpers/receiver.js';
 

@@ -8,7 +8,7 @@ import {
   type EndpointLimits,
   type EndpointLimitsOptions,
   type Permit,
-} from '../../src/worker/endpointLimits.js';
+} from '../../src/delivery/endpointLimits.js';
 import { freePort } from '../helpers/freePort.js';
 import { deleteQueueKeys, TEST_REDIS_URL, testQueuePrefix } from '../helpers/testRedis.js';
 

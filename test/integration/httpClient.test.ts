@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../../src/errors.js';
-import { createAddressGuard } from '../../src/worker/addressGuard.js';
-import { createDeliveryClient, MAX_RESPONSE_BYTES } from '../../src/worker/httpClient.js';
+import { createAddressGuard } from '../../src/delivery/addressGuard.js';
+import { createDeliveryClient, MAX_RESPONSE_BYTES } from '../../src/delivery/httpClient.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 
 const TIMEOUT_MS = 400;

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryJobId } from '../../src/jobs.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createApp } from '../../src/producer/app.js';
+import { createApp } from '../../src/api/app.js';
 import { startWorker } from '../../src/worker/startWorker.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';

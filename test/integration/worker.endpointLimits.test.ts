@@ -6,7 +6,7 @@ import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
 import { deliveryJobId } from '../../src/jobs.js';
 import { createLimitsRedis } from '../../src/redis.js';
-import { createEndpointLimits } from '../../src/worker/endpointLimits.js';
+import { createEndpointLimits } from '../../src/delivery/endpointLimits.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 import { TEST_REDIS_URL } from '../helpers/testRedis.js';

@@ -6,7 +6,7 @@ import {
   type AddressGuard,
   type ResolvedAddress,
   type Resolver,
-} from '../../src/worker/addressGuard.js';
+} from '../../src/delivery/addressGuard.js';
 
 /** Test DNS: names under .test answer from this table; anything else is an error. */
 const zone: Record<string, string[]> = {

@@ -2,12 +2,7 @@ import { Hono } from 'hono';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import {
-  ensureCredentials,
-  matchesAny,
-  requireAdmin,
-  requireApiKey,
-} from '../../src/producer/auth.js';
+import { ensureCredentials, matchesAny, requireAdmin, requireApiKey } from '../../src/api/auth.js';
 
 function capturingLogger() {
   const lines: Record<string, unknown>[] = [];

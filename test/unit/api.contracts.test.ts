@@ -5,9 +5,9 @@ import {
   createEndpointRequest,
   eventTypePatternSchema,
   sendMessageRequest,
-} from '../../src/producer/contracts.js';
-import { openApiDocument } from '../../src/producer/openapi.js';
-import { deliveryStatus } from '../../src/producer/views.js';
+} from '../../src/api/contracts.js';
+import { openApiDocument } from '../../src/api/openapi.js';
+import { deliveryStatus } from '../../src/api/views.js';
 
 describe('subscriptionPatterns', () => {
   it('lists the type, each prefix wildcard from the longest, and *', () => {

@@ -3,7 +3,7 @@ import {
   MAX_RETRY_AFTER_MS,
   parseRetryAfterMs,
   retryDelayMs,
-} from '../../src/worker/retrySchedule.js';
+} from '../../src/delivery/retrySchedule.js';
 
 const schedule = [5_000, 300_000, 1_800_000];
 

@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { newSecret } from '../../src/ids.js';
-import { signatureHeader } from '../../src/worker/signature.js';
+import { signatureHeader } from '../../src/delivery/signature.js';
 
 describe('signatureHeader', () => {
   const body = JSON.stringify({ type: 'invoice.paid', amount: 100 });

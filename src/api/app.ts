@@ -21,15 +21,15 @@ import type { DbClient } from '../db/client.js';
 import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { createAddressGuard, type Resolver } from '../worker/addressGuard.js';
-import { readCircuitStates, type CircuitStates } from '../worker/endpointLimits.js';
+import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
+import { readCircuitStates, type CircuitStates } from '../delivery/endpointLimits.js';
 import { refuseCrossSite, requireAdmin, requireApiKey } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
 import { messageRoutes } from './messageRoutes.js';
 import { openApiDocument } from './openapi.js';
 import { opsRoutes } from './opsRoutes.js';
-import type { Producer } from './producer.js';
+import type { Producer } from '../producer/producer.js';
 
 /** Where Bull Board is mounted. */
 export const DASHBOARD_PATH = '/admin/queues';

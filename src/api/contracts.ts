@@ -5,7 +5,7 @@
  * Every schema with an `id` in `contracts` becomes a named OpenAPI component.
  */
 import { z } from 'zod';
-import { sendInputSchema } from './sendInput.js';
+import { sendInputSchema } from '../producer/sendInput.js';
 
 /** Named schemas, for the OpenAPI document. */
 export const contracts = z.registry<{ id: string; description?: string }>();

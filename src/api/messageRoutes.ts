@@ -11,8 +11,8 @@ import type { DeliveryJobData } from '../jobs.js';
 import { messageIdSchema, redeliverRequest, sendMessageRequest } from './contracts.js';
 import { requireRedis } from './httpErrors.js';
 import { readJson } from './jsonBody.js';
-import type { Producer } from './producer.js';
-import { redeliverMessage } from './redeliver.js';
+import type { Producer } from '../producer/producer.js';
+import { redeliverMessage } from '../producer/redeliver.js';
 import { toMessageView } from './views.js';
 
 /**

@@ -20,8 +20,8 @@ import { HookfleetError } from '../errors.js';
 import { newId, newSecret } from '../ids.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Metrics } from '../metrics.js';
-import type { AddressGuard } from '../worker/addressGuard.js';
-import type { CircuitStates } from '../worker/endpointLimits.js';
+import type { AddressGuard } from '../delivery/addressGuard.js';
+import type { CircuitStates } from '../delivery/endpointLimits.js';
 import {
   createEndpointRequest,
   endpointIdSchema,
@@ -32,12 +32,12 @@ import {
   updateEndpointRequest,
 } from './contracts.js';
 import { endpointHealthView, type EndpointHealthView } from './endpointHealthView.js';
-import { checkEndpointUrl, verifyEndpoint } from './endpointUrl.js';
+import { checkEndpointUrl, verifyEndpoint } from '../delivery/endpointUrl.js';
 import { requireRedis } from './httpErrors.js';
 import { readJson } from './jsonBody.js';
-import type { Producer } from './producer.js';
-import { replayFailedDeliveries } from './replayFailed.js';
-import { parseInput } from './sendInput.js';
+import type { Producer } from '../producer/producer.js';
+import { replayFailedDeliveries } from '../producer/replayFailed.js';
+import { parseInput } from '../producer/sendInput.js';
 import { toEndpointView } from './views.js';
 
 /** Endpoint requests are small; this bounds what is read of one. */

@@ -5,9 +5,9 @@
  */
 import { DeliveryError, HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { AddressGuard } from '../worker/addressGuard.js';
-import { createDeliveryClient } from '../worker/httpClient.js';
-import { signatureHeader } from '../worker/signature.js';
+import type { AddressGuard } from './addressGuard.js';
+import { createDeliveryClient } from './httpClient.js';
+import { signatureHeader } from './signature.js';
 
 /** Event type of the verification request sent for `verify: true`. */
 export const VERIFICATION_EVENT_TYPE = 'hookfleet.endpoint.verification';

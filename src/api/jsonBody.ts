@@ -9,7 +9,7 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import { HookfleetError } from '../errors.js';
 import { ApiError } from './httpErrors.js';
-import { parseInput } from './sendInput.js';
+import { parseInput } from '../producer/sendInput.js';
 
 /** Deeper JSON is refused: parsing it later (zod, JSON.stringify) recurses once per level. */
 export const MAX_JSON_DEPTH = 100;

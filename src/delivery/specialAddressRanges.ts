@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 
 /**
- * The tables behind worker/addressGuard.ts. Most special-purpose ranges come from ipaddr.js's
+ * The tables behind delivery/addressGuard.ts. Most special-purpose ranges come from ipaddr.js's
  * `range()`, which follows the IANA special-purpose address registries:
  *   https://www.iana.org/assignments/iana-ipv4-special-registry/
  *   https://www.iana.org/assignments/iana-ipv6-special-registry/
