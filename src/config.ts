@@ -131,6 +131,10 @@ const envSchema = z.object({
   HOOKFLEET_LOCK_DURATION_MS: positiveInt('a duration in milliseconds').default(30_000),
   HOOKFLEET_STALLED_INTERVAL_MS: positiveInt('an interval in milliseconds').default(30_000),
   HOOKFLEET_MAX_PAYLOAD_BYTES: positiveInt('a size in bytes').default(256 * 1024),
+  HOOKFLEET_DELIVERY_EVENTS: z
+    .enum(['0', '1', 'false', 'true'], { message: 'expected 0, 1, false or true' })
+    .default('0')
+    .transform((value) => value === '1' || value === 'true'),
   HOOKFLEET_ENDPOINT_CACHE_MS: positiveInt('a duration in milliseconds').default(2000),
   HOOKFLEET_DATA_DIR: z.string().min(1).default('.hookfleet'),
   HOOKFLEET_SECRET_ROTATION_OVERLAP_MS: positiveInt('a duration in milliseconds').default(
@@ -203,6 +207,12 @@ export interface Config {
    * `lockDurationMs + 2 * stalledIntervalMs`, and may then reach its receiver twice. Default 30000.
    */
   readonly stalledIntervalMs: number;
+  /**
+   * Announce each delivery a fan-out ends as event `delivery` (job id, state, failedReason) on the
+   * `deliveries` queue's event stream, next to BullMQ's own events of delivery jobs; for tests and
+   * tools that follow every delivery. One stream entry per delivery. Default false.
+   */
+  readonly deliveryEvents: boolean;
   /** Largest accepted message payload, as JSON bytes. Default 262144 (256 KiB). */
   readonly maxPayloadBytes: number;
   /**
@@ -292,6 +302,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     lockDurationMs: e.HOOKFLEET_LOCK_DURATION_MS,
     stalledIntervalMs: e.HOOKFLEET_STALLED_INTERVAL_MS,
     maxPayloadBytes: e.HOOKFLEET_MAX_PAYLOAD_BYTES,
+    deliveryEvents: e.HOOKFLEET_DELIVERY_EVENTS,
     endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
     dataDir: e.HOOKFLEET_DATA_DIR,
     secretRotationOverlapMs: e.HOOKFLEET_SECRET_ROTATION_OVERLAP_MS,

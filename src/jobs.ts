@@ -4,40 +4,82 @@
  * Terminology
  * - endpoint: a receiver's URL with its signing secret and the event types it subscribes to.
  * - message: one event handed to hookfleet (event type + JSON payload), with a `msg_` id that
- *   receivers see as `webhook-id` and can deduplicate on.
- * - delivery: one message to one endpoint; one BullMQ job in the `deliveries` queue.
+ *   receivers see as `webhook-id` and can deduplicate on. Stored once in PostgreSQL with the
+ *   exact body bytes and its endpoint set (fixed at acceptance); one `fan-out` job in the
+ *   `messages` queue.
+ * - fan-out: a worker taking a message job and making the first attempt to each of its endpoints.
+ * - delivery: one message to one endpoint. It gets a job of its own in the `deliveries` queue
+ *   only when it needs its own schedule: a retry, a postponement by the endpoint limits, a
+ *   hand-off of a slow first attempt, a redeliver or a replay.
  * - attempt: one HTTP POST of a delivery. A delivery makes attempts until one succeeds (2xx),
  *   one fails permanently, or the retry schedule runs out.
  * - success recording: writing `last_success_at` and the failure counters of an endpoint,
  *   coalesced in each worker and flushed in batches.
  * - sweep: the scheduled job that deactivates endpoints with no success for too long.
+ *
+ * Jobs carry ids, never bodies, URLs or secrets: the body is in the message row, the endpoint in
+ * its row, so Redis holds about the same few hundred bytes per queued delivery whatever the
+ * payload size, and Bull Board shows nothing secret.
  */
 import { z } from 'zod';
 
-/** One job per message x endpoint. */
+/** One job per message: its fan-out. */
+export const MESSAGES_QUEUE = 'messages';
+/** One job per delivery that needs its own schedule (retries, postponements, redeliveries). */
 export const DELIVERIES_QUEUE = 'deliveries';
 /** The stale-endpoint sweep and other scheduled work. */
 export const MAINTENANCE_QUEUE = 'maintenance';
 
+/** A message's fan-out job. */
+export const FAN_OUT_JOB = 'fan-out';
+/** A delivery whose first attempt failed, was postponed, or is guarded while it runs long. */
+export const RETRY_JOB = 'retry';
+/** A delivery sent again on request (`messages redeliver`, POST /v1/messages/:id/redeliver). */
+export const REDELIVER_JOB = 'redeliver';
+/** A failed delivery sent again (`failed replay`, recover). */
+export const REPLAY_JOB = 'replay';
+/** Name of every delivery job before fan-out jobs existed; still processed, never added. */
 export const DELIVERY_JOB = 'deliver';
 
+/** What a fan-out job carries: ids only; the body and endpoint set are in the message row. */
+export const messageJobSchema = z.object({
+  messageId: z.string(),
+  /** When the producer accepted the message (ms since epoch), for end-to-end latency. */
+  enqueuedAtMs: z.number(),
+});
+export type MessageJobData = z.infer<typeof messageJobSchema>;
+
+/** Deterministic, so a retried enqueue of the same message adds nothing. */
+export function messageJobId(messageId: string): string {
+  return messageId;
+}
+
 /**
- * What a delivery job carries. The body is the exact JSON text that is signed and sent, kept as
- * text so every retry sends the same bytes. The endpoint's URL and secret are *not* here: the
- * worker reads them from PostgreSQL, so secrets never sit in Redis or show in Bull Board, and a
- * URL change or deactivation takes effect on queued deliveries.
+ * What a delivery job carries. The endpoint's URL and secret are *not* here: the worker reads
+ * them from PostgreSQL, so secrets never sit in Redis or show in Bull Board, and a URL change or
+ * deactivation takes effect on queued deliveries. Nor is the body: the worker reads it from the
+ * message row (and caches it).
  */
 export const deliveryJobSchema = z.object({
   messageId: z.string(),
   endpointId: z.string(),
-  eventType: z.string(),
-  body: z.string(),
+  /**
+   * Attempts of this delivery made before this job (the fan-out's first attempt), so attempt
+   * numbers and the retry schedule continue where they were. Absent means 0.
+   */
+  attemptsBefore: z.number().optional(),
   /** When the producer accepted the message (ms since epoch), for end-to-end latency. */
   enqueuedAtMs: z.number(),
+  /**
+   * Jobs queued before fan-out jobs existed carry the body and event type; a worker uses the
+   * body as is (a message row of that time has no `body`). New jobs never carry them.
+   */
+  eventType: z.string().optional(),
+  body: z.string().optional(),
 });
 export type DeliveryJobData = z.infer<typeof deliveryJobSchema>;
 
-/** Deterministic, so a retried enqueue of the same message cannot create a second job. */
+/** Deterministic, so a retried enqueue of the same delivery cannot create a second job. */
 export function deliveryJobId(messageId: string, endpointId: string): string {
   return `${messageId}.${endpointId}`;
 }
@@ -56,5 +98,14 @@ export const DELIVERY_JOB_OPTIONS = {
   // Completed jobs are history, kept briefly for Bull Board; the attempts table is the record.
   removeOnComplete: { age: 3600, count: 1000 },
   // Failed jobs stay inspectable and replayable for two weeks.
+  removeOnFail: { age: 14 * 24 * 3600 },
+} as const;
+
+/** Job options every fan-out is enqueued with. */
+export const MESSAGE_JOB_OPTIONS = {
+  // A fan-out that throws (PostgreSQL unreachable) is tried again; what it finished is skipped.
+  attempts: DELIVERY_MAX_ATTEMPTS,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 3600, count: 1000 },
   removeOnFail: { age: 14 * 24 * 3600 },
 } as const;

@@ -8,6 +8,8 @@ export interface NewMessage {
   id: string;
   eventType: string;
   payload: unknown;
+  /** The payload as JSON text: the exact bytes signed and sent. */
+  body: string;
   idempotencyKey?: string | undefined;
   endpointIds: string[];
 }
@@ -26,6 +28,7 @@ export async function insertMessage(
       id: input.id,
       eventType: input.eventType,
       payload: input.payload,
+      body: input.body,
       idempotencyKey: input.idempotencyKey ?? null,
       endpointIds: input.endpointIds,
     })
@@ -71,7 +74,8 @@ export async function insertFannedOutMessage(
  * (e.g. a `\u0000` in its payload) fails the whole statement.
  *
  * The batch travels as one JSON parameter whose `payload` fields are the payload texts spliced
- * in as they are, so no payload is serialised or escaped a second time. Messages narrowed to
+ * in as they are, so no payload is serialised or escaped a second time; `body` keeps that text
+ * exactly (a `json` value's text is its input, byte for byte). Messages narrowed to
  * `onlyIds` look their endpoints up by primary key; the others through the GIN index.
  */
 export async function insertFannedOutMessages(
@@ -87,8 +91,8 @@ export async function insertFannedOutMessages(
       `"payload":${input.payloadJson}}`,
   );
   const inserted = await sql<{ id: string; endpoint_ids: string[] }[]>`
-    insert into messages (id, event_type, payload, idempotency_key, enqueued_at, endpoint_ids)
-    select m.id, m.event_type, m.payload::jsonb, m.idempotency_key,
+    insert into messages (id, event_type, payload, body, idempotency_key, enqueued_at, endpoint_ids)
+    select m.id, m.event_type, m.payload::jsonb, m.payload::text, m.idempotency_key,
            case when m.enqueued then now() end,
            coalesce(case when m.only_ids is null
              then (select array_agg(e.id order by e.id) from endpoints e

@@ -93,6 +93,12 @@ export const messages = pgTable(
     id: text('id').primaryKey(),
     eventType: text('event_type').notNull(),
     payload: jsonb('payload').notNull(),
+    /**
+     * The exact bytes signed and sent on every attempt. `payload` is jsonb, which reorders keys
+     * and drops duplicates, so it cannot give them back. Null for messages accepted before this
+     * column existed: their body is in their delivery jobs, or re-serialised from `payload`.
+     */
+    body: text('body'),
     idempotencyKey: text('idempotency_key'),
     /** The endpoints this message was fanned out to, fixed when it was accepted. */
     endpointIds: text('endpoint_ids').array().notNull(),

@@ -1,7 +1,7 @@
 /**
  * The send path's group commit (issue #5). Concurrent sends (HTTP requests, library calls) are
- * written together: per batch one INSERT of every message with its fan-out, the delivery jobs in
- * Redis pipelines of 200 sent back to back (deliveryJobs.ts), and one UPDATE of `enqueued_at`
+ * written together: per batch one INSERT of every message with its body and endpoint set, one fan-out job per
+ * message in Redis pipelines of 200 sent back to back (messageJobs.ts), and one UPDATE of `enqueued_at`
  * when the batch holds messages with an idempotency key; instead of three round trips per send.
  * A caller's promise resolves only when its message is in PostgreSQL AND its jobs are in Redis,
  * so a 202 still means both. See groupCommit.ts for when batches go out and what bounds them.
@@ -15,7 +15,8 @@ import {
   type NewFannedOutMessage,
 } from '../db/messages.js';
 import { HookfleetError } from '../errors.js';
-import { addDeliveryJobs, redisUnavailable } from './deliveryJobs.js';
+import { redisUnavailable } from './deliveryJobs.js';
+import { addMessageJobs } from './messageJobs.js';
 import { GroupCommit } from './groupCommit.js';
 import { isUnavailableError } from '../api/httpErrors.js';
 
@@ -153,7 +154,7 @@ export class MessageBatcher {
     return undefined;
   }
 
-  /** Every job of the batch (addDeliveryJobs); on failure, the `redis_unavailable` each caller gets. */
+  /** Every fan-out job of the batch (addMessageJobs); on failure, the `redis_unavailable` each caller gets. */
   private async addJobs(
     stored: readonly PendingMessage[],
     inserted: Map<string, string[]>,
@@ -161,14 +162,10 @@ export class MessageBatcher {
     const reason = await this.options.whyRedisUnavailable();
     if (reason !== undefined) return (messageId) => redisUnavailable(reason, messageId);
     try {
-      await addDeliveryJobs(
+      // A message with no endpoint has nothing to fan out.
+      await addMessageJobs(
         this.options.queue,
-        stored.map((message) => ({
-          messageId: message.id,
-          eventType: message.eventType,
-          body: message.payloadJson,
-          endpointIds: inserted.get(message.id)!,
-        })),
+        ids(stored.filter((message) => inserted.get(message.id)!.length > 0)),
       );
       return undefined;
     } catch (error) {

@@ -8,9 +8,10 @@ import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from 
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
-import { DELIVERIES_QUEUE } from '../jobs.js';
+import { DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
 import { createProducerRedis, PRODUCER_REDIS_WAIT_MS, waitUntilRedisReady } from '../redis.js';
-import { addDeliveryJobs, redisUnavailable } from './deliveryJobs.js';
+import { redisUnavailable } from './deliveryJobs.js';
+import { addMessageJobs } from './messageJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
 
@@ -42,15 +43,17 @@ export interface SendResult {
 }
 
 /**
- * Enqueues messages for delivery: `send` fans a message out to every active endpoint subscribed
- * to its event type, one BullMQ job per endpoint, added in bulk. Concurrent sends are stored and
- * enqueued together, a batch at a time (messageBatcher.ts).
+ * Enqueues messages for delivery: `send` stores a message with its body and the active endpoints
+ * subscribed to its event type, and adds one fan-out job to the `messages` queue; a worker makes
+ * the deliveries. Concurrent sends are stored and enqueued together, a batch at a time
+ * (messageBatcher.ts).
  */
 export class Producer {
   private readonly config: Config;
   private readonly dbClient: DbClient;
   private readonly redis: Redis;
   private readonly queue: Queue;
+  private readonly messages: Queue;
   private readonly batcher: MessageBatcher;
   private readonly owned: (() => Promise<void>)[] = [];
   private closing: Promise<void> | undefined;
@@ -88,17 +91,27 @@ export class Producer {
     // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
     // BullMQ prints every failed reconnection attempt to stderr.
     this.queue.on('error', () => {});
+    this.messages = new Queue(MESSAGES_QUEUE, {
+      connection: this.redis,
+      prefix: this.config.queuePrefix,
+    });
+    this.messages.on('error', () => {});
     this.batcher = new MessageBatcher({
       sql: this.dbClient.sql,
-      queue: this.queue,
+      queue: this.messages,
       whyRedisUnavailable: () => this.whyRedisUnavailable(),
       ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
     });
   }
 
-  /** The `deliveries` queue, for the dashboard and tests. */
+  /** The `deliveries` queue (retries, postponements, redeliveries), for the dashboard and tests. */
   get deliveriesQueue(): Queue {
     return this.queue;
+  }
+
+  /** The `messages` queue (one fan-out job per message), for the dashboard and tests. */
+  get messagesQueue(): Queue {
+    return this.messages;
   }
 
   /**
@@ -169,9 +182,10 @@ export class Producer {
       id,
       eventType,
       payload: parsed.payload,
+      body,
       endpointIds: [endpointId],
     });
-    await this.enqueue(id, eventType, body, [endpointId]);
+    await this.enqueue(id, [endpointId]);
     return { id, deliveries: 1, endpointIds: [endpointId], duplicate: false };
   }
 
@@ -179,6 +193,7 @@ export class Producer {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.batcher.close();
+      await this.messages.close();
       await this.queue.close();
       for (const close of this.owned.reverse()) await close();
     })();
@@ -211,12 +226,7 @@ export class Producer {
       );
     }
     if (existing.enqueuedAt === null) {
-      await this.enqueue(
-        existing.id,
-        existing.eventType,
-        JSON.stringify(existing.payload),
-        existing.endpointIds,
-      );
+      await this.enqueue(existing.id, existing.endpointIds);
     }
     return {
       id: existing.id,
@@ -226,17 +236,12 @@ export class Producer {
     };
   }
 
-  /** Enqueues one stored message's deliveries (not batched: resumes and deliver() are rare), then marks it enqueued. */
-  private async enqueue(
-    messageId: string,
-    eventType: string,
-    body: string,
-    endpointIds: string[],
-  ): Promise<void> {
+  /** Enqueues one stored message's fan-out (not batched: resumes and deliver() are rare), then marks it enqueued. */
+  private async enqueue(messageId: string, endpointIds: string[]): Promise<void> {
     if (endpointIds.length > 0) {
       await this.assertRedisReady(messageId);
       try {
-        await addDeliveryJobs(this.queue, [{ messageId, eventType, body, endpointIds }]);
+        await addMessageJobs(this.messages, [messageId]);
       } catch (error) {
         // Connection lost, command timed out, Redis out of memory or read-only: all mean "not
         // enqueued, try again later". Job ids are deterministic, so a retry cannot add twice.

@@ -3,12 +3,24 @@ import { Queue, Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { RetryableDeliveryError } from '../errors.js';
-import { DELIVERIES_QUEUE, type DeliveryJobData } from '../jobs.js';
+import {
+  DELIVERIES_QUEUE,
+  MESSAGES_QUEUE,
+  type DeliveryJobData,
+  type MessageJobData,
+} from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createLimitsRedis, createWorkerRedis } from '../redis.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
+import { createAttemptSlots } from './attemptSlots.js';
+import { createDeliveryAttempt } from './deliveryAttempt.js';
+import { createDeliveryEvents } from './deliveryEvents.js';
+import { createDeliveryFollowUps } from './deliveryFollowUps.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
+import { createFanOutProcessor } from './fanOutProcessor.js';
+import { createFanOutProgress } from './fanOutProgress.js';
+import { createMessageBodies } from './messageBodies.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointChanges } from './endpointChanges.js';
 import { createEndpointLimits } from '../delivery/endpointLimits.js';
@@ -27,7 +39,10 @@ export interface WorkerDeps {
 }
 
 export interface RunningWorker {
+  /** The `deliveries` queue's worker. */
   worker: Worker<DeliveryJobData>;
+  /** The `messages` queue's worker (fan-outs). */
+  fanOutWorker: Worker<MessageJobData>;
   recorder: SuccessRecorder;
   /**
    * Stops taking jobs, waits for those in flight (each bounded by the delivery timeout), flushes
@@ -39,7 +54,23 @@ export interface RunningWorker {
 /** How much longer than the delivery timeout a delivery's place under the endpoint's cap is held. */
 const LEASE_MARGIN_MS = 5000;
 
-/** Starts a BullMQ worker on the `deliveries` queue. */
+/**
+ * A fan-out's lock: a killed worker's fan-outs are taken over within MESSAGE_LOCK_MS +
+ * MESSAGE_STALLED_INTERVAL_MS (15 s), or sooner when HOOKFLEET_LOCK_DURATION_MS and
+ * HOOKFLEET_STALLED_INTERVAL_MS are shorter. A fan-out holds many deliveries, so it is worth a
+ * quicker takeover than one delivery (30 s + 2 x 30 s); its lock is renewed every half of this
+ * while it runs, which an event loop blocked for 5 s would miss (the fan-out then runs twice,
+ * skipping what the first run finished).
+ */
+const MESSAGE_LOCK_MS = 10_000;
+const MESSAGE_STALLED_INTERVAL_MS = 5000;
+/**
+ * Takeovers a fan-out survives before it fails (BullMQ's default is 1). Each run skips what the
+ * earlier ones finished; failing the job would leave the rest of its deliveries unsent.
+ */
+const MESSAGE_MAX_STALLED = 10;
+
+/** Starts BullMQ workers on the `messages` and `deliveries` queues, sharing one set of attempt slots. */
 export function startWorker(deps: WorkerDeps): RunningWorker {
   const { config, logger, dbClient, metrics } = deps;
   const guard = createAddressGuard({
@@ -82,7 +113,8 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     // than the bound, so one slow or lost answer does not send every delivery back to PostgreSQL.
     pingMs: Math.max(50, Math.floor(config.endpointCacheMs / 4)),
   });
-  const processor = createDeliveryProcessor({
+  const slots = createAttemptSlots(config.concurrency);
+  const attempt = createDeliveryAttempt({
     endpoints: createEndpointCache(dbClient.db, {
       ttlMs: config.endpointCacheMs,
       changes,
@@ -90,10 +122,32 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     }),
     client,
     limits,
+    slots,
     recorder,
     logger,
     metrics,
     retryScheduleMs: config.retryScheduleMs,
+  });
+  const processor = createDeliveryProcessor({
+    attempt,
+    bodies: createMessageBodies(dbClient.sql),
+  });
+  const events = createDeliveryEvents({
+    enabled: config.deliveryEvents,
+    redis: limitsRedis,
+    prefix: config.queuePrefix,
+    logger,
+  });
+  const fanOut = createFanOutProcessor({
+    sql: dbClient.sql,
+    attempt,
+    slots,
+    followUps: createDeliveryFollowUps(postponedQueue),
+    progress: createFanOutProgress(limitsRedis, config.queuePrefix),
+    events,
+    logger,
+    retryScheduleMs: config.retryScheduleMs,
+    deliveryTimeoutMs: config.deliveryTimeoutMs,
   });
   const connection = createWorkerRedis(config.redisUrl, 'hookfleet:worker');
   const worker = new Worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
@@ -108,33 +162,51 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     // Shown as each job's processedBy in Bull Board: which process delivered it.
     name: `${hostname()}:${process.pid}`,
     settings: {
-      backoffStrategy: (attemptsMade, _type, error) => {
+      backoffStrategy: (attemptsMade, _type, error, job) => {
         const retryAfterMs =
           error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined;
+        // A delivery job after a fan-out's failed first attempt continues the schedule from there.
+        const before = (job?.data as DeliveryJobData | undefined)?.attemptsBefore ?? 0;
         // A failure outside the schedule (an unexpected error; an unreachable PostgreSQL postpones the
         // delivery instead, see deliveryProcessor.ts) waits as long as the last step.
         return (
-          retryDelayMs(config.retryScheduleMs, attemptsMade, retryAfterMs) ??
+          retryDelayMs(config.retryScheduleMs, before + attemptsMade, retryAfterMs) ??
           config.retryScheduleMs[config.retryScheduleMs.length - 1]!
         );
       },
     },
   });
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+  const fanOutConnection = createWorkerRedis(config.redisUrl, 'hookfleet:fan-out');
+  // As many fan-outs as slots: a fan-out to one endpoint needs one; the slots bound the HTTP.
+  const fanOutWorker = new Worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
+    connection: fanOutConnection,
+    prefix: config.queuePrefix,
+    concurrency: config.concurrency,
+    lockDuration: Math.min(config.lockDurationMs, MESSAGE_LOCK_MS),
+    stalledInterval: Math.min(config.stalledIntervalMs, MESSAGE_STALLED_INTERVAL_MS),
+    maxStalledCount: MESSAGE_MAX_STALLED,
+    name: `${hostname()}:${process.pid}`,
+  });
+  fanOutWorker.on('error', (error) => logger.error({ err: error }, 'fan-out worker error'));
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      await worker.close();
+      await Promise.all([fanOutWorker.close(), worker.close()]);
+      // Attempts fan-outs handed off are still sending (each within the delivery timeout).
+      await fanOut.settled();
+      await events.close();
       await recorder.close(config.shutdownTimeoutMs);
       await changes.close();
       await client.close();
       await postponed.settled();
       await connection.quit().catch(() => connection.disconnect());
+      await fanOutConnection.quit().catch(() => fanOutConnection.disconnect());
       await limitsRedis.quit().catch(() => limitsRedis.disconnect());
     })();
     return closing;
   };
   logger.info({ concurrency: config.concurrency, prefix: config.queuePrefix }, 'worker started');
-  return { worker, recorder, close };
+  return { worker, fanOutWorker, recorder, close };
 }

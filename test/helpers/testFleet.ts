@@ -12,7 +12,10 @@ export interface TestFleet {
   config: Config;
   db: TestDatabase;
   producer: Producer;
-  /** Events of the deliveries queue, for awaiting 'completed' and 'failed'. */
+  /**
+   * Events of the deliveries queue, for awaiting 'completed' and 'failed' of delivery jobs and
+   * 'delivery' (a delivery a fan-out ended; HOOKFLEET_DELIVERY_EVENTS is on in TEST_ENV).
+   */
   events: QueueEvents;
   startWorker(overrides?: Record<string, string>): RunningWorker;
   /** Resolves when the delivery job ends: completed, or failed for good. */
@@ -37,6 +40,8 @@ export const TEST_ENV = {
   HOOKFLEET_RECORDER_FLUSH_MS: '50',
   HOOKFLEET_ENDPOINT_CACHE_MS: '50',
   HOOKFLEET_DELIVERY_TIMEOUT_MS: '2000',
+  // Fan-outs announce the deliveries they end, so waitForDelivery sees every delivery end.
+  HOOKFLEET_DELIVERY_EVENTS: '1',
   LOG_LEVEL: 'silent',
 };
 
@@ -83,6 +88,11 @@ export async function createTestFleet(
   events.on('failed', ({ jobId, failedReason }) =>
     settle(jobId, { state: 'failed', reason: failedReason }),
   );
+  events.on('delivery' as 'completed', (fields: Record<string, string>) => {
+    const jobId = fields.jobId!;
+    if (fields.state === 'completed') settle(jobId, { state: 'completed' });
+    else settle(jobId, { state: 'failed', reason: fields.failedReason ?? '' });
+  });
   await events.waitUntilReady();
   const workers: RunningWorker[] = [];
   return {
@@ -111,15 +121,20 @@ export async function createTestFleet(
         typeof job === 'string' ? (jobId: string) => jobId === job : job,
       );
       return new Promise((resolve) => {
-        const onCompleted = ({ jobId }: { jobId: string }) => {
+        const onCompleted = ({ jobId, state }: { jobId: string; state?: string }) => {
+          if (state !== undefined && state !== 'completed') return;
           const index = waiting.findIndex((matches) => matches(jobId));
           if (index >= 0) waiting.splice(index, 1);
           if (waiting.length > 0) return;
           events.off('completed', onCompleted);
+          events.off('delivery' as 'completed', onCompleted);
           resolve();
         };
         if (waiting.length === 0) resolve();
-        else events.on('completed', onCompleted);
+        else {
+          events.on('completed', onCompleted);
+          events.on('delivery' as 'completed', onCompleted);
+        }
       });
     },
     async flushRecorders() {

@@ -1,0 +1,47 @@
+/**
+ * With HOOKFLEET_DELIVERY_EVENTS on, a fan-out announces each delivery it ends (success, or
+ * failure for good) on the `deliveries` queue's event stream, as event `delivery` with the
+ * delivery's job id: the same stream where BullMQ announces the end of each delivery job, so one
+ * QueueEvents listener sees every delivery end. Tests and tools that follow deliveries use it;
+ * off by default, because it costs Redis one stream entry per delivery.
+ */
+import { QueueEventsProducer } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DELIVERIES_QUEUE, deliveryJobId } from '../jobs.js';
+import type { Logger } from '../logger.js';
+
+/** As BullMQ's own event stream: its default length. */
+const MAX_EVENTS = 10_000;
+
+export interface DeliveryEvents {
+  ended(messageId: string, endpointId: string, failedReason?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createDeliveryEvents(options: {
+  enabled: boolean;
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+}): DeliveryEvents {
+  if (!options.enabled) return { ended: () => Promise.resolve(), close: () => Promise.resolve() };
+  const producer = new QueueEventsProducer(DELIVERIES_QUEUE, {
+    connection: options.redis,
+    prefix: options.prefix,
+  });
+  return {
+    async ended(messageId, endpointId, failedReason) {
+      const fields =
+        failedReason === undefined
+          ? { state: 'completed' }
+          : { state: 'failed', failedReason };
+      await producer
+        .publishEvent(
+          { eventName: 'delivery', jobId: deliveryJobId(messageId, endpointId), ...fields },
+          MAX_EVENTS,
+        )
+        .catch((error: unknown) => options.logger.debug({ err: error }, 'delivery event lost'));
+    },
+    close: () => producer.close(),
+  };
+}
