@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
 import type { MessageRow } from '../db/schema.js';
 import {
-  DELIVERY_JOB,
   DELIVERY_JOB_OPTIONS,
+  REDELIVER_JOB,
+  REPLAY_JOB,
   deliveryJobId,
   type DeliveryJobData,
 } from '../jobs.js';
@@ -37,9 +38,10 @@ const PENDING_STATES = new Set([
 /**
  * Sends a message to `endpointIds` again. A delivery whose job is in the failed set is retried in
  * place (`job.retry('failed')`, attempts reset, so it gets the whole retry schedule again). A
- * delivery still queued is left alone. Otherwise (succeeded, or the job was removed by its
- * retention) a new job is added, with the same body and `webhook-id`: with a unique id, or one
- * named by `options.redeliveryKey`.
+ * delivery still queued is left alone. Otherwise (succeeded, first attempt made by a fan-out, or
+ * the job was removed by its retention) a new job is added, ids only (the worker reads the body
+ * from the message row, so it sends the same bytes and `webhook-id`): with a unique id, or one
+ * named by `options.redeliveryKey` (a replay).
  */
 export async function redeliverMessage(
   queue: Queue<DeliveryJobData>,
@@ -80,15 +82,19 @@ async function redeliverOne(
   // This redelivery was added before (a replay run twice): it is not added again.
   if (earlier)
     return { endpointId, action: (await retryOrKeep(earlier)) ?? 'pending', jobId: newJobId };
+  const oldBody = message.body === null ? job?.data.body : undefined;
   const data: DeliveryJobData = {
     messageId: message.id,
     endpointId,
-    eventType: message.eventType,
-    // The exact bytes first sent while the job still has them; else re-serialised from the row.
-    body: job?.data.body ?? JSON.stringify(message.payload),
     enqueuedAtMs: Date.now(),
+    // A message stored before `messages.body` existed: the exact bytes first sent while its old
+    // job still has them; else the worker re-serialises the payload.
+    ...(oldBody !== undefined && { eventType: message.eventType, body: oldBody }),
   };
-  await queue.add(DELIVERY_JOB, data, { ...DELIVERY_JOB_OPTIONS, jobId: newJobId });
+  await queue.add(key ? REPLAY_JOB : REDELIVER_JOB, data, {
+    ...DELIVERY_JOB_OPTIONS,
+    jobId: newJobId,
+  });
   return { endpointId, action: 'enqueued', jobId: newJobId };
 }
 

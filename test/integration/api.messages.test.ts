@@ -2,8 +2,16 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
+import { findMessage } from '../../src/db/messages.js';
 import { attempts } from '../../src/db/schema.js';
-import { DELIVERIES_QUEUE, deliveryJobId, type DeliveryJobData } from '../../src/jobs.js';
+import {
+  DELIVERIES_QUEUE,
+  REDELIVER_JOB,
+  RETRY_JOB,
+  deliveryJobId,
+  messageJobId,
+  type DeliveryJobData,
+} from '../../src/jobs.js';
 import { createApp } from '../../src/api/app.js';
 import {
   errorSchema,
@@ -44,8 +52,9 @@ describe('POST /v1/messages', () => {
     const sent = await send({ eventType: 'msg.test', payload: { n: 1 }, endpointIds: [a, b] });
     expect(sent).toMatchObject({ deliveries: 2, duplicate: false });
     expect(new Set(sent.endpointIds)).toEqual(new Set([a, b]));
-    const job = await api.fleet.producer.deliveriesQueue.getJob(deliveryJobId(sent.id, a));
-    expect(job?.data).toMatchObject({ messageId: sent.id, body: '{"n":1}' });
+    const job = await api.fleet.producer.messagesQueue.getJob(messageJobId(sent.id));
+    expect(job?.data).toEqual({ messageId: sent.id, enqueuedAtMs: expect.any(Number) });
+    expect((await findMessage(api.fleet.db.db, sent.id))?.body).toBe('{"n":1}');
   });
 
   it('answers the first message for a reused idempotency key, and 409 when the payload differs', async () => {
@@ -189,7 +198,15 @@ describe('POST /v1/messages/:id/redeliver', () => {
       endpointIds: [failing, completing, expiring],
     });
     const jobId = (endpointId: string) => deliveryJobId(sent.id, endpointId);
-    // Settle the three jobs by hand: one fails for good, two complete.
+    // Three deliveries with jobs of their own (as retries would have), settled by hand: one
+    // fails for good, two complete. No worker takes the fan-out.
+    await api.fleet.producer.deliveriesQueue.addBulk(
+      [failing, completing, expiring].map((endpointId) => ({
+        name: RETRY_JOB,
+        data: { messageId: sent.id, endpointId, attemptsBefore: 1, enqueuedAtMs: Date.now() },
+        opts: { jobId: jobId(endpointId) },
+      })),
+    );
     const worker = new Worker<DeliveryJobData>(
       DELIVERIES_QUEUE,
       (job) => {
@@ -225,7 +242,9 @@ describe('POST /v1/messages/:id/redeliver', () => {
       expect(redelivery.action).toBe('enqueued');
       expect(redelivery.jobId).not.toBe(jobId(id));
       const job = await queue.getJob(redelivery.jobId);
-      expect(job?.data).toMatchObject({ messageId: sent.id, endpointId: id, body: '{"r":1}' });
+      expect(job?.name).toBe(REDELIVER_JOB);
+      // Ids only: the worker reads the body from the message row.
+      expect(job?.data).toEqual({ messageId: sent.id, endpointId: id, enqueuedAtMs: expect.any(Number) });
     }
 
     const again = await api.call('POST', `/v1/messages/${sent.id}/redeliver`, {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
 import { findMessage } from '../../src/db/messages.js';
 import { HookfleetError } from '../../src/errors.js';
-import { deliveryJobId } from '../../src/jobs.js';
+import { FAN_OUT_JOB, deliveryJobId, messageJobId } from '../../src/jobs.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 
 // No worker runs in this file: jobs stay in the queue where the test can look at them.
@@ -17,7 +17,7 @@ afterAll(async () => {
 const url = 'http://127.0.0.1:9/hook';
 
 describe('Producer.send', () => {
-  it('fans out one job per active endpoint subscribed to the event type, added in bulk', async () => {
+  it('stores the message once with its exact body and endpoint set, and adds one ids-only fan-out job', async () => {
     const { db } = fleet.db;
     const exact = await insertEndpoint(db, { url, eventTypes: ['order.paid'] });
     const all = await insertEndpoint(db, { url });
@@ -26,21 +26,23 @@ describe('Producer.send', () => {
     const disabled = await insertEndpoint(db, { url, eventTypes: ['order.paid'] });
     await setEndpointActive(db, disabled.id, false);
 
-    const result = await fleet.producer.send({ eventType: 'order.paid', payload: { orderId: 7 } });
+    // Keys out of order and a duplicate key: jsonb would reorder and drop them, the body must not.
+    const payload = JSON.parse('{"orderId":7,"b":1.50,"a":"\\u00e9"}') as Record<string, string | number>;
+    const result = await fleet.producer.send({ eventType: 'order.paid', payload });
 
     expect(new Set(result.endpointIds)).toEqual(new Set([exact.id, all.id, star.id]));
     expect(result.deliveries).toBe(3);
-    const job = await fleet.producer.deliveriesQueue.getJob(deliveryJobId(result.id, exact.id));
-    expect(job?.data).toMatchObject({
-      messageId: result.id,
-      endpointId: exact.id,
-      body: '{"orderId":7}',
-    });
+    const job = await fleet.producer.messagesQueue.getJob(messageJobId(result.id));
+    expect(job?.name).toBe(FAN_OUT_JOB);
+    expect(Object.keys(job!.data as object).sort()).toEqual(['enqueuedAtMs', 'messageId']);
+    expect(await fleet.producer.deliveriesQueue.getJobCounts()).toMatchObject({ waiting: 0 });
     expect(
-      await fleet.producer.deliveriesQueue.getJob(deliveryJobId(result.id, other.id)),
+      await fleet.producer.deliveriesQueue.getJob(deliveryJobId(result.id, exact.id)),
     ).toBeUndefined();
     const message = await findMessage(db, result.id);
     expect(message?.enqueuedAt).not.toBeNull();
+    expect(message?.body).toBe(JSON.stringify(payload));
+    expect(message?.endpointIds).not.toContain(other.id);
   });
 
   it('narrows the fan-out to endpointIds', async () => {
@@ -62,9 +64,9 @@ describe('Producer.send', () => {
     const results = await Promise.all([1, 2, 3, 4, 5].map(() => fleet.producer.send(input)));
     expect(new Set(results.map((r) => r.id)).size).toBe(1);
     expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
-    const counts = await fleet.producer.deliveriesQueue.getJobCounts('wait');
-    const jobs = await fleet.producer.deliveriesQueue.getJobs(['wait'], 0, counts.wait ?? 0);
-    expect(jobs.filter((j) => j.data.endpointId === endpoint.id)).toHaveLength(1);
+    const jobs = await fleet.producer.messagesQueue.getJobs(['wait'], 0, -1);
+    expect(jobs.filter((j) => j.data.messageId === results[0]!.id)).toHaveLength(1);
+    expect(results[0]!.endpointIds).toContain(endpoint.id);
   });
 
   it('answers idempotency_conflict when a key is reused with another payload', async () => {
