@@ -40,7 +40,7 @@ export interface ApiDeps {
   config: Config;
   logger: Logger;
   dbClient: DbClient;
-  /** Enqueues messages; its `deliveriesQueue` is also shown by Bull Board and counted by /metrics. */
+  /** Enqueues messages; its `messagesQueue` and `deliveriesQueue` are also shown by Bull Board and counted by /metrics. */
   producer: Producer;
   metrics: Metrics;
   /**
@@ -67,6 +67,7 @@ export function createApp(deps: ApiDeps): Hono {
     ...(deps.resolve && { resolve: deps.resolve }),
   });
   const deliveriesQueue = producer.deliveriesQueue as Queue<DeliveryJobData>;
+  const messagesQueue = producer.messagesQueue;
   const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(deps.redis, config, logger);
   const redisReady = () => deps.redis.status === 'ready';
 
@@ -79,20 +80,23 @@ export function createApp(deps: ApiDeps): Hono {
     ),
   );
 
-  app.route('/', opsRoutes({ ...deps, queues: [deliveriesQueue, maintenanceQueue] }));
+  app.route('/', opsRoutes({ ...deps, queues: [messagesQueue, deliveriesQueue, maintenanceQueue] }));
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
   app.use('/v1/*', requireApiKey(config.apiKeys));
   const circuitStates = deps.circuitStates ?? defaultCircuitStates(deps);
   app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
-  app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, redisReady }));
+  app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, messagesQueue, redisReady }));
 
   app.use('/admin/*', requireAdmin(config.adminUser, config.adminPassword), refuseCrossSite());
   // The board links to its home with a trailing slash; Hono routes are strict about it.
   app.get(`${DASHBOARD_PATH}/`, (c) => c.redirect(DASHBOARD_PATH, 301));
   app.route(
     DASHBOARD_PATH,
-    createBullBoardApp({ queues: [deliveriesQueue, maintenanceQueue], basePath: DASHBOARD_PATH }),
+    createBullBoardApp({
+      queues: [messagesQueue, deliveriesQueue, maintenanceQueue],
+      basePath: DASHBOARD_PATH,
+    }),
   );
   app.get(`${ENDPOINTS_PAGE_PATH}/`, (c) => c.redirect(ENDPOINTS_PAGE_PATH, 301));
   app.route(

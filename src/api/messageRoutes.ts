@@ -28,6 +28,8 @@ export interface MessageRoutesDeps {
   dbClient: DbClient;
   producer: Producer;
   deliveriesQueue: Queue<DeliveryJobData>;
+  /** Fan-outs: a delivery whose fan-out has not run yet is not redelivered (it is on its way). */
+  messagesQueue: Queue;
   redisReady: () => boolean;
 }
 
@@ -83,9 +85,12 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
       );
     }
     requireRedis(deps.redisReady);
-    const redeliveries = await redeliverMessage(deps.deliveriesQueue, message, [
-      ...new Set(endpointIds),
-    ]);
+    const redeliveries = await redeliverMessage(
+      deps.deliveriesQueue,
+      message,
+      [...new Set(endpointIds)],
+      { messagesQueue: deps.messagesQueue },
+    );
     return c.json({ id: message.id, redeliveries }, 202);
   });
 

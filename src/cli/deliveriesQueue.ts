@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import { HookfleetError } from '../errors.js';
-import { DELIVERIES_QUEUE, type DeliveryJobData } from '../jobs.js';
+import { DELIVERIES_QUEUE, MESSAGES_QUEUE, type DeliveryJobData } from '../jobs.js';
 import { createProducerRedis, waitUntilRedisReady } from '../redis.js';
 
 /** How long a command waits for Redis before it reports it unreachable (exit code 1). */
@@ -9,7 +9,9 @@ export const CLI_REDIS_WAIT_MS = 3000;
 
 export interface DeliveriesQueue {
   queue: Queue<DeliveryJobData>;
-  /** Closes the queue and its connection. */
+  /** The `messages` queue on the same connection, to tell whether a fan-out is still on its way. */
+  messagesQueue: Queue;
+  /** Closes the queues and their connection. */
   close(): Promise<void>;
 }
 
@@ -38,9 +40,16 @@ export async function openDeliveriesQueue(
     prefix: config.queuePrefix,
   });
   queue.on('error', () => {});
+  const messagesQueue = new Queue(MESSAGES_QUEUE, {
+    connection: redis,
+    prefix: config.queuePrefix,
+  });
+  messagesQueue.on('error', () => {});
   return {
     queue,
+    messagesQueue,
     async close() {
+      await messagesQueue.close();
       await queue.close();
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -64,9 +64,12 @@ export async function run(argv: string[]): Promise<number> {
     }
     const deliveries = await openDeliveriesQueue(config, 'messages redeliver');
     try {
-      const redeliveries = await redeliverMessage(deliveries.queue, message, [
-        ...new Set(endpointIds),
-      ]);
+      const redeliveries = await redeliverMessage(
+        deliveries.queue,
+        message,
+        [...new Set(endpointIds)],
+        { messagesQueue: deliveries.messagesQueue },
+      );
       if (json) console.log(JSON.stringify({ id: message.id, redeliveries }));
       else {
         printTable(

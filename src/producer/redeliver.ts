@@ -6,6 +6,7 @@ import {
   REDELIVER_JOB,
   REPLAY_JOB,
   deliveryJobId,
+  messageJobId,
   type DeliveryJobData,
 } from '../jobs.js';
 
@@ -23,9 +24,15 @@ export interface RedeliverOptions {
    * run twice sends once. Without one (an explicit redeliver), every call adds a new job.
    */
   redeliveryKey?: (endpointId: string) => string;
+  /**
+   * The `messages` queue. With it, while the message's fan-out is still queued or running, a
+   * delivery without a job of its own is left alone (`pending`): its first attempt is on its way.
+   * Default: not checked (a replay: a failed delivery's fan-out is over).
+   */
+  messagesQueue?: Queue;
 }
 
-/** Job states in which a delivery is still going to be attempted. */
+/** Job states in which a delivery (or a fan-out) is still going to be attempted. */
 const PENDING_STATES = new Set([
   'waiting',
   'active',
@@ -50,12 +57,17 @@ export async function redeliverMessage(
   options: RedeliverOptions = {},
 ): Promise<Redelivery[]> {
   const results: Redelivery[] = [];
+  const fanOutPending =
+    options.messagesQueue !== undefined &&
+    PENDING_STATES.has(await options.messagesQueue.getJobState(messageJobId(message.id)));
   // A message can fan out to thousands of endpoints: a few dozen Redis round trips at a time.
   for (let start = 0; start < endpointIds.length; start += CHUNK) {
     const chunk = endpointIds.slice(start, start + CHUNK);
     results.push(
       ...(await Promise.all(
-        chunk.map((endpointId) => redeliverOne(queue, message, endpointId, options)),
+        chunk.map((endpointId) =>
+          redeliverOne(queue, message, endpointId, options, fanOutPending),
+        ),
       )),
     );
   }
@@ -69,11 +81,13 @@ async function redeliverOne(
   message: MessageRow,
   endpointId: string,
   options: RedeliverOptions,
+  fanOutPending: boolean,
 ): Promise<Redelivery> {
   const jobId = deliveryJobId(message.id, endpointId);
   const job = (await queue.getJob(jobId)) as Job<DeliveryJobData> | undefined;
   const kept = job && (await retryOrKeep(job));
   if (kept) return { endpointId, action: kept, jobId };
+  if (!job && fanOutPending) return { endpointId, action: 'pending', jobId: messageJobId(message.id) };
   const key = options.redeliveryKey?.(endpointId);
   const newJobId = key
     ? `${jobId}.r${key}`

@@ -14,7 +14,8 @@ import {
   sendMessageResponse,
 } from '../../src/api/contracts.js';
 import { TEST_EVENT_TYPE } from '../../src/producer/producer.js';
-import { deliveryJobId } from '../../src/jobs.js';
+import { messageJobId } from '../../src/jobs.js';
+import { findMessage } from '../../src/db/messages.js';
 import type { ResolvedAddress } from '../../src/delivery/addressGuard.js';
 import { createEndpointLimits } from '../../src/delivery/endpointLimits.js';
 import { createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
@@ -313,8 +314,11 @@ describe('POST /v1/endpoints/:id/test', () => {
     expect(res.status).toBe(202);
     const sent = sendMessageResponse.parse(res.body);
     expect(sent.endpointIds).toEqual([created.id]);
-    const job = await api.fleet.producer.deliveriesQueue.getJob(deliveryJobId(sent.id, created.id));
-    expect(job?.data).toMatchObject({ endpointId: created.id, eventType: TEST_EVENT_TYPE });
+    expect(await api.fleet.producer.messagesQueue.getJob(messageJobId(sent.id))).toBeDefined();
+    expect(await findMessage(api.fleet.db.db, sent.id)).toMatchObject({
+      endpointIds: [created.id],
+      eventType: TEST_EVENT_TYPE,
+    });
   });
 
   it('takes an optional event type and payload', async () => {
@@ -323,8 +327,11 @@ describe('POST /v1/endpoints/:id/test', () => {
       body: { eventType: 'ping', payload: { hello: 1 } },
     });
     const sent = sendMessageResponse.parse(res.body);
-    const job = await api.fleet.producer.deliveriesQueue.getJob(deliveryJobId(sent.id, created.id));
-    expect(job?.data).toMatchObject({ eventType: 'ping', body: '{"hello":1}' });
+    expect(await api.fleet.producer.messagesQueue.getJob(messageJobId(sent.id))).toBeDefined();
+    expect(await findMessage(api.fleet.db.db, sent.id)).toMatchObject({
+      eventType: 'ping',
+      body: '{"hello":1}',
+    });
   });
 
   it('answers 409 for a disabled endpoint and 404 for an unknown one', async () => {

@@ -7,7 +7,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { findMessage } from '../../src/db/messages.js';
-import { deliveryJobId } from '../../src/jobs.js';
+import { messageJobId } from '../../src/jobs.js';
 import { sendMessageResponse } from '../../src/api/contracts.js';
 import { ENVELOPE_ALLOWANCE_BYTES } from '../../src/api/messageRoutes.js';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
@@ -62,10 +62,8 @@ describe('POST /v1/messages over HTTP', () => {
     expect(new Set(sent.map((s) => s.id)).size).toBe(30);
     for (const [n, message] of sent.entries()) {
       expect(message.endpointIds).toEqual([endpoints[n % 3]]);
-      const job = await api.fleet.producer.deliveriesQueue.getJob(
-        deliveryJobId(message.id, endpoints[n % 3]!),
-      );
-      expect(job?.data.body).toBe(JSON.stringify({ n }));
+      expect(await api.fleet.producer.messagesQueue.getJob(messageJobId(message.id))).toBeDefined();
+      expect((await findMessage(api.fleet.db.db, message.id))?.body).toBe(JSON.stringify({ n }));
       expect((await findMessage(api.fleet.db.db, message.id))?.enqueuedAt).not.toBeNull();
     }
   });
@@ -89,10 +87,11 @@ describe('POST /v1/messages over HTTP', () => {
     );
     expect(new Set(sent.map((s) => s.id)).size).toBe(1);
     expect(sent.filter((s) => !s.duplicate)).toHaveLength(1);
-    const queue = api.fleet.producer.deliveriesQueue;
-    expect(await queue.getJob(deliveryJobId(sent[0]!.id, endpoint.id))).toBeDefined();
+    const queue = api.fleet.producer.messagesQueue;
+    expect(await queue.getJob(messageJobId(sent[0]!.id))).toBeDefined();
     const jobs = await queue.getJobs(['wait'], 0, -1);
-    expect(jobs.filter((job) => job.data.endpointId === endpoint.id)).toHaveLength(1);
+    expect(jobs.filter((job) => job.data.messageId === sent[0]!.id)).toHaveLength(1);
+    expect(sent[0]!.endpointIds).toEqual([endpoint.id]);
   });
 
   it('answers 400 to malformed JSON and 422 to a bad field, read from the socket', async () => {

@@ -199,7 +199,8 @@ describe('POST /v1/messages/:id/redeliver', () => {
     });
     const jobId = (endpointId: string) => deliveryJobId(sent.id, endpointId);
     // Three deliveries with jobs of their own (as retries would have), settled by hand: one
-    // fails for good, two complete. No worker takes the fan-out.
+    // fails for good, two complete. No worker takes the fan-out: it is removed as if done.
+    await api.fleet.producer.messagesQueue.remove(messageJobId(sent.id));
     await api.fleet.producer.deliveriesQueue.addBulk(
       [failing, completing, expiring].map((endpointId) => ({
         name: RETRY_JOB,
@@ -272,6 +273,7 @@ describe('with Redis unreachable', () => {
   it('passes the Producer’s own 503 on with Retry-After (Redis lost in the middle of a send)', async () => {
     const producer = {
       deliveriesQueue: api.fleet.producer.deliveriesQueue,
+      messagesQueue: api.fleet.producer.messagesQueue,
       send: () =>
         Promise.reject(new HookfleetError('redis_unavailable', 'Redis is unavailable', 503)),
     } as unknown as Producer;

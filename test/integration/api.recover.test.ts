@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
-import { deliveryJobId } from '../../src/jobs.js';
+import { RETRY_JOB, deliveryJobId } from '../../src/jobs.js';
 import { errorSchema, recoverEndpointResponse } from '../../src/api/contracts.js';
 import { openApiDocument } from '../../src/api/openapi.js';
 import { createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
@@ -53,8 +53,13 @@ describe('POST /v1/endpoints/:id/recover', () => {
     const queued = await failedDelivery(id, 120_000);
     await failedDelivery(id, 3 * 3600_000); // before `since`
     await failedDelivery(other, 60_000); // another endpoint
-    // The first job is gone (removed by its retention); the second is still waiting.
-    await api.fleet.producer.deliveriesQueue.remove(deliveryJobId(expired, id));
+    // The first has no job (its fan-out made the attempt); the second has one still waiting.
+    await api.fleet.producer.deliveriesQueue.add(
+      RETRY_JOB,
+      { messageId: queued, endpointId: id, enqueuedAtMs: Date.now() },
+      { jobId: deliveryJobId(queued, id) },
+    );
+    expect(await api.fleet.producer.deliveriesQueue.getJob(deliveryJobId(expired, id))).toBeUndefined();
     const jobsBefore = await api.fleet.producer.deliveriesQueue.getJobCounts('waiting');
 
     const res = await recover(id, { since: new Date(Date.now() - 3600_000).toISOString() });

@@ -59,7 +59,7 @@ describe('startApiServer', () => {
     expect(endpoint.status).toBe(201);
     const before = await (await fetch(`${base}/metrics`)).text();
     const waiting = (text: string) =>
-      Number(/hookfleet_queue_jobs\{queue="deliveries",state="waiting"\} (\d+)/.exec(text)?.[1]);
+      Number(/hookfleet_queue_jobs\{queue="messages",state="waiting"\} (\d+)/.exec(text)?.[1]);
     const sent = await fetch(`${base}/v1/messages`, {
       method: 'POST',
       headers: { ...bearer, 'content-type': 'application/json' },
@@ -147,7 +147,9 @@ describe('startApiServer', () => {
     };
     const deliveries = body.queues.find((q) => q.name === 'deliveries');
     expect(deliveries?.counts.waiting).toBeGreaterThanOrEqual(1);
-    expect(body.queues.map((q) => q.name)).toContain('maintenance');
+    expect(body.queues.map((q) => q.name)).toEqual(
+      expect.arrayContaining(['messages', 'deliveries', 'maintenance']),
+    );
     const shown = deliveries?.jobs.find((j) => j.id === job.id);
     expect(shown?.data).toEqual({
       messageId: 'msg_board',

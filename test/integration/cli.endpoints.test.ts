@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
-import { deliveryJobId } from '../../src/jobs.js';
+import { messageJobId } from '../../src/jobs.js';
+import { findMessage } from '../../src/db/messages.js';
 import { endpointHealthSchema, rotatedSecretSchema } from '../../src/api/contracts.js';
 import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
@@ -69,8 +70,8 @@ describe('hookfleet endpoints and send', () => {
       deliveries: number;
     };
     expect(sent.deliveries).toBe(1);
-    const job = await fleet.producer.deliveriesQueue.getJob(deliveryJobId(sent.id, endpoint.id));
-    expect(job?.data.body).toBe('{"hello":"cli"}');
+    expect(await fleet.producer.messagesQueue.getJob(messageJobId(sent.id))).toBeDefined();
+    expect((await findMessage(fleet.db.db, sent.id))?.body).toBe('{"hello":"cli"}');
 
     const tested = JSON.parse(
       (await hookfleet('endpoints', 'test', endpoint.id, '--json')).stdout,

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
-import { deliveryJobId, type DeliveryJobData } from '../../src/jobs.js';
+import { RETRY_JOB, deliveryJobId, messageJobId, type DeliveryJobData } from '../../src/jobs.js';
 import { messageSchema, redeliverResponse } from '../../src/api/contracts.js';
 import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
@@ -46,8 +46,13 @@ beforeAll(async () => {
       durationMs: 12,
     },
   ]);
-  // The delivered job completed and was removed by its retention.
-  await queue.remove(deliveryJobId(messageId, delivered));
+  // The fan-out ran and was removed by its retention; the other delivery was postponed.
+  await fleet.producer.messagesQueue.remove(messageJobId(messageId));
+  await queue.add(
+    RETRY_JOB,
+    { messageId, endpointId: waiting, enqueuedAtMs: Date.now() },
+    { jobId: deliveryJobId(messageId, waiting), delay: 3_600_000 },
+  );
 });
 afterAll(async () => {
   await fleet.close();
@@ -98,11 +103,7 @@ describe('hookfleet messages redeliver', () => {
     expect(actions[delivered]).toMatchObject({ action: 'enqueued' });
     expect(actions[waiting]).toMatchObject({ action: 'pending' });
     const job = await queue.getJob(actions[delivered]!.jobId);
-    expect(job?.data).toMatchObject({
-      messageId,
-      endpointId: delivered,
-      body: '{"invoice":"in_1"}',
-    });
+    expect(job?.data).toEqual({ messageId, endpointId: delivered, enqueuedAtMs: expect.any(Number) });
   });
 
   it('redelivers to the --endpoint given only, and prints a table', async () => {

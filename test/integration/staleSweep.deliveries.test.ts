@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findEndpoint, insertEndpoint } from '../../src/db/endpoints.js';
 import { deliveryJobId } from '../../src/jobs.js';
+import { listFailedDeliveries } from '../../src/db/failedDeliveries.js';
 import { createLogger } from '../../src/logger.js';
 import type { RunningWorker } from '../../src/worker/startWorker.js';
 import { sweepStaleEndpoints } from '../../src/worker/staleSweep.js';
@@ -24,13 +25,13 @@ afterAll(async () => {
 });
 
 describe('deliveries queued for an endpoint the sweep deactivates', () => {
-  it('are not sent: they end in the failed set with the reason', async () => {
+  it('are not sent: they end in the failed list with the reason', async () => {
     const endpoint = await insertEndpoint(fleet.db.db, { url: receiver.url });
     await fleet.db.sql`
       update endpoints set created_at = now() - interval '500 days', last_success_at = now() - interval '400 days'
       where id = ${endpoint.id}`;
-    // The worker runs, but the paused queue hands it nothing while the deliveries wait and the sweep runs.
-    const queue = fleet.producer.deliveriesQueue;
+    // The worker runs, but the paused queue hands it nothing while the fan-outs wait and the sweep runs.
+    const queue = fleet.producer.messagesQueue;
     await queue.pause();
     const jobIds: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -57,9 +58,12 @@ describe('deliveries queued for an endpoint the sweep deactivates', () => {
 
     const reason = `endpoint ${endpoint.id} is disabled (stale)`;
     expect(ends).toEqual(jobIds.map(() => ({ state: 'failed', reason })));
-    const failed = await queue.getFailed();
-    expect(failed.map((job) => job.id).sort()).toEqual([...jobIds].sort());
-    expect(failed.every((job) => job.failedReason === reason && job.attemptsMade === 1)).toBe(true);
+    await fleet.flushRecorders();
+    const failed = await listFailedDeliveries(fleet.db.db, { endpointId: endpoint.id });
+    expect(failed.map((f) => deliveryJobId(f.messageId, f.endpointId)).sort()).toEqual(
+      [...jobIds].sort(),
+    );
+    expect(failed.every((f) => f.error === reason && f.attemptNumber === 1)).toBe(true);
     expect(receiver.requests).toHaveLength(0);
   });
 });
