@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
 import { attempts, endpoints, messages } from '../../src/db/schema.js';
 import { newId } from '../../src/ids.js';
-import { deliveryJobId } from '../../src/jobs.js';
+import { deliveryJobId, messageJobId } from '../../src/jobs.js';
+import { findMessage } from '../../src/db/messages.js';
 import { endpointHealthSchema } from '../../src/api/contracts.js';
 import { createApp } from '../../src/api/app.js';
 import { ADMIN, callApp, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
@@ -421,8 +422,11 @@ describe('the buttons of the detail view', () => {
     expect(location.pathname).toBe(`/admin/endpoints/${id}`);
     expect(location.searchParams.get('done')).toBe('test-sent');
     const messageId = location.searchParams.get('messageId')!;
-    const job = await api.fleet.producer.deliveriesQueue.getJob(deliveryJobId(messageId, id));
-    expect(job?.data).toMatchObject({ messageId, endpointId: id, eventType: 'hookfleet.test' });
+    expect(await api.fleet.producer.messagesQueue.getJob(messageJobId(messageId))).toBeDefined();
+    expect(await findMessage(api.fleet.db.db, messageId)).toMatchObject({
+      endpointIds: [id],
+      eventType: 'hookfleet.test',
+    });
     const shown = await get(`${location.pathname}${location.search}`);
     expect(shown.text).toContain(`Test event ${messageId} queued`);
 
