@@ -16,7 +16,7 @@
  * - Crash: each finished endpoint is marked in fanOutProgress.ts; a fan-out taken over from a
  *   killed worker skips the marked ones, so only what was in flight is sent twice.
  */
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type postgres from 'postgres';
 import { findMessageToSend } from '../db/messageBodies.js';
 import { deliveryJobId, type MessageJobData } from '../jobs.js';
@@ -50,6 +50,11 @@ export interface FanOutDeps {
   deliveryTimeoutMs: number;
   /** Default HAND_OFF_AFTER_MS. */
   handOffAfterMs?: number;
+  /**
+   * True once the worker is shutting down: a fan-out then starts no more attempts, waits for
+   * those in flight, and goes back to the queue, where the next run skips what this one finished.
+   */
+  stopping: () => boolean;
 }
 
 /** One first attempt of the fan-out. */
@@ -67,7 +72,7 @@ interface Running {
 }
 
 export interface FanOutProcessor {
-  (job: Job<MessageJobData>): Promise<FanOutResult>;
+  (job: Job<MessageJobData>, token?: string): Promise<FanOutResult>;
   /** Resolves when every handed-off attempt has ended (for shutdown; each is bounded by the timeout). */
   settled(): Promise<void>;
 }
@@ -194,7 +199,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     return 0;
   }
 
-  async function processFanOut(job: Job<MessageJobData>): Promise<FanOutResult> {
+  async function processFanOut(job: Job<MessageJobData>, token?: string): Promise<FanOutResult> {
     const { messageId } = job.data;
     const message = await findMessageToSend(deps.sql, messageId);
     // Gone: deleted by its retention before it was fanned out (a queue stopped for days).
@@ -203,12 +208,18 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     const pending = new Map<number, Running>();
     let skipped = 0;
     let failure: unknown;
+    let stopped = false;
     for (const [index, endpointId] of message.endpointIds.entries()) {
       if (finished(index)) {
         skipped += 1;
         continue;
       }
       const slot = await deps.slots.acquire();
+      if (deps.stopping() && token !== undefined) {
+        slot();
+        stopped = true;
+        break;
+      }
       const running: Running = { endpointId, index };
       pending.set(index, running);
       start(job, message.body, running, slot);
@@ -224,6 +235,11 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     }
     const handedOff = await finish(job, pending);
     if (failure !== undefined) throw failure;
+    if (stopped) {
+      // Back to the queue, not an attempt of the job; the progress bitmap stays for the next run.
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError('worker shutting down: the rest of the fan-out goes back to the queue');
+    }
     await deps.progress.clear(messageId);
     return { endpoints: message.endpointIds.length, skipped, handedOff };
   }

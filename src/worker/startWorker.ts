@@ -138,7 +138,9 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     prefix: config.queuePrefix,
     logger,
   });
+  let stopping = false;
   const fanOut = createFanOutProcessor({
+    stopping: () => stopping,
     sql: dbClient.sql,
     attempt,
     slots,
@@ -193,6 +195,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      stopping = true;
       await Promise.all([fanOutWorker.close(), worker.close()]);
       // Attempts fan-outs handed off are still sending (each within the delivery timeout).
       await fanOut.settled();
