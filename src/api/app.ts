@@ -80,7 +80,10 @@ export function createApp(deps: ApiDeps): Hono {
     ),
   );
 
-  app.route('/', opsRoutes({ ...deps, queues: [messagesQueue, deliveriesQueue, maintenanceQueue] }));
+  app.route(
+    '/',
+    opsRoutes({ ...deps, queues: [messagesQueue, deliveriesQueue, maintenanceQueue] }),
+  );
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
   app.use('/v1/*', requireApiKey(config.apiKeys));

@@ -65,9 +65,7 @@ export async function redeliverMessage(
     const chunk = endpointIds.slice(start, start + CHUNK);
     results.push(
       ...(await Promise.all(
-        chunk.map((endpointId) =>
-          redeliverOne(queue, message, endpointId, options, fanOutPending),
-        ),
+        chunk.map((endpointId) => redeliverOne(queue, message, endpointId, options, fanOutPending)),
       )),
     );
   }
@@ -87,7 +85,8 @@ async function redeliverOne(
   const job = (await queue.getJob(jobId)) as Job<DeliveryJobData> | undefined;
   const kept = job && (await retryOrKeep(job));
   if (kept) return { endpointId, action: kept, jobId };
-  if (!job && fanOutPending) return { endpointId, action: 'pending', jobId: messageJobId(message.id) };
+  if (!job && fanOutPending)
+    return { endpointId, action: 'pending', jobId: messageJobId(message.id) };
   const key = options.redeliveryKey?.(endpointId);
   const newJobId = key
     ? `${jobId}.r${key}`

@@ -158,7 +158,8 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
       const admission = await deps.limits.admit(endpointId, request.jobId);
       if (!admission.admitted) {
         const free =
-          admission.reason === 'endpoint_busy' || Date.now() - request.enqueuedAtMs < scheduleSpanMs;
+          admission.reason === 'endpoint_busy' ||
+          Date.now() - request.enqueuedAtMs < scheduleSpanMs;
         if (free && request.canPostpone) {
           // Not an attempt: nothing was sent, so neither the schedule nor the history moves.
           return { kind: 'postponed', delayMs: admission.retryInMs, reason: admission.reason };

@@ -32,9 +32,7 @@ export function createDeliveryEvents(options: {
   return {
     async ended(messageId, endpointId, failedReason) {
       const fields =
-        failedReason === undefined
-          ? { state: 'completed' }
-          : { state: 'failed', failedReason };
+        failedReason === undefined ? { state: 'completed' } : { state: 'failed', failedReason };
       await producer
         .publishEvent(
           { eventName: 'delivery', jobId: deliveryJobId(messageId, endpointId), ...fields },

@@ -5,12 +5,7 @@
  * adding one twice (a fan-out re-run after a crash) adds nothing.
  */
 import type { Queue } from 'bullmq';
-import {
-  DELIVERY_JOB_OPTIONS,
-  RETRY_JOB,
-  deliveryJobId,
-  type DeliveryJobData,
-} from '../jobs.js';
+import { DELIVERY_JOB_OPTIONS, RETRY_JOB, deliveryJobId, type DeliveryJobData } from '../jobs.js';
 
 export interface DeliveryFollowUp {
   messageId: string;
@@ -45,7 +40,10 @@ export function createDeliveryFollowUps(queue: Queue<DeliveryJobData>): Delivery
     async replace(messageId, endpointId, next) {
       // remove() refuses a job that is locked (active); it returns 0 when nothing was removed.
       const removed = await queue.remove(deliveryJobId(messageId, endpointId));
-      if (removed === 0 && (await queue.getJobState(deliveryJobId(messageId, endpointId))) === 'active') {
+      if (
+        removed === 0 &&
+        (await queue.getJobState(deliveryJobId(messageId, endpointId))) === 'active'
+      ) {
         return false;
       }
       if (next) await add(next);

@@ -140,7 +140,10 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
       })
       .catch((error: unknown): AttemptOutcome => {
         // A bug, not a receiver's doing: the delivery is tried again later by a job of its own.
-        deps.logger.error({ err: error, messageId, endpointId: running.endpointId }, 'attempt failed');
+        deps.logger.error(
+          { err: error, messageId, endpointId: running.endpointId },
+          'attempt failed',
+        );
         return { kind: 'postponed', delayMs: deps.retryScheduleMs[0] ?? 5000, reason: 'error' };
       })
       .then((outcome) => {
@@ -238,7 +241,9 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     if (stopped) {
       // Back to the queue, not an attempt of the job; the progress bitmap stays for the next run.
       await job.moveToDelayed(Date.now(), token);
-      throw new DelayedError('worker shutting down: the rest of the fan-out goes back to the queue');
+      throw new DelayedError(
+        'worker shutting down: the rest of the fan-out goes back to the queue',
+      );
     }
     await deps.progress.clear(messageId);
     return { endpoints: message.endpointIds.length, skipped, handedOff };

@@ -31,7 +31,11 @@ export function createFanOutProgress(redis: Redis, prefix: string): FanOutProgre
     },
     async mark(messageId, index) {
       // One round trip for both; the expiry is rewritten each time, which costs Redis next to nothing.
-      await redis.pipeline().setbit(key(messageId), index, 1).pexpire(key(messageId), PROGRESS_TTL_MS).exec();
+      await redis
+        .pipeline()
+        .setbit(key(messageId), index, 1)
+        .pexpire(key(messageId), PROGRESS_TTL_MS)
+        .exec();
     },
     async clear(messageId) {
       await redis.del(key(messageId));

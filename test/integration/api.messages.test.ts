@@ -245,7 +245,11 @@ describe('POST /v1/messages/:id/redeliver', () => {
       const job = await queue.getJob(redelivery.jobId);
       expect(job?.name).toBe(REDELIVER_JOB);
       // Ids only: the worker reads the body from the message row.
-      expect(job?.data).toEqual({ messageId: sent.id, endpointId: id, enqueuedAtMs: expect.any(Number) });
+      expect(job?.data).toEqual({
+        messageId: sent.id,
+        endpointId: id,
+        enqueuedAtMs: expect.any(Number),
+      });
     }
 
     const again = await api.call('POST', `/v1/messages/${sent.id}/redeliver`, {

@@ -59,7 +59,9 @@ describe('POST /v1/endpoints/:id/recover', () => {
       { messageId: queued, endpointId: id, enqueuedAtMs: Date.now() },
       { jobId: deliveryJobId(queued, id) },
     );
-    expect(await api.fleet.producer.deliveriesQueue.getJob(deliveryJobId(expired, id))).toBeUndefined();
+    expect(
+      await api.fleet.producer.deliveriesQueue.getJob(deliveryJobId(expired, id)),
+    ).toBeUndefined();
     const jobsBefore = await api.fleet.producer.deliveriesQueue.getJobCounts('waiting');
 
     const res = await recover(id, { since: new Date(Date.now() - 3600_000).toISOString() });

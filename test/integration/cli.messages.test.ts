@@ -103,7 +103,11 @@ describe('hookfleet messages redeliver', () => {
     expect(actions[delivered]).toMatchObject({ action: 'enqueued' });
     expect(actions[waiting]).toMatchObject({ action: 'pending' });
     const job = await queue.getJob(actions[delivered]!.jobId);
-    expect(job?.data).toEqual({ messageId, endpointId: delivered, enqueuedAtMs: expect.any(Number) });
+    expect(job?.data).toEqual({
+      messageId,
+      endpointId: delivered,
+      enqueuedAtMs: expect.any(Number),
+    });
   });
 
   it('redelivers to the --endpoint given only, and prints a table', async () => {

@@ -27,7 +27,10 @@ describe('Producer.send', () => {
     await setEndpointActive(db, disabled.id, false);
 
     // Keys out of order and a duplicate key: jsonb would reorder and drop them, the body must not.
-    const payload = JSON.parse('{"orderId":7,"b":1.50,"a":"\\u00e9"}') as Record<string, string | number>;
+    const payload = JSON.parse('{"orderId":7,"b":1.50,"a":"\\u00e9"}') as Record<
+      string,
+      string | number
+    >;
     const result = await fleet.producer.send({ eventType: 'order.paid', payload });
 
     expect(new Set(result.endpointIds)).toEqual(new Set([exact.id, all.id, star.id]));
