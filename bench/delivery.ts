@@ -166,7 +166,7 @@ export async function runDeliveryBench(
     await warmUp.close();
     const hookfleetPrefix = newPrefix();
     const producer = new Producer({ config: loadConfig(workerEnv(hookfleetPrefix)), dbClient: db });
-    await producer.deliveriesQueue.pause();
+    await producer.messagesQueue.pause();
     log(`enqueueing ${n} deliveries (${n / e} messages x ${e} endpoints) with Producer.send`);
     const enqueueStarted = performance.now();
     await fanOut(producer, n / e);
@@ -177,7 +177,7 @@ export async function runDeliveryBench(
       );
     const hookfleet = await drain(
       'hookfleet',
-      producer.deliveriesQueue,
+      producer.messagesQueue,
       startHookfleet,
       async () => {
         const [row] = await db!.sql<{ done: number }[]>`

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- delivery|sweep|api] [--json] [--deliveries N] [--endpoints N] [--workers N]
+ * `npm run bench [-- delivery|sweep|api|redis-bytes] [--json] [--deliveries N] [--endpoints N] [--workers N]
  * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N]`: runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
  * with --json.
@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { runApiBench } from './api.js';
 import { runDeliveryBench } from './delivery.js';
+import { runRedisBytesBench } from './redisBytes.js';
 import { runSweepBench } from './sweep.js';
 
 const { values, positionals } = parseArgs({
@@ -23,12 +24,15 @@ const { values, positionals } = parseArgs({
     'api-processes': { type: 'string' },
     seconds: { type: 'string' },
     'in-flight': { type: 'string' },
+    'redis-url': { type: 'string' },
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
-const unknown = which.filter((name) => !['delivery', 'sweep', 'api'].includes(name));
+const unknown = which.filter((name) => !['delivery', 'sweep', 'api', 'redis-bytes'].includes(name));
 if (unknown.length > 0) {
-  console.error(`bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep or api)`);
+  console.error(
+    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api or redis-bytes)`,
+  );
   process.exit(2);
 }
 const num = (value: string | undefined) => (value === undefined ? undefined : Number(value));
@@ -114,5 +118,14 @@ if (which.includes('api')) {
         .join(', ')} (redis: the whole server, shared)`,
     );
   }
+}
+if (which.includes('redis-bytes')) {
+  const r = await runRedisBytesBench({
+    redisUrl: values['redis-url'],
+    endpoints: num(values.endpoints),
+    log,
+  });
+  results.redisBytes = r;
+  if (!values.json) console.table(r);
 }
 if (values.json) console.log(JSON.stringify(results));
