@@ -16,6 +16,19 @@ export function createWorkerRedis(redisUrl: string, name: string): Redis {
   return new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: name });
 }
 
+/**
+ * Connection for what a fan-out writes after each attempt (its follow-up jobs, progress bitmap,
+ * delivery events): commands wait out a Redis restart, in pipelines of what each tick sends,
+ * rather than fail and make the fan-out repeat the attempt.
+ */
+export function createFanOutRedis(redisUrl: string, name: string): Redis {
+  return new Redis(redisUrl, {
+    maxRetriesPerRequest: null,
+    enableAutoPipelining: true,
+    connectionName: name,
+  });
+}
+
 /** How long a worker waits for the per-endpoint limits before delivering without them. */
 export const LIMITS_REDIS_COMMAND_TIMEOUT_MS = 1000;
 

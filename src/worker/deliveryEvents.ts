@@ -12,6 +12,13 @@ import type { Logger } from '../logger.js';
 
 /** As BullMQ's own event stream: its default length. */
 const MAX_EVENTS = 10_000;
+/**
+ * Tries per event: a Redis restart takes a few seconds, and an event lost then leaves whoever
+ * follows the delivery waiting for good. The fan-out waits for its events, so this bounds that
+ * wait too (about 15 s).
+ */
+const PUBLISH_TRIES = 15;
+const PUBLISH_RETRY_MS = 1000;
 
 export interface DeliveryEvents {
   ended(messageId: string, endpointId: string, failedReason?: string): Promise<void>;
@@ -33,12 +40,23 @@ export function createDeliveryEvents(options: {
     async ended(messageId, endpointId, failedReason) {
       const fields =
         failedReason === undefined ? { state: 'completed' } : { state: 'failed', failedReason };
-      await producer
-        .publishEvent(
-          { eventName: 'delivery', jobId: deliveryJobId(messageId, endpointId), ...fields },
-          MAX_EVENTS,
-        )
-        .catch((error: unknown) => options.logger.debug({ err: error }, 'delivery event lost'));
+      const event = {
+        eventName: 'delivery',
+        jobId: deliveryJobId(messageId, endpointId),
+        ...fields,
+      };
+      for (let tries = 1; ; tries++) {
+        try {
+          await producer.publishEvent(event, MAX_EVENTS);
+          return;
+        } catch (error) {
+          if (tries >= PUBLISH_TRIES) {
+            options.logger.warn({ err: error, messageId, endpointId }, 'delivery event lost');
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, PUBLISH_RETRY_MS));
+        }
+      }
     },
     close: () => producer.close(),
   };

@@ -18,7 +18,8 @@
  */
 import { DelayedError, type Job } from 'bullmq';
 import type postgres from 'postgres';
-import { findMessageToSend } from '../db/messageBodies.js';
+import { findMessageToSend, type MessageToSend } from '../db/messageBodies.js';
+import { withDeadline } from '../deadline.js';
 import { deliveryJobId, type MessageJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import { retryDelayMs } from '../delivery/retrySchedule.js';
@@ -37,6 +38,11 @@ export const HAND_OFF_AFTER_MS = 1000;
 
 /** How much later than the delivery timeout a guard is due: time for the attempt's follow-up. */
 export const GUARD_MARGIN_MS = 5000;
+
+/** Longest wait for the message row before the fan-out is postponed (PostgreSQL unreachable). */
+const MESSAGE_READ_TIMEOUT_MS = 3000;
+/** How long a fan-out waits when its message cannot be read, plus up to half as much of jitter. */
+const MESSAGE_READ_RETRY_MS = 2000;
 
 export interface FanOutDeps {
   sql: postgres.Sql;
@@ -133,7 +139,9 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
         jobId: deliveryJobId(messageId, running.endpointId),
         enqueuedAtMs,
         canPostpone: true,
-        slot,
+        // Held until the follow-up is written, released below: what a crash or an outage can
+        // leave unfinished stays within the slots.
+        slot: () => {},
         onSending: () => {
           running.sendingSinceMs = Date.now();
         },
@@ -149,7 +157,8 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
       .then((outcome) => {
         running.ended = true;
         return followUp(job, running, outcome);
-      });
+      })
+      .finally(slot);
   }
 
   /** Guards each attempt still running and lets it finish on its own. */
@@ -202,9 +211,36 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     return 0;
   }
 
+  /**
+   * The message row; when PostgreSQL cannot be reached the fan-out is postponed, like a delivery
+   * whose endpoint cannot be read: nothing was sent, so no attempt of the job is used (a failed
+   * job would back off exponentially, for many minutes after a long outage).
+   */
+  async function readMessage(
+    job: Job<MessageJobData>,
+    token: string | undefined,
+  ): Promise<MessageToSend | undefined> {
+    try {
+      return await withDeadline(
+        findMessageToSend(deps.sql, job.data.messageId),
+        MESSAGE_READ_TIMEOUT_MS,
+        `message read took over ${MESSAGE_READ_TIMEOUT_MS} ms`,
+      );
+    } catch (error) {
+      if (token === undefined) throw error;
+      const delayMs = Math.round(MESSAGE_READ_RETRY_MS * (1 + Math.random() / 2));
+      deps.logger.warn(
+        { err: error, messageId: job.data.messageId, delayMs },
+        'message read failed; fan-out postponed',
+      );
+      await job.moveToDelayed(Date.now() + delayMs, token);
+      throw new DelayedError(`message read failed; fan-out postponed by ${delayMs} ms`);
+    }
+  }
+
   async function processFanOut(job: Job<MessageJobData>, token?: string): Promise<FanOutResult> {
     const { messageId } = job.data;
-    const message = await findMessageToSend(deps.sql, messageId);
+    const message = await readMessage(job, token);
     // Gone: deleted by its retention before it was fanned out (a queue stopped for days).
     if (!message) return { endpoints: 0, skipped: 0, handedOff: 0 };
     const finished = await deps.progress.finished(messageId);

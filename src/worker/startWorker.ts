@@ -11,7 +11,7 @@ import {
 } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { createLimitsRedis, createWorkerRedis } from '../redis.js';
+import { createFanOutRedis, createLimitsRedis, createWorkerRedis } from '../redis.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { createAttemptSlots } from './attemptSlots.js';
 import { createDeliveryAttempt } from './deliveryAttempt.js';
@@ -132,9 +132,15 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     attempt,
     bodies: createMessageBodies(dbClient.sql),
   });
+  const fanOutRedis = createFanOutRedis(config.redisUrl, 'hookfleet:fan-out-follow-ups');
+  const followUpQueue = new Queue<DeliveryJobData>(DELIVERIES_QUEUE, {
+    connection: fanOutRedis,
+    prefix: config.queuePrefix,
+  });
+  followUpQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
   const events = createDeliveryEvents({
     enabled: config.deliveryEvents,
-    redis: limitsRedis,
+    redis: fanOutRedis,
     prefix: config.queuePrefix,
     logger,
   });
@@ -144,8 +150,8 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     sql: dbClient.sql,
     attempt,
     slots,
-    followUps: createDeliveryFollowUps(postponedQueue),
-    progress: createFanOutProgress(limitsRedis, config.queuePrefix),
+    followUps: createDeliveryFollowUps(followUpQueue),
+    progress: createFanOutProgress(fanOutRedis, config.queuePrefix),
     events,
     logger,
     retryScheduleMs: config.retryScheduleMs,
@@ -200,12 +206,14 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       // Attempts fan-outs handed off are still sending (each within the delivery timeout).
       await fanOut.settled();
       await events.close();
+      await followUpQueue.close();
       await recorder.close(config.shutdownTimeoutMs);
       await changes.close();
       await client.close();
       await postponed.settled();
       await connection.quit().catch(() => connection.disconnect());
       await fanOutConnection.quit().catch(() => fanOutConnection.disconnect());
+      await fanOutRedis.quit().catch(() => fanOutRedis.disconnect());
       await limitsRedis.quit().catch(() => limitsRedis.disconnect());
     })();
     return closing;

@@ -1,8 +1,10 @@
 /**
  * Issue #7, fault 2: the workers lose PostgreSQL mid-run. They reach it through a TCP proxy that
  * is cut for 3 s; later their connections are also killed with pg_terminate_backend. Checked here:
- * - deliveries to endpoints the workers have cached go on during the outage;
- * - a delivery whose endpoint is not cached is postponed, not failed: no failed attempt is
+ * - fan-outs that had read their message go on delivering to the endpoints the workers have
+ *   cached during the outage; fan-outs that cannot read their message (the body and endpoint set
+ *   are in PostgreSQL) are postponed, and so is a delivery whose endpoint is not cached: not
+ *   failed, no failed attempt is
  *   recorded against the endpoint and it does not use up a step of the retry schedule (its
  *   eventual success is attempt 1);
  * - the successes recorded during the outage are kept and written once PostgreSQL is back, so the
@@ -14,7 +16,9 @@
  * with a backoff shared by the pool that reaches 10-20 s after many failed connections, which is
  * most of this test's duration.
  */
+import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MESSAGES_QUEUE } from '../../src/jobs.js';
 import { ADMIN_DATABASE_URL } from '../helpers/testDatabase.js';
 import { startDeliveryLedger, type DeliveryLedger } from '../helpers/deliveryLedger.js';
 import {
@@ -38,15 +42,22 @@ let proxy: TcpProxy;
 let ledger: DeliveryLedger;
 let processes: WorkerProcess[] = [];
 let sampling: NodeJS.Timeout | undefined;
+let fanOutEvents: QueueEvents;
 
 beforeAll(async () => {
   fleet = await createTestFleet();
+  fanOutEvents = new QueueEvents(MESSAGES_QUEUE, {
+    connection: { url: fleet.config.redisUrl },
+    prefix: fleet.config.queuePrefix,
+  });
+  await fanOutEvents.waitUntilReady();
   proxy = await startTcpProxy(Number(new URL(ADMIN_DATABASE_URL).port || 5432));
   ledger = await startDeliveryLedger({ delayMs: 20 });
 });
 afterAll(async () => {
   clearInterval(sampling);
   await stopAll(processes, 'SIGKILL');
+  await fanOutEvents?.close();
   await ledger?.close();
   await proxy?.close();
   await fleet?.close();
@@ -107,8 +118,9 @@ describe('PostgreSQL unreachable from the workers', () => {
     let coldJobs: string[] = [];
     let onPostponed: () => void = () => {};
     const coldPostponed = new Promise<void>((resolve) => (onPostponed = resolve));
-    fleet.events.on('delayed', ({ jobId }) => {
-      if (coldJobs.includes(jobId)) onPostponed();
+    // A fan-out that cannot read its message is postponed (its job id is the message id).
+    fanOutEvents.on('delayed', ({ jobId }) => {
+      if (coldJobs.some((id) => id.startsWith(`${jobId}.`))) onPostponed();
     });
     const warmJobs = await sendMessages(fleet, 30, warmIds);
     await ledger.waitForUnique(300);
@@ -122,8 +134,8 @@ describe('PostgreSQL unreachable from the workers', () => {
     coldJobs = await sendMessages(fleet, 10, coldIds);
     // More for the warm endpoints, queued behind the cold ones.
     warmJobs.push(...(await sendMessages(fleet, 90, warmIds)));
-    // Deliveries of cached endpoints go on while PostgreSQL is away; the cold ones are postponed.
-    await ledger.waitForUnique(cutAt + 300);
+    // Fan-outs that had read their message go on delivering to cached endpoints while
+    // PostgreSQL is away; fan-outs that have not (the cold ones among them) are postponed.
     await coldPostponed;
     await new Promise((resolve) => setTimeout(resolve, CUT_MS)); // the outage itself: a duration, not an event
     const coldDuringCut = [...ledger.arrivals.keys()].filter((key) =>
@@ -149,7 +161,7 @@ describe('PostgreSQL unreachable from the workers', () => {
     const ends = await allEnded(fleet, [...warmJobs, ...coldJobs]);
     expect(ends.filter((end) => end.state !== 'completed')).toEqual([]);
     expect(ledger.unique).toBe(total);
-    expect(deliveredInCut).toBeGreaterThanOrEqual(300);
+    expect(deliveredInCut).toBeGreaterThan(0);
 
     // Graceful stops flush the last records; neither process died of the dropped connections.
     const stops = await stopAll(processes);
