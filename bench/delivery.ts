@@ -175,16 +175,11 @@ export async function runDeliveryBench(
       Promise.all(
         Array.from({ length: workers }, () => startHookfleetWorker(workerEnv(hookfleetPrefix))),
       );
-    const hookfleet = await drain(
-      'hookfleet',
-      producer.messagesQueue,
-      startHookfleet,
-      async () => {
-        const [row] = await db!.sql<{ done: number }[]>`
+    const hookfleet = await drain('hookfleet', producer.messagesQueue, startHookfleet, async () => {
+      const [row] = await db!.sql<{ done: number }[]>`
         select count(*)::int as done from endpoints where success_count >= ${n / e} and last_success_at is not null`;
-        return row!.done === e;
-      },
-    );
+      return row!.done === e;
+    });
     await producer.close();
 
     // 2 and 3: the baselines, on the same jobs.

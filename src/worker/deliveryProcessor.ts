@@ -5,6 +5,7 @@
  * row (cached) or, for a job queued before fan-out jobs existed, from the job itself.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { withDeadline } from '../deadline.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { DeliveryAttempt } from './deliveryAttempt.js';
 import type { MessageBodies } from './messageBodies.js';
@@ -14,6 +15,11 @@ export interface DeliveryProcessorDeps {
   bodies: MessageBodies;
 }
 
+/** Longest wait for a body from PostgreSQL before the delivery is postponed. */
+const BODY_READ_TIMEOUT_MS = 3000;
+/** How long a delivery waits when its body cannot be read, plus up to half as much of jitter. */
+const BODY_READ_RETRY_MS = 2000;
+
 /**
  * Makes one attempt of a delivery job. Returns on 2xx; throws the RetryableDeliveryError back to
  * BullMQ (which waits as the backoff strategy says, then calls this again), or an
@@ -22,12 +28,34 @@ export interface DeliveryProcessorDeps {
  * a step of the schedule.
  */
 export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
+  /**
+   * The body from the message row (cached); when PostgreSQL cannot be reached the delivery is
+   * postponed, as when its endpoint cannot be read: no attempt, no step of the schedule used.
+   */
+  async function readBody(
+    job: Job<DeliveryJobData>,
+    token: string | undefined,
+  ): Promise<string | undefined> {
+    try {
+      return await withDeadline(
+        deps.bodies.get(job.data.messageId),
+        BODY_READ_TIMEOUT_MS,
+        `message body read took over ${BODY_READ_TIMEOUT_MS} ms`,
+      );
+    } catch (error) {
+      if (token === undefined) throw error;
+      const delayMs = Math.round(BODY_READ_RETRY_MS * (1 + Math.random() / 2));
+      await job.moveToDelayed(Date.now() + delayMs, token);
+      throw new DelayedError(`message body read failed; delivery postponed by ${delayMs} ms`);
+    }
+  }
+
   return async function processDelivery(
     job: Job<DeliveryJobData>,
     token?: string,
   ): Promise<{ statusCode: number }> {
     const { messageId, endpointId } = job.data;
-    const body = job.data.body ?? (await deps.bodies.get(messageId));
+    const body = job.data.body ?? (await readBody(job, token));
     if (body === undefined) {
       throw new UnrecoverableError(`message ${messageId} no longer exists (past its retention)`);
     }

@@ -246,7 +246,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     const finished = await deps.progress.finished(messageId);
     const pending = new Map<number, Running>();
     let skipped = 0;
-    let failure: unknown;
+    let failure: Error | undefined;
     let stopped = false;
     for (const [index, endpointId] of message.endpointIds.entries()) {
       if (finished(index)) {
@@ -267,7 +267,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
         (error: unknown) => {
           // Its follow-up could not be written (Redis unreachable): the job fails once the
           // others are done, and its next run makes this attempt again.
-          failure ??= error;
+          failure ??= error instanceof Error ? error : new Error(String(error));
           pending.delete(index);
         },
       );

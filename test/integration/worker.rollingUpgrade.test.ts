@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { findMessage } from '../../src/db/messages.js';
-import { DELIVERY_JOB, deliveryJobId } from '../../src/jobs.js';
+import type { Queue } from 'bullmq';
+import { DELIVERY_JOB, deliveryJobId, type DeliveryJobData } from '../../src/jobs.js';
 import { redeliverMessage } from '../../src/producer/redeliver.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
@@ -70,9 +71,8 @@ describe('after a rolling upgrade', () => {
     await oldMessage('msg_old_redeliver', endpoint.id, { n: 7, s: 'x' });
     const message = await findMessage(fleet.db.db, 'msg_old_redeliver');
     expect(message?.body).toBeNull();
-    const [redelivery] = await redeliverMessage(fleet.producer.deliveriesQueue, message!, [
-      endpoint.id,
-    ]);
+    const queue = fleet.producer.deliveriesQueue as Queue<DeliveryJobData>;
+    const [redelivery] = await redeliverMessage(queue, message!, [endpoint.id]);
     expect(redelivery?.action).toBe('enqueued');
     expect(await fleet.waitForDelivery(redelivery!.jobId)).toEqual({ state: 'completed' });
     const requests = receiver.requests.filter(
