@@ -146,4 +146,34 @@ describe('a fan-out', () => {
     ]);
     await worker.close();
   });
+
+  it('delivers a message to 10,000 endpoints, once each, never above the attempt bound', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const fast = await receiver((_request, res) => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setImmediate(() => {
+        inFlight -= 1;
+        res.writeHead(204).end();
+      });
+    });
+    const template = await insertEndpoint(fleet.db.db, { url: fast.url, eventTypes: ['big'] });
+    await fleet.db.sql`
+      insert into endpoints (id, url, secret, event_types)
+      select 'ep_big_' || g, ${`${fast.url}/`} || g, ${template.secret}, '{big}'
+      from generate_series(1, 9999) g`;
+    const worker = fleet.startWorker({ HOOKFLEET_CONCURRENCY: '50' });
+    const sent = await fleet.producer.send({ eventType: 'big', payload: { big: true } });
+    expect(sent.deliveries).toBe(10_000);
+    await fanOutCompleted(sent.id);
+    const ends = await Promise.all(
+      sent.endpointIds.map((id) => fleet.waitForDelivery(deliveryJobId(sent.id, id))),
+    );
+    expect(ends.filter((end) => end.state !== 'completed')).toEqual([]);
+    expect(new Set(fast.requests.map((r) => r.path)).size).toBe(10_000);
+    expect(fast.requests).toHaveLength(10_000);
+    expect(maxInFlight).toBeLessThanOrEqual(50);
+    await worker.close();
+  }, 120_000);
 });
