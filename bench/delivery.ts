@@ -527,9 +527,9 @@ export async function startHookfleetProcess(
   return handleFor(child);
 }
 
-/** bench/baselineWorker.ts, the naive or ceiling worker, in a process of its own. */
-async function startBaselineWorker(
-  mode: 'naive' | 'ceiling',
+/** bench/baselineWorker.ts, the naive, ceiling or per-message worker, in a process of its own. */
+export async function startBaselineWorker(
+  mode: 'naive' | 'ceiling' | 'per-message',
   env: Record<string, string>,
 ): Promise<WorkerHandle> {
   const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);

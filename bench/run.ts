@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- delivery|sweep|api|redis-bytes] [--json] [--deliveries N] [--endpoints N] [--workers N]
+ * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out] [--json] [--deliveries N] [--endpoints N] [--workers N]
  * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N]`: runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
  * with --json.
@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { runApiBench } from './api.js';
 import { runDeliveryBench } from './delivery.js';
+import { runFanOutWorkloads } from './fanOutWorkloads.js';
 import { runRedisBytesBench } from './redisBytes.js';
 import { runSweepBench } from './sweep.js';
 
@@ -31,7 +32,7 @@ const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
 const unknown = which.filter((name) => !['delivery', 'sweep', 'api', 'redis-bytes'].includes(name));
 if (unknown.length > 0) {
   console.error(
-    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api or redis-bytes)`,
+    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes or fan-out)`,
   );
   process.exit(2);
 }
@@ -116,6 +117,23 @@ if (which.includes('api')) {
       `other CPU ms/request: ${Object.entries(r.otherCpuMsPerRequest)
         .map(([name, ms]) => `${name} ${ms}`)
         .join(', ')} (redis: the whole server, shared)`,
+    );
+  }
+}
+if (which.includes('fan-out')) {
+  const r = await runFanOutWorkloads({
+    deliveries: num(values.deliveries),
+    workers: num(values.workers),
+    concurrency: num(values.concurrency),
+    log,
+  });
+  results.fanOut = r;
+  if (!values.json) {
+    console.log(`\nFan-out workloads, ${r.deliveries} deliveries each (deliveries/s):`);
+    console.table({ broadcast: r.broadcast, 'per-customer': r.perCustomer });
+    const b = r.broadcast;
+    console.log(
+      `broadcast: hookfleet/per-delivery ceiling ${(b.hookfleet! / b.perDeliveryCeiling!).toFixed(2)}, hookfleet/naive ${(b.hookfleet! / b.naive!).toFixed(2)}, hookfleet/per-message ceiling ${(b.hookfleet! / b.perMessageCeiling!).toFixed(2)}`,
     );
   }
 }
