@@ -15,4 +15,10 @@ export {
   RetryableDeliveryError,
   BlockedAddressError,
 } from './errors.js';
-export { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, type DeliveryJobData } from './jobs.js';
+export {
+  DELIVERIES_QUEUE,
+  MAINTENANCE_QUEUE,
+  MESSAGES_QUEUE,
+  type DeliveryJobData,
+  type MessageJobData,
+} from './jobs.js';

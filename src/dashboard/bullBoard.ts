@@ -1,8 +1,9 @@
 /**
- * Bull Board (https://github.com/felixmosh/bull-board) for the `deliveries` and `maintenance`
- * queues, as a Hono sub-app the API server mounts behind basic auth. Retries from the board are
- * allowed (a failed delivery can be replayed by hand); job data is shown with any secret-looking
- * field redacted, although delivery jobs carry no secrets by design (see jobs.ts).
+ * Bull Board (https://github.com/felixmosh/bull-board) for the `messages` (`fan-out` jobs),
+ * `deliveries` (`retry`, `redeliver`, `replay`) and `maintenance` queues, as a Hono sub-app the
+ * API server mounts behind basic auth. Retries from the board are allowed (a failed delivery can
+ * be replayed by hand); job data is shown with any secret-looking field redacted, although jobs
+ * carry only ids by design, no secrets and no bodies (see jobs.ts).
  */
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
