@@ -29,7 +29,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
-const unknown = which.filter((name) => !['delivery', 'sweep', 'api', 'redis-bytes'].includes(name));
+const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out'];
+const unknown = which.filter((name) => !BENCHMARKS.includes(name));
 if (unknown.length > 0) {
   console.error(
     `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes or fan-out)`,
