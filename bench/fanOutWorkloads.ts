@@ -125,7 +125,9 @@ export async function runFanOutWorkloads(
         REDIS_URL: redisUrl,
         DATABASE_URL: scratch.dbUrl,
         QUEUE_PREFIX: prefix,
-        CONCURRENCY: String(concurrency),
+        // A per-message job POSTs to all its URLs at once: one job at a time per process is
+        // already 100 requests in flight, twice hookfleet's default bound.
+        CONCURRENCY: mode === 'per-message' ? '1' : String(concurrency),
       };
       const rate = await drain(receiver, n, queue, () =>
         start(() => startBaselineWorker(mode, env)),

@@ -91,6 +91,19 @@ export interface FanOutResult {
   handedOff: number;
 }
 
+/**
+ * Where a message's fan-out starts in its endpoint set, from its id. Fan-outs of a broadcast run
+ * side by side over the same endpoints in the same order; started at one place they would all
+ * ask the same endpoint at once, its in-flight limit would postpone most of them into delivery
+ * jobs, and the next endpoint would sit idle. Spread over the set, each endpoint sees about one
+ * fan-out at a time.
+ */
+export function startIndex(messageId: string, count: number): number {
+  let hash = 0;
+  for (let i = 0; i < messageId.length; i++) hash = (hash * 31 + messageId.charCodeAt(i)) >>> 0;
+  return count === 0 ? 0 : hash % count;
+}
+
 export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
   const handOffAfterMs = deps.handOffAfterMs ?? HAND_OFF_AFTER_MS;
   const detached = new Set<Promise<void>>();
@@ -248,7 +261,11 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     let skipped = 0;
     let failure: Error | undefined;
     let stopped = false;
-    for (const [index, endpointId] of message.endpointIds.entries()) {
+    const count = message.endpointIds.length;
+    const first = startIndex(messageId, count);
+    for (let step = 0; step < count; step++) {
+      const index = (first + step) % count;
+      const endpointId = message.endpointIds[index]!;
       if (finished(index)) {
         skipped += 1;
         continue;

@@ -13,7 +13,10 @@ import type { Redis } from 'ioredis';
 const PROGRESS_TTL_MS = 24 * 3600 * 1000;
 
 export interface FanOutProgress {
-  /** The positions already finished (empty for a first run). */
+  /**
+   * The positions already finished (none for a first run); creates the bitmap with its expiry,
+   * so marking a position is one SETBIT.
+   */
   finished(messageId: string): Promise<(index: number) => boolean>;
   mark(messageId: string, index: number): Promise<void>;
   clear(messageId: string): Promise<void>;
@@ -25,17 +28,16 @@ export function createFanOutProgress(redis: Redis, prefix: string): FanOutProgre
   return {
     async finished(messageId) {
       const bits = await redis.getBuffer(key(messageId));
-      if (!bits) return () => false;
+      if (!bits) {
+        await redis.set(key(messageId), '', 'PX', PROGRESS_TTL_MS, 'NX');
+        return () => false;
+      }
       // Redis numbers a bitmap's bits from the most significant bit of its first byte.
       return (index) => (((bits[index >> 3] ?? 0) >> (7 - (index & 7))) & 1) === 1;
     },
     async mark(messageId, index) {
-      // One round trip for both; the expiry is rewritten each time, which costs Redis next to nothing.
-      await redis
-        .pipeline()
-        .setbit(key(messageId), index, 1)
-        .pexpire(key(messageId), PROGRESS_TTL_MS)
-        .exec();
+      // SETBIT keeps the expiry set when the bitmap was created.
+      await redis.setbit(key(messageId), index, 1);
     },
     async clear(messageId) {
       await redis.del(key(messageId));
