@@ -34,6 +34,8 @@ export interface FanOutWorkloadOptions {
   concurrency?: number;
   redisUrl?: string;
   adminUrl?: string;
+  /** Workloads to run. Default both. */
+  workloads?: readonly ('broadcast' | 'per-customer')[];
   log?: (line: string) => void;
 }
 
@@ -79,7 +81,12 @@ export async function runFanOutWorkloads(
       Promise.all(Array.from({ length: workers }, run));
 
     /** hookfleet: messages sent with the Producer, `endpointsOf(m)` each. */
-    const hookfleet = async (name: string, endpointsOf: (m: number) => string[], per: number) => {
+    const hookfleet = async (
+      name: string,
+      eventType: string,
+      endpointsOf: (m: number) => string[],
+      per: number,
+    ) => {
       const prefix = newPrefix();
       const producer = new Producer({ config: loadConfig(workerEnv(prefix)), dbClient: db });
       await producer.messagesQueue.pause();
@@ -88,7 +95,7 @@ export async function runFanOutWorkloads(
         await Promise.all(
           Array.from({ length: Math.min(50, messages - m) }, (_, j) =>
             producer.send({
-              eventType: name,
+              eventType,
               payload: { n: m + j, pad: PAD },
               endpointIds: endpointsOf(m + j),
             }),
@@ -143,26 +150,45 @@ export async function runFanOutWorkloads(
       endpointId: ids[k % ids.length]!,
       body: body(k),
     });
-    const broadcast: FanOutWorkloadResult['broadcast'] = {
-      hookfleet: await hookfleet('broadcast', () => broadcastIds, broadcastIds.length),
-      naive: await baseline('broadcast', 'naive', n, perDelivery(broadcastIds, url)),
-      perDeliveryCeiling: await baseline('broadcast', 'ceiling', n, perDelivery(broadcastIds, url)),
-      perMessageCeiling: await baseline('broadcast', 'per-message', n / 100, (m) => ({
-        urls: broadcastIds.map((_, i) => url(i)),
-        body: body(m),
-      })),
-    };
+    const workloads = options.workloads ?? ['broadcast', 'per-customer'];
+    const broadcast: FanOutWorkloadResult['broadcast'] = !workloads.includes('broadcast')
+      ? {}
+      : {
+          hookfleet: await hookfleet(
+            'broadcast',
+            'broadcast',
+            () => broadcastIds,
+            broadcastIds.length,
+          ),
+          naive: await baseline('broadcast', 'naive', n, perDelivery(broadcastIds, url)),
+          perDeliveryCeiling: await baseline(
+            'broadcast',
+            'ceiling',
+            n,
+            perDelivery(broadcastIds, url),
+          ),
+          perMessageCeiling: await baseline('broadcast', 'per-message', n / 100, (m) => ({
+            urls: broadcastIds.map((_, i) => url(i)),
+            body: body(m),
+          })),
+        };
     const customerUrl = (i: number) => url(1000 + i);
-    const perCustomer: FanOutWorkloadResult['perCustomer'] = {
-      hookfleet: await hookfleet('per-customer', (m) => [customerIds[m % customerIds.length]!], 1),
-      naive: await baseline('per-customer', 'naive', n, perDelivery(customerIds, customerUrl)),
-      perDeliveryCeiling: await baseline(
-        'per-customer',
-        'ceiling',
-        n,
-        perDelivery(customerIds, customerUrl),
-      ),
-    };
+    const perCustomer: FanOutWorkloadResult['perCustomer'] = !workloads.includes('per-customer')
+      ? {}
+      : {
+          hookfleet: await hookfleet(
+            'per-customer',
+            (m) => [customerIds[m % customerIds.length]!],
+            1,
+          ),
+          naive: await baseline('per-customer', 'naive', n, perDelivery(customerIds, customerUrl)),
+          perDeliveryCeiling: await baseline(
+            'per-customer',
+            'ceiling',
+            n,
+            perDelivery(customerIds, customerUrl),
+          ),
+        };
     return { deliveries: n, broadcast, perCustomer };
   } finally {
     await db.close();

@@ -122,7 +122,10 @@ if (which.includes('api')) {
   }
 }
 if (which.includes('fan-out')) {
+  const only = process.env.BENCH_FAN_OUT_WORKLOADS?.split(',') as
+    ('broadcast' | 'per-customer')[] | undefined;
   const r = await runFanOutWorkloads({
+    ...(only && { workloads: only }),
     deliveries: num(values.deliveries),
     workers: num(values.workers),
     concurrency: num(values.concurrency),
