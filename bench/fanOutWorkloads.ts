@@ -178,7 +178,8 @@ export async function runFanOutWorkloads(
       : {
           hookfleet: await hookfleet(
             'per-customer',
-            (m) => [customerIds[m % customerIds.length]!],
+            'customer',
+            (m: number) => [customerIds[m % customerIds.length]!],
             1,
           ),
           naive: await baseline('per-customer', 'naive', n, perDelivery(customerIds, customerUrl)),
