@@ -1,5 +1,6 @@
 /** What workers read of a message: the bytes to send and, for a fan-out, its endpoint set. */
 import type postgres from 'postgres';
+import { pgArray } from './client.js';
 
 export interface MessageToSend {
   /** The exact bytes signed and sent on every attempt. */
@@ -22,4 +23,25 @@ export async function findMessageToSend(
     from messages where id = ${id}`;
   if (!row) return undefined;
   return { body: row.body ?? JSON.stringify(row.payload), endpointIds: row.endpoint_ids };
+}
+
+/**
+ * findMessageToSend for many messages in one statement (by primary key), keyed by id; ids with
+ * no message are absent from the map.
+ */
+export async function findMessagesToSend(
+  sql: postgres.Sql,
+  ids: readonly string[],
+): Promise<Map<string, MessageToSend>> {
+  const rows = await sql<
+    { id: string; body: string | null; payload: unknown; endpoint_ids: string[] }[]
+  >`
+    select id, body, case when body is null then payload end as payload, endpoint_ids
+    from messages where id = any(${pgArray(ids)}::text[])`;
+  return new Map(
+    rows.map((row) => [
+      row.id,
+      { body: row.body ?? JSON.stringify(row.payload), endpointIds: row.endpoint_ids },
+    ]),
+  );
 }

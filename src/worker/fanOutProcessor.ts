@@ -17,8 +17,8 @@
  *   killed worker skips the marked ones, so only what was in flight is sent twice.
  */
 import { DelayedError, type Job } from 'bullmq';
-import type postgres from 'postgres';
-import { findMessageToSend, type MessageToSend } from '../db/messageBodies.js';
+import type { MessageLoader } from './messageLoader.js';
+import type { MessageToSend } from '../db/messageBodies.js';
 import { withDeadline } from '../deadline.js';
 import { deliveryJobId, type MessageJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
@@ -45,7 +45,8 @@ const MESSAGE_READ_TIMEOUT_MS = 3000;
 const MESSAGE_READ_RETRY_MS = 2000;
 
 export interface FanOutDeps {
-  sql: postgres.Sql;
+  /** Reads the message's body and endpoint set (batched, messageLoader.ts). */
+  loadMessage: MessageLoader;
   attempt: DeliveryAttempt;
   slots: AttemptSlots;
   followUps: DeliveryFollowUps;
@@ -71,6 +72,8 @@ interface Running {
   sendingSinceMs?: number;
   /** Set when the attempt has ended and only its follow-up is left (never handed off then). */
   ended?: boolean;
+  /** Whether the fan-out keeps a progress bitmap (more than one endpoint). */
+  tracked: boolean;
   /** Set once a guard job is being added: the attempt's end waits for it, then removes it. */
   guard?: Promise<void>;
   /** Settles when the attempt and its follow-up are done. */
@@ -138,7 +141,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     }
     if (outcome.kind === 'succeeded') await deps.events.ended(messageId, endpointId);
     if (outcome.kind === 'failed') await deps.events.ended(messageId, endpointId, outcome.reason);
-    if (!running.guard) await deps.progress.mark(messageId, running.index);
+    if (!running.guard && running.tracked) await deps.progress.mark(messageId, running.index);
   }
 
   function start(job: Job<MessageJobData>, body: string, running: Running, slot: () => void) {
@@ -187,7 +190,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
           delayMs: deps.deliveryTimeoutMs + GUARD_MARGIN_MS,
         });
         await attempt.guard;
-        await deps.progress.mark(messageId, attempt.index);
+        if (attempt.tracked) await deps.progress.mark(messageId, attempt.index);
         const rest = attempt.done!.catch((error: unknown) =>
           deps.logger.warn({ err: error, messageId }, 'follow-up of a handed-off attempt failed'),
         );
@@ -235,7 +238,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
   ): Promise<MessageToSend | undefined> {
     try {
       return await withDeadline(
-        findMessageToSend(deps.sql, job.data.messageId),
+        deps.loadMessage(job.data.messageId),
         MESSAGE_READ_TIMEOUT_MS,
         `message read took over ${MESSAGE_READ_TIMEOUT_MS} ms`,
       );
@@ -256,7 +259,9 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     const message = await readMessage(job, token);
     // Gone: deleted by its retention before it was fanned out (a queue stopped for days).
     if (!message) return { endpoints: 0, skipped: 0, handedOff: 0 };
-    const finished = await deps.progress.finished(messageId);
+    // With one endpoint there is nothing a re-run could skip: no bitmap (three Redis calls saved).
+    const tracked = message.endpointIds.length > 1;
+    const finished = tracked ? await deps.progress.finished(messageId) : () => false;
     const pending = new Map<number, Running>();
     let skipped = 0;
     let failure: Error | undefined;
@@ -276,7 +281,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
         stopped = true;
         break;
       }
-      const running: Running = { endpointId, index };
+      const running: Running = { endpointId, index, tracked };
       pending.set(index, running);
       start(job, message.body, running, slot);
       void running.done!.then(
@@ -298,7 +303,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
         'worker shutting down: the rest of the fan-out goes back to the queue',
       );
     }
-    await deps.progress.clear(messageId);
+    if (tracked) await deps.progress.clear(messageId);
     return { endpoints: message.endpointIds.length, skipped, handedOff };
   }
 

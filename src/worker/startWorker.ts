@@ -21,6 +21,7 @@ import { createDeliveryProcessor } from './deliveryProcessor.js';
 import { createFanOutProcessor } from './fanOutProcessor.js';
 import { createFanOutProgress } from './fanOutProgress.js';
 import { createMessageBodies } from './messageBodies.js';
+import { createMessageLoader } from './messageLoader.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointChanges } from './endpointChanges.js';
 import { createEndpointLimits } from '../delivery/endpointLimits.js';
@@ -147,7 +148,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   let stopping = false;
   const fanOut = createFanOutProcessor({
     stopping: () => stopping,
-    sql: dbClient.sql,
+    loadMessage: createMessageLoader(dbClient.sql),
     attempt,
     slots,
     followUps: createDeliveryFollowUps(followUpQueue),
