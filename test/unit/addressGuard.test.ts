@@ -445,3 +445,20 @@ describe('the allow-list opens private ranges, never metadata', () => {
     );
   });
 });
+
+describe('lookup with every range allowed', () => {
+  it('refuses at connect time a name that resolves to a metadata address in another form', async () => {
+    for (const address of ['::ffff:169.254.169.254', '64:ff9b::a9fe:a9fe', '2002:6464:64c8::']) {
+      const guard = createAddressGuard({
+        allowCidrs: ['0.0.0.0/0', '::/0'],
+        resolve: () => Promise.resolve([{ address, family: 6 }]),
+      });
+      await expect(lookupWith(guard, 'hooks.test', { all: true }), address).rejects.toThrow(
+        `hooks.test resolves to ${address}, which is `,
+      );
+      await expect(lookupWith(guard, 'hooks.test', { family: 6 })).rejects.toThrow(
+        'cloud metadata',
+      );
+    }
+  });
+});
