@@ -118,6 +118,7 @@ const envSchema = z.object({
   HOOKFLEET_STALE_AFTER_DAYS: positiveInt('a positive whole number of days').default(365),
   HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
   HOOKFLEET_OPERATOR_WEBHOOK_SECRET: signingSecret.optional(),
+  HOOKFLEET_OPERATOR_ALLOW_CIDRS: cidrList.default([]),
   HOOKFLEET_STALE_WARNING_DAYS: wholeNumber(
     'a whole number of days (0 turns warnings off)',
   ).default(30),
@@ -161,7 +162,10 @@ export interface Config {
   readonly queuePrefix: string;
   /** Deliveries in flight per worker process. Default 50. */
   readonly concurrency: number;
-  /** Private ranges deliveries may reach, e.g. 127.0.0.0/8 in tests. Default none. */
+  /**
+   * Private ranges deliveries to customer endpoints may reach, e.g. 127.0.0.0/8 in tests. Cloud
+   * metadata addresses stay refused whatever is listed. Default none.
+   */
   readonly allowCidrs: readonly string[];
   /** Days without a success after which the sweep deactivates an endpoint. Default 365. */
   readonly staleAfterDays: number;
@@ -172,6 +176,11 @@ export interface Config {
    * then sent without a `webhook-signature` header (and a warning is logged).
    */
   readonly operatorWebhookSecret: string | undefined;
+  /**
+   * Private ranges only the operator webhook may reach, on top of `allowCidrs`: an internal
+   * operator receiver, without opening its range to every customer endpoint. Default none.
+   */
+  readonly operatorAllowCidrs: readonly string[];
   /**
    * How many days before its threshold an endpoint is reported once as `endpoint.stale_warning`;
    * 0 turns warnings off. Must be below HOOKFLEET_STALE_AFTER_DAYS. Default 30.
@@ -281,6 +290,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     staleAfterDays: e.HOOKFLEET_STALE_AFTER_DAYS,
     operatorWebhookUrl: e.HOOKFLEET_OPERATOR_WEBHOOK_URL,
     operatorWebhookSecret: e.HOOKFLEET_OPERATOR_WEBHOOK_SECRET,
+    operatorAllowCidrs: Object.freeze(e.HOOKFLEET_OPERATOR_ALLOW_CIDRS),
     staleWarningDays: e.HOOKFLEET_STALE_WARNING_DAYS,
     sweepCron: e.HOOKFLEET_SWEEP_CRON,
     sweepTz: e.HOOKFLEET_SWEEP_TZ,

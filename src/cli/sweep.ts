@@ -28,8 +28,8 @@ Options:
 Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start', under
 HOOKFLEET_DATA_DIR), HOOKFLEET_STALE_AFTER_DAYS, HOOKFLEET_STALE_WARNING_DAYS,
 HOOKFLEET_ATTEMPT_RETENTION_DAYS, HOOKFLEET_OPERATOR_WEBHOOK_URL,
-HOOKFLEET_OPERATOR_WEBHOOK_SECRET, HOOKFLEET_ALLOW_CIDRS (if the operator URL is private),
-HOOKFLEET_DELIVERY_TIMEOUT_MS, LOG_LEVEL (logs go to stderr).`;
+HOOKFLEET_OPERATOR_WEBHOOK_SECRET, HOOKFLEET_OPERATOR_ALLOW_CIDRS (if the operator URL is
+private), HOOKFLEET_DELIVERY_TIMEOUT_MS, LOG_LEVEL (logs go to stderr).`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('sweep', argv, {

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       queuePrefix: 'hookfleet',
       concurrency: 50,
       allowCidrs: [],
+      operatorAllowCidrs: [],
       staleAfterDays: 365,
       deliveryTimeoutMs: 15_000,
       maxPayloadBytes: 262_144,
@@ -49,6 +50,11 @@ describe('loadConfig', () => {
       /HOOKFLEET_ALLOW_CIDRS: expected comma-separated CIDR ranges/,
     ],
     [
+      'HOOKFLEET_OPERATOR_ALLOW_CIDRS',
+      '10.0.0.0/8,ops.internal',
+      /HOOKFLEET_OPERATOR_ALLOW_CIDRS: expected comma-separated CIDR ranges/,
+    ],
+    [
       'HOOKFLEET_STALE_AFTER_DAYS',
       '-3',
       /HOOKFLEET_STALE_AFTER_DAYS: expected a positive whole number of days/,
@@ -67,6 +73,16 @@ describe('loadConfig', () => {
   ])('stops on a bad %s, naming the variable and the expected form', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('keeps the operator allow-list apart from the customer one', () => {
+    const config = loadConfig({
+      HOOKFLEET_ALLOW_CIDRS: '192.168.0.0/16',
+      HOOKFLEET_OPERATOR_ALLOW_CIDRS: ' 10.20.0.0/16 , fd00:ab::/32 ',
+    });
+    expect(config.allowCidrs).toEqual(['192.168.0.0/16']);
+    expect(config.operatorAllowCidrs).toEqual(['10.20.0.0/16', 'fd00:ab::/32']);
+    expect(Object.isFrozen(config.operatorAllowCidrs)).toBe(true);
   });
 
   it('does not echo secrets back in the error', () => {
