@@ -1,6 +1,6 @@
 /**
  * The stale-endpoint sweep (issue #4): deactivates active endpoints whose stale clock (the newest
- * of last success, reactivation and creation; db/staleEndpoints.ts) is older than their
+ * of last success, reactivation and creation; db/staleClock.ts) is older than their
  * threshold, warns those within HOOKFLEET_STALE_WARNING_DAYS of it once, and deletes old attempt
  * history. Run daily by the maintenance queue's job scheduler and on demand by `hookfleet sweep`.
  *
@@ -23,6 +23,7 @@ import {
   type StaleRule,
   type StaleScan,
 } from '../db/staleEndpoints.js';
+import { staleDeadlineOf } from '../db/staleClock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Resolver } from '../delivery/addressGuard.js';
@@ -253,14 +254,14 @@ async function runPrunePhase(run: Run, before: Date): Promise<void> {
 /** The `data` of an operator event: the endpoints of one batch, with what the receiver needs to act. */
 function eventData(type: OperatorEventType, batch: readonly StaleEndpoint[]) {
   const endpoints = batch.map((endpoint) => {
-    const staleAtMs = endpoint.clockStartedAt.getTime() + endpoint.staleAfterDays * DAY_MS;
+    const staleAt = staleDeadlineOf(endpoint.clockStartedAt, endpoint.staleAfterDays);
     return {
       id: endpoint.id,
       url: endpoint.url,
       lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
       staleAfterDays: endpoint.staleAfterDays,
       ...(type === 'endpoint.stale_warning'
-        ? { deactivatesAt: new Date(staleAtMs).toISOString() }
+        ? { deactivatesAt: staleAt.toISOString() }
         : { reason: 'stale' }),
     };
   });
