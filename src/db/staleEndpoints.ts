@@ -172,41 +172,38 @@ function toStaleEndpoint(row: Returned): StaleEndpoint {
   };
 }
 
-/**
- * Deactivates up to `limit` stale endpoints of one scan and returns them, oldest clock first.
- * The default scan pages: pass the greatest `indexedClock` returned as `afterIndexedClock`.
- * `where e.active` plus the row lock make it idempotent: an endpoint is returned by exactly one
- * of two overlapping sweeps.
- */
-export async function deactivateStaleBatch(
-  sql: Sql,
-  rule: StaleRule,
-  scan: StaleScan,
-  limit: number,
-  afterIndexedClock?: Date,
-): Promise<StaleEndpoint[]> {
-  const rows = await sql<Returned[]>`
-    with batch as (${candidates(sql, staleWhere(sql, rule, scan, afterIndexedClock), scan, limit)})
-    update endpoints e
-    set active = false, deactivated_at = now(), deactivation_reason = 'stale'
-    from batch
-    where e.id = batch.id and e.active
-    returning ${returning(sql, rule)}`;
-  return sortByClock(rows.map(toStaleEndpoint));
-}
+/** What a sweep batch does: deactivate stale endpoints, or warn those inside the warning window. */
+export type StaleAction = 'deactivate' | 'warn';
 
-/** Marks up to `limit` endpoints of one scan as warned (`stale_warned_at = now`) and returns them. */
-export async function warnStaleBatch(
+/**
+ * Deactivates up to `limit` stale endpoints of one scan (`deactivate`), or marks up to `limit`
+ * endpoints inside the warning window as warned (`warn`: `stale_warned_at = now`), and returns
+ * them, oldest clock first. The default scan pages: pass the greatest `indexedClock` returned as
+ * `afterIndexedClock`. `where e.active` plus the row lock make it idempotent: an endpoint is
+ * returned by exactly one of two overlapping sweeps.
+ */
+export async function sweepStaleBatch(
   sql: Sql,
   rule: StaleRule,
+  action: StaleAction,
   scan: StaleScan,
   limit: number,
   afterIndexedClock?: Date,
 ): Promise<StaleEndpoint[]> {
+  const [where, set] =
+    action === 'deactivate'
+      ? [
+          staleWhere(sql, rule, scan, afterIndexedClock),
+          sql`active = false, deactivated_at = now(), deactivation_reason = 'stale'`,
+        ]
+      : [
+          warningWhere(sql, rule, scan, afterIndexedClock),
+          sql`stale_warned_at = ${iso(rule.now)}::timestamptz`,
+        ];
   const rows = await sql<Returned[]>`
-    with batch as (${candidates(sql, warningWhere(sql, rule, scan, afterIndexedClock), scan, limit)})
+    with batch as (${candidates(sql, where, scan, limit)})
     update endpoints e
-    set stale_warned_at = ${iso(rule.now)}::timestamptz
+    set ${set}
     from batch
     where e.id = batch.id and e.active
     returning ${returning(sql, rule)}`;

@@ -15,11 +15,11 @@ import {
   countStale,
   countWarnings,
   databaseNow,
-  deactivateStaleBatch,
   pruneAttemptsBatch,
   sampleStale,
-  warnStaleBatch,
+  sweepStaleBatch,
   type StaleEndpoint,
+  type StaleAction,
   type StaleRule,
   type StaleScan,
 } from '../db/staleEndpoints.js';
@@ -195,11 +195,7 @@ interface Run {
 }
 
 /** Deactivates (or warns) batch by batch, first through the default scan, then the custom one. */
-async function runEndpointPhase(
-  run: Run,
-  phase: 'deactivate' | 'warn',
-  metrics?: Metrics,
-): Promise<void> {
+async function runEndpointPhase(run: Run, phase: StaleAction, metrics?: Metrics): Promise<void> {
   const { sql, rule, batchSize, options, timed, result } = run;
   const total = options.onProgress
     ? await timed(() => (phase === 'deactivate' ? countStale(sql, rule) : countWarnings(sql, rule)))
@@ -210,9 +206,7 @@ async function runEndpointPhase(
     let afterClock: Date | undefined;
     for (;;) {
       const batch = await timed(() =>
-        phase === 'deactivate'
-          ? deactivateStaleBatch(sql, rule, scan, batchSize, afterClock)
-          : warnStaleBatch(sql, rule, scan, batchSize, afterClock),
+        sweepStaleBatch(sql, rule, phase, scan, batchSize, afterClock),
       );
       if (batch.length > 0) {
         done += batch.length;
