@@ -1,6 +1,6 @@
 /**
  * The stale-endpoint sweep (issue #4): deactivates active endpoints whose stale clock (the newest
- * of last success, reactivation and creation; db/staleEndpoints.ts) is older than their
+ * of last success, reactivation and creation; db/staleClock.ts) is older than their
  * threshold, warns those within HOOKFLEET_STALE_WARNING_DAYS of it once, and deletes old attempt
  * history. Run daily by the maintenance queue's job scheduler and on demand by `hookfleet sweep`.
  *
@@ -15,14 +15,15 @@ import {
   countStale,
   countWarnings,
   databaseNow,
-  deactivateStaleBatch,
   pruneAttemptsBatch,
   sampleStale,
-  warnStaleBatch,
+  sweepStaleBatch,
   type StaleEndpoint,
+  type StaleAction,
   type StaleRule,
   type StaleScan,
 } from '../db/staleEndpoints.js';
+import { staleDeadlineOf } from '../db/staleClock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Resolver } from '../delivery/addressGuard.js';
@@ -194,11 +195,7 @@ interface Run {
 }
 
 /** Deactivates (or warns) batch by batch, first through the default scan, then the custom one. */
-async function runEndpointPhase(
-  run: Run,
-  phase: 'deactivate' | 'warn',
-  metrics?: Metrics,
-): Promise<void> {
+async function runEndpointPhase(run: Run, phase: StaleAction, metrics?: Metrics): Promise<void> {
   const { sql, rule, batchSize, options, timed, result } = run;
   const total = options.onProgress
     ? await timed(() => (phase === 'deactivate' ? countStale(sql, rule) : countWarnings(sql, rule)))
@@ -209,9 +206,7 @@ async function runEndpointPhase(
     let afterClock: Date | undefined;
     for (;;) {
       const batch = await timed(() =>
-        phase === 'deactivate'
-          ? deactivateStaleBatch(sql, rule, scan, batchSize, afterClock)
-          : warnStaleBatch(sql, rule, scan, batchSize, afterClock),
+        sweepStaleBatch(sql, rule, phase, scan, batchSize, afterClock),
       );
       if (batch.length > 0) {
         done += batch.length;
@@ -253,14 +248,14 @@ async function runPrunePhase(run: Run, before: Date): Promise<void> {
 /** The `data` of an operator event: the endpoints of one batch, with what the receiver needs to act. */
 function eventData(type: OperatorEventType, batch: readonly StaleEndpoint[]) {
   const endpoints = batch.map((endpoint) => {
-    const staleAtMs = endpoint.clockStartedAt.getTime() + endpoint.staleAfterDays * DAY_MS;
+    const staleAt = staleDeadlineOf(endpoint.clockStartedAt, endpoint.staleAfterDays);
     return {
       id: endpoint.id,
       url: endpoint.url,
       lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
       staleAfterDays: endpoint.staleAfterDays,
       ...(type === 'endpoint.stale_warning'
-        ? { deactivatesAt: new Date(staleAtMs).toISOString() }
+        ? { deactivatesAt: staleAt.toISOString() }
         : { reason: 'stale' }),
     };
   });

@@ -239,7 +239,7 @@ describe('sweepStaleEndpoints', () => {
 });
 
 describe('stale sweep query plan', () => {
-  // The default scan's bound is written in staleEndpoints.ts (INDEXED_CLOCK) and the index it
+  // The default scan's bound is written in staleClock.ts (indexedStaleClock) and the index it
   // needs in schema.ts. If the two expressions drift apart the sweep still gives right answers but
   // reads every active endpoint per batch, which only the million-row sweep benchmark would show.
   // With sequential scans priced out, the planner uses the index; the bound must be its condition.
