@@ -1,5 +1,5 @@
 /**
- * Stale-sweep benchmark (issue #4): `npx tsx bench/sweep.ts [--endpoints 1000000]
+ * Stale-sweep benchmark: `npx tsx bench/sweep.ts [--endpoints 1000000]
  * [--attempts 200000] [--batch-size 5000]`.
  *
  * Creates a database of its own (migrated with runMigrations), bulk-loads endpoints with

@@ -1,5 +1,5 @@
 /**
- * Queries of the endpoint health page (/admin/endpoints, issue #8): endpoints with their 24 h
+ * Queries of the endpoint health page (/admin/endpoints): endpoints with their 24 h
  * attempt statistics and stale deadline, a page at a time, in one statement however many rows the
  * page has; and the newest attempts of one endpoint.
  *

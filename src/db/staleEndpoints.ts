@@ -1,5 +1,5 @@
 /**
- * Queries of the stale-endpoint sweep (issue #4), on the raw postgres.js client: each is one
+ * Queries of the stale-endpoint sweep, on the raw postgres.js client: each is one
  * short statement over at most `limit` rows, so a sweep of millions of endpoints holds no lock
  * for long and never blocks deliveries. The stale clock, its index expression and the threshold
  * are staleClock.ts's, shared with the endpoint health page.

@@ -1,5 +1,5 @@
 /**
- * Scheduled work on the `maintenance` queue: today the stale-endpoint sweep (issue #4).
+ * Scheduled work on the `maintenance` queue: today the stale-endpoint sweep.
  *
  * Every worker process (and `hookfleet start`) upserts the same job scheduler under a fixed id.
  * BullMQ keeps one scheduler per id and gives each run a deterministic job id

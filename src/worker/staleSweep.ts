@@ -1,5 +1,5 @@
 /**
- * The stale-endpoint sweep (issue #4): deactivates active endpoints whose stale clock (the newest
+ * The stale-endpoint sweep: deactivates active endpoints whose stale clock (the newest
  * of last success, reactivation and creation; db/staleClock.ts) is older than their
  * threshold, warns those within HOOKFLEET_STALE_WARNING_DAYS of it once, and deletes old attempt
  * history. Run daily by the maintenance queue's job scheduler and on demand by `hookfleet sweep`.
