@@ -7,6 +7,7 @@
  */
 import { eq } from 'drizzle-orm';
 import { pino } from 'pino';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts, endpoints } from '../../src/db/schema.js';
@@ -23,14 +24,14 @@ afterAll(async () => {
 });
 
 /** A recorder that only writes when told, with its log lines and metrics at hand. */
-function recorder() {
+function recorder(sql: postgres.Sql = db.sql) {
   const logs: Record<string, unknown>[] = [];
   const logger = pino(
     { level: 'warn' },
     { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) },
   );
   const metrics = createMetrics({ defaultMetrics: false });
-  const recorder = new SuccessRecorder({ sql: db.sql, logger, metrics, flushMs: 60_000 });
+  const recorder = new SuccessRecorder({ sql, logger, metrics, flushMs: 60_000 });
   const refused = async (action: 'repaired' | 'dropped') =>
     (await metrics.recorderRowsRefused.get()).values.find((v) => v.labels.action === action)
       ?.value ?? 0;
@@ -51,6 +52,24 @@ function attempt(endpointId: string, fields: Partial<AttemptRecord> = {}): Attem
     durationMs: 4,
     ...fields,
   };
+}
+
+/**
+ * The real client, except that its `n`th write of outcomes (1 = the first) commits and then loses
+ * its answer, as a connection dropped after COMMIT does.
+ */
+function answerLostAt(n: number): postgres.Sql {
+  let writes = 0;
+  const real = db.sql;
+  const sql = ((strings: TemplateStringsArray, ...args: never[]) => {
+    if (!strings.join('?').includes('insert into attempts')) return real(strings, ...args);
+    writes += 1;
+    if (writes !== n) return real(strings, ...args);
+    return real(strings, ...args).then(() => {
+      throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    });
+  }) as unknown as postgres.Sql;
+  return sql;
 }
 
 async function endpointRow(id: string) {
@@ -163,6 +182,27 @@ describe('the success recorder with rows PostgreSQL refuses', () => {
     expect(await refused('repaired')).toBe(0);
     expect(await endpointRow(endpoint.id)).toMatchObject({ successCount: 1, failureCount: 1 });
     expect(await attemptRows(endpoint.id)).toHaveLength(2);
+    await r.close();
+  });
+
+  it('writes each row exactly once when a connection drops after a commit in the middle of isolating', async () => {
+    const [a, b] = [await newEndpoint(), await newEndpoint()].sort((x, y) =>
+      x.id.localeCompare(y.id),
+    );
+    // The whole batch is refused (write 1); its first half commits but the answer is lost (write 2).
+    const { recorder: r } = recorder(answerLostAt(2));
+    for (let i = 0; i < 20; i++) r.record(attempt(a!.id));
+    for (let i = 0; i < 20; i++) r.record(attempt(b!.id));
+    r.record(attempt(b!.id, { outcome: 'failed', statusCode: 99_999 }));
+    await r.flush();
+    expect(r.pendingAttempts).toBe(41); // the half in doubt and the half not tried yet
+
+    await r.flush(); // the half in doubt is found written; the other half is isolated and written
+    expect(r.pendingAttempts).toBe(0);
+    expect(await endpointRow(a!.id)).toMatchObject({ successCount: 20, failureCount: 0 });
+    expect(await endpointRow(b!.id)).toMatchObject({ successCount: 20, failureCount: 1 });
+    expect(await attemptRows(a!.id)).toHaveLength(20);
+    expect(await attemptRows(b!.id)).toHaveLength(21);
     await r.close();
   });
 });
