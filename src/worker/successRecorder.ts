@@ -203,7 +203,7 @@ export class SuccessRecorder {
           STUCK,
         ),
       );
-      this.reportRefused(result.refused, result.statements);
+      this.reportRefused(result.refused, result.statements, result.ok);
       if (!result.ok) {
         // An error PostgreSQL reported means the statement was rolled back; a lost connection may
         // have come after the commit.
@@ -251,7 +251,7 @@ export class SuccessRecorder {
   }
 
   /** Logs and counts the rows PostgreSQL refused even alone; never their text, only what names them. */
-  private reportRefused(refused: RefusedRow[], statements: number): void {
+  private reportRefused(refused: RefusedRow[], statements: number, finished: boolean): void {
     if (refused.length === 0) return;
     const { logger, metrics } = this.options;
     for (const row of refused) {
@@ -275,8 +275,10 @@ export class SuccessRecorder {
       else logger.error(fields, 'PostgreSQL refused an outcome row even repaired; dropped');
     }
     logger.warn(
-      { refused: refused.length, statements },
-      'outcome rows PostgreSQL refused were isolated; the rest of the batch was written',
+      { refused: refused.length, statements, finished },
+      finished
+        ? 'outcome rows PostgreSQL refused were isolated; the rest of the batch was written'
+        : 'outcome rows PostgreSQL refused were isolated before the write was interrupted',
     );
   }
 
