@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import type { EndpointRow } from '../../src/db/schema.js';
+import type { RunningWorker } from '../../src/worker/startWorker.js';
 import { allEnded, endpointRecords, FAULT_EVENT, sendMessages } from '../helpers/faultRig.js';
 import {
   HOSTILE_ANSWERS,
@@ -37,6 +38,7 @@ const EXPECTED: Record<HostileAnswerName, RegExp> = {
 const UNSAFE = /[\p{Cc}\uD800-\uDFFF]/u;
 
 let fleet: TestFleet;
+let worker: RunningWorker;
 let healthyReceiver: Receiver;
 const hostileReceivers = new Map<HostileAnswerName, RawReceiver>();
 
@@ -45,7 +47,7 @@ beforeAll(async () => {
   healthyReceiver = await startReceiver();
   for (const name of Object.keys(HOSTILE_ANSWERS) as HostileAnswerName[])
     hostileReceivers.set(name, await startRawReceiver(HOSTILE_ANSWERS[name]));
-  fleet.startWorker();
+  worker = fleet.startWorker();
 });
 afterAll(async () => {
   await fleet?.close();
@@ -66,6 +68,7 @@ describe('hostile receivers beside a healthy one', () => {
     const jobIds = await sendMessages(fleet, MESSAGES, [healthy.id, ...hostile.keys()]);
     const ends = await allEnded(fleet, jobIds);
     await fleet.flushRecorders();
+    expect(worker.recorder.pendingAttempts).toBe(0); // nothing left over to retry
 
     const isHealthy = (jobId: string) => jobId.split('.')[1] === healthy.id;
     expect(jobIds.filter(isHealthy)).toHaveLength(MESSAGES);
