@@ -19,6 +19,11 @@ export interface Metrics {
   recorderFlushLag: Histogram;
   /** Records waiting in memory for the next flush. */
   recorderPending: Gauge;
+  /**
+   * Outcome rows PostgreSQL refused even written alone, by what the recorder did: repaired
+   * (written with the offending fields replaced) | dropped.
+   */
+  recorderRowsRefused: Counter<'action'>;
   /** Endpoints deactivated, by reason. */
   endpointsDeactivated: Counter<'reason'>;
   /** Deliveries put back without an attempt by the endpoint limits: circuit_open | endpoint_busy. */
@@ -74,6 +79,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     recorderPending: new Gauge({
       name: 'hookfleet_recorder_pending_records',
       help: 'Attempt records waiting for the next success-recorder flush',
+      registers,
+    }),
+    recorderRowsRefused: new Counter({
+      name: 'hookfleet_recorder_rows_refused_total',
+      help: 'Outcome rows PostgreSQL refused even alone, by action: repaired (offending fields replaced) or dropped',
+      labelNames: ['action'],
       registers,
     }),
     endpointsDeactivated: new Counter({
