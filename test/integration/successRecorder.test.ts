@@ -52,6 +52,21 @@ describe('SuccessRecorder', () => {
     expect(rows).toHaveLength(102);
   });
 
+  it("never sets last_success_at past the database's clock, however far a worker's clock runs ahead", async () => {
+    const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
+    const recorder = new SuccessRecorder({ sql: db.sql, logger, flushMs: 60_000 });
+    const anHourAhead = new Date(Date.now() + 3_600_000);
+    recorder.record(attempt(endpoint.id, 'succeeded', anHourAhead));
+    recorder.record(attempt(endpoint.id, 'retrying', anHourAhead));
+    await recorder.close();
+    const [clock] = await db.sql<[{ now: string }]>`select now()::text as now`;
+    const dbNowMs = new Date(clock.now).getTime();
+    const r = await row(endpoint.id);
+    expect(r.lastSuccessAt!.getTime()).toBeLessThanOrEqual(dbNowMs);
+    expect(r.lastFailureAt!.getTime()).toBeLessThanOrEqual(dbNowMs);
+    expect(r.successCount).toBe(1);
+  });
+
   it('never moves last_success_at backwards, whichever worker flushes last', async () => {
     const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
     const newer = new SuccessRecorder({ sql: db.sql, logger, flushMs: 60_000 });
