@@ -33,7 +33,7 @@ import {
 } from './contracts.js';
 import { endpointHealthView, type EndpointHealthView } from './endpointHealthView.js';
 import { checkEndpointUrl, verifyEndpoint } from '../delivery/endpointUrl.js';
-import { requireRedis } from './httpErrors.js';
+import { requireRedis } from '../unavailable.js';
 import { readJson } from './jsonBody.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';

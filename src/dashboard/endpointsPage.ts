@@ -33,7 +33,7 @@ import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { endpointIdSchema } from '../api/contracts.js';
-import { ApiError, isUnavailableError, requireRedis } from '../api/httpErrors.js';
+import { isUnavailableError, requireRedis } from '../unavailable.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import type { CircuitStates } from '../delivery/endpointLimits.js';
@@ -272,7 +272,7 @@ function isStateFilter(value: string): value is EndpointStateFilter {
 
 /** The outcome code of an error an operator can act on; undefined for the rest (bugs). */
 function actionErrorCode(error: unknown): string | undefined {
-  if (error instanceof HookfleetError || error instanceof ApiError) return error.code;
+  if (error instanceof HookfleetError) return error.code;
   if (isUnavailableError(error)) return 'unavailable';
   return undefined;
 }

@@ -10,7 +10,8 @@ import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
 import { DELIVERIES_QUEUE } from '../jobs.js';
 import { createProducerRedis, PRODUCER_REDIS_WAIT_MS, waitUntilRedisReady } from '../redis.js';
-import { addDeliveryJobs, redisUnavailable } from './deliveryJobs.js';
+import { redisUnavailable } from '../unavailable.js';
+import { addDeliveryJobs } from './deliveryJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
 
