@@ -32,7 +32,7 @@ import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { endpointIdSchema } from '../api/contracts.js';
+import { endpointIdSchema } from '../ids.js';
 import { isUnavailableError, requireRedis } from '../unavailable.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
