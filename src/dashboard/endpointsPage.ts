@@ -11,7 +11,7 @@
  *   POST /:id/disable       disables ('manual')           } (POST-redirect-GET; see
  *   POST /:id/replay        replays failed deliveries     }  endpointActions.ts)
  *
- * POSTs are refused unless sent from these pages (requireSameOrigin.ts).
+ * POSTs are refused unless sent from these pages (refuseCrossSite.ts).
  */
 import type { Queue } from 'bullmq';
 import { Hono, type Context } from 'hono';
@@ -47,7 +47,7 @@ import {
 } from './endpointActions.js';
 import { endpointsListView } from './endpointsListView.js';
 import { errorPage, type CircuitLookup, type PagePaths } from './endpointsPageLayout.js';
-import { requireSameOrigin } from './requireSameOrigin.js';
+import { refuseCrossSite } from './refuseCrossSite.js';
 
 export interface EndpointsPageDeps {
   config: Config;
@@ -108,7 +108,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
     return endpointIdSchema.safeParse(id).success ? id : undefined;
   };
 
-  app.use('*', requireSameOrigin(), async (c, next) => {
+  app.use('*', refuseCrossSite({ requireOrigin: true }), async (c, next) => {
     await next();
     // No script runs on these pages and none may: markup that escaped escaping still cannot act.
     // Framing is refused so the buttons cannot be clicked through another site (clickjacking).
