@@ -1,5 +1,5 @@
 /**
- * Per-endpoint limits shared by every worker process through Redis (issue #7): a cap on the
+ * Per-endpoint limits shared by every worker process through Redis: a cap on the
  * deliveries in flight to one endpoint, and a circuit breaker that stops sending to an endpoint
  * after repeated failures. Together they keep a sick receiver (one that hangs until the timeout,
  * or answers 5xx) from occupying the fleet's worker slots, which would otherwise starve every
