@@ -50,6 +50,7 @@ export interface SweepJobResult {
   deactivated: number;
   warned: number;
   attemptsPruned: number;
+  messagesPruned: number;
   eventsFailed: number;
   durationMs: number;
   longestStatementMs: number;
