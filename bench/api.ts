@@ -1,5 +1,5 @@
 /**
- * API benchmark (issue #5): `npm run bench -- api [--api-processes N] [--workers N] [--seconds N]
+ * API benchmark: `npm run bench -- api [--api-processes N] [--workers N] [--seconds N]
  * [--in-flight N] [--endpoints N]`. Loads only `hookfleet api` processes with POST /v1/messages
  * (bench/apiLoad.ts: one endpoint per message, ~1 KiB payloads) and reports requests/s and the
  * api's CPU ms per request. With `--workers N` it also runs N `hookfleet worker` processes that

@@ -1,5 +1,5 @@
 /**
- * The load of the API benchmarks (issue #5): keeps `inFlight` POST /v1/messages going against
+ * The load of the API benchmarks: keeps `inFlight` POST /v1/messages going against
  * running `hookfleet api` processes, each message to one endpoint with a ~1 KiB payload, and
  * measures what the api costs as well as what it does. Requests per second depend on whatever
  * else the machine runs; CPU milliseconds per request of the api processes (read from

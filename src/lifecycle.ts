@@ -70,7 +70,7 @@ export function closeOnSignals(lifecycle: Lifecycle, timeoutMs: number, logger: 
 
 /**
  * Errors nobody awaited. postgres.js 3.4.9 lets two kinds escape when a connection drops
- * (issue #7; porsager/postgres#1208, #1154): a TypeError thrown from a setImmediate in its
+ * (porsager/postgres#1208, #1154): a TypeError thrown from a setImmediate in its
  * connection.js (a write scheduled on a socket that has just closed), and the socket error (or
  * CONNECTION_CLOSED, when the socket closed cleanly) of the type lookup it runs when reconnecting,
  * as an unhandled rejection. Both concern a connection that is already closed and whose queries
@@ -95,12 +95,17 @@ export function survivePostgresConnectionErrors(logger: Logger): void {
 export function isPostgresConnectionDebris(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const { code, syscall } = error as NodeJS.ErrnoException;
+  const fromConnectionCode = /[/\\]postgres[/\\]src[/\\]connection\.js/.test(error.stack ?? '');
+  // A socket error reaches us only through a postgres.js query it failed: postgres.js's
+  // queryError() gives the error a `query` property and appends the query's origin to its stack.
+  // The same error code from any other socket (an HTTP attempt, Redis) is a bug to surface.
+  const throughPostgres = 'query' in error || fromConnectionCode;
   if (
     syscall !== undefined &&
+    throughPostgres &&
     ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT'].includes(code ?? '')
   )
     return true;
-  const fromConnectionCode = /[/\\]postgres[/\\]src[/\\]connection\.js/.test(error.stack ?? '');
   // The socket closing cleanly (the server ended the session) under the array-type lookup
   // postgres.js runs on each new connection: connection.js starts that query without awaiting it,
   // so its CONNECTION_CLOSED rejection escapes (seen once in test/faults/postgres.outage.test.ts).

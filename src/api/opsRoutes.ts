@@ -2,7 +2,7 @@
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
-import type { DbClient } from '../db/client.js';
+import { pingDatabase, type DbClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { withDeadline } from '../deadline.js';
@@ -37,7 +37,7 @@ export function opsRoutes(deps: OpsRoutesDeps): Hono {
       deps.redis.status === 'ready'
         ? probe(() => deps.redis.ping())
         : Promise.resolve('down' as const),
-      probe(() => deps.dbClient.sql`select 1`.execute()),
+      probe(() => pingDatabase(deps.dbClient.sql)),
     ]);
     const status = redis === 'up' && postgres === 'up' ? 'ok' : 'unavailable';
     return c.json({ status, redis, postgres }, status === 'ok' ? 200 : 503, {

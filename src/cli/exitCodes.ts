@@ -1,6 +1,6 @@
 /**
  * Exit codes of every `hookfleet` command, the same for all of them so scripts can branch on
- * them (issue #8). Errors reach main.ts as exceptions; their code decides the exit code.
+ * them. Errors reach main.ts as exceptions; their code decides the exit code.
  */
 import { ConfigError, HookfleetError } from '../errors.js';
 

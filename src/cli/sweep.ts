@@ -28,8 +28,8 @@ Options:
 Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start', under
 HOOKFLEET_DATA_DIR), HOOKFLEET_STALE_AFTER_DAYS, HOOKFLEET_STALE_WARNING_DAYS,
 HOOKFLEET_ATTEMPT_RETENTION_DAYS, HOOKFLEET_OPERATOR_WEBHOOK_URL,
-HOOKFLEET_OPERATOR_WEBHOOK_SECRET, HOOKFLEET_ALLOW_CIDRS (if the operator URL is private),
-HOOKFLEET_DELIVERY_TIMEOUT_MS, LOG_LEVEL (logs go to stderr).`;
+HOOKFLEET_OPERATOR_WEBHOOK_SECRET, HOOKFLEET_OPERATOR_ALLOW_CIDRS (if the operator URL is
+private), HOOKFLEET_DELIVERY_TIMEOUT_MS, LOG_LEVEL (logs go to stderr).`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('sweep', argv, {
@@ -78,11 +78,11 @@ export function formatResult(result: SweepResult, staleAfterDays: number): strin
       result.eventsFailed > 0
         ? ` ${result.eventsFailed} operator webhook POSTs failed (see the log).`
         : '';
-    return `Deactivated ${result.deactivated} stale endpoints, warned ${result.warned}, pruned ${result.attemptsPruned} attempt rows (${took}).${failed}`;
+    return `Deactivated ${result.deactivated} stale endpoints, warned ${result.warned}, pruned ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages (${took}).${failed}`;
   }
   const lines = [
     `Dry run, nothing changed: ${result.deactivated} endpoints would be deactivated (default threshold ${staleAfterDays} days), ` +
-      `${result.warned} warned, ${result.attemptsPruned} attempt rows pruned (${took}).`,
+      `${result.warned} warned, ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages pruned (${took}).`,
   ];
   if (result.sample.length > 0) {
     const rows = result.sample.map((row) => [

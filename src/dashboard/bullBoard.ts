@@ -10,7 +10,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Queue } from 'bullmq';
-import type { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 
 /** Keys whose values the board never shows. */
 const SECRET_KEY = /secret|signature|authorization/i;
@@ -35,6 +35,20 @@ export interface BullBoardOptions {
   basePath: string;
 }
 
+/**
+ * The board acts on jobs (retry, remove, promote) with the operator's basic-auth rights, which a
+ * browser sends by itself; a page that framed it could trick a click. Like the endpoint health
+ * pages, it may be shown in no frame at all. Only frame-ancestors is set: the board's own scripts
+ * and styles are Bull Board's business, and a narrower policy would break them on an upgrade.
+ */
+function refuseFraming(): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    c.res.headers.set('x-frame-options', 'DENY');
+    c.res.headers.set('content-security-policy', "frame-ancestors 'none'");
+  };
+}
+
 /** The board's pages, assets and JSON API; mount it with `app.route(basePath, board)`. */
 export function createBullBoardApp(options: BullBoardOptions): Hono {
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(options.basePath);
@@ -48,5 +62,8 @@ export function createBullBoardApp(options: BullBoardOptions): Hono {
     serverAdapter,
     options: { uiConfig: { boardTitle: 'hookfleet' } },
   });
-  return serverAdapter.registerPlugin();
+  const board = new Hono();
+  board.use('*', refuseFraming());
+  board.route('/', serverAdapter.registerPlugin());
+  return board;
 }

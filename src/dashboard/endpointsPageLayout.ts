@@ -1,5 +1,5 @@
 /**
- * The frame of the endpoint health pages (issue #8): head, styles, navigation, flash line, error
+ * The frame of the endpoint health pages: head, styles, navigation, flash line, error
  * page, and the cell formats both views share. Everything is built with Hono's `html` tagged
  * template, which escapes every interpolated value: a URL or description containing markup is
  * shown as text. Only the templates below are markup.

@@ -35,6 +35,11 @@ export function createDbClient(databaseUrl: string, options: DbClientOptions = {
   };
 }
 
+/** Resolves once PostgreSQL answers a trivial statement (the /healthz probe); rejects if it cannot. */
+export async function pingDatabase(sql: postgres.Sql): Promise<void> {
+  await sql`select 1`;
+}
+
 /**
  * A PostgreSQL array literal (`{"a","b",NULL}`) to pass as one text parameter and cast in SQL
  * (`${pgArray(ids)}::text[]`). postgres.js's own sql.array() depends on array types it fetches

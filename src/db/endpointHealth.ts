@@ -1,5 +1,5 @@
 /**
- * Queries of the endpoint health page (/admin/endpoints, issue #8): endpoints with their 24 h
+ * Queries of the endpoint health page (/admin/endpoints): endpoints with their 24 h
  * attempt statistics and stale deadline, a page at a time, in one statement however many rows the
  * page has; and the newest attempts of one endpoint.
  *
@@ -7,9 +7,8 @@
  * share succeeded, mean and p95 of duration_ms since a time), computed by a lateral subquery per
  * endpoint of the page, so each is a range scan of attempts_endpoint_time_idx.
  *
- * The stale deadline follows the sweep (staleEndpoints.ts): the clock starts at
- * greatest(last_success_at, reactivated_at, created_at) and runs for
- * coalesce(stale_after_days, HOOKFLEET_STALE_AFTER_DAYS) days of 24 h.
+ * The stale deadline is the sweep's rule (staleClock.ts): the clock starts at the newest of last
+ * success, reactivation and creation, and runs for the endpoint's threshold in days of 24 h.
  */
 import {
   and,
@@ -27,6 +26,7 @@ import {
 import type { AttemptSelect, EndpointAttemptStats } from './attempts.js';
 import type { Database } from './client.js';
 import { attempts, endpoints, type EndpointRow } from './schema.js';
+import { staleDeadline, staleThreshold } from './staleClock.js';
 
 /** The filters of the page's state select. `failing`: consecutive_failures > 0, active or not. */
 export const ENDPOINT_STATE_FILTERS = ['all', 'active', 'disabled', 'failing'] as const;
@@ -123,7 +123,6 @@ export async function listEndpointHealth(
     .from(attempts)
     .where(and(eq(attempts.endpointId, endpoints.id), gte(attempts.attemptedAt, query.since)))
     .as('stats');
-  const threshold = sql<number>`coalesce(${endpoints.staleAfterDays}, ${query.defaultStaleAfterDays}::int)`;
   const rows = await db
     .select({
       endpoint: factColumns,
@@ -131,11 +130,8 @@ export async function listEndpointHealth(
       succeeded: stats.succeeded,
       meanLatencyMs: stats.meanLatencyMs,
       p95LatencyMs: stats.p95LatencyMs,
-      staleAfterDays: threshold,
-      staleAt:
-        sql<Date>`greatest(${endpoints.lastSuccessAt}, ${endpoints.reactivatedAt}, ${endpoints.createdAt}) + ${threshold} * interval '24 hours'`.mapWith(
-          endpoints.createdAt,
-        ),
+      staleAfterDays: staleThreshold<SQL<number>>(sql, query.defaultStaleAfterDays),
+      staleAt: staleDeadline<SQL>(sql, query.defaultStaleAfterDays).mapWith(endpoints.createdAt),
     })
     .from(endpoints)
     .leftJoinLateral(stats, sql`true`)

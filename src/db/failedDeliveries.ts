@@ -1,5 +1,5 @@
 /**
- * Failed deliveries, read from the attempt history (issue #8: `hookfleet failed list|replay`,
+ * Failed deliveries, read from the attempt history (for `hookfleet failed list|replay`,
  * `POST /v1/endpoints/:id/recover`, the endpoint health page).
  *
  * A delivery (one message to one endpoint) has failed when its newest attempt has outcome

@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type postgres from 'postgres';
 import { pgArray, type Database } from './client.js';
 import { subscriptionPatterns } from './endpoints.js';
@@ -113,6 +113,20 @@ export async function insertFannedOutMessages(
 export async function findMessage(db: Database, id: string): Promise<MessageRow | undefined> {
   const [row] = await db.select().from(messages).where(eq(messages.id, id));
   return row;
+}
+
+/**
+ * The messages with these ids, in one statement (by primary key), keyed by id; ids with no
+ * message are absent from the map. Replaying a page of failed deliveries needs each one's payload.
+ */
+export async function findMessagesByIds(
+  db: Database,
+  ids: readonly string[],
+): Promise<Map<string, MessageRow>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const rows = await db.select().from(messages).where(inArray(messages.id, unique));
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 export async function findMessageByIdempotencyKey(

@@ -1,18 +1,8 @@
 /**
- * Queries of the stale-endpoint sweep (issue #4), on the raw postgres.js client: each is one
+ * Queries of the stale-endpoint sweep, on the raw postgres.js client: each is one
  * short statement over at most `limit` rows, so a sweep of millions of endpoints holds no lock
- * for long and never blocks deliveries.
- *
- * The stale clock of an endpoint starts at its newest of last success, reactivation and creation:
- * `greatest(last_success_at, reactivated_at, created_at)` (greatest skips nulls). It is stale
- * when the clock is older than its threshold, `coalesce(stale_after_days, default)` days of 24 h.
- *
- * Why greatest and not the `coalesce(last_success_day, reactivated_at, created_at)` of the index
- * `endpoints_stale_clock_active_idx`: coalesce ignores a reactivation whenever the endpoint has
- * succeeded once, so an endpoint re-enabled after a year would be deactivated again by the next
- * sweep. The index still bounds every scan, because coalesce <= greatest (`last_success_day` is
- * `last_success_at` rounded down to its UTC day; schema.ts says why the index holds the day):
- * `coalesce < cutoff` is the index condition, `greatest < cutoff` the filter.
+ * for long and never blocks deliveries. The stale clock, its index expression and the threshold
+ * are staleClock.ts's, shared with the endpoint health page.
  *
  * Two scans keep every statement index-bound whatever the thresholds are:
  * - `default`: a range scan of `endpoints_stale_clock_active_idx` up to the default cutoff,
@@ -23,6 +13,7 @@
  *   `endpoints_stale_after_days_active_idx` (usually a handful of rows).
  */
 import type postgres from 'postgres';
+import { indexedStaleClock, staleClock, staleThreshold } from './staleClock.js';
 
 type Sql = postgres.Sql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -54,11 +45,6 @@ export interface StaleEndpoint {
 
 const DAY_MS = 86_400_000;
 
-/** The stale clock (see the module comment). */
-const CLOCK = 'greatest(last_success_at, reactivated_at, created_at)';
-/** The expression of endpoints_stale_clock_active_idx, always <= CLOCK. */
-const INDEXED_CLOCK = 'coalesce(last_success_day, reactivated_at, created_at)';
-
 /** Dates go as ISO text: postgres.js cannot serialise a Date where the server leaves a parameter's type open (EXPLAIN). */
 function iso(date: Date): string {
   return date.toISOString();
@@ -80,7 +66,7 @@ function scanRange(
   defaultCutoff: Date,
   afterIndexedClock?: Date,
 ): Fragment {
-  const indexed = sql.unsafe(INDEXED_CLOCK);
+  const indexed = indexedStaleClock(sql);
   if (scan === 'default') {
     return sql`active
       ${afterIndexedClock === undefined ? sql`` : sql`and ${indexed} >= ${iso(afterIndexedClock)}::timestamptz`}
@@ -106,7 +92,7 @@ function staleWhere(
     afterIndexedClock,
   );
   return sql`${range}
-    and ${sql.unsafe(CLOCK)} < ${iso(rule.now)}::timestamptz - coalesce(stale_after_days, ${rule.defaultDays}::int) * interval '24 hours'`;
+    and ${staleClock(sql)} < ${iso(rule.now)}::timestamptz - ${staleThreshold(sql, rule.defaultDays)} * interval '24 hours'`;
 }
 
 /** Conditions of "inside the warning window, not stale yet, not warned since the clock started". */
@@ -116,8 +102,8 @@ function warningWhere(
   scan: StaleScan,
   afterIndexedClock?: Date,
 ): Fragment {
-  const clock = sql.unsafe(CLOCK);
-  const threshold = sql`coalesce(stale_after_days, ${rule.defaultDays}::int)`;
+  const clock = staleClock(sql);
+  const threshold = staleThreshold(sql, rule.defaultDays);
   const range = scanRange(
     sql,
     rule,
@@ -137,7 +123,7 @@ function warningWhere(
 function candidates(sql: Sql, where: Fragment, scan: StaleScan, limit: number): Fragment {
   // Ordering the default scan by the indexed clock makes it a walk of the index that stops
   // after `limit` matches; the custom scan is small and needs no order.
-  const order = scan === 'default' ? sql`order by ${sql.unsafe(INDEXED_CLOCK)}` : sql``;
+  const order = scan === 'default' ? sql`order by ${indexedStaleClock(sql)}` : sql``;
   return sql`select id from endpoints where ${where} ${order} limit ${limit}::int for update skip locked`;
 }
 
@@ -168,11 +154,11 @@ export async function databaseNow(sql: Sql): Promise<Date> {
   return toDate(row!.now);
 }
 
-/** What the sweep's UPDATEs return; the clock expressions unqualified, as `batch` has only `id`. */
+/** What the sweep's UPDATEs return; the stale-rule expressions unqualified, as `batch` has only `id`. */
 function returning(sql: Sql, rule: StaleRule): Fragment {
   return sql`e.id, e.url, e.last_success_at,
-    ${sql.unsafe(CLOCK)} as clock, ${sql.unsafe(INDEXED_CLOCK)} as indexed_clock,
-    coalesce(e.stale_after_days, ${rule.defaultDays}::int) as stale_after_days`;
+    ${staleClock(sql)} as clock, ${indexedStaleClock(sql)} as indexed_clock,
+    ${staleThreshold(sql, rule.defaultDays)} as stale_after_days`;
 }
 
 function toStaleEndpoint(row: Returned): StaleEndpoint {
@@ -186,41 +172,38 @@ function toStaleEndpoint(row: Returned): StaleEndpoint {
   };
 }
 
-/**
- * Deactivates up to `limit` stale endpoints of one scan and returns them, oldest clock first.
- * The default scan pages: pass the greatest `indexedClock` returned as `afterIndexedClock`.
- * `where e.active` plus the row lock make it idempotent: an endpoint is returned by exactly one
- * of two overlapping sweeps.
- */
-export async function deactivateStaleBatch(
-  sql: Sql,
-  rule: StaleRule,
-  scan: StaleScan,
-  limit: number,
-  afterIndexedClock?: Date,
-): Promise<StaleEndpoint[]> {
-  const rows = await sql<Returned[]>`
-    with batch as (${candidates(sql, staleWhere(sql, rule, scan, afterIndexedClock), scan, limit)})
-    update endpoints e
-    set active = false, deactivated_at = now(), deactivation_reason = 'stale'
-    from batch
-    where e.id = batch.id and e.active
-    returning ${returning(sql, rule)}`;
-  return sortByClock(rows.map(toStaleEndpoint));
-}
+/** What a sweep batch does: deactivate stale endpoints, or warn those inside the warning window. */
+export type StaleAction = 'deactivate' | 'warn';
 
-/** Marks up to `limit` endpoints of one scan as warned (`stale_warned_at = now`) and returns them. */
-export async function warnStaleBatch(
+/**
+ * Deactivates up to `limit` stale endpoints of one scan (`deactivate`), or marks up to `limit`
+ * endpoints inside the warning window as warned (`warn`: `stale_warned_at = now`), and returns
+ * them, oldest clock first. The default scan pages: pass the greatest `indexedClock` returned as
+ * `afterIndexedClock`. `where e.active` plus the row lock make it idempotent: an endpoint is
+ * returned by exactly one of two overlapping sweeps.
+ */
+export async function sweepStaleBatch(
   sql: Sql,
   rule: StaleRule,
+  action: StaleAction,
   scan: StaleScan,
   limit: number,
   afterIndexedClock?: Date,
 ): Promise<StaleEndpoint[]> {
+  const [where, set] =
+    action === 'deactivate'
+      ? [
+          staleWhere(sql, rule, scan, afterIndexedClock),
+          sql`active = false, deactivated_at = now(), deactivation_reason = 'stale'`,
+        ]
+      : [
+          warningWhere(sql, rule, scan, afterIndexedClock),
+          sql`stale_warned_at = ${iso(rule.now)}::timestamptz`,
+        ];
   const rows = await sql<Returned[]>`
-    with batch as (${candidates(sql, warningWhere(sql, rule, scan, afterIndexedClock), scan, limit)})
+    with batch as (${candidates(sql, where, scan, limit)})
     update endpoints e
-    set stale_warned_at = ${iso(rule.now)}::timestamptz
+    set ${set}
     from batch
     where e.id = batch.id and e.active
     returning ${returning(sql, rule)}`;
@@ -251,10 +234,10 @@ export async function sampleStale(
   limit: number,
 ): Promise<StaleEndpoint[]> {
   const select = (scan: StaleScan) => sql`
-    (select id, url, last_success_at, ${sql.unsafe(CLOCK)} as clock, ${sql.unsafe(INDEXED_CLOCK)} as indexed_clock,
-       coalesce(stale_after_days, ${rule.defaultDays}::int) as stale_after_days
+    (select id, url, last_success_at, ${staleClock(sql)} as clock, ${indexedStaleClock(sql)} as indexed_clock,
+       ${staleThreshold(sql, rule.defaultDays)} as stale_after_days
      from endpoints where ${staleWhere(sql, rule, scan)}
-     order by ${sql.unsafe(CLOCK)} limit ${limit}::int)`;
+     order by ${staleClock(sql)} limit ${limit}::int)`;
   const rows = await sql<
     Returned[]
   >`${select('default')} union all ${select('custom')} order by clock limit ${limit}::int`;
@@ -277,38 +260,53 @@ export async function explainStaleBatch(
 }
 
 /**
- * Deletes up to `limit` attempt rows older than `before`, oldest first, through
- * attempts_attempted_at_idx; returns how many and the newest time deleted (to page on).
+ * The history the sweep prunes, each with the time column its retention counts from; each has an
+ * index on that column (attempts_attempted_at_idx, messages_created_at_idx).
  */
-export async function pruneAttemptsBatch(
+export const PRUNABLE = {
+  attempts: { table: 'attempts', time: 'attempted_at' },
+  messages: { table: 'messages', time: 'created_at' },
+} as const;
+export type Prunable = (typeof PRUNABLE)[keyof typeof PRUNABLE];
+
+/**
+ * Deletes up to `limit` rows of `what` older than `before`, oldest first, from `after` on (the
+ * newest time the previous batch deleted), so each batch is one short range scan of the time
+ * index however large the table is. Returns how many and the newest time deleted (to page on).
+ * A message's attempt rows stay until their own retention: the endpoint health figures read them.
+ */
+export async function pruneBatch(
   sql: Sql,
+  what: Prunable,
   before: Date,
   limit: number,
   after?: Date,
-): Promise<{ deleted: number; lastAttemptedAt: Date | undefined }> {
+): Promise<{ deleted: number; lastTime: Date | undefined }> {
+  const table = sql(what.table);
+  const time = sql(what.time);
   const rows = await sql<{ n: number; last: Timestamp | null }[]>`
     with gone as (
-      delete from attempts where id in (
-        select id from attempts
-        where attempted_at < ${iso(before)}::timestamptz
-          ${after === undefined ? sql`` : sql`and attempted_at >= ${iso(after)}::timestamptz`}
-        order by attempted_at
+      delete from ${table} where id in (
+        select id from ${table}
+        where ${time} < ${iso(before)}::timestamptz
+          ${after === undefined ? sql`` : sql`and ${time} >= ${iso(after)}::timestamptz`}
+        order by ${time}
         limit ${limit}::int
         for update skip locked
       )
-      returning attempted_at
+      returning ${time} as t
     )
-    select count(*)::int as n, max(attempted_at) as last from gone`;
+    select count(*)::int as n, max(t) as last from gone`;
   const row = rows[0];
   const last = row?.last ?? null;
-  return { deleted: row?.n ?? 0, lastAttemptedAt: last === null ? undefined : toDate(last) };
+  return { deleted: row?.n ?? 0, lastTime: last === null ? undefined : toDate(last) };
 }
 
-/** How many attempt rows are older than `before`. */
-export async function countPrunableAttempts(sql: Sql, before: Date): Promise<number> {
-  const [row] = await sql<
-    { n: number }[]
-  >`select count(*)::int as n from attempts where attempted_at < ${iso(before)}::timestamptz`;
+/** How many rows of `what` pruneBatch would delete (dry runs and progress). */
+export async function countPrunable(sql: Sql, what: Prunable, before: Date): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from ${sql(what.table)}
+    where ${sql(what.time)} < ${iso(before)}::timestamptz`;
   return row?.n ?? 0;
 }
 

@@ -3,11 +3,12 @@ import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { BlockedAddressError, ConfigError, PermanentDeliveryError } from '../errors.js';
 import {
-  CLOUD_METADATA_ADDRESSES,
   IPV4_EMBEDDINGS,
   IPV6_GLOBAL_UNICAST,
   RANGE_DESCRIPTIONS,
   isatapIpv4,
+  metadataServiceAt,
+  possibleCarriedIpv4,
 } from './specialAddressRanges.js';
 
 /**
@@ -22,9 +23,13 @@ import {
  *   host name     anything else; checked when it is resolved, by `lookup`, at connect time, so the
  *                 address connected to is the address checked (no DNS rebinding window).
  *
- * An address is allowed when it is inside `allowCidrs`, or when it is plain global unicast: IPv4
- * outside every special-purpose range, IPv6 inside 2000::/3 and outside every special-purpose
- * range. IPv6 forms that carry an IPv4 address are judged by that IPv4 address.
+ * The decision, in order:
+ *   1. A cloud metadata address is refused, in every form: itself, or any IPv4 address an IPv6
+ *      form may carry (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo, ISATAP). Nothing opens it.
+ *   2. An address inside `allowCidrs` is allowed (an IPv4 range covers the IPv4-mapped form too).
+ *   3. Otherwise it must be plain global unicast: IPv4 outside every special-purpose range, IPv6
+ *      inside 2000::/3 and outside every special-purpose range. IPv6 forms that carry an IPv4
+ *      address are judged by that IPv4 address as well.
  */
 
 export interface ResolvedAddress {
@@ -36,11 +41,14 @@ export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 export interface AddressGuardOptions {
   /**
-   * CIDR ranges that deliveries may reach although they are special-purpose (HOOKFLEET_ALLOW_CIDRS).
-   * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) of an allowed IPv4 address is allowed too. Cloud
-   * metadata addresses stay refused. Default none.
+   * CIDR ranges that deliveries may reach although they are special-purpose (HOOKFLEET_ALLOW_CIDRS,
+   * or for the operator webhook HOOKFLEET_OPERATOR_ALLOW_CIDRS as well). An IPv4-mapped IPv6
+   * address (::ffff:a.b.c.d) of an allowed IPv4 address is allowed too. Cloud metadata addresses
+   * stay refused in every form. Default none.
    */
   allowCidrs?: readonly string[];
+  /** The setting `allowCidrs` came from, named when an entry is not a CIDR range. Default 'HOOKFLEET_ALLOW_CIDRS'. */
+  allowCidrsSetting?: string;
   /** DNS resolver; default node:dns/promises lookup(hostname, { all: true }). Tests inject one. */
   resolve?: Resolver;
 }
@@ -59,7 +67,8 @@ export interface AddressGuard {
 type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
 export function createAddressGuard(options: AddressGuardOptions = {}): AddressGuard {
-  const allowRanges = (options.allowCidrs ?? []).map(parseAllowCidr);
+  const setting = options.allowCidrsSetting ?? 'HOOKFLEET_ALLOW_CIDRS';
+  const allowRanges = (options.allowCidrs ?? []).map((cidr) => parseAllowCidr(cidr, setting));
   const resolve = options.resolve ?? resolveWithDns;
 
   /** Why `ip` is refused, as a phrase ("a loopback address"), or undefined when it is allowed. */
@@ -73,8 +82,9 @@ export function createAddressGuard(options: AddressGuardOptions = {}): AddressGu
       // Node accepts zone indexes (fe80::1%eth0.1) that ipaddr.js does not; none is reachable anyway.
       return 'an address with an unreadable zone index';
     }
-    const metadata = CLOUD_METADATA_ADDRESSES.get(address.toString());
-    if (metadata !== undefined) return `a cloud metadata address (${metadata})`;
+    // Before the allow-list: no allowance, however broad, opens a metadata service.
+    const metadata = metadataRefusal(address);
+    if (metadata !== undefined) return metadata;
     if (isAllowListed(address)) return undefined;
     return address instanceof ipaddr.IPv4 ? ipv4Refusal(address) : ipv6Refusal(address);
   }
@@ -188,8 +198,10 @@ function ipv6Refusal(address: ipaddr.IPv6): string | undefined {
   if (embedding !== undefined) {
     const carried = embedding.ipv4(address.parts);
     if (carried.length === 0) return `${embedding.name} whose IPv4 address cannot be known`;
+    // The IPv4 address inside is judged without allowCidrs: only the IPv4-mapped form is the same
+    // host, and isAllowListed has already looked at that.
     for (const ipv4 of carried) {
-      const reason = embeddedRefusal(ipv4);
+      const reason = ipv4Refusal(ipv4);
       if (reason !== undefined) return `${embedding.name} of ${ipv4.toString()}, ${reason}`;
     }
     return embedding.refusedAnyway;
@@ -201,17 +213,26 @@ function ipv6Refusal(address: ipaddr.IPv6): string | undefined {
   if (!address.match(IPV6_GLOBAL_UNICAST)) return 'outside global unicast space (2000::/3)';
   const isatap = isatapIpv4(address.parts);
   if (isatap !== undefined) {
-    const reason = embeddedRefusal(isatap);
+    const reason = ipv4Refusal(isatap);
     if (reason !== undefined) return `an ISATAP form of ${isatap.toString()}, ${reason}`;
   }
   return undefined;
 }
 
-/** An IPv4 address found inside an IPv6 one. allowCidrs do not apply: only the IPv4-mapped form is the same host. */
-function embeddedRefusal(ipv4: ipaddr.IPv4): string | undefined {
-  const metadata = CLOUD_METADATA_ADDRESSES.get(ipv4.toString());
-  if (metadata !== undefined) return `a cloud metadata address (${metadata})`;
-  return ipv4Refusal(ipv4);
+/** Says so when `address`, or any IPv4 address it may carry, is a cloud metadata service. */
+function metadataRefusal(address: ipaddr.IPv4 | ipaddr.IPv6): string | undefined {
+  const service = metadataServiceAt(address);
+  if (service !== undefined) return metadataPhrase(service);
+  if (address instanceof ipaddr.IPv4) return undefined;
+  for (const { form, ipv4 } of possibleCarriedIpv4(address)) {
+    const carried = metadataServiceAt(ipv4);
+    if (carried !== undefined) return `${form} of ${ipv4.toString()}, ${metadataPhrase(carried)}`;
+  }
+  return undefined;
+}
+
+function metadataPhrase(service: string): string {
+  return `a cloud metadata address (${service}), refused whatever is allowed`;
 }
 
 /**
@@ -229,13 +250,11 @@ function assertHostName(hostname: string): void {
   }
 }
 
-function parseAllowCidr(cidr: string): Cidr {
+function parseAllowCidr(cidr: string, setting: string): Cidr {
   try {
     return ipaddr.parseCIDR(cidr);
   } catch {
-    throw new ConfigError(
-      `HOOKFLEET_ALLOW_CIDRS: ${cidr} is not a CIDR range such as 127.0.0.0/8 or ::1/128`,
-    );
+    throw new ConfigError(`${setting}: ${cidr} is not a CIDR range such as 127.0.0.0/8 or ::1/128`);
   }
 }
 

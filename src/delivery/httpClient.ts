@@ -1,12 +1,19 @@
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { BlockedAddressError, PermanentDeliveryError, RetryableDeliveryError } from '../errors.js';
+import { readableText } from '../readableText.js';
 import type { AddressGuard } from './addressGuard.js';
 import { parseRetryAfterMs } from './retrySchedule.js';
 
 /** Most response bytes read from a receiver; the rest is dropped with the connection. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
-/** How much of a failed response is kept in the attempt history. */
+/**
+ * How much of a failed response is kept in the attempt history: the bytes read, and the bound of
+ * the readable excerpt made of them (invalid bytes become U+FFFD, three bytes each, so garbage
+ * would otherwise triple), in characters and in UTF-8 bytes.
+ */
 const ERROR_EXCERPT_BYTES = 512;
+/** Most characters kept of a network error's message (undici's and Node's are short). */
+const NETWORK_ERROR_CHARS = 256;
 
 export interface DeliveryClientOptions {
   /** Budget for the whole attempt: connect, headers and body. */
@@ -43,7 +50,7 @@ export interface DeliveryClient {
  * Requests go through undici's `dispatch` with a handler of our own rather than `request()`: the
  * response body is counted and (for a failure) excerpted as it arrives, with no body stream, and
  * the attempt's budget is enforced by one periodic sweep over the attempts in flight instead of
- * an AbortSignal and a timer per attempt (both showed in the worker's profile, issue #6).
+ * an AbortSignal and a timer per attempt (both showed in the worker's profile).
  */
 export function createDeliveryClient(options: DeliveryClientOptions): DeliveryClient {
   const { timeoutMs, guard } = options;
@@ -81,7 +88,12 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
           reject(classifyNetworkError(networkError, timeoutMs));
           return;
         }
-        const excerpt = Buffer.concat(kept).toString('utf8').replace(/\s+/g, ' ').trim();
+        // The body is the receiver's bytes: NULs, control characters, invalid UTF-8 (PostgreSQL
+        // refuses a NUL in text, and a refused row used to stop outcome recording).
+        const excerpt = readableText(Buffer.concat(kept), {
+          maxChars: ERROR_EXCERPT_BYTES,
+          maxBytes: ERROR_EXCERPT_BYTES,
+        });
         const failure = failureOf(statusCode, excerpt, retryAfter);
         if (failure) reject(failure);
         else resolve({ statusCode });
@@ -236,7 +248,10 @@ function classifyNetworkError(error: unknown, timeoutMs: number): Error {
     return new RetryableDeliveryError(`timed out after ${timeoutMs} ms`);
   }
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  const message = cause instanceof Error ? cause.message : String(cause);
+  // A parser's message may quote what the receiver sent; it is kept readable and short.
+  const message = readableText(cause instanceof Error ? cause.message : String(cause), {
+    maxChars: NETWORK_ERROR_CHARS,
+  });
   return new RetryableDeliveryError(code === undefined ? message : `${code}: ${message}`);
 }
 

@@ -10,7 +10,7 @@ import {
   type FailedDelivery,
   type FailedDeliveryCursor,
 } from '../db/failedDeliveries.js';
-import { findMessagesByIds } from '../db/messagesByIds.js';
+import { findMessagesByIds } from '../db/messages.js';
 import type { DeliveryJobData } from '../jobs.js';
 import { redeliverMessage } from './redeliver.js';
 

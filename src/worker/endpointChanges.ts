@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { endpointChangeTriggersInPlace, notifyChannel } from '../db/endpointNotifications.js';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -125,15 +126,6 @@ export function createEndpointChanges(options: EndpointChangesOptions): Endpoint
     pending.clear();
   }
 
-  /** Whether drizzle/0003's triggers are there and enabled: without them nothing is announced. */
-  async function triggersInPlace(): Promise<boolean> {
-    const [row] = await options.sql<{ n: number }[]>`
-      select count(*)::int as n from pg_trigger
-      where tgrelid = 'endpoints'::regclass and tgenabled <> 'D'
-        and tgname in ('endpoints_notify_changed', 'endpoints_notify_deleted')`;
-    return row?.n === 2;
-  }
-
   function retryLater(afterMs: number) {
     if (closed) return;
     retryTimer = setTimeout(() => void subscribe(), afterMs);
@@ -144,7 +136,11 @@ export function createEndpointChanges(options: EndpointChangesOptions): Endpoint
     if (closed) return;
     let triggers: boolean;
     try {
-      triggers = await withDeadline(triggersInPlace(), retryMs, 'no answer from PostgreSQL');
+      triggers = await withDeadline(
+        endpointChangeTriggersInPlace(options.sql),
+        retryMs,
+        'no answer from PostgreSQL',
+      );
     } catch (error) {
       cannotListen(error);
       return;
@@ -222,7 +218,7 @@ export function createEndpointChanges(options: EndpointChangesOptions): Endpoint
     }
     try {
       await withDeadline(
-        options.sql`select pg_notify(${pingChannel}, ${String(seq)})`,
+        notifyChannel(options.sql, pingChannel, String(seq)),
         pingAnswerMs,
         'ping not sent in time',
       );

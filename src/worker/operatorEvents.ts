@@ -6,7 +6,7 @@ import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { createDeliveryClient, type DeliveryClient } from '../delivery/httpClient.js';
 import { signatureHeader } from '../delivery/signature.js';
 
-/** Operational events about endpoints, for the people running hookfleet (issue #4). */
+/** Operational events about endpoints, for the people running hookfleet. */
 export type OperatorEventType = 'endpoint.stale_warning' | 'endpoint.deactivated';
 
 /** The body POSTed to HOOKFLEET_OPERATOR_WEBHOOK_URL: many endpoints per event, one POST per sweep batch. */
@@ -30,7 +30,11 @@ export interface OperatorEvents {
 export interface OperatorEventsDeps {
   config: Pick<
     Config,
-    'operatorWebhookUrl' | 'operatorWebhookSecret' | 'allowCidrs' | 'deliveryTimeoutMs'
+    | 'operatorWebhookUrl'
+    | 'operatorWebhookSecret'
+    | 'allowCidrs'
+    | 'operatorAllowCidrs'
+    | 'deliveryTimeoutMs'
   >;
   logger: Logger;
   /** DNS resolver for the address guard; tests inject one. */
@@ -44,7 +48,9 @@ const RETRY_DELAY_MS = 1000;
 /**
  * Sends operational events like any webhook: Standard Webhooks headers, signed with
  * HOOKFLEET_OPERATOR_WEBHOOK_SECRET when set, through the same undici client and SSRF address
- * guard as deliveries (a private operator URL needs its range in HOOKFLEET_ALLOW_CIDRS).
+ * guard as deliveries. The guard allows HOOKFLEET_OPERATOR_ALLOW_CIDRS on top of
+ * HOOKFLEET_ALLOW_CIDRS: the operator chose this URL, so it may reach at least what customer
+ * endpoints may, and an internal operator receiver does not open its range to customers.
  *
  * Each POST is tried twice at most. Once one has failed, the rest of this instance's events are
  * only logged, so a dead operator URL costs one timeout per sweep rather than one per batch; the
@@ -57,7 +63,8 @@ export function createOperatorEvents(deps: OperatorEventsDeps): OperatorEvents {
   let suspended = false;
   if (url !== undefined) {
     const guard = createAddressGuard({
-      allowCidrs: config.allowCidrs,
+      allowCidrs: [...config.allowCidrs, ...config.operatorAllowCidrs],
+      allowCidrsSetting: 'HOOKFLEET_ALLOW_CIDRS or HOOKFLEET_OPERATOR_ALLOW_CIDRS',
       ...(deps.resolve && { resolve: deps.resolve }),
     });
     client = createDeliveryClient({

@@ -1,6 +1,6 @@
 /**
- * The stale-endpoint sweep (issue #4): deactivates active endpoints whose stale clock (the newest
- * of last success, reactivation and creation; db/staleEndpoints.ts) is older than their
+ * The stale-endpoint sweep: deactivates active endpoints whose stale clock (the newest
+ * of last success, reactivation and creation; db/staleClock.ts) is older than their
  * threshold, warns those within HOOKFLEET_STALE_WARNING_DAYS of it once, and deletes old attempt
  * history. Run daily by the maintenance queue's job scheduler and on demand by `hookfleet sweep`.
  *
@@ -11,18 +11,21 @@
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import {
-  countPrunableAttempts,
+  countPrunable,
   countStale,
   countWarnings,
   databaseNow,
-  deactivateStaleBatch,
-  pruneAttemptsBatch,
+  pruneBatch,
+  PRUNABLE,
+  type Prunable,
   sampleStale,
-  warnStaleBatch,
+  sweepStaleBatch,
   type StaleEndpoint,
+  type StaleAction,
   type StaleRule,
   type StaleScan,
 } from '../db/staleEndpoints.js';
+import { staleDeadlineOf } from '../db/staleClock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Resolver } from '../delivery/addressGuard.js';
@@ -78,6 +81,8 @@ export interface SweepResult {
   warned: number;
   /** Attempt rows deleted (in a dry run: that would be). */
   attemptsPruned: number;
+  /** Messages deleted, with their bodies (in a dry run: that would be). */
+  messagesPruned: number;
   /** Dry run only: up to 20 of the endpoints that would be deactivated, oldest clock first. */
   sample: SweepSampleRow[];
   /** Operator-webhook POSTs that failed or were skipped (the events were still logged). */
@@ -121,13 +126,17 @@ export async function sweepStaleEndpoints(
     defaultDays: config.staleAfterDays,
     warningDays: config.staleWarningDays,
   };
-  const pruneBefore = new Date(now.getTime() - config.attemptRetentionDays * DAY_MS);
+  const pruneBefore = {
+    attempts: new Date(now.getTime() - config.attemptRetentionDays * DAY_MS),
+    messages: new Date(now.getTime() - config.messageRetentionDays * DAY_MS),
+  };
   const result: SweepResult = {
     dryRun: options.dryRun ?? false,
     now,
     deactivated: 0,
     warned: 0,
     attemptsPruned: 0,
+    messagesPruned: 0,
     sample: [],
     eventsFailed: 0,
     durationMs: { total: 0, deactivate: 0, warn: 0, prune: 0 },
@@ -138,7 +147,12 @@ export async function sweepStaleEndpoints(
   if (result.dryRun) {
     result.deactivated = await timed(() => countStale(sql, rule));
     result.warned = await timed(() => countWarnings(sql, rule));
-    result.attemptsPruned = await timed(() => countPrunableAttempts(sql, pruneBefore));
+    result.attemptsPruned = await timed(() =>
+      countPrunable(sql, PRUNABLE.attempts, pruneBefore.attempts),
+    );
+    result.messagesPruned = await timed(() =>
+      countPrunable(sql, PRUNABLE.messages, pruneBefore.messages),
+    );
     const sample = await timed(() => sampleStale(sql, rule, SAMPLE_SIZE));
     result.sample = sample.map(({ id, url, lastSuccessAt, staleAfterDays }) => ({
       id,
@@ -155,7 +169,10 @@ export async function sweepStaleEndpoints(
       );
       if (rule.warningDays > 0)
         result.durationMs.warn = await measure(() => runEndpointPhase(run, 'warn'));
-      result.durationMs.prune = await measure(() => runPrunePhase(run, pruneBefore));
+      result.durationMs.prune = await measure(async () => {
+        result.attemptsPruned = await runPrunePhase(run, PRUNABLE.attempts, pruneBefore.attempts);
+        result.messagesPruned = await runPrunePhase(run, PRUNABLE.messages, pruneBefore.messages);
+      });
     } finally {
       if (deps.events === undefined) await events.close();
     }
@@ -177,6 +194,7 @@ export function summariseSweep(result: SweepResult) {
     deactivated: result.deactivated,
     warned: result.warned,
     attemptsPruned: result.attemptsPruned,
+    messagesPruned: result.messagesPruned,
     eventsFailed: result.eventsFailed,
     durationMs: Math.round(result.durationMs.total),
     longestStatementMs: Math.round(result.longestStatementMs),
@@ -194,11 +212,7 @@ interface Run {
 }
 
 /** Deactivates (or warns) batch by batch, first through the default scan, then the custom one. */
-async function runEndpointPhase(
-  run: Run,
-  phase: 'deactivate' | 'warn',
-  metrics?: Metrics,
-): Promise<void> {
+async function runEndpointPhase(run: Run, phase: StaleAction, metrics?: Metrics): Promise<void> {
   const { sql, rule, batchSize, options, timed, result } = run;
   const total = options.onProgress
     ? await timed(() => (phase === 'deactivate' ? countStale(sql, rule) : countWarnings(sql, rule)))
@@ -209,9 +223,7 @@ async function runEndpointPhase(
     let afterClock: Date | undefined;
     for (;;) {
       const batch = await timed(() =>
-        phase === 'deactivate'
-          ? deactivateStaleBatch(sql, rule, scan, batchSize, afterClock)
-          : warnStaleBatch(sql, rule, scan, batchSize, afterClock),
+        sweepStaleBatch(sql, rule, phase, scan, batchSize, afterClock),
       );
       if (batch.length > 0) {
         done += batch.length;
@@ -234,33 +246,37 @@ async function runEndpointPhase(
   }
 }
 
-async function runPrunePhase(run: Run, before: Date): Promise<void> {
-  const { sql, batchSize, options, timed, result } = run;
-  const total = options.onProgress ? await timed(() => countPrunableAttempts(sql, before)) : 0;
-  options.onProgress?.(0, total, 'prune');
+/**
+ * Deletes `what` past its retention, batch by batch, oldest first; returns how many. Progress is
+ * reported for attempts, the larger and the one `hookfleet sweep` has always shown.
+ */
+async function runPrunePhase(run: Run, what: Prunable, before: Date): Promise<number> {
+  const { sql, batchSize, options, timed } = run;
+  const progress = what === PRUNABLE.attempts ? options.onProgress : undefined;
+  const total = progress ? await timed(() => countPrunable(sql, what, before)) : 0;
+  progress?.(0, total, 'prune');
+  let deleted = 0;
   let after: Date | undefined;
   for (;;) {
-    const { deleted, lastAttemptedAt } = await timed(() =>
-      pruneAttemptsBatch(sql, before, batchSize, after),
-    );
-    result.attemptsPruned += deleted;
-    after = lastAttemptedAt ?? after;
-    options.onProgress?.(result.attemptsPruned, Math.max(total, result.attemptsPruned), 'prune');
-    if (deleted < batchSize) break;
+    const batch = await timed(() => pruneBatch(sql, what, before, batchSize, after));
+    deleted += batch.deleted;
+    after = batch.lastTime ?? after;
+    progress?.(deleted, Math.max(total, deleted), 'prune');
+    if (batch.deleted < batchSize) return deleted;
   }
 }
 
 /** The `data` of an operator event: the endpoints of one batch, with what the receiver needs to act. */
 function eventData(type: OperatorEventType, batch: readonly StaleEndpoint[]) {
   const endpoints = batch.map((endpoint) => {
-    const staleAtMs = endpoint.clockStartedAt.getTime() + endpoint.staleAfterDays * DAY_MS;
+    const staleAt = staleDeadlineOf(endpoint.clockStartedAt, endpoint.staleAfterDays);
     return {
       id: endpoint.id,
       url: endpoint.url,
       lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
       staleAfterDays: endpoint.staleAfterDays,
       ...(type === 'endpoint.stale_warning'
-        ? { deactivatesAt: new Date(staleAtMs).toISOString() }
+        ? { deactivatesAt: staleAt.toISOString() }
         : { reason: 'stale' }),
     };
   });

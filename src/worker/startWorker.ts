@@ -11,7 +11,8 @@ import {
 } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { createFanOutRedis, createLimitsRedis, createWorkerRedis } from '../redis.js';
+import { Lifecycle } from '../lifecycle.js';
+import { createFanOutRedis, createLimitsRedis, createWorkerRedis, quitRedis } from '../redis.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { createAttemptSlots } from './attemptSlots.js';
 import { createDeliveryAttempt } from './deliveryAttempt.js';
@@ -56,6 +57,7 @@ export interface RunningWorker {
 const LEASE_MARGIN_MS = 5000;
 
 /**
+/**
  * A fan-out's lock: a killed worker's fan-outs are taken over within MESSAGE_LOCK_MS +
  * MESSAGE_STALLED_INTERVAL_MS (15 s), or sooner when HOOKFLEET_LOCK_DURATION_MS and
  * HOOKFLEET_STALLED_INTERVAL_MS are shorter. A fan-out holds many deliveries, so it is worth a
@@ -74,25 +76,41 @@ const MESSAGE_MAX_STALLED = 10;
 /** Starts BullMQ workers on the `messages` and `deliveries` queues, sharing one set of attempt slots. */
 export function startWorker(deps: WorkerDeps): RunningWorker {
   const { config, logger, dbClient, metrics } = deps;
-  const guard = createAddressGuard({
-    allowCidrs: config.allowCidrs,
-    ...(deps.resolve && { resolve: deps.resolve }),
-  });
-  const client = createDeliveryClient({ timeoutMs: config.deliveryTimeoutMs, guard });
-  const recorder = new SuccessRecorder({
-    sql: dbClient.sql,
-    logger,
-    metrics,
-    flushMs: config.recorderFlushMs,
-  });
-  const limitsRedis = createLimitsRedis(config.redisUrl, 'hookfleet:endpoint-limits');
+  // Resources are made in the reverse of the order they close in: the BullMQ workers first (they
+  // wait for the fan-outs and deliveries in flight), then the attempts fan-outs handed off, then
+  // the recorder's flush, while the connections those use are still open.
+  const life = new Lifecycle(logger);
+  const limitsRedis = life.add(
+    'endpoint limits redis',
+    createLimitsRedis(config.redisUrl, 'hookfleet:endpoint-limits'),
+    quitRedis,
+  );
+  const connection = life.add(
+    'worker redis',
+    createWorkerRedis(config.redisUrl, 'hookfleet:worker'),
+    quitRedis,
+  );
+  const fanOutConnection = life.add(
+    'fan-out worker redis',
+    createWorkerRedis(config.redisUrl, 'hookfleet:fan-out'),
+    quitRedis,
+  );
+  const fanOutRedis = life.add(
+    'fan-out follow-ups redis',
+    createFanOutRedis(config.redisUrl, 'hookfleet:fan-out-follow-ups'),
+    quitRedis,
+  );
   // On the limits' connection: a Queue on a connection it does not own opens none of its own.
   const postponedQueue = new Queue(DELIVERIES_QUEUE, {
     connection: limitsRedis,
     prefix: config.queuePrefix,
   });
   postponedQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
-  const postponed = createPostponedDeliveries(postponedQueue, logger);
+  const postponed = life.add(
+    'postponed deliveries',
+    createPostponedDeliveries(postponedQueue, logger),
+    (p) => p.settled(),
+  );
   const limits = createEndpointLimits({
     redis: limitsRedis,
     prefix: config.queuePrefix,
@@ -105,15 +123,33 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     metrics,
     onCircuitClosed: (_endpointId, jobIds) => postponed.promote(jobIds),
   });
-  const changes = createEndpointChanges({
-    databaseUrl: dbClient.url,
-    sql: dbClient.sql,
-    logger,
-    metrics,
-    // Four pings per cache bound: a row stays trusted while the last answered ping is younger
-    // than the bound, so one slow or lost answer does not send every delivery back to PostgreSQL.
-    pingMs: Math.max(50, Math.floor(config.endpointCacheMs / 4)),
+  const guard = createAddressGuard({
+    allowCidrs: config.allowCidrs,
+    ...(deps.resolve && { resolve: deps.resolve }),
   });
+  const client = life.add(
+    'delivery client',
+    createDeliveryClient({ timeoutMs: config.deliveryTimeoutMs, guard }),
+    (c) => c.close(),
+  );
+  const changes = life.add(
+    'endpoint changes',
+    createEndpointChanges({
+      databaseUrl: dbClient.url,
+      sql: dbClient.sql,
+      logger,
+      metrics,
+      // Four pings per cache bound: a row stays trusted while the last answered ping is younger
+      // than the bound, so one slow or lost answer does not send every delivery back to PostgreSQL.
+      pingMs: Math.max(50, Math.floor(config.endpointCacheMs / 4)),
+    }),
+    (c) => c.close(),
+  );
+  const recorder = life.add(
+    'success recorder',
+    new SuccessRecorder({ sql: dbClient.sql, logger, metrics, flushMs: config.recorderFlushMs }),
+    (r) => r.close(config.shutdownTimeoutMs),
+  );
   const slots = createAttemptSlots(config.concurrency);
   const attempt = createDeliveryAttempt({
     endpoints: createEndpointCache(dbClient.db, {
@@ -133,32 +169,43 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     attempt,
     bodies: createMessageBodies(dbClient.sql),
   });
-  const fanOutRedis = createFanOutRedis(config.redisUrl, 'hookfleet:fan-out-follow-ups');
-  const followUpQueue = new Queue<DeliveryJobData>(DELIVERIES_QUEUE, {
-    connection: fanOutRedis,
-    prefix: config.queuePrefix,
-  });
+  const followUpQueue = life.add(
+    'follow-up queue',
+    new Queue<DeliveryJobData>(DELIVERIES_QUEUE, {
+      connection: fanOutRedis,
+      prefix: config.queuePrefix,
+    }),
+    (q) => q.close(),
+  );
   followUpQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
-  const events = createDeliveryEvents({
-    enabled: config.deliveryEvents,
-    redis: fanOutRedis,
-    prefix: config.queuePrefix,
-    logger,
-  });
+  const events = life.add(
+    'delivery events',
+    createDeliveryEvents({
+      enabled: config.deliveryEvents,
+      redis: fanOutRedis,
+      prefix: config.queuePrefix,
+      logger,
+    }),
+    (e) => e.close(),
+  );
   let stopping = false;
-  const fanOut = createFanOutProcessor({
-    stopping: () => stopping,
-    loadMessage: createMessageLoader(dbClient.sql),
-    attempt,
-    slots,
-    followUps: createDeliveryFollowUps(followUpQueue),
-    progress: createFanOutProgress(fanOutRedis, config.queuePrefix),
-    events,
-    logger,
-    retryScheduleMs: config.retryScheduleMs,
-    deliveryTimeoutMs: config.deliveryTimeoutMs,
-  });
-  const connection = createWorkerRedis(config.redisUrl, 'hookfleet:worker');
+  const fanOut = life.add(
+    'handed-off attempts',
+    createFanOutProcessor({
+      stopping: () => stopping,
+      loadMessage: createMessageLoader(dbClient.sql),
+      attempt,
+      slots,
+      followUps: createDeliveryFollowUps(followUpQueue),
+      progress: createFanOutProgress(fanOutRedis, config.queuePrefix),
+      events,
+      logger,
+      retryScheduleMs: config.retryScheduleMs,
+      deliveryTimeoutMs: config.deliveryTimeoutMs,
+    }),
+    // Attempts fan-outs handed off are still sending (each within the delivery timeout).
+    (f) => f.settled(),
+  );
   const worker = new Worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
     connection,
     prefix: config.queuePrefix,
@@ -186,7 +233,6 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     },
   });
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
-  const fanOutConnection = createWorkerRedis(config.redisUrl, 'hookfleet:fan-out');
   // As many fan-outs as slots: a fan-out to one endpoint needs one; the slots bound the HTTP.
   const fanOutWorker = new Worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
     connection: fanOutConnection,
@@ -199,26 +245,15 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   });
   fanOutWorker.on('error', (error) => logger.error({ err: error }, 'fan-out worker error'));
 
-  let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= (async () => {
-      stopping = true;
-      await Promise.all([fanOutWorker.close(), worker.close()]);
-      // Attempts fan-outs handed off are still sending (each within the delivery timeout).
-      await fanOut.settled();
-      await events.close();
-      await followUpQueue.close();
-      await recorder.close(config.shutdownTimeoutMs);
-      await changes.close();
-      await client.close();
-      await postponed.settled();
-      await connection.quit().catch(() => connection.disconnect());
-      await fanOutConnection.quit().catch(() => fanOutConnection.disconnect());
-      await fanOutRedis.quit().catch(() => fanOutRedis.disconnect());
-      await limitsRedis.quit().catch(() => limitsRedis.disconnect());
-    })();
-    return closing;
-  };
+  // A stopping fan-out starts nothing new, finishes what is in flight and goes back to the queue.
+  life.add('workers', { fanOutWorker, worker }, async (w) => {
+    stopping = true;
+    await Promise.all([w.fanOutWorker.close(), w.worker.close()]);
+  });
+  // The steps that may wait: the fan-outs and deliveries in flight and the attempts handed off
+  // (each bounded by the delivery timeout) and the recorder's flush (by the shutdown timeout).
+  const close = () =>
+    life.close(config.deliveryTimeoutMs + config.shutdownTimeoutMs).then(() => {});
   logger.info({ concurrency: config.concurrency, prefix: config.queuePrefix }, 'worker started');
   return { worker, fanOutWorker, recorder, close };
 }

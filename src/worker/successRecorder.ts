@@ -1,8 +1,17 @@
 import postgres from 'postgres';
-import { pgArray } from '../db/client.js';
+import {
+  attemptRowWritten,
+  writeDeliveryOutcomes,
+  type AttemptRecord,
+  type EndpointTally,
+} from '../db/deliveryOutcomes.js';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { addToTally, emptyTally, mergeTallyMaps } from './endpointTally.js';
+import { writeIsolatingRows, type OutcomeBatch, type RefusedRow } from './writeIsolatingRows.js';
+
+export type { AttemptRecord };
 
 /** Shortest time between two flushes started because the worker went idle (see `idle`). */
 export const IDLE_FLUSH_INTERVAL_MS = 100;
@@ -16,32 +25,14 @@ export const IDLE_FLUSH_INTERVAL_MS = 100;
 const WRITE_DEADLINE_MS = 15_000;
 const STUCK = `no answer from PostgreSQL within ${WRITE_DEADLINE_MS} ms`;
 
-/** One HTTP attempt of a delivery, as kept in the `attempts` table. */
-export interface AttemptRecord {
-  messageId: string;
-  endpointId: string;
-  attemptNumber: number;
-  attemptedAt: Date;
-  outcome: 'succeeded' | 'retrying' | 'failed';
-  statusCode?: number | undefined;
-  durationMs: number;
-  error?: string | undefined;
-}
-
-/** What a batch of attempts changes on one endpoint row, coalesced. */
-interface EndpointTally {
-  lastSuccessAtMs: number | undefined;
-  lastFailureAtMs: number | undefined;
-  successes: number;
-  failures: number;
-  /** Failures after the newest success in this tally (or all of them, if none succeeded). */
-  failuresSinceSuccess: number;
-}
+/**
+ * Earliest time PostgreSQL's timestamptz holds (4714-11-24 BC); JavaScript dates reach further
+ * back, and a time PostgreSQL refuses would hold up its endpoint's tally.
+ */
+const EARLIEST_TIMESTAMPTZ_MS = -210_866_803_200_000;
 
 /** Records taken out for one write. */
-interface Batch {
-  tallies: Map<string, EndpointTally>;
-  attempts: AttemptRecord[];
+interface Batch extends OutcomeBatch {
   oldestMs: number | undefined;
 }
 
@@ -55,7 +46,8 @@ export interface SuccessRecorderOptions {
   batchSize?: number;
   /**
    * Attempt-history rows kept in memory while PostgreSQL is unreachable; past it the oldest rows
-   * are dropped (and counted in the log). Endpoint timestamps and counters are never dropped: they
+   * are dropped (logged at once and when writes resume, and counted in
+   * hookfleet_recorder_attempts_dropped_total). Endpoint timestamps and counters are never dropped: they
    * are one small entry per endpoint. Default 200000.
    */
   maxPendingAttempts?: number;
@@ -63,13 +55,16 @@ export interface SuccessRecorderOptions {
 
 /**
  * Records delivery outcomes without one UPDATE per delivery: attempts are coalesced per endpoint
- * in memory and written in one transaction per flush (at most `flushMs` late): an ordered row
- * lock, one UPDATE … FROM unnest() of every touched endpoint, one INSERT of the attempt rows.
+ * in memory and written in one statement per flush (at most `flushMs` late; the SQL is
+ * db/deliveryOutcomes.ts): an ordered row lock, one UPDATE … FROM unnest() of every touched
+ * endpoint, one INSERT of the attempt rows.
  *
  * Monotonic: `last_success_at = greatest(old, new)`, so whichever worker flushes last, the column
- * never moves backwards. A failed flush keeps its records and is retried with backoff; a success
- * is never forgotten while the process lives, and never counted twice (see `unconfirmed`).
- * `close()` flushes what is left.
+ * never moves backwards. A flush that PostgreSQL could not take keeps its records and is retried
+ * with backoff; a success is never forgotten while the process lives, and never counted twice
+ * (see `unconfirmed`). A flush refused for one row's values is not retried as it was: the row is
+ * isolated, repaired or dropped, and the rest written (see writeIsolatingRows.ts). `close()`
+ * flushes what is left.
  */
 export class SuccessRecorder {
   private tallies = new Map<string, EndpointTally>();
@@ -79,13 +74,14 @@ export class SuccessRecorder {
   private flushing: Promise<void> | undefined;
   private consecutiveErrors = 0;
   private closed = false;
-  private droppedAttempts = 0;
+  /** Attempt rows dropped since the last successful write, and the span of their times. */
+  private dropped: DroppedAttempts | undefined;
   private lastFlushStartMs = 0;
   /**
    * A batch whose write failed after it may have reached PostgreSQL: when the connection drops
    * between COMMIT and its answer, the outcome is unknown. Before anything else is written it is
    * checked (is its last attempt row there?) and written again only if missing, so an outage
-   * cannot double a batch's counters and attempt rows (issue #7).
+   * cannot double a batch's counters and attempt rows.
    */
   private unconfirmed: Batch | undefined;
   private readonly flushMs: number;
@@ -107,29 +103,17 @@ export class SuccessRecorder {
     return this.tallies.size === 0 && this.attempts.length === 0 && this.unconfirmed === undefined;
   }
 
-  record(attempt: AttemptRecord): void {
-    const atMs = attempt.attemptedAt.getTime();
+  record(outcome: AttemptRecord): void {
+    let attempt = outcome;
+    // An invalid date would throw when written, every time; the time of recording is close.
+    if (!(attempt.attemptedAt.getTime() >= EARLIEST_TIMESTAMPTZ_MS))
+      attempt = { ...attempt, attemptedAt: new Date() };
     const tally = this.tallies.get(attempt.endpointId) ?? emptyTally();
-    if (attempt.outcome === 'succeeded') {
-      tally.successes += 1;
-      if (tally.lastSuccessAtMs === undefined || atMs >= tally.lastSuccessAtMs) {
-        tally.lastSuccessAtMs = atMs;
-        tally.failuresSinceSuccess = 0;
-      }
-    } else {
-      tally.failures += 1;
-      tally.lastFailureAtMs = Math.max(tally.lastFailureAtMs ?? atMs, atMs);
-      if (tally.lastSuccessAtMs === undefined || atMs >= tally.lastSuccessAtMs)
-        tally.failuresSinceSuccess += 1;
-    }
+    addToTally(tally, attempt, attempt.attemptedAt.getTime());
     this.tallies.set(attempt.endpointId, tally);
     this.attempts.push(attempt);
     this.oldestPendingMs ??= Date.now();
-    if (this.attempts.length > this.maxPendingAttempts) {
-      const drop = this.attempts.length - this.maxPendingAttempts;
-      this.attempts.splice(0, drop);
-      this.droppedAttempts += drop;
-    }
+    this.trimToBound();
     this.options.metrics?.recorderPending.set(this.attempts.length);
     if (this.attempts.length >= this.batchSize && !this.flushing && this.consecutiveErrors === 0) {
       void this.flush();
@@ -194,41 +178,43 @@ export class SuccessRecorder {
   }
 
   private async writeBatch(): Promise<void> {
-    let batch: Batch | undefined;
     try {
-      await withDeadline(this.confirmUnconfirmed(), WRITE_DEADLINE_MS, STUCK);
-      batch = { tallies: this.tallies, attempts: this.attempts, oldestMs: this.oldestPendingMs };
+      try {
+        await withDeadline(this.confirmUnconfirmed(), WRITE_DEADLINE_MS, STUCK);
+      } catch (error) {
+        this.failedFlush(error);
+        return;
+      }
+      const batch: Batch = {
+        tallies: this.tallies,
+        attempts: this.attempts,
+        oldestMs: this.oldestPendingMs,
+      };
       this.tallies = new Map();
       this.attempts = [];
       this.oldestPendingMs = undefined;
-      await withDeadline(this.write(batch.tallies, batch.attempts), WRITE_DEADLINE_MS, STUCK);
-      this.consecutiveErrors = 0;
-      if (batch.oldestMs !== undefined) {
-        this.options.metrics?.recorderFlushLag.observe((Date.now() - batch.oldestMs) / 1000);
-      }
-      if (this.droppedAttempts > 0) {
-        this.options.logger.warn(
-          { dropped: this.droppedAttempts },
-          'attempt history rows dropped during a database outage',
-        );
-        this.droppedAttempts = 0;
-      }
-    } catch (error) {
-      this.consecutiveErrors += 1;
-      if (batch) {
+      const { sql } = this.options;
+      const result = await writeIsolatingRows(batch, (slice) =>
+        withDeadline(
+          writeDeliveryOutcomes(sql, slice.tallies, slice.attempts),
+          WRITE_DEADLINE_MS,
+          STUCK,
+        ),
+      );
+      this.reportRefused(result.refused, result.statements, result.ok);
+      if (!result.ok) {
         // An error PostgreSQL reported means the statement was rolled back; a lost connection may
         // have come after the commit.
-        if (error instanceof postgres.PostgresError)
-          this.restore(batch.tallies, batch.attempts, batch.oldestMs);
-        else this.unconfirmed = batch;
+        if (result.error instanceof postgres.PostgresError) {
+          this.restore(concatBatches(result.failed, result.untried), batch.oldestMs);
+        } else {
+          this.unconfirmed = { ...result.failed, oldestMs: batch.oldestMs };
+          this.restore(result.untried, batch.oldestMs);
+        }
+        this.failedFlush(result.error);
+        return;
       }
-      const retryMs = Math.min(this.flushMs * 2 ** this.consecutiveErrors, 10_000);
-      this.options.logger.warn(
-        { err: error, endpoints: this.tallies.size, attempts: this.pendingAttempts, retryMs },
-        'success recorder flush failed; records kept for the next try',
-      );
-      this.schedule(retryMs);
-      return;
+      this.flushed(batch);
     } finally {
       this.options.metrics?.recorderPending.set(this.attempts.length);
     }
@@ -237,138 +223,136 @@ export class SuccessRecorder {
     }
   }
 
+  private flushed(batch: Batch): void {
+    this.consecutiveErrors = 0;
+    if (batch.oldestMs !== undefined) {
+      this.options.metrics?.recorderFlushLag.observe((Date.now() - batch.oldestMs) / 1000);
+    }
+    if (this.dropped !== undefined) {
+      this.options.logger.warn(
+        droppedFields(this.dropped),
+        'attempt history rows dropped during the database outage; endpoint timestamps and counters were kept',
+      );
+      this.dropped = undefined;
+    }
+  }
+
+  /**
+   * Past `maxPendingAttempts`, drops the oldest attempt rows (never the tallies). Says so at once,
+   * the first time in an outage, since the process may not live to report it; counts them in
+   * hookfleet_recorder_attempts_dropped_total; and once PostgreSQL takes writes again, logs how
+   * many were lost and the span of attempt times they covered.
+   */
+  private trimToBound(): void {
+    const excess = this.attempts.length - this.maxPendingAttempts;
+    if (excess <= 0) return;
+    const gone = this.attempts.splice(0, excess);
+    if (this.dropped === undefined) {
+      this.options.logger.error(
+        { maxPendingAttempts: this.maxPendingAttempts },
+        'attempt history buffer full while PostgreSQL is unreachable; dropping the oldest attempt rows',
+      );
+    }
+    const span = this.dropped ?? { count: 0, fromMs: Infinity, toMs: -Infinity };
+    span.count += excess;
+    for (const attempt of gone) {
+      span.fromMs = Math.min(span.fromMs, attempt.attemptedAt.getTime());
+      span.toMs = Math.max(span.toMs, attempt.attemptedAt.getTime());
+    }
+    this.dropped = span;
+    this.options.metrics?.recorderAttemptsDropped.inc(excess);
+  }
+
+  /** The records stay (restored or unconfirmed by the caller); the next try waits with backoff. */
+  private failedFlush(error: unknown): void {
+    this.consecutiveErrors += 1;
+    const retryMs = Math.min(this.flushMs * 2 ** this.consecutiveErrors, 10_000);
+    this.options.logger.warn(
+      { err: error, endpoints: this.tallies.size, attempts: this.pendingAttempts, retryMs },
+      'success recorder flush failed; records kept for the next try',
+    );
+    this.schedule(retryMs);
+  }
+
+  /** Logs and counts the rows PostgreSQL refused even alone; never their text, only what names them. */
+  private reportRefused(refused: RefusedRow[], statements: number, finished: boolean): void {
+    if (refused.length === 0) return;
+    const { logger, metrics } = this.options;
+    for (const row of refused) {
+      metrics?.recorderRowsRefused.inc({ action: row.action });
+      const fields = {
+        sqlState: row.sqlState,
+        endpointId: row.endpointId,
+        ...(row.attempt
+          ? {
+              messageId: row.attempt.messageId,
+              attemptNumber: row.attempt.attemptNumber,
+              outcome: row.attempt.outcome,
+            }
+          : { tally: row.tally }),
+      };
+      if (row.action === 'repaired')
+        logger.warn(
+          fields,
+          'PostgreSQL refused an outcome row; written with its offending fields replaced',
+        );
+      else logger.error(fields, 'PostgreSQL refused an outcome row even repaired; dropped');
+    }
+    logger.warn(
+      { refused: refused.length, statements, finished },
+      finished
+        ? 'outcome rows PostgreSQL refused were isolated; the rest of the batch was written'
+        : 'outcome rows PostgreSQL refused were isolated before the write was interrupted',
+    );
+  }
+
   /** Settles `unconfirmed`: dropped if its last attempt row was written, queued again otherwise. Throws while PostgreSQL is unreachable. */
   private async confirmUnconfirmed(): Promise<void> {
     const batch = this.unconfirmed;
     if (!batch) return;
     // The batch is one statement, so one of its rows tells whether all of them were written. (A
-    // batch without attempt rows, possible only after the in-memory bound dropped them, is
-    // written again: its counters may then count twice.)
+    // batch without attempt rows, possible only after the in-memory bound dropped them or for a
+    // lone tally isolated from its rows, is written again: its counters may then count twice.)
     const marker = batch.attempts[batch.attempts.length - 1];
-    const { sql } = this.options;
-    const written =
-      marker !== undefined &&
-      (
-        await sql`
-          select 1 from attempts
-          where message_id = ${marker.messageId} and endpoint_id = ${marker.endpointId}
-            and attempt_number = ${marker.attemptNumber} and attempted_at = ${marker.attemptedAt.toISOString()}::timestamptz
-          limit 1`
-      ).length > 0;
+    const written = marker !== undefined && (await attemptRowWritten(this.options.sql, marker));
     // A check that outlived its deadline may answer after a later one settled the batch.
     if (this.unconfirmed !== batch) return;
     this.unconfirmed = undefined;
-    if (!written) this.restore(batch.tallies, batch.attempts, batch.oldestMs);
+    if (!written) this.restore(batch, batch.oldestMs);
   }
 
-  /** Puts a batch that failed to write back in front of what arrived meanwhile. */
-  private restore(
-    tallies: Map<string, EndpointTally>,
-    attempts: AttemptRecord[],
-    oldestMs: number | undefined,
-  ): void {
-    for (const [id, newer] of this.tallies) {
-      const older = tallies.get(id);
-      tallies.set(id, older ? mergeTallies(older, newer) : newer);
-    }
-    this.tallies = tallies;
-    this.attempts = attempts.concat(this.attempts);
-    if (this.attempts.length > this.maxPendingAttempts) {
-      const drop = this.attempts.length - this.maxPendingAttempts;
-      this.attempts.splice(0, drop);
-      this.droppedAttempts += drop;
-    }
-    this.oldestPendingMs = oldestMs ?? this.oldestPendingMs;
-  }
-
-  private async write(
-    tallies: Map<string, EndpointTally>,
-    attempts: AttemptRecord[],
-  ): Promise<void> {
-    const { sql } = this.options;
-    // Sorted ids and an ordered FOR UPDATE: two workers flushing overlapping endpoints lock them in
-    // the same order, so they queue behind each other instead of deadlocking.
-    const ids = [...tallies.keys()].sort();
-    const rows = ids.map((id) => tallies.get(id)!);
-    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-    // One statement rather than a transaction block: a statement is atomic by itself, and with
-    // sql.begin() postgres.js 3.4.9 throws an uncatchable TypeError (crashing the worker) when the
-    // reserved connection drops mid-transaction (porsager/postgres#1208), which is what a
-    // PostgreSQL outage does (issue #7). Data-modifying CTEs always run, whether read or not.
-    await sql`
-      with locked as (
-        select id from endpoints where id = any(${pgArray(ids)}::text[]) order by id for update
-      ), v as (
-        select * from unnest(
-          ${pgArray(ids)}::text[],
-          ${pgArray(rows.map((r) => iso(r.lastSuccessAtMs)))}::timestamptz[],
-          ${pgArray(rows.map((r) => iso(r.lastFailureAtMs)))}::timestamptz[],
-          ${pgArray(rows.map((r) => r.successes))}::int[],
-          ${pgArray(rows.map((r) => r.failures))}::int[],
-          ${pgArray(rows.map((r) => r.failuresSinceSuccess))}::int[]
-        ) as v(id, last_success_at, last_failure_at, successes, failures, failures_since_success)
-      ), updated as (
-        update endpoints e set
-          last_success_at = greatest(e.last_success_at, v.last_success_at),
-          last_failure_at = greatest(e.last_failure_at, v.last_failure_at),
-          consecutive_failures = case
-            when v.last_success_at is not null
-              and (e.last_success_at is null or v.last_success_at >= e.last_success_at)
-            then v.failures_since_success
-            -- Failures older than the success another worker already wrote do not count.
-            when v.last_failure_at is null or v.last_failure_at <= e.last_success_at
-            then e.consecutive_failures
-            else e.consecutive_failures + v.failures end,
-          success_count = e.success_count + v.successes,
-          failure_count = e.failure_count + v.failures
-        from v join locked using (id)
-        where e.id = v.id
-        returning e.id
-      ), inserted as (
-        insert into attempts
-          (message_id, endpoint_id, attempt_number, attempted_at, outcome, status_code, duration_ms, error)
-        select * from unnest(
-          ${pgArray(attempts.map((a) => a.messageId))}::text[],
-          ${pgArray(attempts.map((a) => a.endpointId))}::text[],
-          ${pgArray(attempts.map((a) => a.attemptNumber))}::smallint[],
-          ${pgArray(attempts.map((a) => a.attemptedAt.toISOString()))}::timestamptz[],
-          ${pgArray(attempts.map((a) => a.outcome))}::text[],
-          ${pgArray(attempts.map((a) => a.statusCode ?? null))}::smallint[],
-          ${pgArray(attempts.map((a) => a.durationMs))}::int[],
-          ${pgArray(attempts.map((a) => a.error ?? null))}::text[]
-        )
-        returning id
-      )
-      select (select count(*) from updated) as updated, (select count(*) from inserted) as inserted`;
+  /** Puts records that were not written back in front of what arrived meanwhile. */
+  private restore(older: OutcomeBatch, oldestMs: number | undefined): void {
+    this.tallies = mergeTallyMaps(older.tallies, this.tallies);
+    this.attempts = older.attempts.concat(this.attempts);
+    this.trimToBound();
+    if (older.tallies.size > 0 || older.attempts.length > 0)
+      this.oldestPendingMs = oldestMs ?? this.oldestPendingMs;
   }
 }
 
-function emptyTally(): EndpointTally {
+/** Both batches' records in one (their tallies are of different endpoints, or merged). */
+function concatBatches(first: OutcomeBatch, second: OutcomeBatch): OutcomeBatch {
   return {
-    lastSuccessAtMs: undefined,
-    lastFailureAtMs: undefined,
-    successes: 0,
-    failures: 0,
-    failuresSinceSuccess: 0,
-  };
-}
-
-/** Combines an older tally with a newer one for the same endpoint. */
-function mergeTallies(older: EndpointTally, newer: EndpointTally): EndpointTally {
-  const max = (a: number | undefined, b: number | undefined) =>
-    a === undefined ? b : b === undefined ? a : Math.max(a, b);
-  return {
-    lastSuccessAtMs: max(older.lastSuccessAtMs, newer.lastSuccessAtMs),
-    lastFailureAtMs: max(older.lastFailureAtMs, newer.lastFailureAtMs),
-    successes: older.successes + newer.successes,
-    failures: older.failures + newer.failures,
-    failuresSinceSuccess:
-      newer.lastSuccessAtMs !== undefined
-        ? newer.failuresSinceSuccess
-        : older.failuresSinceSuccess + newer.failures,
+    tallies: mergeTallyMaps(new Map(first.tallies), second.tallies),
+    attempts: first.attempts.concat(second.attempts),
   };
 }
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+interface DroppedAttempts {
+  count: number;
+  fromMs: number;
+  toMs: number;
+}
+
+function droppedFields(dropped: DroppedAttempts) {
+  return {
+    dropped: dropped.count,
+    attemptedFrom: new Date(dropped.fromMs).toISOString(),
+    attemptedTo: new Date(dropped.toMs).toISOString(),
+  };
 }

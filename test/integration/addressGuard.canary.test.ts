@@ -188,6 +188,20 @@ describe('a guard allowing 127.0.0.0/8', () => {
   });
 });
 
+describe('a guard allowing every range', () => {
+  it('refuses at connect time a name that answers a metadata address in an IPv6 form', async () => {
+    for (const address of ['::ffff:169.254.169.254', '64:ff9b::a9fe:a9fe', '2002:6464:64c8::']) {
+      const guard = createAddressGuard({
+        allowCidrs: ['0.0.0.0/0', '::/0'],
+        resolve: () => Promise.resolve([{ address, family: 6 }]),
+      });
+      // Were the guard to pass the answer, loopbackOnly would stop it before any connect.
+      const outcome = await deliver(guard, agentFor(guard), `http://metadata.test:${canaryPort}/`);
+      expect(guardError(outcome)?.message, address).toContain('cloud metadata address');
+    }
+  });
+});
+
 describe('the test itself', () => {
   it('never answered a connect with an address outside 127.0.0.0/8', () => {
     expect(nonLoopbackAnswers).toEqual([]);

@@ -1,6 +1,6 @@
 /**
  * POST /v1/messages over a real HTTP server (@hono/node-server), where the body is read from the
- * Node request directly rather than through a web stream (jsonBody.ts, issue #5), and concurrent
+ * Node request directly rather than through a web stream (jsonBody.ts), and concurrent
  * requests share the producer's batches.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * Producer.send through the group commit (messageBatcher.ts, issue #5): concurrent sends share a
+ * Producer.send through the group commit (messageBatcher.ts): concurrent sends share a
  * batch, and each caller still gets its own outcome: stored and enqueued, refused alone for what
  * its message holds, or told Redis refused the batch (with its own message id to resume).
  */

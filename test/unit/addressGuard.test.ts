@@ -349,3 +349,116 @@ describe('lookup', () => {
     );
   });
 });
+
+/**
+ * 169.254.169.254 (a9fe:a9fe), 100.100.100.200 (6464:64c8) and 168.63.129.16 (a83f:8110) in every
+ * IPv6 form that carries an IPv4 address, and IPv6 metadata addresses in the spellings Node accepts.
+ */
+const metadataForms = [
+  '169.254.169.254',
+  '169.254.170.2',
+  '100.100.100.200',
+  '168.63.129.16',
+  '::ffff:169.254.169.254',
+  '::ffff:a9fe:a9fe',
+  '::ffff:100.100.100.200',
+  '::ffff:a83f:8110',
+  '::ffff:0:a9fe:a9fe',
+  '::a9fe:a9fe',
+  '::6464:64c8',
+  '64:ff9b::a9fe:a9fe',
+  '64:ff9b::100.100.100.200',
+  // Local-use NAT64 (RFC 8215) with each prefix length RFC 6052 allows inside 64:ff9b:1::/48.
+  '64:ff9b:1:a9fe:a9:fe00::', // /48
+  '64:ff9b:1:a9:fe:a9fe::', // /56
+  '64:ff9b:1:0:a9:fea9:fe00:0', // /64
+  '64:ff9b:1::a9fe:a9fe', // /96
+  '2002:a9fe:a9fe::1',
+  '2002:6464:64c8:1::1',
+  // Teredo: the client address is stored inverted (a9fe:a9fe -> 5601:5601), the server as is.
+  '2001:0:4136:e378:8000:63bf:5601:5601',
+  '2001:0:a9fe:a9fe::1',
+  '2001:4860::5efe:a9fe:a9fe',
+  'fd00::200:5efe:a9fe:a9fe',
+  'fe80::5efe:a9fe:a9fe',
+  'fd00:ec2::254',
+  'fd00:ec2:0:0:0:0:0:254',
+  'fd00:ec2::254%eth0',
+  'fd20:ce::254',
+  'fe80::a9fe:a9fe',
+];
+
+const broadAllowances = [
+  ['0.0.0.0/0'],
+  ['::/0'],
+  ['169.254.0.0/16'],
+  ['100.64.0.0/10'],
+  ['64:ff9b::/96'],
+  ['64:ff9b:1::/48'],
+  ['2002::/16'],
+  ['2001::/32'],
+  ['fc00::/7', 'fe80::/10'],
+  ['0.0.0.0/0', '::/0'],
+];
+
+describe.each(broadAllowances.map((allowCidrs) => ({ allowCidrs })))(
+  'a guard allowing $allowCidrs',
+  ({ allowCidrs }) => {
+    const guard = createAddressGuard({ allowCidrs, resolve });
+
+    it.each(metadataForms)('refuses %s as a cloud metadata address', (address) => {
+      const attempt = () => guard.assertAllowedAddress(address);
+      expect(attempt).toThrow(BlockedAddressError);
+      expect(attempt).toThrow('cloud metadata');
+    });
+
+    it('refuses a URL that spells a metadata address in IPv6', async () => {
+      for (const url of ['http://[::ffff:a9fe:a9fe]/', 'http://[64:ff9b::a9fe:a9fe]/latest/']) {
+        await expect(guard.checkUrl(url)).rejects.toThrow('cloud metadata');
+      }
+    });
+  },
+);
+
+describe('the allow-list opens private ranges, never metadata', () => {
+  it.each([
+    [['169.254.0.0/16'], ['169.254.1.1', '::ffff:169.254.1.1', '::ffff:a9fe:101']],
+    [['100.64.0.0/10'], ['100.100.100.100', '::ffff:100.100.100.100']],
+    [['64:ff9b::/96'], ['64:ff9b::a00:1', '64:ff9b::a9fe:101']],
+    [['64:ff9b:1::/48'], ['64:ff9b:1::a00:1', '64:ff9b:1:a00:1::']],
+    [['2002::/16'], ['2002:a00:1::1', '2002:a9fe:101::1']],
+    [
+      ['0.0.0.0/0', '::/0'],
+      ['10.0.0.1', '::ffff:10.0.0.1', '::1', 'fd00:ec2::1', 'fe80::1'],
+    ],
+  ])('with %j, allows %j', (allowCidrs, addresses) => {
+    const guard = createAddressGuard({ allowCidrs });
+    for (const address of addresses) {
+      expect(() => guard.assertAllowedAddress(address), address).not.toThrow();
+    }
+  });
+
+  it('names the form and the IPv4 address it carries', () => {
+    const guard = createAddressGuard({ allowCidrs: ['::/0'] });
+    expect(() => guard.assertAllowedAddress('2002:a9fe:a9fe::1')).toThrow(
+      '2002:a9fe:a9fe::1 is a 6to4 form of 169.254.169.254, a cloud metadata address',
+    );
+  });
+});
+
+describe('lookup with every range allowed', () => {
+  it('refuses at connect time a name that resolves to a metadata address in another form', async () => {
+    for (const address of ['::ffff:169.254.169.254', '64:ff9b::a9fe:a9fe', '2002:6464:64c8::']) {
+      const guard = createAddressGuard({
+        allowCidrs: ['0.0.0.0/0', '::/0'],
+        resolve: () => Promise.resolve([{ address, family: 6 }]),
+      });
+      await expect(lookupWith(guard, 'hooks.test', { all: true }), address).rejects.toThrow(
+        `hooks.test resolves to ${address}, which is `,
+      );
+      await expect(lookupWith(guard, 'hooks.test', { family: 6 })).rejects.toThrow(
+        'cloud metadata',
+      );
+    }
+  });
+});

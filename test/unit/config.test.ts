@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       queuePrefix: 'hookfleet',
       concurrency: 50,
       allowCidrs: [],
+      operatorAllowCidrs: [],
       staleAfterDays: 365,
       deliveryTimeoutMs: 15_000,
       maxPayloadBytes: 262_144,
@@ -49,6 +50,11 @@ describe('loadConfig', () => {
       /HOOKFLEET_ALLOW_CIDRS: expected comma-separated CIDR ranges/,
     ],
     [
+      'HOOKFLEET_OPERATOR_ALLOW_CIDRS',
+      '10.0.0.0/8,ops.internal',
+      /HOOKFLEET_OPERATOR_ALLOW_CIDRS: expected comma-separated CIDR ranges/,
+    ],
+    [
       'HOOKFLEET_STALE_AFTER_DAYS',
       '-3',
       /HOOKFLEET_STALE_AFTER_DAYS: expected a positive whole number of days/,
@@ -69,9 +75,31 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 
+  it('keeps the operator allow-list apart from the customer one', () => {
+    const config = loadConfig({
+      HOOKFLEET_ALLOW_CIDRS: '192.168.0.0/16',
+      HOOKFLEET_OPERATOR_ALLOW_CIDRS: ' 10.20.0.0/16 , fd00:ab::/32 ',
+    });
+    expect(config.allowCidrs).toEqual(['192.168.0.0/16']);
+    expect(config.operatorAllowCidrs).toEqual(['10.20.0.0/16', 'fd00:ab::/32']);
+    expect(Object.isFrozen(config.operatorAllowCidrs)).toBe(true);
+  });
+
   it('does not echo secrets back in the error', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' })).toThrow(/<redacted>/);
     expect(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' })).not.toThrow(/hunter2/);
+  });
+
+  it('keeps messages longer than the retry schedule plus the failed-delivery retention', () => {
+    expect(loadConfig({}).messageRetentionDays).toBe(30);
+    // The default schedule is about 28 hours, plus 14 days replayable: 16 days at least.
+    expect(() => loadConfig({ HOOKFLEET_MESSAGE_RETENTION_DAYS: '15' })).toThrow(
+      /HOOKFLEET_MESSAGE_RETENTION_DAYS must outlast .*at least 16 needed/,
+    );
+    expect(loadConfig({ HOOKFLEET_MESSAGE_RETENTION_DAYS: '16' }).messageRetentionDays).toBe(16);
+    expect(() =>
+      loadConfig({ HOOKFLEET_MESSAGE_RETENTION_DAYS: '16', HOOKFLEET_RETRY_SCHEDULE: '3d' }),
+    ).toThrow(/at least 18 needed/);
   });
 
   it('requires the admin user and password together', () => {

@@ -17,12 +17,24 @@ describe('isPostgresConnectionDebris', () => {
     expect(isPostgresConnectionDebris(postgresError('57P03', frame))).toBe(true);
   });
 
-  it('accepts socket errors of a dropped connection', () => {
+  it('accepts socket errors of a dropped connection that reached a postgres.js query', () => {
+    // As postgres.js 3.4.9's queryError() leaves them: a `query` property, the query's origin
+    // appended to the stack.
     const reset = Object.assign(new Error('read ECONNRESET'), {
       code: 'ECONNRESET',
       syscall: 'read',
     });
+    Object.defineProperty(reset, 'query', { value: 'select b.oid, b.typarray from pg_type' });
     expect(isPostgresConnectionDebris(reset)).toBe(true);
+  });
+
+  it('refuses the same socket errors from any other connection (an HTTP attempt, Redis)', () => {
+    const reset = Object.assign(new Error('read ECONNRESET'), {
+      code: 'ECONNRESET',
+      syscall: 'read',
+    });
+    reset.stack = `Error: read ECONNRESET\n    at TCP.onStreamRead (node:internal/stream_base_commons:216:20)`;
+    expect(isPostgresConnectionDebris(reset)).toBe(false);
   });
 
   it("accepts CONNECTION_CLOSED from postgres.js's connection code (its unawaited type lookup)", () => {
