@@ -37,14 +37,16 @@ describe('Bull Board at /admin/queues', () => {
     }
   });
 
-  it('shows the deliveries queue with its job counts after a basic-auth login', async () => {
+  it('shows the messages queue with its job counts after a basic-auth login', async () => {
     const endpoint = await insertEndpoint(api.fleet.db.db, { url: 'http://127.0.0.1:9/hook' });
+    const messageIds: string[] = [];
     for (let i = 0; i < 3; i++) {
-      await api.fleet.producer.send({
+      const sent = await api.fleet.producer.send({
         eventType: 'board.test',
         payload: { i },
         endpointIds: [endpoint.id],
       });
+      messageIds.push(sent.id);
     }
     const context = await browser.newContext({
       httpCredentials: { username: ADMIN.user, password: ADMIN.password },
@@ -58,17 +60,19 @@ describe('Bull Board at /admin/queues', () => {
       const body = page.locator('body');
       await expect
         .poll(() => body.innerText(), { timeout: 15_000 })
-        .toMatch(/deliveries[\s\S]{0,40}?\b3 Jobs/);
+        .toMatch(/messages[\s\S]{0,40}?\b3 Jobs/);
       const overview = await body.innerText();
+      expect(overview).toMatch(/deliveries[\s\S]{0,40}?\b0 Jobs/);
       expect(overview).toMatch(/maintenance[\s\S]{0,40}?\b0 Jobs/);
       expect(overview).toMatch(/WAITING\s+3\b/);
       await page.screenshot({ path: new URL('dashboard-overview.png', ARTIFACTS).pathname });
 
-      // The queue's own page lists the waiting jobs: one per message, named by message and endpoint.
-      await page.getByText('deliveries', { exact: true }).first().click();
-      await page.waitForURL(/\/admin\/queues\/queue\/deliveries/);
-      await expect.poll(() => body.innerText(), { timeout: 15_000 }).toContain(endpoint.id);
-      await page.screenshot({ path: new URL('dashboard-deliveries.png', ARTIFACTS).pathname });
+      // The queue's own page lists the waiting jobs: one fan-out per message, named by the message.
+      await page.getByText('messages', { exact: true }).first().click();
+      await page.waitForURL(/\/admin\/queues\/queue\/messages/);
+      await expect.poll(() => body.innerText(), { timeout: 15_000 }).toContain(messageIds[0]!);
+      expect(await body.innerText()).toContain('fan-out');
+      await page.screenshot({ path: new URL('dashboard-messages.png', ARTIFACTS).pathname });
     } finally {
       await context.close();
     }
