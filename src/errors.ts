@@ -56,7 +56,7 @@ export class HookfleetError extends Error {
     readonly code: string,
     message: string,
     /** HTTP status the API answers with. */
-    readonly status: 400 | 401 | 404 | 409 | 413 | 422 | 503 = 400,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 422 | 503 = 400,
     /** Per-field problems for validation errors. */
     readonly fields?: readonly { path: string; message: string }[],
   ) {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * Prefixed, time-ordered ids (`msg_…`, `ep_…`), like Svix's: the prefix says what an id names
+ * Prefixed, time-ordered ids (`msg_…`, `ep_…`, `ps_…`), like Svix's: the prefix says what an id names
  * when it turns up in a log, and the time-ordered head keeps b-tree inserts at the right edge.
  * BullMQ forbids ':' in custom job ids, so ids use only [0-9a-z_].
  */
-export function newId(prefix: 'msg' | 'ep'): string {
+export function newId(prefix: 'msg' | 'ep' | 'ps'): string {
   const time = Date.now().toString(36).padStart(9, '0');
   const random = BigInt(`0x${randomBytes(10).toString('hex')}`)
     .toString(36)

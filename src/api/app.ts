@@ -2,7 +2,9 @@
  * The HTTP API for producers in any language, built as a Hono app by a factory that never listens
  * by itself (server.ts does; tests call `app.request()` in-process).
  *
- *   /v1/endpoints, /v1/messages   JSON API, `Authorization: Bearer <key>` (HOOKFLEET_API_KEYS)
+ *   /v1/endpoints, /v1/messages   JSON API, `Authorization: Bearer <key>` (HOOKFLEET_API_KEYS),
+ *                                 or a portal session token: one owner's share only (scope.ts)
+ *   /v1/owners                    portal sessions for an owner (ownerRoutes.ts), API keys only
  *   /admin/queues                 Bull Board, basic auth (HOOKFLEET_ADMIN_USER/PASSWORD)
  *   /admin/endpoints              endpoint health page (dashboard/endpointsPage.ts), same auth
  *   /healthz, /metrics            open, for load balancers and Prometheus
@@ -23,18 +25,22 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { readCircuitStates, type CircuitStates } from '../delivery/endpointLimits.js';
-import { refuseCrossSite, requireAdmin, requireApiKey } from './auth.js';
+import { refuseCrossSite, requireAdmin } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
 import { messageRoutes } from './messageRoutes.js';
 import { openApiDocument } from './openapi.js';
 import { opsRoutes } from './opsRoutes.js';
+import { ownerRoutes } from './ownerRoutes.js';
+import { requireApiKeyOrPortalToken } from './portalAuth.js';
 import type { Producer } from '../producer/producer.js';
 
 /** Where Bull Board is mounted. */
 export const DASHBOARD_PATH = '/admin/queues';
 /** Where the endpoint health page is mounted. */
 export const ENDPOINTS_PAGE_PATH = '/admin/endpoints';
+/** Where the customer portal page is mounted (the `url` of a portal session). */
+export const PORTAL_PATH = '/portal';
 
 export interface ApiDeps {
   config: Config;
@@ -82,10 +88,12 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', opsRoutes({ ...deps, queues: [deliveriesQueue, maintenanceQueue] }));
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
-  app.use('/v1/*', requireApiKey(config.apiKeys));
+  // An API key acts for the platform; a portal session token only for its owner (scope.ts).
+  app.use('/v1/*', requireApiKeyOrPortalToken(config.apiKeys, deps.dbClient.db));
   const circuitStates = deps.circuitStates ?? defaultCircuitStates(deps);
   app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
   app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, redisReady }));
+  app.route('/v1/owners', ownerRoutes({ ...deps, portalPath: PORTAL_PATH }));
 
   app.use('/admin/*', requireAdmin(config.adminUser, config.adminPassword), refuseCrossSite());
   // The board links to its home with a trailing slash; Hono routes are strict about it.

@@ -5,6 +5,7 @@
  * Every schema with an `id` in `contracts` becomes a named OpenAPI component.
  */
 import { z } from 'zod';
+import { ownerIdSchema } from '../ownerId.js';
 import { sendInputSchema } from '../producer/sendInput.js';
 
 /** Named schemas, for the OpenAPI document. */
@@ -81,6 +82,12 @@ export const errorSchema = z
 export const createEndpointRequest = z
   .strictObject({
     url: endpointUrlSchema,
+    /**
+     * The customer it belongs to: it then receives only that owner's messages. Absent: a
+     * platform-wide endpoint, receiving only messages without an owner. Cannot be changed later.
+     * With a portal session token it is that session's owner whether given or not.
+     */
+    ownerId: ownerIdSchema.optional(),
     /** Empty or absent: every event type. */
     eventTypes: z.array(eventTypePatternSchema).max(100).optional(),
     description: text(1000).optional(),
@@ -119,6 +126,8 @@ export const listEndpointsQuery = z.strictObject({
     .optional(),
   /** The `nextCursor` of the previous page. */
   cursor: endpointIdSchema.optional(),
+  /** Only this owner's endpoints (a portal session sees only its own owner's anyway). */
+  ownerId: ownerIdSchema.optional(),
 });
 
 export const testEndpointRequest = z
@@ -135,6 +144,8 @@ export const endpointSchema = z
   .strictObject({
     id: z.string(),
     url: z.string(),
+    /** The customer it belongs to; null for a platform-wide endpoint. */
+    ownerId: z.string().nullable(),
     description: z.string(),
     eventTypes: z.array(z.string()),
     active: z.boolean(),
@@ -224,9 +235,14 @@ export const sendMessageRequest = z
   .strictObject({
     eventType: eventTypeSchema,
     payload: jsonValueSchema,
+    /** Only this owner's endpoints receive it; absent: only endpoints without an owner. */
+    ownerId: ownerIdSchema.optional(),
     /** A send with a key used before enqueues nothing new and answers with the first message. */
     idempotencyKey: text(256).min(1).optional(),
-    /** Narrow the fan-out to these endpoints (still only active, subscribed ones). */
+    /**
+     * Narrow the fan-out to these endpoints (still only active, subscribed ones of the message's
+     * owner; naming another owner's endpoint is a 422).
+     */
     endpointIds: z.array(endpointIdSchema).min(1).max(1000).optional(),
   })
   .register(contracts, { id: 'SendMessageRequest' });
@@ -257,6 +273,7 @@ export const messageSchema = z
   .strictObject({
     id: z.string(),
     eventType: z.string(),
+    ownerId: z.string().nullable(),
     payload: jsonValueSchema,
     idempotencyKey: z.string().nullable(),
     endpointIds: z.array(z.string()),
@@ -300,3 +317,35 @@ export const healthSchema = z
 
 export type EndpointView = z.input<typeof endpointSchema>;
 export type MessageView = z.input<typeof messageSchema>;
+
+/** Bounds of a portal session's life: long enough for a visit, short enough to leak little. */
+export const PORTAL_SESSION_SECONDS = { min: 300, default: 3600, max: 86_400 } as const;
+
+export const createPortalSessionRequest = z
+  .strictObject({
+    /** Seconds until the token stops working; default 3600, from 300 (5 min) to 86400 (24 h). */
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(PORTAL_SESSION_SECONDS.min, 'expected at least 300 seconds (5 minutes)')
+      .max(PORTAL_SESSION_SECONDS.max, 'expected at most 86400 seconds (24 hours)')
+      .optional(),
+  })
+  .register(contracts, { id: 'CreatePortalSessionRequest' });
+
+export const portalSessionSchema = z
+  .strictObject({
+    /** The session's id, to revoke this session alone. */
+    id: z.string(),
+    ownerId: z.string(),
+    /** Bearer token for /v1, limited to the owner's endpoints and messages. Shown only here. */
+    token: z.string(),
+    /** The customer portal page for this session (the token travels in the fragment). */
+    url: z.string(),
+    expiresAt: timestamp,
+  })
+  .register(contracts, { id: 'PortalSession' });
+
+export const revokedPortalSessionsSchema = z
+  .strictObject({ revoked: z.number().int() })
+  .register(contracts, { id: 'RevokedPortalSessions' });

@@ -1,4 +1,9 @@
-/** `/v1/messages`: send (fan out), read with deliveries and attempts, redeliver. */
+/**
+ * `/v1/messages`: send (fan out), read with deliveries and attempts, redeliver. A portal session
+ * token reads and redelivers only its owner's messages (another owner's is the 404 of a missing
+ * one) and cannot send: what happens to a customer is the platform's to say.
+ */
+import type { Context } from 'hono';
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Config } from '../config.js';
@@ -14,6 +19,7 @@ import { readJson } from './jsonBody.js';
 import type { Producer } from '../producer/producer.js';
 import { redeliverMessage } from '../producer/redeliver.js';
 import { toMessageView } from './views.js';
+import { canSee, requirePlatform } from './scope.js';
 
 /**
  * Room for the request's envelope (event type, idempotency key, up to 1000 endpoint ids) on top
@@ -35,9 +41,9 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
   const { db } = deps.dbClient;
   const app = new Hono();
 
-  async function requireMessage(id: string): Promise<MessageRow> {
+  async function requireMessage(c: Context, id: string): Promise<MessageRow> {
     const row = messageIdSchema.safeParse(id).success ? await findMessage(db, id) : undefined;
-    if (!row)
+    if (!row || !canSee(c, row.ownerId))
       throw new HookfleetError(
         'not_found',
         `no message with id ${JSON.stringify(id.slice(0, 100))}`,
@@ -47,6 +53,7 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
   }
 
   app.post('/', async (c) => {
+    requirePlatform(c, 'send messages');
     const input = await readJson(c, sendMessageRequest, {
       limitBytes: deps.config.maxPayloadBytes + ENVELOPE_ALLOWANCE_BYTES,
     });
@@ -56,13 +63,13 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
   });
 
   app.get('/:id', async (c) => {
-    const message = await requireMessage(c.req.param('id'));
+    const message = await requireMessage(c, c.req.param('id'));
     const attempts = await findAttemptsForMessage(db, message.id);
     return c.json(toMessageView(message, attempts));
   });
 
   app.post('/:id/redeliver', async (c) => {
-    const message = await requireMessage(c.req.param('id'));
+    const message = await requireMessage(c, c.req.param('id'));
     const input = await readJson(c, redeliverRequest, {
       limitBytes: SMALL_BODY_LIMIT_BYTES,
       optional: true,

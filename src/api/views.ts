@@ -12,6 +12,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
   return {
     id: row.id,
     url: row.url,
+    ownerId: row.ownerId,
     description: row.description,
     eventTypes: row.eventTypes,
     active: row.active,
@@ -52,6 +53,7 @@ export function toMessageView(
   return {
     id: message.id,
     eventType: message.eventType,
+    ownerId: message.ownerId,
     payload: message.payload as MessageView['payload'],
     idempotencyKey: message.idempotencyKey,
     endpointIds: message.endpointIds,
