@@ -31,6 +31,9 @@ const url = (protocols: string[], form: string) =>
       }
     }, `expected ${form}`);
 
+/** An origin a page may be framed by, as CSP frame-ancestors writes it (no path, no quotes). */
+const FRAME_ANCESTOR = /^https?:\/\/(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$/;
+
 const commaList = z.string().transform((value) =>
   value
     .split(',')
@@ -119,6 +122,12 @@ const envSchema = z.object({
   HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
   HOOKFLEET_OPERATOR_WEBHOOK_SECRET: signingSecret.optional(),
   HOOKFLEET_OPERATOR_ALLOW_CIDRS: cidrList.default([]),
+  HOOKFLEET_PORTAL_FRAME_ANCESTORS: commaList
+    .refine(
+      (items) => items.every((item) => FRAME_ANCESTOR.test(item)),
+      'expected comma-separated origins such as https://app.example.com,https://*.example.com',
+    )
+    .default([]),
   HOOKFLEET_STALE_WARNING_DAYS: wholeNumber(
     'a whole number of days (0 turns warnings off)',
   ).default(30),
@@ -181,6 +190,11 @@ export interface Config {
    * operator receiver, without opening its range to every customer endpoint. Default none.
    */
   readonly operatorAllowCidrs: readonly string[];
+  /**
+   * Origins allowed to show the customer portal (/portal) in a frame: the platform's own app,
+   * which embeds it. Default none: the portal refuses to be framed, like the operator pages.
+   */
+  readonly portalFrameAncestors: readonly string[];
   /**
    * How many days before its threshold an endpoint is reported once as `endpoint.stale_warning`;
    * 0 turns warnings off. Must be below HOOKFLEET_STALE_AFTER_DAYS. Default 30.
@@ -291,6 +305,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     operatorWebhookUrl: e.HOOKFLEET_OPERATOR_WEBHOOK_URL,
     operatorWebhookSecret: e.HOOKFLEET_OPERATOR_WEBHOOK_SECRET,
     operatorAllowCidrs: Object.freeze(e.HOOKFLEET_OPERATOR_ALLOW_CIDRS),
+    portalFrameAncestors: Object.freeze(e.HOOKFLEET_PORTAL_FRAME_ANCESTORS),
     staleWarningDays: e.HOOKFLEET_STALE_WARNING_DAYS,
     sweepCron: e.HOOKFLEET_SWEEP_CRON,
     sweepTz: e.HOOKFLEET_SWEEP_TZ,

@@ -7,6 +7,8 @@
  *   /v1/owners                    portal sessions for an owner (ownerRoutes.ts), API keys only
  *   /admin/queues                 Bull Board, basic auth (HOOKFLEET_ADMIN_USER/PASSWORD)
  *   /admin/endpoints              endpoint health page (dashboard/endpointsPage.ts), same auth
+ *   /portal                       the customer portal (dashboard/portalPage.ts), a portal session
+ *                                 cookie made from the session's token
  *   /healthz, /metrics            open, for load balancers and Prometheus
  *   /openapi.json                 open, generated from the zod contracts
  *
@@ -19,6 +21,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { createBullBoardApp } from '../dashboard/bullBoard.js';
 import { createEndpointsPage } from '../dashboard/endpointsPage.js';
+import { createPortalPage } from '../dashboard/portalPage.js';
 import type { DbClient } from '../db/client.js';
 import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
@@ -94,6 +97,9 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
   app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, redisReady }));
   app.route('/v1/owners', ownerRoutes({ ...deps, portalPath: PORTAL_PATH }));
+
+  app.get(`${PORTAL_PATH}/`, (c) => c.redirect(PORTAL_PATH, 301));
+  app.route(PORTAL_PATH, createPortalPage({ ...deps, guard, redisReady, base: PORTAL_PATH }));
 
   app.use('/admin/*', requireAdmin(config.adminUser, config.adminPassword), refuseCrossSite());
   // The board links to its home with a trailing slash; Hono routes are strict about it.

@@ -40,7 +40,8 @@ export function looksLikePortalToken(token: string): boolean {
   return TOKEN_PATTERN.test(token);
 }
 
-type Verdict = { ok: true; ownerId: string; sessionId: string } | { ok: false; detail: string };
+type Verdict =
+  { ok: true; ownerId: string; sessionId: string; expiresAt: Date } | { ok: false; detail: string };
 
 /** Checks a portal token against its stored session. */
 export async function verifyPortalToken(db: Database, token: string): Promise<Verdict> {
@@ -54,7 +55,12 @@ export async function verifyPortalToken(db: Database, token: string): Promise<Ve
     return { ok: false, detail: 'the portal session was revoked; ask for a new link' };
   if (session.expired)
     return { ok: false, detail: 'the portal session has expired; ask for a new link' };
-  return { ok: true, ownerId: session.ownerId, sessionId: session.id };
+  return {
+    ok: true,
+    ownerId: session.ownerId,
+    sessionId: session.id,
+    expiresAt: session.expiresAt,
+  };
 }
 
 /**
