@@ -70,7 +70,7 @@ export function closeOnSignals(lifecycle: Lifecycle, timeoutMs: number, logger: 
 
 /**
  * Errors nobody awaited. postgres.js 3.4.9 lets two kinds escape when a connection drops
- * (issue #7; porsager/postgres#1208, #1154): a TypeError thrown from a setImmediate in its
+ * (porsager/postgres#1208, #1154): a TypeError thrown from a setImmediate in its
  * connection.js (a write scheduled on a socket that has just closed), and the socket error (or
  * CONNECTION_CLOSED, when the socket closed cleanly) of the type lookup it runs when reconnecting,
  * as an unhandled rejection. Both concern a connection that is already closed and whose queries

@@ -15,7 +15,7 @@ import { ownerIdSchema } from '../ownerId.js';
 import { parseInput } from '../producer/sendInput.js';
 import { createPortalSessionRequest, PORTAL_SESSION_SECONDS } from './contracts.js';
 import { readJson } from './jsonBody.js';
-import { newPortalToken } from './portalAuth.js';
+import { newPortalToken } from '../portalTokens.js';
 import { platformOnly } from './scope.js';
 
 const BODY_LIMIT_BYTES = 4096;

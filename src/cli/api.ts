@@ -7,7 +7,7 @@ import { createMetrics } from '../metrics.js';
 import { ensureCredentials } from '../api/auth.js';
 import { Producer } from '../producer/producer.js';
 import { startApiServer } from '../api/server.js';
-import { createProducerRedis } from '../redis.js';
+import { createProducerRedis, quitRedis } from '../redis.js';
 import { parseCommandArgs } from './args.js';
 
 const HELP = `Usage: hookfleet api [--help]
@@ -48,9 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     const redis = life.add(
       'redis',
       createProducerRedis(config.redisUrl, 'hookfleet:api'),
-      async (r) => {
-        await r.quit().catch(() => r.disconnect());
-      },
+      quitRedis,
     );
     redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
     const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>

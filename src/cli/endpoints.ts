@@ -11,7 +11,7 @@ import {
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { isOwnerId } from '../ownerId.js';
-import { endpointHealthView, type EndpointHealthView } from '../api/endpointHealthView.js';
+import { endpointHealthView, type EndpointHealthView } from '../views.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { Producer } from '../producer/producer.js';
 import { createAddressGuard } from '../delivery/addressGuard.js';

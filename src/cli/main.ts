@@ -6,7 +6,7 @@
  */
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { ConfigError, HookfleetError } from '../errors.js';
-import { isUnavailableError } from '../api/httpErrors.js';
+import { isUnavailableError } from '../unavailable.js';
 import { commands } from './commands.js';
 import { EXIT_CODES_HELP, EXIT_USAGE, exitCodeFor } from './exitCodes.js';
 

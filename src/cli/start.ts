@@ -8,7 +8,7 @@ import { createMetrics } from '../metrics.js';
 import { ensureCredentials } from '../api/auth.js';
 import { Producer } from '../producer/producer.js';
 import { startApiServer } from '../api/server.js';
-import { createProducerRedis } from '../redis.js';
+import { createProducerRedis, quitRedis } from '../redis.js';
 import { startMaintenance } from '../worker/maintenance.js';
 import { startWorker } from '../worker/startWorker.js';
 import { parseCommandArgs } from './args.js';
@@ -49,13 +49,7 @@ export async function run(argv: string[]): Promise<number> {
   await runMigrations(databaseUrl);
   const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
   const metrics = createMetrics();
-  const redis = life.add(
-    'redis',
-    createProducerRedis(config.redisUrl, 'hookfleet:api'),
-    async (r) => {
-      await r.quit().catch(() => r.disconnect());
-    },
-  );
+  const redis = life.add('redis', createProducerRedis(config.redisUrl, 'hookfleet:api'), quitRedis);
   const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
     p.close(),
   );

@@ -19,12 +19,13 @@
  * Secure; Partitioned, so the portal works inside the platform's frame (frame-ancestors from
  * HOOKFLEET_PORTAL_FRAME_ANCESTORS); over plain http, where browsers refuse SameSite=None, it
  * is Strict. Every request checks the session again, so a revocation holds at once. POSTs are
- * refused unless sent from these pages (requireSameOrigin.ts).
+ * refused unless sent from these pages (refuseCrossSite.ts, requireOrigin).
  */
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
 import { getCookie } from 'hono/cookie';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
@@ -40,19 +41,16 @@ import type { AddressGuard } from '../delivery/addressGuard.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
-import {
-  createEndpointRequest,
-  endpointIdSchema,
-  updateEndpointRequest,
-} from '../api/contracts.js';
-import { requireRedis } from '../api/httpErrors.js';
-import { verifyPortalToken } from '../api/portalAuth.js';
+import { endpointUrlSchema, eventTypePatternSchema, safeText } from '../endpointInput.js';
+import { endpointIdSchema } from '../ids.js';
+import { verifyPortalToken } from '../portalTokens.js';
+import { requireRedis } from '../unavailable.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import { parseInput } from '../producer/sendInput.js';
 import type { Flash } from './endpointsPageLayout.js';
 import { portalEndpoint, portalHome, portalSignedOut, type PortalFrame } from './portalView.js';
-import { requireSameOrigin } from './requireSameOrigin.js';
+import { refuseCrossSite } from './refuseCrossSite.js';
 
 export interface PortalPageDeps {
   config: Config;
@@ -65,6 +63,13 @@ export interface PortalPageDeps {
 }
 
 const COOKIE = 'hookfleet_portal';
+
+/** The endpoint form: the JSON API's rules for the same fields (endpointInput.ts). */
+const endpointForm = z.strictObject({
+  url: endpointUrlSchema,
+  eventTypes: z.array(eventTypePatternSchema).max(100),
+  description: safeText(1000),
+});
 const DAY_MS = 86_400_000;
 const REPLAY_DAYS = 7;
 const FORM_LIMIT_BYTES = 8192;
@@ -100,14 +105,19 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     `connect-src 'self'; form-action 'self'; frame-ancestors ${ancestors}; base-uri 'none'`;
   const app = new Hono();
 
-  app.use('*', requireSameOrigin(), bodyLimit({ maxSize: FORM_LIMIT_BYTES }), async (c, next) => {
-    await next();
-    c.res.headers.set('content-security-policy', csp);
-    if (config.portalFrameAncestors.length === 0) c.res.headers.set('x-frame-options', 'DENY');
-    // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the forms' POSTs.
-    c.res.headers.set('referrer-policy', 'same-origin');
-    c.res.headers.set('cache-control', 'no-store');
-  });
+  app.use(
+    '*',
+    refuseCrossSite({ requireOrigin: true }),
+    bodyLimit({ maxSize: FORM_LIMIT_BYTES }),
+    async (c, next) => {
+      await next();
+      c.res.headers.set('content-security-policy', csp);
+      if (config.portalFrameAncestors.length === 0) c.res.headers.set('x-frame-options', 'DENY');
+      // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the forms' POSTs.
+      c.res.headers.set('referrer-policy', 'same-origin');
+      c.res.headers.set('cache-control', 'no-store');
+    },
+  );
 
   app.post('/session', async (c) => {
     const body = (await c.req.json().catch(() => ({}))) as { token?: unknown };
@@ -185,7 +195,7 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     const owner = await ownerOf(c);
     if (typeof owner !== 'string') return owner;
     try {
-      const input = parseInput(createEndpointRequest, await endpointFields(c));
+      const input = parseInput(endpointForm, await endpointFields(c));
       await checkEndpointUrl(deps.guard, input.url);
       const row = await insertEndpoint(db, { ...input, ownerId: owner });
       return await home(c, owner, undefined, 200, { id: row.id, secret: row.secret });
@@ -226,8 +236,8 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     const endpoint = await endpointOf(c, owner);
     if (!endpoint) return notFound(c, owner);
     try {
-      const input = parseInput(updateEndpointRequest, await endpointFields(c));
-      if (input.url !== undefined) await checkEndpointUrl(deps.guard, input.url);
+      const input = parseInput(endpointForm, await endpointFields(c));
+      await checkEndpointUrl(deps.guard, input.url);
       await updateEndpoint(db, endpoint.id, input);
     } catch (error) {
       if (!(error instanceof HookfleetError)) throw error;
@@ -275,11 +285,11 @@ async function endpointFields(c: Context): Promise<Record<string, unknown>> {
   const text = (name: string) => (typeof form[name] === 'string' ? form[name].trim() : undefined);
   const eventTypes = text('eventTypes');
   return {
-    url: text('url'),
-    description: text('description'),
+    url: text('url') ?? '',
+    description: text('description') ?? '',
     eventTypes:
       eventTypes === undefined
-        ? undefined
+        ? []
         : eventTypes
             .split(',')
             .map((type) => type.trim())
