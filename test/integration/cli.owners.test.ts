@@ -37,6 +37,12 @@ describe('hookfleet --owner', () => {
     const forB = await hookfleet('send', 'order.paid', '{}', '--owner', 'org_b', '--json');
     expect(forB.code, forB.stderr).toBe(0);
     expect(JSON.parse(forB.stdout)).toMatchObject({ endpointIds: [b.id] });
+    const shown = await hookfleet(
+      'messages',
+      'show',
+      (JSON.parse(forB.stdout) as { id: string }).id,
+    );
+    expect(shown.stdout).toMatch(/OWNER\s+org_b/i);
     const forNone = await hookfleet('send', 'order.paid', '{}', '--json');
     expect(JSON.parse(forNone.stdout)).toMatchObject({ endpointIds: [none.id] });
   }, 120_000);
