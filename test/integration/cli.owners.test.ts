@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attempts, messages } from '../../src/db/schema.js';
 import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 
@@ -46,6 +47,33 @@ describe('hookfleet --owner', () => {
     const forNone = await hookfleet('send', 'order.paid', '{}', '--json');
     expect(JSON.parse(forNone.stdout)).toMatchObject({ endpointIds: [none.id] });
   }, 120_000);
+
+  it('lists the failed deliveries of one owner with failed list --owner', async () => {
+    const { db } = fleet.db;
+    const failed = async (ownerId: string | null, n: number) => {
+      const id = `msg_owners${n}`;
+      await db
+        .insert(messages)
+        .values({ id, eventType: 'order.paid', ownerId, payload: {}, endpointIds: ['ep_x'] });
+      await db.insert(attempts).values({
+        messageId: id,
+        endpointId: 'ep_x',
+        attemptNumber: 1,
+        attemptedAt: new Date(),
+        outcome: 'failed',
+        durationMs: 5,
+      });
+      return id;
+    };
+    const ofA = await failed('org_a', 1);
+    await failed('org_b', 2);
+    await failed(null, 3);
+    const listed = await hookfleet('failed', 'list', '--owner', 'org_a', '--json');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as { messageId: string }[]).map((d) => d.messageId)).toEqual([
+      ofA,
+    ]);
+  }, 60_000);
 
   it('refuses an owner id outside the safe set with one line saying which characters', async () => {
     expectOneLineError(
