@@ -5,7 +5,7 @@
  * Every schema with an `id` in `contracts` becomes a named OpenAPI component.
  */
 import { z } from 'zod';
-import { endpointIdSchema } from '../ids.js';
+import { endpointIdSchema, messageIdSchema } from '../ids.js';
 import { endpointUrlSchema, eventTypePatternSchema, safeText as text } from '../endpointInput.js';
 import { ownerIdSchema } from '../ownerId.js';
 import { sendInputSchema } from '../producer/sendInput.js';
@@ -83,24 +83,48 @@ export const updateEndpointRequest = z
   .refine((changes) => Object.keys(changes).length > 0, 'expected at least one field to change')
   .register(contracts, { id: 'UpdateEndpointRequest' });
 
+/** `limit` of a list's query string: 1 to 100. */
+const pageLimit = z
+  .string()
+  .regex(/^\d{1,4}$/, 'expected a whole number from 1 to 100')
+  .transform(Number)
+  .pipe(
+    z
+      .number()
+      .int()
+      .min(1, 'expected a whole number from 1 to 100')
+      .max(100, 'expected a whole number from 1 to 100'),
+  );
+
 export const listEndpointsQuery = z.strictObject({
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/, 'expected a whole number from 1 to 100')
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(1, 'expected a whole number from 1 to 100')
-        .max(100, 'expected a whole number from 1 to 100'),
-    )
-    .optional(),
+  limit: pageLimit.optional(),
   /** The `nextCursor` of the previous page. */
   cursor: endpointIdSchema.optional(),
   /** Only this owner's endpoints (a portal session sees only its own owner's anyway). */
   ownerId: ownerIdSchema.optional(),
 });
+
+export const listMessagesQuery = z.strictObject({
+  limit: pageLimit.optional(),
+  /** The `nextCursor` of the previous page. */
+  cursor: messageIdSchema.optional(),
+  /** Only this owner's messages (a portal session sees only its own owner's anyway). */
+  ownerId: ownerIdSchema.optional(),
+});
+
+export const messageSummarySchema = z
+  .strictObject({
+    id: z.string(),
+    eventType: z.string(),
+    ownerId: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    endpointIds: z.array(z.string()),
+  })
+  .register(contracts, { id: 'MessageSummary' });
+
+export const messageListSchema = z
+  .strictObject({ data: z.array(messageSummarySchema), nextCursor: z.string().nullable() })
+  .register(contracts, { id: 'MessageList' });
 
 export const testEndpointRequest = z
   .strictObject({

@@ -14,13 +14,15 @@ import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
 import { messageIdSchema } from '../ids.js';
-import { redeliverRequest, sendMessageRequest } from './contracts.js';
+import { listMessagesQuery, redeliverRequest, sendMessageRequest } from './contracts.js';
 import { requireRedis } from '../unavailable.js';
 import { readJson } from './jsonBody.js';
 import type { Producer } from '../producer/producer.js';
 import { redeliverMessage } from '../producer/redeliver.js';
 import { toMessageView } from '../views.js';
-import { canSee, requirePlatform } from './scope.js';
+import { canSee, ownerScope, requirePlatform } from './scope.js';
+import { listMessagesPage } from '../db/ownerActivity.js';
+import { parseInput } from '../producer/sendInput.js';
 
 /**
  * Room for the request's envelope (event type, idempotency key, up to 1000 endpoint ids) on top
@@ -29,6 +31,7 @@ import { canSee, requirePlatform } from './scope.js';
  */
 export const ENVELOPE_ALLOWANCE_BYTES = 64 * 1024;
 const SMALL_BODY_LIMIT_BYTES = 64 * 1024;
+const DEFAULT_PAGE_SIZE = 50;
 
 export interface MessageRoutesDeps {
   config: Config;
@@ -61,6 +64,34 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
     requireRedis(deps.redisReady);
     const result = await deps.producer.send(input);
     return c.json(result, 202);
+  });
+
+  app.get('/', async (c) => {
+    const query = parseInput(listMessagesQuery, c.req.query());
+    const ownerId = ownerScope(c) ?? query.ownerId;
+    if (query.ownerId !== undefined && query.ownerId !== ownerId) {
+      const message = `this portal session sees only the messages of ${ownerId}`;
+      throw new HookfleetError('forbidden', `ownerId: ${message}`, 403, [
+        { path: 'ownerId', message },
+      ]);
+    }
+    const pageSize = query.limit ?? DEFAULT_PAGE_SIZE;
+    const rows = await listMessagesPage(db, {
+      ownerId,
+      limit: pageSize + 1,
+      beforeId: query.cursor,
+    });
+    const page = rows.slice(0, pageSize);
+    return c.json({
+      data: page.map((row) => ({
+        id: row.id,
+        eventType: row.eventType,
+        ownerId: row.ownerId ?? null,
+        createdAt: row.createdAt.toISOString(),
+        endpointIds: row.endpointIds,
+      })),
+      nextCursor: rows.length > pageSize ? page[page.length - 1]!.id : null,
+    });
   });
 
   app.get('/:id', async (c) => {

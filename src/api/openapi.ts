@@ -130,6 +130,24 @@ function paths(): Json {
       ),
     },
     '/v1/messages': {
+      get: operation(
+        "List messages, newest first, a page at a time (a portal session: its owner's only)",
+        {
+          '200': {
+            description: 'A page; pass nextCursor as cursor for the next',
+            ...json('MessageList'),
+          },
+          '403': error("A portal session asking for another owner's messages"),
+          '422': error('Bad query'),
+        },
+        {
+          parameters: ['limit', 'cursor', 'ownerId'].map((name) => ({
+            name,
+            in: 'query',
+            schema: { type: 'string' },
+          })),
+        },
+      ),
       post: operation(
         "Send a message to every active endpoint subscribed to its event type: the owner's endpoints with ownerId, else only endpoints without an owner (API keys only)",
         {

@@ -1,33 +1,56 @@
 /**
- * One owner's recent activity, for the customer portal: its newest messages (a range of
+ * Recent activity, for the customer portal and GET /v1/messages: newest messages (a range of
  * messages_owner_created_at_idx) and its endpoints' newest attempts (per endpoint, a range of
  * attempts_endpoint_time_idx, merged: an owner has a handful of endpoints).
  */
-import { desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { AttemptSelect } from './attempts.js';
 import type { Database } from './client.js';
 import { messages, type MessageRow } from './schema.js';
 import { toDate } from './staleEndpoints.js';
 
-export type OwnerMessage = Pick<MessageRow, 'id' | 'eventType' | 'createdAt' | 'endpointIds'>;
+export type OwnerMessage = Pick<MessageRow, 'id' | 'eventType' | 'createdAt' | 'endpointIds'> & {
+  ownerId?: string | null;
+};
 
 /** The owner's newest `limit` messages, newest first. */
-export async function listOwnerMessages(
+export function listOwnerMessages(
   db: Database,
   ownerId: string,
   limit = 20,
 ): Promise<OwnerMessage[]> {
+  return listMessagesPage(db, { ownerId, limit });
+}
+
+/**
+ * Messages newest first, `limit` at a time after `beforeId` (the last of the previous page);
+ * with `ownerId`, only that owner's (a range of messages_owner_created_at_idx), else every
+ * message (messages_created_at_idx).
+ */
+export async function listMessagesPage(
+  db: Database,
+  options: { ownerId?: string | undefined; limit: number; beforeId?: string | undefined },
+): Promise<OwnerMessage[]> {
+  const { ownerId, beforeId } = options;
   return db
     .select({
       id: messages.id,
       eventType: messages.eventType,
+      ownerId: messages.ownerId,
       createdAt: messages.createdAt,
       endpointIds: messages.endpointIds,
     })
     .from(messages)
-    .where(eq(messages.ownerId, ownerId))
-    .orderBy(desc(messages.createdAt))
-    .limit(limit);
+    .where(
+      and(
+        ownerId === undefined ? undefined : eq(messages.ownerId, ownerId),
+        beforeId === undefined
+          ? undefined
+          : sql`(${messages.createdAt}, ${messages.id}) < (select created_at, id from messages where id = ${beforeId})`,
+      ),
+    )
+    .orderBy(desc(messages.createdAt), desc(messages.id))
+    .limit(options.limit);
 }
 
 /** The newest `limit` attempts to any of the owner's endpoints, newest first. */

@@ -4,6 +4,7 @@ import {
   createdEndpointSchema,
   endpointListSchema,
   errorSchema,
+  messageListSchema,
   messageSchema,
   sendMessageResponse,
   type MessageView,
@@ -177,6 +178,29 @@ describe('sends scoped by owner', () => {
     });
     expect(res.status).toBe(409);
     expect(res.body).toMatchObject({ code: 'idempotency_conflict' });
+  });
+
+  it('lists messages newest first, one owner with ?ownerId=, a page at a time', async () => {
+    const sent: string[] = [];
+    for (let n = 0; n < 3; n++)
+      sent.push((await send({ ownerId: 'org_pages', payload: { n } })).id);
+    const first = messageListSchema.parse(
+      (await api.call('GET', '/v1/messages?ownerId=org_pages&limit=2')).body,
+    );
+    expect(first.data.map((m) => m.id)).toEqual([sent[2], sent[1]]);
+    expect(first.data[0]).toMatchObject({ ownerId: 'org_pages', eventType: 'order.paid' });
+    const second = messageListSchema.parse(
+      (await api.call('GET', `/v1/messages?ownerId=org_pages&limit=2&cursor=${first.nextCursor}`))
+        .body,
+    );
+    expect(second).toEqual({ data: [expect.objectContaining({ id: sent[0] })], nextCursor: null });
+    const all = messageListSchema.parse((await api.call('GET', '/v1/messages?limit=100')).body);
+    expect(new Set(all.data.map((m) => m.ownerId))).toEqual(
+      new Set(['org_a', 'org:b@eu-1', null, 'org_nobody', 'org_pages']),
+    );
+    const bad = await api.call('GET', '/v1/messages?limit=0&cursor=nope');
+    expect(bad.status).toBe(422);
+    expect(errorSchema.parse(bad.body).fields?.map((f) => f.path)).toEqual(['limit', 'cursor']);
   });
 
   it("records a test event under the endpoint's owner", async () => {

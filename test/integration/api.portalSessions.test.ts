@@ -4,6 +4,7 @@ import {
   createdEndpointSchema,
   endpointListSchema,
   errorSchema,
+  messageListSchema,
   portalSessionSchema,
   sendMessageResponse,
 } from '../../src/api/contracts.js';
@@ -160,6 +161,16 @@ describe("a portal token sees and manages its owner's endpoints and messages", (
       ).status,
     ).toBe(202);
     expect((await as(tokenA, 'DELETE', `/v1/endpoints/${id}`)).status).toBe(204);
+  });
+
+  it("lists only its owner's messages, and refuses to list another owner's", async () => {
+    const list = messageListSchema.parse((await as(tokenA, 'GET', '/v1/messages')).body);
+    expect(list.data.map((m) => m.id)).toContain(msgA);
+    expect(list.data.map((m) => m.id)).not.toContain(msgB);
+    expect(list.data.every((m) => m.ownerId === A)).toBe(true);
+    const other = await as(tokenA, 'GET', `/v1/messages?ownerId=${B}`);
+    expect(other.status).toBe(403);
+    expect(errorSchema.parse(other.body).fields?.[0]?.path).toBe('ownerId');
   });
 
   it('reads and redelivers its own messages but cannot send', async () => {
