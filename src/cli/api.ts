@@ -8,7 +8,16 @@ import { ensureCredentials } from '../api/auth.js';
 import { Producer } from '../producer/producer.js';
 import { startApiServer } from '../api/server.js';
 import { createProducerRedis } from '../redis.js';
+import { DEGRADED_SHUTDOWN_MS, shutdownBudget } from '../shutdownBudget.js';
+import {
+  checkApiPort,
+  checkPostgres,
+  checkRedis,
+  firstFailure,
+  listenError,
+} from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
+import { printBanner } from './banner.js';
 
 const HELP = `Usage: hookfleet api [--help]
 
@@ -40,9 +49,20 @@ export async function run(argv: string[]): Promise<number> {
   }
   const logger = createLogger(loaded, 'hookfleet-api');
   survivePostgresConnectionErrors(logger);
-  const config = ensureCredentials(loaded, logger);
   const life = new Lifecycle(logger);
-  closeOnSignals(life, config.shutdownTimeoutMs, logger);
+  closeOnSignals(
+    life,
+    loaded.shutdownTimeoutMs,
+    logger,
+    shutdownBudget({ redisUrl: loaded.redisUrl, databaseUrl: () => loaded.databaseUrl }, logger),
+  );
+  await firstFailure([
+    checkPostgres(loaded.databaseUrl),
+    checkRedis(loaded.redisUrl),
+    checkApiPort(loaded.port),
+  ]);
+  // After the checks: a run that cannot start has no use for credentials.
+  const config = ensureCredentials(loaded, logger);
   try {
     const dbClient = life.add('database', createDbClient(loaded.databaseUrl), (c) => c.close());
     const redis = life.add(
@@ -57,21 +77,15 @@ export async function run(argv: string[]): Promise<number> {
       p.close(),
     );
     const metrics = createMetrics();
-    life.add(
+    const api = life.add(
       'api',
       await startApiServer({ config, logger, dbClient, producer, metrics, redis }),
       (s) => s.close(),
     );
+    printBanner({ title: 'hookfleet api', port: api.port, loaded, config });
   } catch (error) {
-    await life.close(config.shutdownTimeoutMs);
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES') {
-      throw new HookfleetError(
-        'listen_failed',
-        `api: cannot listen on port ${config.port} (${code}); set PORT`,
-      );
-    }
-    throw error;
+    await life.close(DEGRADED_SHUTDOWN_MS);
+    throw listenError(error, config.port);
   }
   // Runs until a signal closes the lifecycle; closeOnSignals sets the exit code.
   return new Promise<number>(() => {});

@@ -7,6 +7,8 @@ import { createMetrics } from '../metrics.js';
 import { startMetricsServer } from '../metricsServer.js';
 import { startMaintenance } from '../worker/maintenance.js';
 import { startWorker } from '../worker/startWorker.js';
+import { shutdownBudget } from '../shutdownBudget.js';
+import { checkPostgres, checkRedis, firstFailure } from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
 
 const HELP = `Usage: hookfleet worker
@@ -35,11 +37,16 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   const logger = createLogger(config, 'hookfleet-worker');
   const life = new Lifecycle(logger);
-  closeOnSignals(life, config.shutdownTimeoutMs, logger);
-  survivePostgresConnectionErrors(logger);
-  const dbClient = life.add('database', createDbClient(await resolveDatabaseUrl(config)), (c) =>
-    c.close(),
+  const databaseUrl = await resolveDatabaseUrl(config);
+  closeOnSignals(
+    life,
+    config.shutdownTimeoutMs,
+    logger,
+    shutdownBudget({ redisUrl: config.redisUrl, databaseUrl: () => databaseUrl }, logger),
   );
+  survivePostgresConnectionErrors(logger);
+  await firstFailure([checkPostgres(databaseUrl), checkRedis(config.redisUrl)]);
+  const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
   const metrics = createMetrics();
   if (config.metricsPort !== undefined) {
     const server = life.add(
