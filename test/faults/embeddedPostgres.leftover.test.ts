@@ -2,8 +2,10 @@
  * `hookfleet start` with the embedded PostgreSQL, as on a first run: the banner names the API
  * and dashboard URLs and the generated credentials (which work); after a SIGKILL of hookfleet,
  * whose PostgreSQL server (a process of its own) keeps running, the next start reuses that
- * server instead of failing on its lock file; SIGTERM then stops it. Each start gets a data
- * directory and ports of its own; afterAll stops any server the directory's lock file names.
+ * server instead of failing on its lock file (or stops it, when it is not where the
+ * configuration says); SIGTERM then stops it, also when Redis is down and the rest of the
+ * shutdown times out. The file gets a data directory and ports of its own; afterAll stops any
+ * server the directory's lock file names.
  */
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLeftoverPostmaster, stopPostmaster } from '../../src/db/embeddedLeftover.js';
 import { freePort } from '../helpers/freePort.js';
 import { spawnHookfleet, type HookfleetProcess } from '../helpers/hookfleetProcess.js';
+import { startRedisServer } from '../helpers/redisServer.js';
 import { TEST_REDIS_URL, deleteQueueKeys, testQueuePrefix } from '../helpers/testRedis.js';
 
 let dir: string;
@@ -92,5 +95,42 @@ describe('hookfleet start, embedded PostgreSQL', () => {
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
     expect(isAlive(pid), 'the embedded PostgreSQL is stopped with hookfleet').toBe(false);
+  });
+
+  it('stops a leftover that is not on the configured port, and starts afresh', async () => {
+    const cluster = join(dir, 'data', 'pg');
+    const killed = start();
+    await killed.waitForLine(/^Register a first endpoint/);
+    await killed.kill('SIGKILL');
+    const leftover = await findLeftoverPostmaster(cluster);
+    expect(leftover).toBeDefined();
+
+    env.HOOKFLEET_EMBEDDED_PG_PORT = String(await freePort());
+    const next = start();
+    await next.waitForLine(/^Register a first endpoint/);
+    expect(next.stdout.join('\n')).toContain('stopping the embedded PostgreSQL left running');
+    expect(isAlive(leftover!.pid)).toBe(false);
+    expect((await findLeftoverPostmaster(cluster))?.port).toBe(
+      Number(env.HOOKFLEET_EMBEDDED_PG_PORT),
+    );
+    await next.kill('SIGTERM');
+  });
+
+  it('stops the embedded PostgreSQL on SIGTERM while Redis is down, within 5 s', async () => {
+    const redis = await startRedisServer();
+    try {
+      const fleet = spawnHookfleet(['start'], { ...env, REDIS_URL: redis.url });
+      started.push(fleet);
+      await fleet.waitForLine(/^Register a first endpoint/);
+      const { pid } = (await findLeftoverPostmaster(join(dir, 'data', 'pg')))!;
+      await redis.stop('sigkill');
+      const signalledAt = performance.now();
+      fleet.child.kill('SIGTERM');
+      const { atMs } = await fleet.exited;
+      expect(atMs - signalledAt).toBeLessThan(5000);
+      expect(isAlive(pid), 'the embedded PostgreSQL is not left behind').toBe(false);
+    } finally {
+      await redis.close();
+    }
   });
 });

@@ -138,3 +138,17 @@ describe('hookfleet start with the embedded PostgreSQL', () => {
     );
   });
 });
+
+describe('--verbose', () => {
+  it('adds the stack trace after the one line', async () => {
+    const redisUrl = `redis://127.0.0.1:${await freePort()}`;
+    const run = spawnHookfleet(['worker', '--verbose'], {
+      REDIS_URL: redisUrl,
+      DATABASE_URL: ADMIN_DATABASE_URL,
+      HOOKFLEET_QUEUE_PREFIX: prefix,
+    });
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr[0]).toMatch(/^hookfleet: Redis at .* is not answering/);
+    expect(run.stderr.slice(1).join('\n')).toMatch(/^\s+at .*startupChecks/m);
+  });
+});
