@@ -18,6 +18,7 @@ import {
 } from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
 import { printBanner } from './banner.js';
+import { logRepeatedErrors } from '../repeatedErrorLog.js';
 
 const HELP = `Usage: hookfleet api [--help]
 
@@ -72,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
         await r.quit().catch(() => r.disconnect());
       },
     );
-    redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+    redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
     const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
       p.close(),
     );

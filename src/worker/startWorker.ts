@@ -16,6 +16,7 @@ import { createDeliveryClient } from '../delivery/httpClient.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { retryDelayMs } from '../delivery/retrySchedule.js';
 import { SuccessRecorder } from './successRecorder.js';
+import { logRepeatedErrors } from '../repeatedErrorLog.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -120,7 +121,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       },
     },
   });
-  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+  worker.on('error', logRepeatedErrors(logger, 'error', 'worker error'));
 
   let closing: Promise<void> | undefined;
   const close = () => {
