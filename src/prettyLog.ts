@@ -24,7 +24,8 @@ function formatValue(value: unknown): string {
 function errorSummary(value: unknown, withStack: boolean): string {
   if (typeof value !== 'object' || value === null) return formatValue(value);
   const { message, code, stack } = value as { message?: string; code?: string; stack?: string };
-  const text = formatValue([message, code].filter(Boolean).join(' ') || 'error');
+  const withCode = code && !message?.includes(code) ? `${message ?? ''} (${code})` : message;
+  const text = formatValue(withCode?.trim() || 'error');
   return withStack && stack ? `${text}\n${stack.replace(/^/gm, '    ')}` : text;
 }
 

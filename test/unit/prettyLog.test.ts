@@ -17,10 +17,13 @@ describe('formatLogLine', () => {
       msg: 'worker error',
       err: { message: 'connect ECONNREFUSED', code: 'ECONNREFUSED', stack: 'Error\n    at x' },
     });
-    expect(formatLogLine(entry)).toBe(
-      '03:04:05.006 ERROR worker error err="connect ECONNREFUSED ECONNREFUSED"',
-    );
+    expect(formatLogLine(entry)).toBe('03:04:05.006 ERROR worker error err="connect ECONNREFUSED"');
     expect(formatLogLine(entry, true)).toContain('\n        at x');
+  });
+
+  it("adds an error's code when its message does not say it", () => {
+    const entry = line({ msg: 'x', err: { message: 'socket hang up', code: 'ECONNRESET' } });
+    expect(formatLogLine(entry)).toBe('03:04:05.006 INFO  x err="socket hang up (ECONNRESET)"');
   });
 
   it('passes a line that is not JSON through', () => {
