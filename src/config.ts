@@ -8,7 +8,9 @@ import { getNextMillis } from 'bullmq';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDurationMs } from './duration.js';
+import { FAILED_DELIVERY_RETENTION_DAYS } from './jobs.js';
 
+const DAY_MS = 86_400_000;
 const DEFAULT_RETRY_SCHEDULE = '5s,5m,30m,2h,5h,10h,10h';
 
 const positiveInt = (what: string) =>
@@ -125,6 +127,7 @@ const envSchema = z.object({
   HOOKFLEET_SWEEP_CRON: cronPattern.default('0 3 * * *'),
   HOOKFLEET_SWEEP_TZ: timeZone.default('UTC'),
   HOOKFLEET_ATTEMPT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
+  HOOKFLEET_MESSAGE_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
   HOOKFLEET_DELIVERY_TIMEOUT_MS: positiveInt('a timeout in milliseconds').default(15_000),
   HOOKFLEET_RETRY_SCHEDULE: durationList.prefault(DEFAULT_RETRY_SCHEDULE),
   HOOKFLEET_RECORDER_FLUSH_MS: positiveInt('an interval in milliseconds').default(1000),
@@ -196,6 +199,12 @@ export interface Config {
   readonly sweepTz: string;
   /** Attempt history older than this many days is deleted by the sweep. Default 30. */
   readonly attemptRetentionDays: number;
+  /**
+   * Messages (with their bodies) older than this many days are deleted by the sweep. Must outlast
+   * the retry schedule plus the 14 days a failed delivery stays replayable, since both need the
+   * message's bytes. Default 30.
+   */
+  readonly messageRetentionDays: number;
   /** Whole-attempt budget: connect, headers and body. Default 15000. */
   readonly deliveryTimeoutMs: number;
   /** Delay before each retry; its length is the number of retries. Default 5s,5m,30m,2h,5h,10h,10h. */
@@ -291,6 +300,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `(got ${e.HOOKFLEET_STALE_WARNING_DAYS} and ${e.HOOKFLEET_STALE_AFTER_DAYS})`,
     );
   }
+  const messagesNeededMs =
+    e.HOOKFLEET_RETRY_SCHEDULE.reduce((sum, ms) => sum + ms, 0) +
+    FAILED_DELIVERY_RETENTION_DAYS * DAY_MS;
+  if (e.HOOKFLEET_MESSAGE_RETENTION_DAYS * DAY_MS <= messagesNeededMs) {
+    throw new ConfigError(
+      'invalid configuration:\n  HOOKFLEET_MESSAGE_RETENTION_DAYS must outlast the retry schedule ' +
+        `plus the ${FAILED_DELIVERY_RETENTION_DAYS} days a failed delivery stays replayable ` +
+        `(got ${e.HOOKFLEET_MESSAGE_RETENTION_DAYS} days; at least ${Math.floor(messagesNeededMs / DAY_MS) + 1} needed)`,
+    );
+  }
   return Object.freeze({
     redisUrl: e.REDIS_URL,
     databaseUrl: e.DATABASE_URL,
@@ -309,6 +328,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepCron: e.HOOKFLEET_SWEEP_CRON,
     sweepTz: e.HOOKFLEET_SWEEP_TZ,
     attemptRetentionDays: e.HOOKFLEET_ATTEMPT_RETENTION_DAYS,
+    messageRetentionDays: e.HOOKFLEET_MESSAGE_RETENTION_DAYS,
     deliveryTimeoutMs: e.HOOKFLEET_DELIVERY_TIMEOUT_MS,
     retryScheduleMs: Object.freeze(e.HOOKFLEET_RETRY_SCHEDULE),
     recorderFlushMs: e.HOOKFLEET_RECORDER_FLUSH_MS,

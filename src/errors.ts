@@ -1,8 +1,10 @@
 /**
- * Typed errors. The delivery errors decide what the worker does next: a RetryableDeliveryError
- * is thrown back to BullMQ, which schedules the next attempt from the retry schedule (or the
- * receiver's Retry-After); a PermanentDeliveryError is turned into BullMQ's UnrecoverableError so
- * the job goes straight to the failed set, where it can be inspected and replayed.
+ * Typed errors, one vocabulary for every side (unavailable.ts adds the ones that say Redis or
+ * PostgreSQL cannot be reached). The delivery errors decide what the worker does next: a
+ * RetryableDeliveryError is thrown back to BullMQ, which schedules the next attempt from the
+ * retry schedule (or the receiver's Retry-After); a PermanentDeliveryError is turned into
+ * BullMQ's UnrecoverableError so the job goes straight to the failed set, where it can be
+ * inspected and replayed. A HookfleetError is what API, command-line and library callers see.
  */
 
 /** A setting is missing or malformed; the process must not start. */
@@ -48,17 +50,32 @@ export class PermanentDeliveryError extends DeliveryError {
   readonly retryable = false;
 }
 
-/** An error with a stable machine-readable code, shown to API and library callers. */
+/** The statuses the API answers errors with. */
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 503;
+
+/** One problem with one input field, listed in a validation error. */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * An error with a stable machine-readable code, shown to API, command-line and library callers.
+ * The API answers it as `{code, detail, fields?}` with `status` and `headers` (api/httpErrors.ts);
+ * the command line turns its code into an exit code (cli/exitCodes.ts).
+ */
 export class HookfleetError extends Error {
   override name = 'HookfleetError';
   constructor(
     /** Stable code, e.g. `validation_failed`, `not_found`, `idempotency_conflict`. */
     readonly code: string,
     message: string,
-    /** HTTP status the API answers with. */
-    readonly status: 400 | 401 | 404 | 409 | 413 | 422 | 503 = 400,
+    /** HTTP status the API answers with. Default 400. */
+    readonly status: ErrorStatus = 400,
     /** Per-field problems for validation errors. */
-    readonly fields?: readonly { path: string; message: string }[],
+    readonly fields?: readonly FieldProblem[],
+    /** Response headers the API adds, e.g. Retry-After on a 503. */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 
 /**
  * Prefixed, time-ordered ids (`msg_…`, `ep_…`), like Svix's: the prefix says what an id names
@@ -17,3 +18,12 @@ export function newId(prefix: 'msg' | 'ep'): string {
 export function newSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
+
+/** An endpoint id as newId('ep') makes it; anything else names no endpoint. */
+export const endpointIdSchema = z
+  .string()
+  .regex(/^ep_[0-9a-z]{1,64}$/, 'expected an endpoint id (ep_…)');
+/** A message id as newId('msg') makes it. */
+export const messageIdSchema = z
+  .string()
+  .regex(/^msg_[0-9a-z]{1,64}$/, 'expected a message id (msg_…)');

@@ -49,6 +49,9 @@ export function deliveryJobId(messageId: string, endpointId: string): string {
  */
 export const DELIVERY_MAX_ATTEMPTS = 1000;
 
+/** Days a failed delivery job stays in Redis, inspectable and replayable from Bull Board. */
+export const FAILED_DELIVERY_RETENTION_DAYS = 14;
+
 /** Job options every delivery is enqueued with. */
 export const DELIVERY_JOB_OPTIONS = {
   attempts: DELIVERY_MAX_ATTEMPTS,
@@ -56,5 +59,5 @@ export const DELIVERY_JOB_OPTIONS = {
   // Completed jobs are history, kept briefly for Bull Board; the attempts table is the record.
   removeOnComplete: { age: 3600, count: 1000 },
   // Failed jobs stay inspectable and replayable for two weeks.
-  removeOnFail: { age: 14 * 24 * 3600 },
+  removeOnFail: { age: FAILED_DELIVERY_RETENTION_DAYS * 24 * 3600 },
 } as const;

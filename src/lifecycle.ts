@@ -5,7 +5,7 @@ type CloseFn = () => Promise<void> | void;
 export interface AddOptions {
   /**
    * Close this resource even when the shutdown ran out of time, after the others (bounded by
-   * `alwaysTimeoutMs`): for what would outlive the process otherwise, like the embedded
+   * ALWAYS_TIMEOUT_MS): for what would outlive the process otherwise, like the embedded
    * PostgreSQL server, a process of its own. Default false.
    */
   always?: boolean;
@@ -123,7 +123,7 @@ export function closeOnSignals(
 
 /**
  * Errors nobody awaited. postgres.js 3.4.9 lets two kinds escape when a connection drops
- * (issue #7; porsager/postgres#1208, #1154): a TypeError thrown from a setImmediate in its
+ * (porsager/postgres#1208, #1154): a TypeError thrown from a setImmediate in its
  * connection.js (a write scheduled on a socket that has just closed), and the socket error (or
  * CONNECTION_CLOSED, when the socket closed cleanly) of the type lookup it runs when reconnecting,
  * as an unhandled rejection. Both concern a connection that is already closed and whose queries

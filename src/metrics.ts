@@ -24,6 +24,8 @@ export interface Metrics {
    * (written with the offending fields replaced) | dropped.
    */
   recorderRowsRefused: Counter<'action'>;
+  /** Attempt-history rows dropped because the in-memory bound was reached during an outage. */
+  recorderAttemptsDropped: Counter;
   /** Endpoints deactivated, by reason. */
   endpointsDeactivated: Counter<'reason'>;
   /** Deliveries put back without an attempt by the endpoint limits: circuit_open | endpoint_busy. */
@@ -85,6 +87,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'hookfleet_recorder_rows_refused_total',
       help: 'Outcome rows PostgreSQL refused even alone, by action: repaired (offending fields replaced) or dropped',
       labelNames: ['action'],
+      registers,
+    }),
+    recorderAttemptsDropped: new Counter({
+      name: 'hookfleet_recorder_attempts_dropped_total',
+      help: 'Attempt-history rows a worker dropped, oldest first, when its buffer filled while PostgreSQL was unreachable',
       registers,
     }),
     endpointsDeactivated: new Counter({

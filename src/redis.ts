@@ -70,3 +70,11 @@ export function waitUntilRedisReady(redis: Redis, timeoutMs: number): Promise<bo
     redis.on('end', done);
   });
 }
+
+/**
+ * Closes a connection for a Lifecycle: QUIT, so replies already on their way arrive first, or at
+ * once when QUIT cannot be sent (connection down).
+ */
+export async function quitRedis(redis: Redis): Promise<void> {
+  await redis.quit().catch(() => redis.disconnect());
+}

@@ -17,13 +17,14 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { createBullBoardApp } from '../dashboard/bullBoard.js';
 import { createEndpointsPage } from '../dashboard/endpointsPage.js';
+import { refuseCrossSite } from '../dashboard/refuseCrossSite.js';
 import type { DbClient } from '../db/client.js';
 import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { readCircuitStates, type CircuitStates } from '../delivery/endpointLimits.js';
-import { refuseCrossSite, requireAdmin, requireApiKey } from './auth.js';
+import { requireAdmin, requireApiKey } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
 import { messageRoutes } from './messageRoutes.js';
@@ -87,6 +88,8 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
   app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, redisReady }));
 
+  // Lets through changes without browser headers (curl on Bull Board's API); the endpoint pages
+  // refuse those too (refuseCrossSite's requireOrigin).
   app.use('/admin/*', requireAdmin(config.adminUser, config.adminPassword), refuseCrossSite());
   // The board links to its home with a trailing slash; Hono routes are strict about it.
   app.get(`${DASHBOARD_PATH}/`, (c) => c.redirect(DASHBOARD_PATH, 301));

@@ -5,7 +5,28 @@
  * Every schema with an `id` in `contracts` becomes a named OpenAPI component.
  */
 import { z } from 'zod';
+import { endpointIdSchema } from '../ids.js';
 import { sendInputSchema } from '../producer/sendInput.js';
+import {
+  attemptSchema,
+  endpointHealthSchema,
+  endpointSchema,
+  jsonValueSchema,
+  messageSchema,
+} from '../views.js';
+
+// The views (views.ts) are API responses too: registered below and re-exported, so every
+// contract the API answers with can be found here.
+export {
+  attemptSchema,
+  deliveryStatusSchema,
+  endpointHealthSchema,
+  endpointSchema,
+  jsonValueSchema,
+  messageSchema,
+  type EndpointView,
+  type MessageView,
+} from '../views.js';
 
 /** Named schemas, for the OpenAPI document. */
 export const contracts = z.registry<{ id: string; description?: string }>();
@@ -17,13 +38,6 @@ const text = (max: number) =>
     .string()
     .max(max)
     .refine((value) => !value.includes(NUL), 'must not contain NUL (\\u0000) characters');
-
-export const endpointIdSchema = z
-  .string()
-  .regex(/^ep_[0-9a-z]{1,64}$/, 'expected an endpoint id (ep_…)');
-export const messageIdSchema = z
-  .string()
-  .regex(/^msg_[0-9a-z]{1,64}$/, 'expected a message id (msg_…)');
 
 /** The event type of a message (same rule as the library's Producer.send). */
 export const eventTypeSchema = sendInputSchema.shape.eventType;
@@ -66,8 +80,7 @@ export const endpointUrlSchema = z
 
 const staleAfterDays = z.number().int().min(1).max(36_500);
 const timestamp = z.iso.datetime();
-/** Any JSON value: a message payload. */
-export const jsonValueSchema = z.json().register(contracts, { id: 'JsonValue' });
+contracts.add(jsonValueSchema, { id: 'JsonValue' });
 
 export const errorSchema = z
   .strictObject({
@@ -131,25 +144,7 @@ export const testEndpointRequest = z
 /** rotate-secret takes no options; a body, if any, must be `{}`. */
 export const rotateSecretRequest = z.strictObject({});
 
-export const endpointSchema = z
-  .strictObject({
-    id: z.string(),
-    url: z.string(),
-    description: z.string(),
-    eventTypes: z.array(z.string()),
-    active: z.boolean(),
-    staleAfterDays: z.number().int().nullable(),
-    createdAt: timestamp,
-    reactivatedAt: timestamp.nullable(),
-    lastSuccessAt: timestamp.nullable(),
-    lastFailureAt: timestamp.nullable(),
-    consecutiveFailures: z.number().int(),
-    successCount: z.number().int(),
-    failureCount: z.number().int(),
-    deactivatedAt: timestamp.nullable(),
-    deactivationReason: z.string().nullable(),
-  })
-  .register(contracts, { id: 'Endpoint' });
+contracts.add(endpointSchema, { id: 'Endpoint' });
 
 export const createdEndpointSchema = endpointSchema
   .extend({
@@ -157,32 +152,7 @@ export const createdEndpointSchema = endpointSchema
   })
   .register(contracts, { id: 'CreatedEndpoint' });
 
-export const endpointHealthSchema = endpointSchema
-  .extend({
-    /** Attempt statistics over the last 24 hours. */
-    stats24h: z.strictObject({
-      since: timestamp,
-      attempts: z.number().int(),
-      succeeded: z.number().int(),
-      failed: z.number().int(),
-      successRate: z.number().nullable(),
-      meanLatencyMs: z.number().nullable(),
-      p95LatencyMs: z.number().nullable(),
-    }),
-    /**
-     * The endpoint's circuit as the workers keep it (see the README's "Sick receivers"); null when
-     * the breaker is off or its state could not be read. Absent from `hookfleet endpoints show`.
-     */
-    circuit: z
-      .strictObject({
-        state: z.enum(['closed', 'open', 'half-open']),
-        /** While open: when the next probe may go out. */
-        retryAt: timestamp.nullable(),
-      })
-      .nullable()
-      .optional(),
-  })
-  .register(contracts, { id: 'EndpointWithHealth' });
+contracts.add(endpointHealthSchema, { id: 'EndpointWithHealth' });
 
 export const endpointListSchema = z
   .strictObject({ data: z.array(endpointSchema), nextCursor: z.string().nullable() })
@@ -240,37 +210,9 @@ export const sendMessageResponse = z
   })
   .register(contracts, { id: 'SendMessageResponse' });
 
-export const attemptSchema = z
-  .strictObject({
-    attemptNumber: z.number().int(),
-    attemptedAt: timestamp,
-    outcome: z.enum(['succeeded', 'retrying', 'failed']),
-    statusCode: z.number().int().nullable(),
-    durationMs: z.number().int(),
-    error: z.string().nullable(),
-  })
-  .register(contracts, { id: 'Attempt' });
+contracts.add(attemptSchema, { id: 'Attempt' });
 
-export const deliveryStatusSchema = z.enum(['pending', 'retrying', 'succeeded', 'failed']);
-
-export const messageSchema = z
-  .strictObject({
-    id: z.string(),
-    eventType: z.string(),
-    payload: jsonValueSchema,
-    idempotencyKey: z.string().nullable(),
-    endpointIds: z.array(z.string()),
-    createdAt: timestamp,
-    enqueuedAt: timestamp.nullable(),
-    deliveries: z.array(
-      z.strictObject({
-        endpointId: z.string(),
-        status: deliveryStatusSchema,
-        attempts: z.array(attemptSchema),
-      }),
-    ),
-  })
-  .register(contracts, { id: 'Message' });
+contracts.add(messageSchema, { id: 'Message' });
 
 export const redeliverRequest = z
   .strictObject({ endpointIds: z.array(endpointIdSchema).min(1).max(1000).optional() })
@@ -297,6 +239,3 @@ export const healthSchema = z
     postgres: z.enum(['up', 'down']),
   })
   .register(contracts, { id: 'Health' });
-
-export type EndpointView = z.input<typeof endpointSchema>;
-export type MessageView = z.input<typeof messageSchema>;

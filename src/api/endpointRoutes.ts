@@ -17,28 +17,26 @@ import {
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
-import { newId, newSecret } from '../ids.js';
+import { endpointIdSchema, newId, newSecret } from '../ids.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Metrics } from '../metrics.js';
 import type { AddressGuard } from '../delivery/addressGuard.js';
 import type { CircuitStates } from '../delivery/endpointLimits.js';
 import {
   createEndpointRequest,
-  endpointIdSchema,
   listEndpointsQuery,
   recoverEndpointRequest,
   testEndpointRequest,
   rotateSecretRequest,
   updateEndpointRequest,
 } from './contracts.js';
-import { endpointHealthView, type EndpointHealthView } from './endpointHealthView.js';
 import { checkEndpointUrl, verifyEndpoint } from '../delivery/endpointUrl.js';
-import { requireRedis } from './httpErrors.js';
+import { requireRedis } from '../unavailable.js';
 import { readJson } from './jsonBody.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import { parseInput } from '../producer/sendInput.js';
-import { toEndpointView } from './views.js';
+import { endpointHealthView, toEndpointView, type EndpointHealthView } from '../views.js';
 
 /** Endpoint requests are small; this bounds what is read of one. */
 const ENDPOINT_BODY_LIMIT_BYTES = 64 * 1024;

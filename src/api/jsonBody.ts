@@ -8,7 +8,6 @@ import { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { HookfleetError } from '../errors.js';
-import { ApiError } from './httpErrors.js';
 import { parseInput } from '../producer/sendInput.js';
 
 /** Deeper JSON is refused: parsing it later (zod, JSON.stringify) recurses once per level. */
@@ -21,7 +20,7 @@ export interface ReadJsonOptions {
   optional?: boolean;
 }
 
-/** Reads, checks and parses the body with `schema`; throws ApiError/HookfleetError with the status to answer. */
+/** Reads, checks and parses the body with `schema`; throws a HookfleetError with the status to answer. */
 export async function readJson<S extends z.ZodType>(
   c: Context,
   schema: S,
@@ -35,10 +34,10 @@ async function readJsonValue(c: Context, options: ReadJsonOptions): Promise<unkn
   const contentType = c.req.header('content-type');
   const isJson = contentType !== undefined && isJsonMediaType(contentType);
   const notJson = () =>
-    new ApiError(
-      415,
+    new HookfleetError(
       'unsupported_media_type',
       `expected Content-Type: application/json${contentType === undefined ? '' : `, got ${contentType.slice(0, 100)}`}`,
+      415,
     );
   // A route whose body is optional accepts an empty body whatever its Content-Type.
   if (!isJson && !options.optional) throw notJson();
@@ -82,12 +81,12 @@ function isJsonMediaType(contentType: string): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
-function tooLarge(bytes: number | undefined, limitBytes: number): ApiError {
+function tooLarge(bytes: number | undefined, limitBytes: number): HookfleetError {
   const size = bytes === undefined ? `over ${limitBytes} bytes` : `${bytes} bytes`;
-  return new ApiError(
-    413,
+  return new HookfleetError(
     'payload_too_large',
     `the request body is ${size}; the limit is ${limitBytes} bytes`,
+    413,
   );
 }
 

@@ -8,12 +8,13 @@ import { findMessage } from '../db/messages.js';
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
-import { messageIdSchema, redeliverRequest, sendMessageRequest } from './contracts.js';
-import { requireRedis } from './httpErrors.js';
+import { messageIdSchema } from '../ids.js';
+import { redeliverRequest, sendMessageRequest } from './contracts.js';
+import { requireRedis } from '../unavailable.js';
 import { readJson } from './jsonBody.js';
 import type { Producer } from '../producer/producer.js';
 import { redeliverMessage } from '../producer/redeliver.js';
-import { toMessageView } from './views.js';
+import { toMessageView } from '../views.js';
 
 /**
  * Room for the request's envelope (event type, idempotency key, up to 1000 endpoint ids) on top

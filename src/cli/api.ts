@@ -7,7 +7,7 @@ import { createMetrics } from '../metrics.js';
 import { ensureCredentials } from '../api/auth.js';
 import { Producer } from '../producer/producer.js';
 import { startApiServer } from '../api/server.js';
-import { createProducerRedis } from '../redis.js';
+import { createProducerRedis, quitRedis } from '../redis.js';
 import { DEGRADED_SHUTDOWN_MS, shutdownBudget } from '../shutdownBudget.js';
 import {
   checkApiPort,
@@ -69,9 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     const redis = life.add(
       'redis',
       createProducerRedis(config.redisUrl, 'hookfleet:api'),
-      async (r) => {
-        await r.quit().catch(() => r.disconnect());
-      },
+      quitRedis,
     );
     redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
     const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>

@@ -10,7 +10,7 @@ import {
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
-import { endpointHealthView, type EndpointHealthView } from '../api/endpointHealthView.js';
+import { endpointHealthView, type EndpointHealthView } from '../views.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { Producer } from '../producer/producer.js';
 import { createAddressGuard } from '../delivery/addressGuard.js';

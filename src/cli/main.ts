@@ -8,7 +8,7 @@
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { wantsStackTraces } from '../config.js';
 import { ConfigError, HookfleetError } from '../errors.js';
-import { isUnavailableError } from '../api/httpErrors.js';
+import { isUnavailableError } from '../unavailable.js';
 import { commands } from './commands.js';
 import { errorText } from './errorText.js';
 import { EXIT_CODES_HELP, EXIT_USAGE, exitCodeFor } from './exitCodes.js';

@@ -78,11 +78,11 @@ export function formatResult(result: SweepResult, staleAfterDays: number): strin
       result.eventsFailed > 0
         ? ` ${result.eventsFailed} operator webhook POSTs failed (see the log).`
         : '';
-    return `Deactivated ${result.deactivated} stale endpoints, warned ${result.warned}, pruned ${result.attemptsPruned} attempt rows (${took}).${failed}`;
+    return `Deactivated ${result.deactivated} stale endpoints, warned ${result.warned}, pruned ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages (${took}).${failed}`;
   }
   const lines = [
     `Dry run, nothing changed: ${result.deactivated} endpoints would be deactivated (default threshold ${staleAfterDays} days), ` +
-      `${result.warned} warned, ${result.attemptsPruned} attempt rows pruned (${took}).`,
+      `${result.warned} warned, ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages pruned (${took}).`,
   ];
   if (result.sample.length > 0) {
     const rows = result.sample.map((row) => [

@@ -11,7 +11,7 @@
  *   POST /:id/disable       disables ('manual')           } (POST-redirect-GET; see
  *   POST /:id/replay        replays failed deliveries     }  endpointActions.ts)
  *
- * POSTs are refused unless sent from these pages (requireSameOrigin.ts).
+ * POSTs are refused unless sent from these pages (refuseCrossSite.ts).
  */
 import type { Queue } from 'bullmq';
 import { Hono, type Context } from 'hono';
@@ -32,8 +32,8 @@ import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { endpointIdSchema } from '../api/contracts.js';
-import { ApiError, isUnavailableError, requireRedis } from '../api/httpErrors.js';
+import { endpointIdSchema } from '../ids.js';
+import { isUnavailableError, requireRedis } from '../unavailable.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import type { CircuitStates } from '../delivery/endpointLimits.js';
@@ -47,7 +47,7 @@ import {
 } from './endpointActions.js';
 import { endpointsListView } from './endpointsListView.js';
 import { errorPage, type CircuitLookup, type PagePaths } from './endpointsPageLayout.js';
-import { requireSameOrigin } from './requireSameOrigin.js';
+import { refuseCrossSite } from './refuseCrossSite.js';
 
 export interface EndpointsPageDeps {
   config: Config;
@@ -108,7 +108,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
     return endpointIdSchema.safeParse(id).success ? id : undefined;
   };
 
-  app.use('*', requireSameOrigin(), async (c, next) => {
+  app.use('*', refuseCrossSite({ requireOrigin: true }), async (c, next) => {
     await next();
     // No script runs on these pages and none may: markup that escaped escaping still cannot act.
     // Framing is refused so the buttons cannot be clicked through another site (clickjacking).
@@ -272,7 +272,7 @@ function isStateFilter(value: string): value is EndpointStateFilter {
 
 /** The outcome code of an error an operator can act on; undefined for the rest (bugs). */
 function actionErrorCode(error: unknown): string | undefined {
-  if (error instanceof HookfleetError || error instanceof ApiError) return error.code;
+  if (error instanceof HookfleetError) return error.code;
   if (isUnavailableError(error)) return 'unavailable';
   return undefined;
 }

@@ -68,14 +68,21 @@ export async function writeDeliveryOutcomes(
     with locked as (
       select id from endpoints where id = any(${pgArray(ids)}::text[]) order by id for update
     ), v as (
-      select * from unnest(
+      -- Times come from the worker's clock; one running ahead must not put last_success_at in
+      -- the future, where greatest() would keep it and the sweep would never see the endpoint
+      -- as stale. Clamped to the database's clock (least() alone would turn a null into now()).
+      select id,
+        case when success_at is null then null else least(success_at, now()) end as last_success_at,
+        case when failure_at is null then null else least(failure_at, now()) end as last_failure_at,
+        successes, failures, failures_since_success
+      from unnest(
         ${pgArray(ids)}::text[],
         ${pgArray(rows.map((r) => iso(r.lastSuccessAtMs)))}::timestamptz[],
         ${pgArray(rows.map((r) => iso(r.lastFailureAtMs)))}::timestamptz[],
         ${pgArray(rows.map((r) => r.successes))}::bigint[],
         ${pgArray(rows.map((r) => r.failures))}::bigint[],
         ${pgArray(rows.map((r) => r.failuresSinceSuccess))}::bigint[]
-      ) as v(id, last_success_at, last_failure_at, successes, failures, failures_since_success)
+      ) as u(id, success_at, failure_at, successes, failures, failures_since_success)
     ), updated as (
       update endpoints e set
         last_success_at = greatest(e.last_success_at, v.last_success_at),

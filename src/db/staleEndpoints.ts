@@ -295,6 +295,44 @@ export async function countPrunableAttempts(sql: Sql, before: Date): Promise<num
   return row?.n ?? 0;
 }
 
+/**
+ * Deletes up to `limit` messages created before `before`, oldest first, from `after` on (the
+ * newest creation time the previous batch deleted), so each batch is one short index range scan
+ * on messages_created_at_idx however many messages the table holds. Their attempt rows are kept
+ * until the attempt retention removes them: the endpoint health figures read them.
+ */
+export async function pruneMessagesBatch(
+  sql: Sql,
+  before: Date,
+  limit: number,
+  after?: Date,
+): Promise<{ deleted: number; lastCreatedAt: Date | undefined }> {
+  const rows = await sql<{ n: number; last: Timestamp | null }[]>`
+    with gone as (
+      delete from messages where id in (
+        select id from messages
+        where created_at < ${iso(before)}::timestamptz
+          ${after === undefined ? sql`` : sql`and created_at >= ${iso(after)}::timestamptz`}
+        order by created_at
+        limit ${limit}::int
+        for update skip locked
+      )
+      returning created_at
+    )
+    select count(*)::int as n, max(created_at) as last from gone`;
+  const row = rows[0];
+  const last = row?.last ?? null;
+  return { deleted: row?.n ?? 0, lastCreatedAt: last === null ? undefined : toDate(last) };
+}
+
+/** How many messages pruneMessagesBatch would delete (dry runs and progress). */
+export async function countPrunableMessages(sql: Sql, before: Date): Promise<number> {
+  const [row] = await sql<
+    { n: number }[]
+  >`select count(*)::int as n from messages where created_at < ${iso(before)}::timestamptz`;
+  return row?.n ?? 0;
+}
+
 function sortByClock(rows: StaleEndpoint[]): StaleEndpoint[] {
   return rows.sort((a, b) => a.clockStartedAt.getTime() - b.clockStartedAt.getTime());
 }

@@ -1,5 +1,5 @@
 /**
- * Per-endpoint limits shared by every worker process through Redis (issue #7): a cap on the
+ * Per-endpoint limits shared by every worker process through Redis: a cap on the
  * deliveries in flight to one endpoint, and a circuit breaker that stops sending to an endpoint
  * after repeated failures. Together they keep a sick receiver (one that hangs until the timeout,
  * or answers 5xx) from occupying the fleet's worker slots, which would otherwise starve every
@@ -22,6 +22,7 @@
  * limits: the limits protect the fleet's capacity and must not become a reason to stop delivering.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -102,101 +103,22 @@ const MAX_BUSY_RETRY_MS = 2000;
 const PROBE_WAIT_MS = 1000;
 /** State keys outlive their last change by this much, so forgotten endpoints leave nothing. */
 const STATE_KEY_TTL_MS = 24 * 3600_000;
-/** Most postponed deliveries remembered per endpoint; beyond, they come back on their timers. */
-const MAX_POSTPONED_TRACKED = 100_000;
 /** Most postponed deliveries handed back at once when a circuit closes. */
 export const MAX_PROMOTED_ON_CLOSE = 10_000;
 /** At most one warning per this interval when Redis does not answer. */
 const WARNING_INTERVAL_MS = 10_000;
 
 /**
- * KEYS: endpoint state hash, in-flight sorted set (member: token, score: lease end), set of the
- * deliveries an open circuit postponed.
- * ARGV: now, token, leaseMs, maxInFlight, breakerOn, jobId (or ''), keyTtlMs.
- * Returns {'admitted', isProbe}, {'open' | 'half-open', untilMs} or {'busy', lastAttemptMs or -1}.
+ * The admission and release scripts, each with its KEYS, ARGV and result described at its top.
+ * They live in .lua files beside this one (as BullMQ keeps its commands), so they read and diff
+ * as Lua; read once, at module load. `npm run build` copies them next to the compiled file.
  */
-const ADMIT_SCRIPT = `
-local now = tonumber(ARGV[1])
-local leaseUntil = now + tonumber(ARGV[3])
-local probe = false
-local state, limit, latency = unpack(redis.call('HMGET', KEYS[1], 'state', 'limit', 'latencyMs'))
-if ARGV[5] == '1' and (state == 'open' or state == 'half-open') then
-  local field = state == 'open' and 'retryAt' or 'probeUntil'
-  local untilMs = tonumber(redis.call('HGET', KEYS[1], field) or '0')
-  if now < untilMs then
-    if ARGV[6] ~= '' and redis.call('SCARD', KEYS[3]) < ${MAX_POSTPONED_TRACKED} then
-      redis.call('SADD', KEYS[3], ARGV[6])
-      redis.call('PEXPIRE', KEYS[3], ARGV[7])
-    end
-    return {state, untilMs}
-  end
-  probe = true
-end
-local maxInFlight = tonumber(ARGV[4])
-if maxInFlight > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('ZCARD', KEYS[2]) >= math.min(tonumber(limit or '1'), maxInFlight) then
-    return {'busy', tonumber(latency or '-1')}
-  end
-  redis.call('ZADD', KEYS[2], leaseUntil, ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-end
-if probe then
-  redis.call('HSET', KEYS[1], 'state', 'half-open', 'probe', ARGV[2], 'probeUntil', leaseUntil)
-  return {'admitted', 1}
-end
-return {'admitted', 0}
-`;
+const ADMIT_SCRIPT = readLua('endpointLimitsAdmit.lua');
+const RELEASE_SCRIPT = readLua('endpointLimitsRelease.lua');
 
-/**
- * KEYS: endpoint state hash, in-flight sorted set, set of postponed deliveries.
- * ARGV: token, verdict, now, failureThreshold, cooldownMs, maxCooldownMs, keyTtlMs, maxInFlight,
- * attemptMs (how long the attempt took), maxPromoted.
- * Returns {transition, ...}: 'opened', 'reopened', 'none', or 'closed' (from open or half-open)
- * followed by the ids of deliveries the open circuit postponed (the rest keep their timers).
- */
-const RELEASE_SCRIPT = `
-redis.call('ZREM', KEYS[2], ARGV[1])
-if ARGV[2] == 'none' then return {'none'} end
-local threshold = tonumber(ARGV[4])
-local maxInFlight = tonumber(ARGV[8])
-local state, limit, failures = unpack(redis.call('HMGET', KEYS[1], 'state', 'limit', 'failures'))
-state = state or 'closed'
-limit = tonumber(limit or '1')
-redis.call('HSET', KEYS[1], 'latencyMs', ARGV[9])
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-if ARGV[2] == 'succeeded' then
-  -- A healthy endpoint at its full limit has nothing else to change: the common path.
-  if state == 'closed' and (failures == false or failures == '0') and (maxInFlight == 0 or limit >= maxInFlight) then
-    return {'none'}
-  end
-  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'limit', math.min(limit * 2, math.max(maxInFlight, 1)))
-  redis.call('HDEL', KEYS[1], 'retryAt', 'probe', 'probeUntil', 'opens')
-  if state == 'closed' then return {'none'} end
-  local postponed = redis.call('SPOP', KEYS[3], tonumber(ARGV[10]))
-  redis.call('DEL', KEYS[3])
-  table.insert(postponed, 1, 'closed')
-  return postponed
-end
-local now = tonumber(ARGV[3])
-failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-redis.call('HSET', KEYS[1], 'limit', math.max(1, math.floor(limit / 2)))
-local result = 'none'
-if threshold > 0 then
-  if state == 'half-open' and redis.call('HGET', KEYS[1], 'probe') == ARGV[1] then
-    local opens = redis.call('HINCRBY', KEYS[1], 'opens', 1)
-    local cooldown = math.min(tonumber(ARGV[5]) * 2 ^ (opens - 1), tonumber(ARGV[6]))
-    redis.call('HSET', KEYS[1], 'state', 'open', 'retryAt', now + cooldown)
-    redis.call('HDEL', KEYS[1], 'probe', 'probeUntil')
-    result = 'reopened'
-  elseif state == 'closed' and failures >= threshold then
-    redis.call('HSET', KEYS[1], 'state', 'open', 'opens', 1, 'retryAt', now + tonumber(ARGV[5]))
-    result = 'opened'
-  end
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-return {result}
-`;
+function readLua(name: string): string {
+  return readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
+}
 
 function busyRetryMs(lastAttemptMs: number): number {
   if (lastAttemptMs < 0) return BUSY_RETRY_MS;

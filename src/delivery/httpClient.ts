@@ -50,7 +50,7 @@ export interface DeliveryClient {
  * Requests go through undici's `dispatch` with a handler of our own rather than `request()`: the
  * response body is counted and (for a failure) excerpted as it arrives, with no body stream, and
  * the attempt's budget is enforced by one periodic sweep over the attempts in flight instead of
- * an AbortSignal and a timer per attempt (both showed in the worker's profile, issue #6).
+ * an AbortSignal and a timer per attempt (both showed in the worker's profile).
  */
 export function createDeliveryClient(options: DeliveryClientOptions): DeliveryClient {
   const { timeoutMs, guard } = options;

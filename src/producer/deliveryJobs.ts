@@ -1,6 +1,5 @@
-/** Adding delivery jobs to the `deliveries` queue, and the error a caller gets when Redis cannot take them. */
+/** Adding delivery jobs to the `deliveries` queue. */
 import type { Queue } from 'bullmq';
-import { HookfleetError } from '../errors.js';
 import {
   DELIVERY_JOB,
   DELIVERY_JOB_OPTIONS,
@@ -29,7 +28,8 @@ const JOBS_PER_PIPELINE = 200;
  * Adds one job per message x endpoint, in pipelines of JOBS_PER_PIPELINE jobs sent without
  * waiting for each other. Job ids are deterministic, so adding the same deliveries again adds
  * nothing, which is what makes a retry after a partial failure safe. Settles only when every
- * pipeline has, then throws the first error the Redis client threw; see redisUnavailable.
+ * pipeline has, then throws the first error the Redis client threw (callers turn it into
+ * redisUnavailable, unavailable.ts).
  */
 export async function addDeliveryJobs(
   queue: Queue,
@@ -54,23 +54,4 @@ export async function addDeliveryJobs(
     (r): r is PromiseRejectedResult => r.status === 'rejected',
   );
   if (failure) throw failure.reason;
-}
-
-/** The 503 a caller gets when Redis cannot take the deliveries; it names the message if one was stored. */
-export function redisUnavailable(
-  reason: string,
-  messageId?: string,
-  cause?: unknown,
-): HookfleetError {
-  const stored =
-    messageId === undefined
-      ? 'nothing was stored'
-      : `message ${messageId} was stored but not enqueued (send again with the same idempotencyKey to resume it)`;
-  const error = new HookfleetError(
-    'redis_unavailable',
-    `Redis is unavailable (${reason}); ${stored}. Retry later.`,
-    503,
-  );
-  if (cause !== undefined) error.cause = cause;
-  return error;
 }

@@ -15,9 +15,9 @@ import {
   type NewFannedOutMessage,
 } from '../db/messages.js';
 import { HookfleetError } from '../errors.js';
-import { addDeliveryJobs, redisUnavailable } from './deliveryJobs.js';
+import { addDeliveryJobs } from './deliveryJobs.js';
 import { GroupCommit } from './groupCommit.js';
-import { isUnavailableError } from '../api/httpErrors.js';
+import { isUnavailableError, redisUnavailable } from '../unavailable.js';
 
 /** A message to store and enqueue: its payload is the JSON text sent to receivers. */
 export type PendingMessage = Omit<NewFannedOutMessage, 'enqueued'>;

@@ -9,8 +9,15 @@ import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
 import { DELIVERIES_QUEUE } from '../jobs.js';
-import { createProducerRedis, PRODUCER_REDIS_WAIT_MS, waitUntilRedisReady } from '../redis.js';
-import { addDeliveryJobs, redisUnavailable } from './deliveryJobs.js';
+import { Lifecycle } from '../lifecycle.js';
+import {
+  createProducerRedis,
+  PRODUCER_REDIS_WAIT_MS,
+  quitRedis,
+  waitUntilRedisReady,
+} from '../redis.js';
+import { redisUnavailable } from '../unavailable.js';
+import { addDeliveryJobs } from './deliveryJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
 
@@ -52,8 +59,8 @@ export class Producer {
   private readonly redis: Redis;
   private readonly queue: Queue;
   private readonly batcher: MessageBatcher;
-  private readonly owned: (() => Promise<void>)[] = [];
-  private closing: Promise<void> | undefined;
+  /** What close() closes, in reverse order: the batcher, the queue, then the connections it opened. */
+  private readonly life = new Lifecycle();
   /** One wait for a (re)connecting Redis, shared by the sends that arrive meanwhile. */
   private redisWait: Promise<boolean> | undefined;
 
@@ -68,32 +75,35 @@ export class Producer {
           'the Producer needs DATABASE_URL (or a dbClient)',
         );
       }
-      const client = createDbClient(this.config.databaseUrl);
-      this.dbClient = client;
-      this.owned.push(() => client.close());
+      this.dbClient = this.life.add('database', createDbClient(this.config.databaseUrl), (c) =>
+        c.close(),
+      );
     }
-    if (options.redis) {
-      this.redis = options.redis;
-    } else {
-      const redis = createProducerRedis(this.config.redisUrl, 'hookfleet:producer');
-      this.redis = redis;
-      this.owned.push(async () => {
-        await redis.quit().catch(() => redis.disconnect());
-      });
-    }
-    this.queue = new Queue(DELIVERIES_QUEUE, {
-      connection: this.redis,
-      prefix: this.config.queuePrefix,
-    });
+    this.redis =
+      options.redis ??
+      this.life.add(
+        'redis',
+        createProducerRedis(this.config.redisUrl, 'hookfleet:producer'),
+        quitRedis,
+      );
+    this.queue = this.life.add(
+      'deliveries queue',
+      new Queue(DELIVERIES_QUEUE, { connection: this.redis, prefix: this.config.queuePrefix }),
+      (q) => q.close(),
+    );
     // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
     // BullMQ prints every failed reconnection attempt to stderr.
     this.queue.on('error', () => {});
-    this.batcher = new MessageBatcher({
-      sql: this.dbClient.sql,
-      queue: this.queue,
-      whyRedisUnavailable: () => this.whyRedisUnavailable(),
-      ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
-    });
+    this.batcher = this.life.add(
+      'message batcher',
+      new MessageBatcher({
+        sql: this.dbClient.sql,
+        queue: this.queue,
+        whyRedisUnavailable: () => this.whyRedisUnavailable(),
+        ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
+      }),
+      (b) => b.close(),
+    );
   }
 
   /** The `deliveries` queue, for the dashboard and tests. */
@@ -175,14 +185,12 @@ export class Producer {
     return { id, deliveries: 1, endpointIds: [endpointId], duplicate: false };
   }
 
-  /** Finishes the sends in progress, then closes the connections this producer opened. Safe to call twice. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.batcher.close();
-      await this.queue.close();
-      for (const close of this.owned.reverse()) await close();
-    })();
-    return this.closing;
+  /**
+   * Finishes the sends in progress, then closes the connections this producer opened. Safe to
+   * call twice; gives up waiting after HOOKFLEET_SHUTDOWN_TIMEOUT_MS (`config.shutdownTimeoutMs`).
+   */
+  async close(): Promise<void> {
+    await this.life.close(this.config.shutdownTimeoutMs);
   }
 
   private serialise(payload: unknown): string {

@@ -12,7 +12,8 @@ import type { DbClient } from '../db/client.js';
 import { MAINTENANCE_QUEUE } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { createWorkerRedis } from '../redis.js';
+import { Lifecycle } from '../lifecycle.js';
+import { createWorkerRedis, quitRedis } from '../redis.js';
 import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 import { logRepeatedErrors } from '../repeatedErrorLog.js';
@@ -50,6 +51,7 @@ export interface SweepJobResult {
   deactivated: number;
   warned: number;
   attemptsPruned: number;
+  messagesPruned: number;
   eventsFailed: number;
   durationMs: number;
   longestStatementMs: number;
@@ -61,8 +63,17 @@ export interface SweepJobResult {
  */
 export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMaintenance> {
   const { config, logger } = deps;
-  const connection = createWorkerRedis(config.redisUrl, 'hookfleet:maintenance');
-  const queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.queuePrefix });
+  const life = new Lifecycle(logger);
+  const connection = life.add(
+    'maintenance redis',
+    createWorkerRedis(config.redisUrl, 'hookfleet:maintenance'),
+    quitRedis,
+  );
+  const queue = life.add(
+    'maintenance queue',
+    new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.queuePrefix }),
+    (q) => q.close(),
+  );
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   try {
@@ -81,8 +92,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
         "sweep's next run was already registered by another process",
       );
     } else {
-      await queue.close();
-      await connection.quit().catch(() => connection.disconnect());
+      await life.close(config.shutdownTimeoutMs);
       throw error;
     }
   }
@@ -122,19 +132,13 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     'maintenance started',
   );
 
-  let closing: Promise<void> | undefined;
-  return {
-    close() {
-      closing ??= (async () => {
-        // A sweep stopped here fails its job, which BullMQ retries (here or in another process).
-        for (const controller of running) controller.abort(new Error('shutting down'));
-        await worker.close();
-        await queue.close();
-        await connection.quit().catch(() => connection.disconnect());
-      })();
-      return closing;
-    },
-  };
+  life.add('maintenance worker', worker, (w) => w.close());
+  // Closed first: a sweep stopped here fails its job, which BullMQ retries (here or in another
+  // process), and the worker's close need not wait for the sweep to finish.
+  life.add('running sweeps', running, (sweeps) => {
+    for (const controller of sweeps) controller.abort(new Error('shutting down'));
+  });
+  return { close: () => life.close(config.shutdownTimeoutMs).then(() => {}) };
 }
 
 /**

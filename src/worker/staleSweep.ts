@@ -16,6 +16,8 @@ import {
   countWarnings,
   databaseNow,
   pruneAttemptsBatch,
+  pruneMessagesBatch,
+  countPrunableMessages,
   sampleStale,
   sweepStaleBatch,
   type StaleEndpoint,
@@ -79,6 +81,8 @@ export interface SweepResult {
   warned: number;
   /** Attempt rows deleted (in a dry run: that would be). */
   attemptsPruned: number;
+  /** Messages deleted, with their bodies (in a dry run: that would be). */
+  messagesPruned: number;
   /** Dry run only: up to 20 of the endpoints that would be deactivated, oldest clock first. */
   sample: SweepSampleRow[];
   /** Operator-webhook POSTs that failed or were skipped (the events were still logged). */
@@ -122,13 +126,17 @@ export async function sweepStaleEndpoints(
     defaultDays: config.staleAfterDays,
     warningDays: config.staleWarningDays,
   };
-  const pruneBefore = new Date(now.getTime() - config.attemptRetentionDays * DAY_MS);
+  const pruneBefore = {
+    attempts: new Date(now.getTime() - config.attemptRetentionDays * DAY_MS),
+    messages: new Date(now.getTime() - config.messageRetentionDays * DAY_MS),
+  };
   const result: SweepResult = {
     dryRun: options.dryRun ?? false,
     now,
     deactivated: 0,
     warned: 0,
     attemptsPruned: 0,
+    messagesPruned: 0,
     sample: [],
     eventsFailed: 0,
     durationMs: { total: 0, deactivate: 0, warn: 0, prune: 0 },
@@ -139,7 +147,8 @@ export async function sweepStaleEndpoints(
   if (result.dryRun) {
     result.deactivated = await timed(() => countStale(sql, rule));
     result.warned = await timed(() => countWarnings(sql, rule));
-    result.attemptsPruned = await timed(() => countPrunableAttempts(sql, pruneBefore));
+    result.attemptsPruned = await timed(() => countPrunableAttempts(sql, pruneBefore.attempts));
+    result.messagesPruned = await timed(() => countPrunableMessages(sql, pruneBefore.messages));
     const sample = await timed(() => sampleStale(sql, rule, SAMPLE_SIZE));
     result.sample = sample.map(({ id, url, lastSuccessAt, staleAfterDays }) => ({
       id,
@@ -156,7 +165,10 @@ export async function sweepStaleEndpoints(
       );
       if (rule.warningDays > 0)
         result.durationMs.warn = await measure(() => runEndpointPhase(run, 'warn'));
-      result.durationMs.prune = await measure(() => runPrunePhase(run, pruneBefore));
+      result.durationMs.prune = await measure(async () => {
+        await runPrunePhase(run, pruneBefore.attempts);
+        await runMessagePrunePhase(run, pruneBefore.messages);
+      });
     } finally {
       if (deps.events === undefined) await events.close();
     }
@@ -178,6 +190,7 @@ export function summariseSweep(result: SweepResult) {
     deactivated: result.deactivated,
     warned: result.warned,
     attemptsPruned: result.attemptsPruned,
+    messagesPruned: result.messagesPruned,
     eventsFailed: result.eventsFailed,
     durationMs: Math.round(result.durationMs.total),
     longestStatementMs: Math.round(result.longestStatementMs),
@@ -241,6 +254,20 @@ async function runPrunePhase(run: Run, before: Date): Promise<void> {
     result.attemptsPruned += deleted;
     after = lastAttemptedAt ?? after;
     options.onProgress?.(result.attemptsPruned, Math.max(total, result.attemptsPruned), 'prune');
+    if (deleted < batchSize) break;
+  }
+}
+
+/** Deletes messages past their retention, batch by batch, oldest first. */
+async function runMessagePrunePhase(run: Run, before: Date): Promise<void> {
+  const { sql, batchSize, timed, result } = run;
+  let after: Date | undefined;
+  for (;;) {
+    const { deleted, lastCreatedAt } = await timed(() =>
+      pruneMessagesBatch(sql, before, batchSize, after),
+    );
+    result.messagesPruned += deleted;
+    after = lastCreatedAt ?? after;
     if (deleted < batchSize) break;
   }
 }

@@ -6,7 +6,8 @@ import { RetryableDeliveryError } from '../errors.js';
 import { DELIVERIES_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { createLimitsRedis, createWorkerRedis } from '../redis.js';
+import { Lifecycle } from '../lifecycle.js';
+import { createLimitsRedis, createWorkerRedis, quitRedis } from '../redis.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
 import { createEndpointCache } from './endpointCache.js';
@@ -43,25 +44,31 @@ const LEASE_MARGIN_MS = 5000;
 /** Starts a BullMQ worker on the `deliveries` queue. */
 export function startWorker(deps: WorkerDeps): RunningWorker {
   const { config, logger, dbClient, metrics } = deps;
-  const guard = createAddressGuard({
-    allowCidrs: config.allowCidrs,
-    ...(deps.resolve && { resolve: deps.resolve }),
-  });
-  const client = createDeliveryClient({ timeoutMs: config.deliveryTimeoutMs, guard });
-  const recorder = new SuccessRecorder({
-    sql: dbClient.sql,
-    logger,
-    metrics,
-    flushMs: config.recorderFlushMs,
-  });
-  const limitsRedis = createLimitsRedis(config.redisUrl, 'hookfleet:endpoint-limits');
+  // Resources are made in the reverse of the order they close in: the BullMQ worker first (it
+  // waits for the deliveries in flight), then the recorder's flush, while the connections those
+  // use are still open.
+  const life = new Lifecycle(logger);
+  const limitsRedis = life.add(
+    'endpoint limits redis',
+    createLimitsRedis(config.redisUrl, 'hookfleet:endpoint-limits'),
+    quitRedis,
+  );
+  const connection = life.add(
+    'worker redis',
+    createWorkerRedis(config.redisUrl, 'hookfleet:worker'),
+    quitRedis,
+  );
   // On the limits' connection: a Queue on a connection it does not own opens none of its own.
   const postponedQueue = new Queue(DELIVERIES_QUEUE, {
     connection: limitsRedis,
     prefix: config.queuePrefix,
   });
   postponedQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
-  const postponed = createPostponedDeliveries(postponedQueue, logger);
+  const postponed = life.add(
+    'postponed deliveries',
+    createPostponedDeliveries(postponedQueue, logger),
+    (p) => p.settled(),
+  );
   const limits = createEndpointLimits({
     redis: limitsRedis,
     prefix: config.queuePrefix,
@@ -74,15 +81,33 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     metrics,
     onCircuitClosed: (_endpointId, jobIds) => postponed.promote(jobIds),
   });
-  const changes = createEndpointChanges({
-    databaseUrl: dbClient.url,
-    sql: dbClient.sql,
-    logger,
-    metrics,
-    // Four pings per cache bound: a row stays trusted while the last answered ping is younger
-    // than the bound, so one slow or lost answer does not send every delivery back to PostgreSQL.
-    pingMs: Math.max(50, Math.floor(config.endpointCacheMs / 4)),
+  const guard = createAddressGuard({
+    allowCidrs: config.allowCidrs,
+    ...(deps.resolve && { resolve: deps.resolve }),
   });
+  const client = life.add(
+    'delivery client',
+    createDeliveryClient({ timeoutMs: config.deliveryTimeoutMs, guard }),
+    (c) => c.close(),
+  );
+  const changes = life.add(
+    'endpoint changes',
+    createEndpointChanges({
+      databaseUrl: dbClient.url,
+      sql: dbClient.sql,
+      logger,
+      metrics,
+      // Four pings per cache bound: a row stays trusted while the last answered ping is younger
+      // than the bound, so one slow or lost answer does not send every delivery back to PostgreSQL.
+      pingMs: Math.max(50, Math.floor(config.endpointCacheMs / 4)),
+    }),
+    (c) => c.close(),
+  );
+  const recorder = life.add(
+    'success recorder',
+    new SuccessRecorder({ sql: dbClient.sql, logger, metrics, flushMs: config.recorderFlushMs }),
+    (r) => r.close(config.shutdownTimeoutMs),
+  );
   const processor = createDeliveryProcessor({
     endpoints: createEndpointCache(dbClient.db, {
       ttlMs: config.endpointCacheMs,
@@ -96,7 +121,6 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     metrics,
     retryScheduleMs: config.retryScheduleMs,
   });
-  const connection = createWorkerRedis(config.redisUrl, 'hookfleet:worker');
   const worker = new Worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
     connection,
     prefix: config.queuePrefix,
@@ -123,19 +147,11 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   });
   worker.on('error', logRepeatedErrors(logger, 'error', 'worker error'));
 
-  let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= (async () => {
-      await worker.close();
-      await recorder.close(config.shutdownTimeoutMs);
-      await changes.close();
-      await client.close();
-      await postponed.settled();
-      await connection.quit().catch(() => connection.disconnect());
-      await limitsRedis.quit().catch(() => limitsRedis.disconnect());
-    })();
-    return closing;
-  };
+  life.add('worker', worker, (w) => w.close());
+  // The two steps that may wait: the deliveries in flight (each bounded by the delivery timeout)
+  // and the recorder's flush (bounded by the shutdown timeout); the others are quick.
+  const close = () =>
+    life.close(config.deliveryTimeoutMs + config.shutdownTimeoutMs).then(() => {});
   logger.info({ concurrency: config.concurrency, prefix: config.queuePrefix }, 'worker started');
   return { worker, recorder, close };
 }

@@ -46,7 +46,8 @@ export interface SuccessRecorderOptions {
   batchSize?: number;
   /**
    * Attempt-history rows kept in memory while PostgreSQL is unreachable; past it the oldest rows
-   * are dropped (and counted in the log). Endpoint timestamps and counters are never dropped: they
+   * are dropped (logged at once and when writes resume, and counted in
+   * hookfleet_recorder_attempts_dropped_total). Endpoint timestamps and counters are never dropped: they
    * are one small entry per endpoint. Default 200000.
    */
   maxPendingAttempts?: number;
@@ -73,7 +74,8 @@ export class SuccessRecorder {
   private flushing: Promise<void> | undefined;
   private consecutiveErrors = 0;
   private closed = false;
-  private droppedAttempts = 0;
+  /** Attempt rows dropped since the last successful write, and the span of their times. */
+  private dropped: DroppedAttempts | undefined;
   private lastFlushStartMs = 0;
   /**
    * A batch whose write failed after it may have reached PostgreSQL: when the connection drops
@@ -111,11 +113,7 @@ export class SuccessRecorder {
     this.tallies.set(attempt.endpointId, tally);
     this.attempts.push(attempt);
     this.oldestPendingMs ??= Date.now();
-    if (this.attempts.length > this.maxPendingAttempts) {
-      const drop = this.attempts.length - this.maxPendingAttempts;
-      this.attempts.splice(0, drop);
-      this.droppedAttempts += drop;
-    }
+    this.trimToBound();
     this.options.metrics?.recorderPending.set(this.attempts.length);
     if (this.attempts.length >= this.batchSize && !this.flushing && this.consecutiveErrors === 0) {
       void this.flush();
@@ -230,13 +228,39 @@ export class SuccessRecorder {
     if (batch.oldestMs !== undefined) {
       this.options.metrics?.recorderFlushLag.observe((Date.now() - batch.oldestMs) / 1000);
     }
-    if (this.droppedAttempts > 0) {
+    if (this.dropped !== undefined) {
       this.options.logger.warn(
-        { dropped: this.droppedAttempts },
-        'attempt history rows dropped during a database outage',
+        droppedFields(this.dropped),
+        'attempt history rows dropped during the database outage; endpoint timestamps and counters were kept',
       );
-      this.droppedAttempts = 0;
+      this.dropped = undefined;
     }
+  }
+
+  /**
+   * Past `maxPendingAttempts`, drops the oldest attempt rows (never the tallies). Says so at once,
+   * the first time in an outage, since the process may not live to report it; counts them in
+   * hookfleet_recorder_attempts_dropped_total; and once PostgreSQL takes writes again, logs how
+   * many were lost and the span of attempt times they covered.
+   */
+  private trimToBound(): void {
+    const excess = this.attempts.length - this.maxPendingAttempts;
+    if (excess <= 0) return;
+    const gone = this.attempts.splice(0, excess);
+    if (this.dropped === undefined) {
+      this.options.logger.error(
+        { maxPendingAttempts: this.maxPendingAttempts },
+        'attempt history buffer full while PostgreSQL is unreachable; dropping the oldest attempt rows',
+      );
+    }
+    const span = this.dropped ?? { count: 0, fromMs: Infinity, toMs: -Infinity };
+    span.count += excess;
+    for (const attempt of gone) {
+      span.fromMs = Math.min(span.fromMs, attempt.attemptedAt.getTime());
+      span.toMs = Math.max(span.toMs, attempt.attemptedAt.getTime());
+    }
+    this.dropped = span;
+    this.options.metrics?.recorderAttemptsDropped.inc(excess);
   }
 
   /** The records stay (restored or unconfirmed by the caller); the next try waits with backoff. */
@@ -301,11 +325,7 @@ export class SuccessRecorder {
   private restore(older: OutcomeBatch, oldestMs: number | undefined): void {
     this.tallies = mergeTallyMaps(older.tallies, this.tallies);
     this.attempts = older.attempts.concat(this.attempts);
-    if (this.attempts.length > this.maxPendingAttempts) {
-      const drop = this.attempts.length - this.maxPendingAttempts;
-      this.attempts.splice(0, drop);
-      this.droppedAttempts += drop;
-    }
+    this.trimToBound();
     if (older.tallies.size > 0 || older.attempts.length > 0)
       this.oldestPendingMs = oldestMs ?? this.oldestPendingMs;
   }
@@ -321,4 +341,18 @@ function concatBatches(first: OutcomeBatch, second: OutcomeBatch): OutcomeBatch 
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+interface DroppedAttempts {
+  count: number;
+  fromMs: number;
+  toMs: number;
+}
+
+function droppedFields(dropped: DroppedAttempts) {
+  return {
+    dropped: dropped.count,
+    attemptedFrom: new Date(dropped.fromMs).toISOString(),
+    attemptedTo: new Date(dropped.toMs).toISOString(),
+  };
 }

@@ -209,6 +209,24 @@ describe('sweepStaleEndpoints', () => {
     expect(left.map((row) => row.message_id)).toEqual(['msg_4', 'msg_5']);
   });
 
+  it('deletes messages older than the message retention, in batches, and keeps newer ones', async () => {
+    const now = Date.now();
+    const days = [31, 32, 45, 60, 400, 29, 1];
+    for (const [i, ago] of days.entries()) {
+      await db.sql`
+        insert into messages (id, event_type, payload, endpoint_ids, created_at)
+        values (${`msg_keep_or_prune_${i}`}, 'x.y', '{}'::jsonb, '{}'::text[],
+                ${new Date(now - ago * 86_400_000).toISOString()}::timestamptz)`;
+    }
+
+    const result = await sweep({ batchSize: 2 }, { HOOKFLEET_MESSAGE_RETENTION_DAYS: '30' });
+
+    expect(result.messagesPruned).toBe(5);
+    const left = await db.sql<{ id: string }[]>`
+      select id from messages where id like 'msg_keep_or_prune_%' order by id`;
+    expect(left.map((row) => row.id)).toEqual(['msg_keep_or_prune_5', 'msg_keep_or_prune_6']);
+  });
+
   it('changes nothing in a dry run, and reports counts and a sample', async () => {
     const stale = await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 400 });
     const neverSucceeded = await endpointWith({ createdDaysAgo: 370 });

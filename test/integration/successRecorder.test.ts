@@ -1,10 +1,12 @@
 import { eq } from 'drizzle-orm';
+import { pino } from 'pino';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDbClient } from '../../src/db/client.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts, endpoints } from '../../src/db/schema.js';
 import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
 import {
   IDLE_FLUSH_INTERVAL_MS,
   SuccessRecorder,
@@ -50,6 +52,21 @@ describe('SuccessRecorder', () => {
     expect(r).toMatchObject({ successCount: 100, failureCount: 2, consecutiveFailures: 2 });
     const rows = await db.db.select().from(attempts).where(eq(attempts.endpointId, endpoint.id));
     expect(rows).toHaveLength(102);
+  });
+
+  it("never sets last_success_at past the database's clock, however far a worker's clock runs ahead", async () => {
+    const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
+    const recorder = new SuccessRecorder({ sql: db.sql, logger, flushMs: 60_000 });
+    const anHourAhead = new Date(Date.now() + 3_600_000);
+    recorder.record(attempt(endpoint.id, 'succeeded', anHourAhead));
+    recorder.record(attempt(endpoint.id, 'retrying', anHourAhead));
+    await recorder.close();
+    const [clock] = await db.sql<[{ now: string }]>`select now()::text as now`;
+    const dbNowMs = new Date(clock.now).getTime();
+    const r = await row(endpoint.id);
+    expect(r.lastSuccessAt!.getTime()).toBeLessThanOrEqual(dbNowMs);
+    expect(r.lastFailureAt!.getTime()).toBeLessThanOrEqual(dbNowMs);
+    expect(r.successCount).toBe(1);
   });
 
   it('never moves last_success_at backwards, whichever worker flushes last', async () => {
@@ -161,6 +178,55 @@ describe('SuccessRecorder', () => {
       const r = await row(endpoint.id);
       expect(r.lastSuccessAt).toEqual(at('2026-05-01T00:00:00Z'));
       expect(r).toMatchObject({ successCount: 1, failureCount: 1, consecutiveFailures: 1 });
+    } finally {
+      await recorder.close();
+      await viaProxy.close();
+      await proxy.close();
+    }
+  });
+
+  it('bounds what it keeps during an outage, and says what it dropped and when it was', async () => {
+    const endpoint = await insertEndpoint(db.db, { url: 'http://127.0.0.1/' });
+    const proxy = await startTcpProxy(5432);
+    const viaProxy = createDbClient(proxy.through(db.url), { max: 2 });
+    await viaProxy.sql`select 1`;
+    const lines: { msg: string; dropped?: number; attemptedFrom?: string; attemptedTo?: string }[] =
+      [];
+    const capture = pino(
+      { level: 'warn' },
+      { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
+    );
+    const metrics = createMetrics({ defaultMetrics: false });
+    const recorder = new SuccessRecorder({
+      sql: viaProxy.sql,
+      logger: capture,
+      metrics,
+      flushMs: 60_000,
+      maxPendingAttempts: 3,
+    });
+    try {
+      proxy.cut();
+      for (let second = 0; second < 5; second++)
+        recorder.record(attempt(endpoint.id, 'succeeded', at(`2026-05-02T00:00:0${second}Z`)));
+      await recorder.flush();
+      expect(recorder.pendingAttempts).toBe(3);
+      expect(lines.map((line) => line.msg)).toContainEqual(
+        expect.stringContaining('attempt history buffer full'),
+      );
+      expect((await metrics.recorderAttemptsDropped.get()).values[0]?.value).toBe(2);
+
+      proxy.restore();
+      await recorder.flush();
+      expect(lines.find((line) => line.dropped !== undefined)).toMatchObject({
+        dropped: 2,
+        attemptedFrom: '2026-05-02T00:00:00.000Z',
+        attemptedTo: '2026-05-02T00:00:01.000Z',
+      });
+      // The tally was never dropped: every success counts, the newest time stands.
+      const r = await row(endpoint.id);
+      expect(r).toMatchObject({ successCount: 5, lastSuccessAt: at('2026-05-02T00:00:04Z') });
+      const kept = await db.db.select().from(attempts).where(eq(attempts.endpointId, endpoint.id));
+      expect(kept).toHaveLength(3);
     } finally {
       await recorder.close();
       await viaProxy.close();

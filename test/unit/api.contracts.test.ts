@@ -7,7 +7,7 @@ import {
   sendMessageRequest,
 } from '../../src/api/contracts.js';
 import { openApiDocument } from '../../src/api/openapi.js';
-import { deliveryStatus } from '../../src/api/views.js';
+import { deliveryStatus } from '../../src/views.js';
 
 describe('subscriptionPatterns', () => {
   it('lists the type, each prefix wildcard from the longest, and *', () => {

@@ -90,6 +90,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' })).not.toThrow(/hunter2/);
   });
 
+  it('keeps messages longer than the retry schedule plus the failed-delivery retention', () => {
+    expect(loadConfig({}).messageRetentionDays).toBe(30);
+    // The default schedule is about 28 hours, plus 14 days replayable: 16 days at least.
+    expect(() => loadConfig({ HOOKFLEET_MESSAGE_RETENTION_DAYS: '15' })).toThrow(
+      /HOOKFLEET_MESSAGE_RETENTION_DAYS must outlast .*at least 16 needed/,
+    );
+    expect(loadConfig({ HOOKFLEET_MESSAGE_RETENTION_DAYS: '16' }).messageRetentionDays).toBe(16);
+    expect(() =>
+      loadConfig({ HOOKFLEET_MESSAGE_RETENTION_DAYS: '16', HOOKFLEET_RETRY_SCHEDULE: '3d' }),
+    ).toThrow(/at least 18 needed/);
+  });
+
   it('requires the admin user and password together', () => {
     expect(() => loadConfig({ HOOKFLEET_ADMIN_USER: 'ops' })).toThrow(/must be set together/);
   });

@@ -19,6 +19,7 @@ const result: SweepResult = {
   deactivated: 3,
   warned: 1,
   attemptsPruned: 10,
+  messagesPruned: 2,
   sample: [
     {
       id: 'ep_1',
