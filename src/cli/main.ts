@@ -18,7 +18,7 @@ function usage(): string {
   const lines = Object.entries(commands).map(
     ([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`,
   );
-  return `Usage: hookfleet <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'hookfleet <command> --help' for a command's options and environment.\n\n${EXIT_CODES_HELP}`;
+  return `Usage: hookfleet <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'hookfleet <command> --help' for a command's options and environment.\nAdd --verbose to see the stack trace behind a failure.\n\n${EXIT_CODES_HELP}`;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -33,7 +33,11 @@ redis://127.0.0.1:6379. Without API keys or dashboard credentials it generates t
 them once. SIGTERM or SIGINT shuts everything down gracefully.
 
 Environment: every variable of the api and worker commands (see 'hookfleet api --help' and
-'hookfleet worker --help'), plus HOOKFLEET_DATA_DIR.`;
+'hookfleet worker --help'), plus HOOKFLEET_DATA_DIR and HOOKFLEET_EMBEDDED_PG_PORT.
+
+Before starting anything it checks Redis, PostgreSQL (or the data directory and the embedded
+server's port) and the API port, and stops with one line saying what is missing. Once up it
+prints the API and dashboard URLs, generated credentials and a curl for a first endpoint.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('start', argv, {});
