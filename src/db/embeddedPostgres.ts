@@ -118,7 +118,9 @@ export async function startEmbeddedPostgres(
   try {
     await server.start();
   } catch (error) {
-    const said = lastLines.find((line) => /FATAL|ERROR|PANIC/.test(line)) ?? lastLines.at(-1);
+    const said = (lastLines.find((line) => /FATAL|ERROR|PANIC/.test(line)) ?? lastLines.at(-1))
+      // The server's own prefix (time, zone, pid) says nothing the user needs.
+      ?.replace(/^.*?\b(FATAL|ERROR|PANIC):\s+/, '$1: ');
     throw new HookfleetError(
       'dependency_unavailable',
       `the embedded PostgreSQL in ${cluster} did not start (${said ?? reasonOf(error)}). Run with LOG_LEVEL=debug to see its log, or set DATABASE_URL to a PostgreSQL of yours.`,
