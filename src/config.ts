@@ -146,6 +146,9 @@ const envSchema = z.object({
   HOOKFLEET_MAX_PAYLOAD_BYTES: positiveInt('a size in bytes').default(256 * 1024),
   HOOKFLEET_ENDPOINT_CACHE_MS: positiveInt('a duration in milliseconds').default(2000),
   HOOKFLEET_DATA_DIR: z.string().min(1).default('.hookfleet'),
+  HOOKFLEET_EMBEDDED_PG_PORT: positiveInt('a TCP port (1-65535)')
+    .refine((n) => n <= 65535, 'expected a TCP port (1-65535)')
+    .default(54329),
   HOOKFLEET_SECRET_ROTATION_OVERLAP_MS: positiveInt('a duration in milliseconds').default(
     24 * 3600 * 1000,
   ),
@@ -160,6 +163,7 @@ const envSchema = z.object({
     .refine((n) => n <= 65535, 'expected a TCP port (1-65535)')
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOOKFLEET_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
 });
 
 export interface Config {
@@ -245,6 +249,11 @@ export interface Config {
   /** Where the embedded PostgreSQL keeps its data. Default .hookfleet */
   readonly dataDir: string;
   /**
+   * Port of the embedded PostgreSQL, on 127.0.0.1; off the standard 5432 so it never collides
+   * with a PostgreSQL already on the machine. Default 54329.
+   */
+  readonly embeddedPgPort: number;
+  /**
    * After `rotate-secret`, how long deliveries stay signed with the previous secret as well, so
    * receivers can switch without rejecting anything. Default 86400000 (24 h).
    */
@@ -268,6 +277,11 @@ export interface Config {
    */
   readonly metricsPort: number | undefined;
   readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /**
+   * `pretty`: one readable line per log entry (time, level, message, key=value); `json`: pino's
+   * JSON lines. Default: pretty when stdout is a terminal, json otherwise (files, pipes, Docker).
+   */
+  readonly logFormat: 'json' | 'pretty';
 }
 
 /** Validates the environment (default: `process.env`) and returns a frozen Config. */
@@ -339,13 +353,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxPayloadBytes: e.HOOKFLEET_MAX_PAYLOAD_BYTES,
     endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
     dataDir: e.HOOKFLEET_DATA_DIR,
+    embeddedPgPort: e.HOOKFLEET_EMBEDDED_PG_PORT,
     secretRotationOverlapMs: e.HOOKFLEET_SECRET_ROTATION_OVERLAP_MS,
     endpointMaxInFlight: e.HOOKFLEET_ENDPOINT_MAX_IN_FLIGHT,
     circuitFailures: e.HOOKFLEET_CIRCUIT_FAILURES,
     circuitCooldownMs: e.HOOKFLEET_CIRCUIT_COOLDOWN_MS,
     metricsPort: e.HOOKFLEET_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.HOOKFLEET_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
   });
+}
+
+/**
+ * Whether a failing command should print its error's stack trace as well as its one-line
+ * message: with `--verbose` (main.ts) or LOG_LEVEL=debug/trace. Read here, before any command
+ * loads its config, because a failure may come from loading it.
+ */
+export function wantsStackTraces(env: Record<string, string | undefined> = process.env): boolean {
+  return env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace';
 }
 
 /** Secrets must not be echoed back in an error message. */

@@ -264,76 +264,53 @@ export async function explainStaleBatch(
 }
 
 /**
- * Deletes up to `limit` attempt rows older than `before`, oldest first, through
- * attempts_attempted_at_idx; returns how many and the newest time deleted (to page on).
+ * The history the sweep prunes, each with the time column its retention counts from; each has an
+ * index on that column (attempts_attempted_at_idx, messages_created_at_idx).
  */
-export async function pruneAttemptsBatch(
-  sql: Sql,
-  before: Date,
-  limit: number,
-  after?: Date,
-): Promise<{ deleted: number; lastAttemptedAt: Date | undefined }> {
-  const rows = await sql<{ n: number; last: Timestamp | null }[]>`
-    with gone as (
-      delete from attempts where id in (
-        select id from attempts
-        where attempted_at < ${iso(before)}::timestamptz
-          ${after === undefined ? sql`` : sql`and attempted_at >= ${iso(after)}::timestamptz`}
-        order by attempted_at
-        limit ${limit}::int
-        for update skip locked
-      )
-      returning attempted_at
-    )
-    select count(*)::int as n, max(attempted_at) as last from gone`;
-  const row = rows[0];
-  const last = row?.last ?? null;
-  return { deleted: row?.n ?? 0, lastAttemptedAt: last === null ? undefined : toDate(last) };
-}
-
-/** How many attempt rows are older than `before`. */
-export async function countPrunableAttempts(sql: Sql, before: Date): Promise<number> {
-  const [row] = await sql<
-    { n: number }[]
-  >`select count(*)::int as n from attempts where attempted_at < ${iso(before)}::timestamptz`;
-  return row?.n ?? 0;
-}
+export const PRUNABLE = {
+  attempts: { table: 'attempts', time: 'attempted_at' },
+  messages: { table: 'messages', time: 'created_at' },
+} as const;
+export type Prunable = (typeof PRUNABLE)[keyof typeof PRUNABLE];
 
 /**
- * Deletes up to `limit` messages created before `before`, oldest first, from `after` on (the
- * newest creation time the previous batch deleted), so each batch is one short index range scan
- * on messages_created_at_idx however many messages the table holds. Their attempt rows are kept
- * until the attempt retention removes them: the endpoint health figures read them.
+ * Deletes up to `limit` rows of `what` older than `before`, oldest first, from `after` on (the
+ * newest time the previous batch deleted), so each batch is one short range scan of the time
+ * index however large the table is. Returns how many and the newest time deleted (to page on).
+ * A message's attempt rows stay until their own retention: the endpoint health figures read them.
  */
-export async function pruneMessagesBatch(
+export async function pruneBatch(
   sql: Sql,
+  what: Prunable,
   before: Date,
   limit: number,
   after?: Date,
-): Promise<{ deleted: number; lastCreatedAt: Date | undefined }> {
+): Promise<{ deleted: number; lastTime: Date | undefined }> {
+  const table = sql(what.table);
+  const time = sql(what.time);
   const rows = await sql<{ n: number; last: Timestamp | null }[]>`
     with gone as (
-      delete from messages where id in (
-        select id from messages
-        where created_at < ${iso(before)}::timestamptz
-          ${after === undefined ? sql`` : sql`and created_at >= ${iso(after)}::timestamptz`}
-        order by created_at
+      delete from ${table} where id in (
+        select id from ${table}
+        where ${time} < ${iso(before)}::timestamptz
+          ${after === undefined ? sql`` : sql`and ${time} >= ${iso(after)}::timestamptz`}
+        order by ${time}
         limit ${limit}::int
         for update skip locked
       )
-      returning created_at
+      returning ${time} as t
     )
-    select count(*)::int as n, max(created_at) as last from gone`;
+    select count(*)::int as n, max(t) as last from gone`;
   const row = rows[0];
   const last = row?.last ?? null;
-  return { deleted: row?.n ?? 0, lastCreatedAt: last === null ? undefined : toDate(last) };
+  return { deleted: row?.n ?? 0, lastTime: last === null ? undefined : toDate(last) };
 }
 
-/** How many messages pruneMessagesBatch would delete (dry runs and progress). */
-export async function countPrunableMessages(sql: Sql, before: Date): Promise<number> {
-  const [row] = await sql<
-    { n: number }[]
-  >`select count(*)::int as n from messages where created_at < ${iso(before)}::timestamptz`;
+/** How many rows of `what` pruneBatch would delete (dry runs and progress). */
+export async function countPrunable(sql: Sql, what: Prunable, before: Date): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from ${sql(what.table)}
+    where ${sql(what.time)} < ${iso(before)}::timestamptz`;
   return row?.n ?? 0;
 }
 

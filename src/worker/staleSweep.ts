@@ -11,13 +11,13 @@
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import {
-  countPrunableAttempts,
+  countPrunable,
   countStale,
   countWarnings,
   databaseNow,
-  pruneAttemptsBatch,
-  pruneMessagesBatch,
-  countPrunableMessages,
+  pruneBatch,
+  PRUNABLE,
+  type Prunable,
   sampleStale,
   sweepStaleBatch,
   type StaleEndpoint,
@@ -147,8 +147,12 @@ export async function sweepStaleEndpoints(
   if (result.dryRun) {
     result.deactivated = await timed(() => countStale(sql, rule));
     result.warned = await timed(() => countWarnings(sql, rule));
-    result.attemptsPruned = await timed(() => countPrunableAttempts(sql, pruneBefore.attempts));
-    result.messagesPruned = await timed(() => countPrunableMessages(sql, pruneBefore.messages));
+    result.attemptsPruned = await timed(() =>
+      countPrunable(sql, PRUNABLE.attempts, pruneBefore.attempts),
+    );
+    result.messagesPruned = await timed(() =>
+      countPrunable(sql, PRUNABLE.messages, pruneBefore.messages),
+    );
     const sample = await timed(() => sampleStale(sql, rule, SAMPLE_SIZE));
     result.sample = sample.map(({ id, url, lastSuccessAt, staleAfterDays }) => ({
       id,
@@ -166,8 +170,8 @@ export async function sweepStaleEndpoints(
       if (rule.warningDays > 0)
         result.durationMs.warn = await measure(() => runEndpointPhase(run, 'warn'));
       result.durationMs.prune = await measure(async () => {
-        await runPrunePhase(run, pruneBefore.attempts);
-        await runMessagePrunePhase(run, pruneBefore.messages);
+        result.attemptsPruned = await runPrunePhase(run, PRUNABLE.attempts, pruneBefore.attempts);
+        result.messagesPruned = await runPrunePhase(run, PRUNABLE.messages, pruneBefore.messages);
       });
     } finally {
       if (deps.events === undefined) await events.close();
@@ -242,33 +246,23 @@ async function runEndpointPhase(run: Run, phase: StaleAction, metrics?: Metrics)
   }
 }
 
-async function runPrunePhase(run: Run, before: Date): Promise<void> {
-  const { sql, batchSize, options, timed, result } = run;
-  const total = options.onProgress ? await timed(() => countPrunableAttempts(sql, before)) : 0;
-  options.onProgress?.(0, total, 'prune');
+/**
+ * Deletes `what` past its retention, batch by batch, oldest first; returns how many. Progress is
+ * reported for attempts, the larger and the one `hookfleet sweep` has always shown.
+ */
+async function runPrunePhase(run: Run, what: Prunable, before: Date): Promise<number> {
+  const { sql, batchSize, options, timed } = run;
+  const progress = what === PRUNABLE.attempts ? options.onProgress : undefined;
+  const total = progress ? await timed(() => countPrunable(sql, what, before)) : 0;
+  progress?.(0, total, 'prune');
+  let deleted = 0;
   let after: Date | undefined;
   for (;;) {
-    const { deleted, lastAttemptedAt } = await timed(() =>
-      pruneAttemptsBatch(sql, before, batchSize, after),
-    );
-    result.attemptsPruned += deleted;
-    after = lastAttemptedAt ?? after;
-    options.onProgress?.(result.attemptsPruned, Math.max(total, result.attemptsPruned), 'prune');
-    if (deleted < batchSize) break;
-  }
-}
-
-/** Deletes messages past their retention, batch by batch, oldest first. */
-async function runMessagePrunePhase(run: Run, before: Date): Promise<void> {
-  const { sql, batchSize, timed, result } = run;
-  let after: Date | undefined;
-  for (;;) {
-    const { deleted, lastCreatedAt } = await timed(() =>
-      pruneMessagesBatch(sql, before, batchSize, after),
-    );
-    result.messagesPruned += deleted;
-    after = lastCreatedAt ?? after;
-    if (deleted < batchSize) break;
+    const batch = await timed(() => pruneBatch(sql, what, before, batchSize, after));
+    deleted += batch.deleted;
+    after = batch.lastTime ?? after;
+    progress?.(deleted, Math.max(total, deleted), 'prune');
+    if (batch.deleted < batchSize) return deleted;
   }
 }
 

@@ -17,6 +17,7 @@ import { createDeliveryClient } from '../delivery/httpClient.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { retryDelayMs } from '../delivery/retrySchedule.js';
 import { SuccessRecorder } from './successRecorder.js';
+import { logRepeatedErrors } from '../repeatedErrorLog.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -144,7 +145,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       },
     },
   });
-  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+  worker.on('error', logRepeatedErrors(logger, 'error', 'worker error'));
 
   life.add('worker', worker, (w) => w.close());
   // The two steps that may wait: the deliveries in flight (each bounded by the delivery timeout)
