@@ -5,9 +5,12 @@
  * Every schema with an `id` in `contracts` becomes a named OpenAPI component.
  */
 import { z } from 'zod';
-import { endpointIdSchema, messageIdSchema } from '../ids.js';
-import { endpointUrlSchema, eventTypePatternSchema, safeText as text } from '../endpointInput.js';
-import { ownerIdSchema } from '../ownerId.js';
+import { endpointIdSchema, messageIdSchema, ownerIdSchema } from '../ids.js';
+import {
+  endpointUrlSchema,
+  eventTypePatternSchema,
+  safeText as text,
+} from '../delivery/endpointInput.js';
 import { sendInputSchema } from '../producer/sendInput.js';
 import {
   attemptSchema,
@@ -30,7 +33,7 @@ export {
   type MessageView,
 } from '../views.js';
 
-export { endpointUrlSchema, eventTypePatternSchema } from '../endpointInput.js';
+export { endpointUrlSchema, eventTypePatternSchema } from '../delivery/endpointInput.js';
 
 /** Named schemas, for the OpenAPI document. */
 export const contracts = z.registry<{ id: string; description?: string }>();

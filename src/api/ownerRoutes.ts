@@ -11,12 +11,12 @@ import { z } from 'zod';
 import type { DbClient } from '../db/client.js';
 import { insertPortalSession, revokePortalSessions } from '../db/portalSessions.js';
 import { HookfleetError } from '../errors.js';
-import { ownerIdSchema } from '../ownerId.js';
 import { parseInput } from '../producer/sendInput.js';
 import { createPortalSessionRequest, PORTAL_SESSION_SECONDS } from './contracts.js';
 import { readJson } from './jsonBody.js';
 import { newPortalToken } from '../portalTokens.js';
 import { platformOnly } from './scope.js';
+import { ownerIdSchema } from '../ids.js';
 
 const BODY_LIMIT_BYTES = 4096;
 /** The path's owner id, checked so a 422 names the `ownerId` field. */

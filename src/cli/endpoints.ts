@@ -10,13 +10,13 @@ import {
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
-import { isOwnerId } from '../ownerId.js';
 import { endpointHealthView, type EndpointHealthView } from '../views.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { Producer } from '../producer/producer.js';
 import { createAddressGuard } from '../delivery/addressGuard.js';
 import { badArguments, parseCommandArgs } from './args.js';
 import { formatDurationMs, printFields, printTable } from './output.js';
+import { isOwnerId } from '../ids.js';
 
 const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rotate-secret> [options]
 

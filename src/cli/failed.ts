@@ -8,12 +8,12 @@ import {
   type FailedDelivery,
 } from '../db/failedDeliveries.js';
 import { HookfleetError } from '../errors.js';
-import { isOwnerId } from '../ownerId.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import { badArguments, parseCommandArgs, parseSince, parseWholeNumber } from './args.js';
 import { openDeliveriesQueue } from './deliveriesQueue.js';
 import { printTable, truncate } from './output.js';
 import { createProgressBar } from './progress.js';
+import { isOwnerId } from '../ids.js';
 
 const HELP = `Usage: hookfleet failed <list|replay> [options]
 

@@ -30,11 +30,10 @@ import {
 import { findEndpoint, setEndpointActive } from '../db/endpoints.js';
 import { listFailedDeliveries } from '../db/failedDeliveries.js';
 import { HookfleetError } from '../errors.js';
-import { isOwnerId } from '../ownerId.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { endpointIdSchema } from '../ids.js';
+import { endpointIdSchema, isOwnerId } from '../ids.js';
 import { isUnavailableError, requireRedis } from '../unavailable.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';

@@ -41,7 +41,7 @@ import type { AddressGuard } from '../delivery/addressGuard.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
-import { endpointUrlSchema, eventTypePatternSchema, safeText } from '../endpointInput.js';
+import { endpointUrlSchema, eventTypePatternSchema, safeText } from '../delivery/endpointInput.js';
 import { endpointIdSchema } from '../ids.js';
 import { verifyPortalToken } from '../portalTokens.js';
 import { requireRedis } from '../unavailable.js';

@@ -26,7 +26,7 @@ export const endpoints = pgTable(
     id: text('id').primaryKey(),
     url: text('url').notNull(),
     /**
-     * The platform's own id for the customer this endpoint belongs to (see ownerId.ts); null for
+     * The platform's own id for the customer this endpoint belongs to (see ids.ts); null for
      * a platform-wide endpoint. A message reaches only endpoints of its own owner (or, without
      * one, only endpoints without one). Never changed after creation.
      */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { HookfleetError } from '../errors.js';
-import { ownerIdSchema } from '../ownerId.js';
+import { ownerIdSchema } from '../ids.js';
 
 const eventType = z
   .string()
