@@ -33,6 +33,9 @@ const url = (protocols: string[], form: string) =>
       }
     }, `expected ${form}`);
 
+/** An origin a page may be framed by, as CSP frame-ancestors writes it (no path, no quotes). */
+const FRAME_ANCESTOR = /^https?:\/\/(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$/;
+
 const commaList = z.string().transform((value) =>
   value
     .split(',')
@@ -121,6 +124,12 @@ const envSchema = z.object({
   HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
   HOOKFLEET_OPERATOR_WEBHOOK_SECRET: signingSecret.optional(),
   HOOKFLEET_OPERATOR_ALLOW_CIDRS: cidrList.default([]),
+  HOOKFLEET_PORTAL_FRAME_ANCESTORS: commaList
+    .refine(
+      (items) => items.every((item) => FRAME_ANCESTOR.test(item)),
+      'expected comma-separated origins such as https://app.example.com,https://*.example.com',
+    )
+    .default([]),
   HOOKFLEET_STALE_WARNING_DAYS: wholeNumber(
     'a whole number of days (0 turns warnings off)',
   ).default(30),
@@ -141,6 +150,9 @@ const envSchema = z.object({
     .transform((value) => value === '1' || value === 'true'),
   HOOKFLEET_ENDPOINT_CACHE_MS: positiveInt('a duration in milliseconds').default(2000),
   HOOKFLEET_DATA_DIR: z.string().min(1).default('.hookfleet'),
+  HOOKFLEET_EMBEDDED_PG_PORT: positiveInt('a TCP port (1-65535)')
+    .refine((n) => n <= 65535, 'expected a TCP port (1-65535)')
+    .default(54329),
   HOOKFLEET_SECRET_ROTATION_OVERLAP_MS: positiveInt('a duration in milliseconds').default(
     24 * 3600 * 1000,
   ),
@@ -155,6 +167,7 @@ const envSchema = z.object({
     .refine((n) => n <= 65535, 'expected a TCP port (1-65535)')
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOOKFLEET_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
 });
 
 export interface Config {
@@ -188,6 +201,11 @@ export interface Config {
    * operator receiver, without opening its range to every customer endpoint. Default none.
    */
   readonly operatorAllowCidrs: readonly string[];
+  /**
+   * Origins allowed to show the customer portal (/portal) in a frame: the platform's own app,
+   * which embeds it. Default none: the portal refuses to be framed, like the operator pages.
+   */
+  readonly portalFrameAncestors: readonly string[];
   /**
    * How many days before its threshold an endpoint is reported once as `endpoint.stale_warning`;
    * 0 turns warnings off. Must be below HOOKFLEET_STALE_AFTER_DAYS. Default 30.
@@ -241,6 +259,11 @@ export interface Config {
   /** Where the embedded PostgreSQL keeps its data. Default .hookfleet */
   readonly dataDir: string;
   /**
+   * Port of the embedded PostgreSQL, on 127.0.0.1; off the standard 5432 so it never collides
+   * with a PostgreSQL already on the machine. Default 54329.
+   */
+  readonly embeddedPgPort: number;
+  /**
    * After `rotate-secret`, how long deliveries stay signed with the previous secret as well, so
    * receivers can switch without rejecting anything. Default 86400000 (24 h).
    */
@@ -264,6 +287,11 @@ export interface Config {
    */
   readonly metricsPort: number | undefined;
   readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /**
+   * `pretty`: one readable line per log entry (time, level, message, key=value); `json`: pino's
+   * JSON lines. Default: pretty when stdout is a terminal, json otherwise (files, pipes, Docker).
+   */
+  readonly logFormat: 'json' | 'pretty';
 }
 
 /** Validates the environment (default: `process.env`) and returns a frozen Config. */
@@ -320,6 +348,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     operatorWebhookUrl: e.HOOKFLEET_OPERATOR_WEBHOOK_URL,
     operatorWebhookSecret: e.HOOKFLEET_OPERATOR_WEBHOOK_SECRET,
     operatorAllowCidrs: Object.freeze(e.HOOKFLEET_OPERATOR_ALLOW_CIDRS),
+    portalFrameAncestors: Object.freeze(e.HOOKFLEET_PORTAL_FRAME_ANCESTORS),
     staleWarningDays: e.HOOKFLEET_STALE_WARNING_DAYS,
     sweepCron: e.HOOKFLEET_SWEEP_CRON,
     sweepTz: e.HOOKFLEET_SWEEP_TZ,
@@ -335,13 +364,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deliveryEvents: e.HOOKFLEET_DELIVERY_EVENTS,
     endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
     dataDir: e.HOOKFLEET_DATA_DIR,
+    embeddedPgPort: e.HOOKFLEET_EMBEDDED_PG_PORT,
     secretRotationOverlapMs: e.HOOKFLEET_SECRET_ROTATION_OVERLAP_MS,
     endpointMaxInFlight: e.HOOKFLEET_ENDPOINT_MAX_IN_FLIGHT,
     circuitFailures: e.HOOKFLEET_CIRCUIT_FAILURES,
     circuitCooldownMs: e.HOOKFLEET_CIRCUIT_COOLDOWN_MS,
     metricsPort: e.HOOKFLEET_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.HOOKFLEET_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
   });
+}
+
+/**
+ * Whether a failing command should print its error's stack trace as well as its one-line
+ * message: with `--verbose` (main.ts) or LOG_LEVEL=debug/trace. Read here, before any command
+ * loads its config, because a failure may come from loading it.
+ */
+export function wantsStackTraces(env: Record<string, string | undefined> = process.env): boolean {
+  return env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace';
 }
 
 /** Secrets must not be echoed back in an error message. */

@@ -2,6 +2,18 @@ import type { Logger } from './logger.js';
 
 type CloseFn = () => Promise<void> | void;
 
+export interface AddOptions {
+  /**
+   * Close this resource even when the shutdown ran out of time, after the others (bounded by
+   * ALWAYS_TIMEOUT_MS): for what would outlive the process otherwise, like the embedded
+   * PostgreSQL server, a process of its own. Default false.
+   */
+  always?: boolean;
+}
+
+/** How long the `always` resources get once the shutdown timed out. */
+const ALWAYS_TIMEOUT_MS = 2500;
+
 /**
  * Every resource a process opens registers its close function here; `close()` runs them in
  * reverse order of registration (so a worker stops before the connections it uses), each one
@@ -9,14 +21,22 @@ type CloseFn = () => Promise<void> | void;
  * promise instead of closing twice.
  */
 export class Lifecycle {
-  private readonly closers: { name: string; close: CloseFn }[] = [];
+  private readonly closers: { name: string; close: CloseFn; always: boolean }[] = [];
   private closing: Promise<boolean> | undefined;
 
   constructor(private readonly logger?: Logger) {}
 
   /** Registers a resource; returns it, so `const x = life.add('x', make(), (x) => x.close())`. */
-  add<T>(name: string, resource: T, close: (resource: T) => Promise<void> | void): T {
-    this.closers.push({ name, close: () => close(resource) });
+  add<T>(
+    name: string,
+    resource: T,
+    close: (resource: T) => Promise<void> | void,
+    options: AddOptions = {},
+  ): T {
+    let closed: Promise<void> | undefined;
+    // Once only: an `always` resource may be reached by both the ordered run and the timeout.
+    const closeOnce = () => (closed ??= Promise.resolve().then(() => close(resource)));
+    this.closers.push({ name, close: closeOnce, always: options.always ?? false });
     return resource;
   }
 
@@ -49,20 +69,53 @@ export class Lifecycle {
     })();
     const finished = await Promise.race([run, deadline]);
     clearTimeout(timer);
-    if (!finished) this.logger?.error({ timeoutMs }, 'shutdown timed out');
+    if (!finished) {
+      this.logger?.error({ timeoutMs }, 'shutdown timed out');
+      await this.closeAlways();
+    }
     return finished;
+  }
+
+  private async closeAlways(): Promise<void> {
+    for (const { name, close } of [...this.closers].reverse().filter((c) => c.always)) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ALWAYS_TIMEOUT_MS);
+      });
+      await Promise.race([
+        Promise.resolve()
+          .then(close)
+          .catch((error: unknown) =>
+            this.logger?.error({ err: error, resource: name }, 'close failed'),
+          ),
+        late,
+      ]);
+      clearTimeout(timer);
+    }
   }
 }
 
 /**
  * SIGTERM and SIGINT start a graceful shutdown; the process exits when it finishes (code 0) or
  * times out (code 1). A second signal while closing is ignored, since closing is already bounded.
+ * `budget`, when given, picks the timeout at the signal (shutdownBudget.ts shortens it when Redis
+ * or PostgreSQL is down, since nothing waiting on them will finish).
  */
-export function closeOnSignals(lifecycle: Lifecycle, timeoutMs: number, logger: Logger): void {
+export function closeOnSignals(
+  lifecycle: Lifecycle,
+  timeoutMs: number,
+  logger: Logger,
+  budget?: (timeoutMs: number) => Promise<number>,
+): void {
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (lifecycle.isClosing) return;
+    if (signalled || lifecycle.isClosing) return;
+    signalled = true;
     logger.info({ signal }, 'shutting down');
-    void lifecycle.close(timeoutMs).then((clean) => process.exit(clean ? 0 : 1));
+    void (budget ? budget(timeoutMs) : Promise.resolve(timeoutMs))
+      .catch(() => timeoutMs)
+      .then((ms) => lifecycle.close(ms))
+      .then((clean) => process.exit(clean ? 0 : 1));
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

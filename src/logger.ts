@@ -1,19 +1,27 @@
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
+import { prettyDestination } from './prettyLog.js';
 
 export type { Logger };
 
 /**
- * pino: JSON lines on stdout, cheap enough for the delivery hot path. Redaction is a second line
+ * pino: JSON lines on stdout, cheap enough for the delivery hot path; readable lines instead when
+ * `logFormat` is pretty (a terminal, by default; see prettyLog.ts). Redaction is a second line
  * of defence; secrets are kept out of log calls in the first place.
  */
-export function createLogger(config: Pick<Config, 'logLevel'>, name = 'hookfleet'): Logger {
-  return pino({
+export function createLogger(
+  config: Pick<Config, 'logLevel'> & Partial<Pick<Config, 'logFormat'>>,
+  name = 'hookfleet',
+): Logger {
+  const options = {
     name,
     level: config.logLevel,
     redact: {
       paths: ['secret', '*.secret', 'authorization', '*.authorization'],
       censor: '[redacted]',
     },
-  });
+  };
+  if (config.logFormat !== 'pretty') return pino(options);
+  const withStack = config.logLevel === 'debug' || config.logLevel === 'trace';
+  return pino(options, prettyDestination(withStack));
 }

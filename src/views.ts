@@ -19,6 +19,8 @@ export const jsonValueSchema = z.json();
 export const endpointSchema = z.strictObject({
   id: z.string(),
   url: z.string(),
+  /** The customer it belongs to; null for a platform-wide endpoint. */
+  ownerId: z.string().nullable(),
   description: z.string(),
   eventTypes: z.array(z.string()),
   active: z.boolean(),
@@ -73,6 +75,8 @@ export const deliveryStatusSchema = z.enum(['pending', 'retrying', 'succeeded', 
 export const messageSchema = z.strictObject({
   id: z.string(),
   eventType: z.string(),
+  /** The owner whose endpoints it went to; null: endpoints without an owner. */
+  ownerId: z.string().nullable(),
   payload: jsonValueSchema,
   idempotencyKey: z.string().nullable(),
   endpointIds: z.array(z.string()),
@@ -97,6 +101,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
   return {
     id: row.id,
     url: row.url,
+    ownerId: row.ownerId,
     description: row.description,
     eventTypes: row.eventTypes,
     active: row.active,
@@ -137,6 +142,7 @@ export function toMessageView(
   return {
     id: message.id,
     eventType: message.eventType,
+    ownerId: message.ownerId,
     payload: message.payload as MessageView['payload'],
     idempotencyKey: message.idempotencyKey,
     endpointIds: message.endpointIds,

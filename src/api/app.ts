@@ -2,9 +2,13 @@
  * The HTTP API for producers in any language, built as a Hono app by a factory that never listens
  * by itself (server.ts does; tests call `app.request()` in-process).
  *
- *   /v1/endpoints, /v1/messages   JSON API, `Authorization: Bearer <key>` (HOOKFLEET_API_KEYS)
+ *   /v1/endpoints, /v1/messages   JSON API, `Authorization: Bearer <key>` (HOOKFLEET_API_KEYS),
+ *                                 or a portal session token: one owner's share only (scope.ts)
+ *   /v1/owners                    portal sessions for an owner (ownerRoutes.ts), API keys only
  *   /admin/queues                 Bull Board, basic auth (HOOKFLEET_ADMIN_USER/PASSWORD)
  *   /admin/endpoints              endpoint health page (dashboard/endpointsPage.ts), same auth
+ *   /portal                       the customer portal (dashboard/portalPage.ts), a portal session
+ *                                 cookie made from the session's token
  *   /healthz, /metrics            open, for load balancers and Prometheus
  *   /openapi.json                 open, generated from the zod contracts
  *
@@ -17,6 +21,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { createBullBoardApp } from '../dashboard/bullBoard.js';
 import { createEndpointsPage } from '../dashboard/endpointsPage.js';
+import { createPortalPage } from '../dashboard/portalPage.js';
 import { refuseCrossSite } from '../dashboard/refuseCrossSite.js';
 import type { DbClient } from '../db/client.js';
 import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
@@ -24,18 +29,22 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { readCircuitStates, type CircuitStates } from '../delivery/endpointLimits.js';
-import { requireAdmin, requireApiKey } from './auth.js';
+import { requireAdmin } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
 import { messageRoutes } from './messageRoutes.js';
 import { openApiDocument } from './openapi.js';
 import { opsRoutes } from './opsRoutes.js';
+import { ownerRoutes } from './ownerRoutes.js';
+import { requireApiKeyOrPortalToken } from './portalAuth.js';
 import type { Producer } from '../producer/producer.js';
 
 /** Where Bull Board is mounted. */
 export const DASHBOARD_PATH = '/admin/queues';
 /** Where the endpoint health page is mounted. */
 export const ENDPOINTS_PAGE_PATH = '/admin/endpoints';
+/** Where the customer portal page is mounted (the `url` of a portal session). */
+export const PORTAL_PATH = '/portal';
 
 export interface ApiDeps {
   config: Config;
@@ -87,10 +96,15 @@ export function createApp(deps: ApiDeps): Hono {
   );
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
-  app.use('/v1/*', requireApiKey(config.apiKeys));
+  // An API key acts for the platform; a portal session token only for its owner (scope.ts).
+  app.use('/v1/*', requireApiKeyOrPortalToken(config.apiKeys, deps.dbClient.db));
   const circuitStates = deps.circuitStates ?? defaultCircuitStates(deps);
   app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
   app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, messagesQueue, redisReady }));
+  app.route('/v1/owners', ownerRoutes({ ...deps, portalPath: PORTAL_PATH }));
+
+  app.get(`${PORTAL_PATH}/`, (c) => c.redirect(PORTAL_PATH, 301));
+  app.route(PORTAL_PATH, createPortalPage({ ...deps, guard, redisReady, base: PORTAL_PATH }));
 
   // Lets through changes without browser headers (curl on Bull Board's API); the endpoint pages
   // refuse those too (refuseCrossSite's requireOrigin).

@@ -5,7 +5,12 @@
  * Every schema with an `id` in `contracts` becomes a named OpenAPI component.
  */
 import { z } from 'zod';
-import { endpointIdSchema } from '../ids.js';
+import { endpointIdSchema, messageIdSchema, ownerIdSchema } from '../ids.js';
+import {
+  endpointUrlSchema,
+  eventTypePatternSchema,
+  safeText as text,
+} from '../delivery/endpointInput.js';
 import { sendInputSchema } from '../producer/sendInput.js';
 import {
   attemptSchema,
@@ -28,55 +33,13 @@ export {
   type MessageView,
 } from '../views.js';
 
+export { endpointUrlSchema, eventTypePatternSchema } from '../delivery/endpointInput.js';
+
 /** Named schemas, for the OpenAPI document. */
 export const contracts = z.registry<{ id: string; description?: string }>();
 
-const NUL = '\u0000';
-/** PostgreSQL text and jsonb cannot hold NUL; refused here rather than failing in the database. */
-const text = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((value) => !value.includes(NUL), 'must not contain NUL (\\u0000) characters');
-
 /** The event type of a message (same rule as the library's Producer.send). */
 export const eventTypeSchema = sendInputSchema.shape.eventType;
-
-/** What an endpoint subscribes to: an event type, a prefix wildcard such as `invoice.*`, or `*`. */
-export const eventTypePatternSchema = z
-  .string()
-  .min(1)
-  .max(256)
-  .regex(
-    /^(?:\*|[A-Za-z0-9_.:-]+?(?:\.\*)?)$/,
-    'expected an event type (invoice.paid), a prefix wildcard (invoice.*) or * for every type',
-  );
-
-/** Shape only; whether the address may be reached is the address guard's call (endpointUrl.ts). */
-export const endpointUrlSchema = z
-  .string()
-  .min(1)
-  .max(2048)
-  .superRefine((value, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'expected an absolute http:// or https:// URL' });
-      return;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected an http:// or https:// URL, got ${url.protocol}`,
-      });
-    } else if (url.username !== '' || url.password !== '') {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must not contain credentials (user:password@); authenticate with the signature',
-      });
-    }
-  });
 
 const staleAfterDays = z.number().int().min(1).max(36_500);
 const timestamp = z.iso.datetime();
@@ -94,6 +57,12 @@ export const errorSchema = z
 export const createEndpointRequest = z
   .strictObject({
     url: endpointUrlSchema,
+    /**
+     * The customer it belongs to: it then receives only that owner's messages. Absent: a
+     * platform-wide endpoint, receiving only messages without an owner. Cannot be changed later.
+     * With a portal session token it is that session's owner whether given or not.
+     */
+    ownerId: ownerIdSchema.optional(),
     /** Empty or absent: every event type. */
     eventTypes: z.array(eventTypePatternSchema).max(100).optional(),
     description: text(1000).optional(),
@@ -117,22 +86,48 @@ export const updateEndpointRequest = z
   .refine((changes) => Object.keys(changes).length > 0, 'expected at least one field to change')
   .register(contracts, { id: 'UpdateEndpointRequest' });
 
+/** `limit` of a list's query string: 1 to 100. */
+const pageLimit = z
+  .string()
+  .regex(/^\d{1,4}$/, 'expected a whole number from 1 to 100')
+  .transform(Number)
+  .pipe(
+    z
+      .number()
+      .int()
+      .min(1, 'expected a whole number from 1 to 100')
+      .max(100, 'expected a whole number from 1 to 100'),
+  );
+
 export const listEndpointsQuery = z.strictObject({
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/, 'expected a whole number from 1 to 100')
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(1, 'expected a whole number from 1 to 100')
-        .max(100, 'expected a whole number from 1 to 100'),
-    )
-    .optional(),
+  limit: pageLimit.optional(),
   /** The `nextCursor` of the previous page. */
   cursor: endpointIdSchema.optional(),
+  /** Only this owner's endpoints (a portal session sees only its own owner's anyway). */
+  ownerId: ownerIdSchema.optional(),
 });
+
+export const listMessagesQuery = z.strictObject({
+  limit: pageLimit.optional(),
+  /** The `nextCursor` of the previous page. */
+  cursor: messageIdSchema.optional(),
+  /** Only this owner's messages (a portal session sees only its own owner's anyway). */
+  ownerId: ownerIdSchema.optional(),
+});
+
+export const messageSummarySchema = z
+  .strictObject({
+    id: z.string(),
+    eventType: z.string(),
+    ownerId: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    endpointIds: z.array(z.string()),
+  })
+  .register(contracts, { id: 'MessageSummary' });
+
+export const messageListSchema = z
+  .strictObject({ data: z.array(messageSummarySchema), nextCursor: z.string().nullable() })
+  .register(contracts, { id: 'MessageList' });
 
 export const testEndpointRequest = z
   .strictObject({
@@ -194,9 +189,14 @@ export const sendMessageRequest = z
   .strictObject({
     eventType: eventTypeSchema,
     payload: jsonValueSchema,
+    /** Only this owner's endpoints receive it; absent: only endpoints without an owner. */
+    ownerId: ownerIdSchema.optional(),
     /** A send with a key used before enqueues nothing new and answers with the first message. */
     idempotencyKey: text(256).min(1).optional(),
-    /** Narrow the fan-out to these endpoints (still only active, subscribed ones). */
+    /**
+     * Narrow the fan-out to these endpoints (still only active, subscribed ones of the message's
+     * owner; naming another owner's endpoint is a 422).
+     */
     endpointIds: z.array(endpointIdSchema).min(1).max(1000).optional(),
   })
   .register(contracts, { id: 'SendMessageRequest' });
@@ -239,3 +239,35 @@ export const healthSchema = z
     postgres: z.enum(['up', 'down']),
   })
   .register(contracts, { id: 'Health' });
+
+/** Bounds of a portal session's life: long enough for a visit, short enough to leak little. */
+export const PORTAL_SESSION_SECONDS = { min: 300, default: 3600, max: 86_400 } as const;
+
+export const createPortalSessionRequest = z
+  .strictObject({
+    /** Seconds until the token stops working; default 3600, from 300 (5 min) to 86400 (24 h). */
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(PORTAL_SESSION_SECONDS.min, 'expected at least 300 seconds (5 minutes)')
+      .max(PORTAL_SESSION_SECONDS.max, 'expected at most 86400 seconds (24 hours)')
+      .optional(),
+  })
+  .register(contracts, { id: 'CreatePortalSessionRequest' });
+
+export const portalSessionSchema = z
+  .strictObject({
+    /** The session's id, to revoke this session alone. */
+    id: z.string(),
+    ownerId: z.string(),
+    /** Bearer token for /v1, limited to the owner's endpoints and messages. Shown only here. */
+    token: z.string(),
+    /** The customer portal page for this session (the token travels in the fragment). */
+    url: z.string(),
+    expiresAt: timestamp,
+  })
+  .register(contracts, { id: 'PortalSession' });
+
+export const revokedPortalSessionsSchema = z
+  .strictObject({ revoked: z.number().int() })
+  .register(contracts, { id: 'RevokedPortalSessions' });

@@ -1,7 +1,10 @@
 /**
  * `/v1/endpoints`: register, list, read (with health), change, delete, test, rotate the secret,
- * recover (replay failed deliveries).
+ * recover (replay failed deliveries). With a portal session token every route sees only the
+ * session owner's endpoints: another owner's answers the 404 of a missing one, and a new
+ * endpoint belongs to the session's owner.
  */
+import type { Context } from 'hono';
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Config } from '../config.js';
@@ -37,6 +40,7 @@ import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import { parseInput } from '../producer/sendInput.js';
 import { endpointHealthView, toEndpointView, type EndpointHealthView } from '../views.js';
+import { canSee, ownerScope } from './scope.js';
 
 /** Endpoint requests are small; this bounds what is read of one. */
 const ENDPOINT_BODY_LIMIT_BYTES = 64 * 1024;
@@ -59,14 +63,18 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
   const app = new Hono();
   const limit = { limitBytes: ENDPOINT_BODY_LIMIT_BYTES };
 
-  async function requireEndpoint(id: string): Promise<EndpointRow> {
+  async function requireEndpoint(c: Context, id: string): Promise<EndpointRow> {
     const row = endpointIdSchema.safeParse(id).success ? await findEndpoint(db, id) : undefined;
-    if (!row) throw notFound(id);
+    if (!row || !canSee(c, row.ownerId)) throw notFound(id);
     return row;
   }
 
   app.post('/', async (c) => {
     const input = await readJson(c, createEndpointRequest, limit);
+    const ownerId = ownerScope(c) ?? input.ownerId;
+    if (input.ownerId !== undefined && input.ownerId !== ownerId) {
+      throw otherOwner('ownerId', `this portal session may add endpoints only for ${ownerId}`);
+    }
     await checkEndpointUrl(guard, input.url);
     const id = newId('ep');
     const secret = newSecret();
@@ -83,6 +91,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       id,
       secret,
       url: input.url,
+      ownerId,
       eventTypes: input.eventTypes,
       description: input.description,
       staleAfterDays: input.staleAfterDays,
@@ -94,15 +103,19 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
 
   app.get('/', async (c) => {
     const query = parseInput(listEndpointsQuery, c.req.query());
+    const ownerId = ownerScope(c) ?? query.ownerId;
+    if (query.ownerId !== undefined && query.ownerId !== ownerId) {
+      throw otherOwner('ownerId', `this portal session sees only the endpoints of ${ownerId}`);
+    }
     const pageSize = query.limit ?? DEFAULT_PAGE_SIZE;
-    const rows = await listEndpoints(db, pageSize + 1, query.cursor);
+    const rows = await listEndpoints(db, pageSize + 1, query.cursor, ownerId);
     const page = rows.slice(0, pageSize);
     const nextCursor = rows.length > pageSize ? page[page.length - 1]!.id : null;
     return c.json({ data: page.map(toEndpointView), nextCursor });
   });
 
   app.get('/:id', async (c) => {
-    const row = await requireEndpoint(c.req.param('id'));
+    const row = await requireEndpoint(c, c.req.param('id'));
     return c.json({ ...(await endpointHealthView(db, row)), circuit: await circuitOf(row.id) });
   });
 
@@ -120,7 +133,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
   }
 
   app.patch('/:id', async (c) => {
-    const existing = await requireEndpoint(c.req.param('id'));
+    const existing = await requireEndpoint(c, c.req.param('id'));
     const input = await readJson(c, updateEndpointRequest, limit);
     if (input.url !== undefined) await checkEndpointUrl(guard, input.url);
     const { active, ...settings } = input;
@@ -136,14 +149,13 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
   });
 
   app.delete('/:id', async (c) => {
-    const id = c.req.param('id');
-    if (!endpointIdSchema.safeParse(id).success || !(await deleteEndpoint(db, id)))
-      throw notFound(id);
+    const { id } = await requireEndpoint(c, c.req.param('id'));
+    if (!(await deleteEndpoint(db, id))) throw notFound(id);
     return c.body(null, 204);
   });
 
   app.post('/:id/test', async (c) => {
-    const endpoint = await requireEndpoint(c.req.param('id'));
+    const endpoint = await requireEndpoint(c, c.req.param('id'));
     const input = await readJson(c, testEndpointRequest, { ...limit, optional: true });
     requireRedis(deps.redisReady);
     const result = await producer.sendTestEvent(endpoint.id, input.eventType, input.payload);
@@ -151,7 +163,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
   });
 
   app.post('/:id/rotate-secret', async (c) => {
-    const existing = await requireEndpoint(c.req.param('id'));
+    const existing = await requireEndpoint(c, c.req.param('id'));
     await readJson(c, rotateSecretRequest, { ...limit, optional: true });
     const row = await rotateEndpointSecret(db, existing.id, config.secretRotationOverlapMs);
     if (!row) throw notFound(existing.id);
@@ -165,7 +177,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
   // Svix's "recover": replays every delivery to the endpoint that failed since `since` (issue #8).
   // Synchronous: the answer says what was done, so it takes as long as the replay does.
   app.post('/:id/recover', async (c) => {
-    const endpoint = await requireEndpoint(c.req.param('id'));
+    const endpoint = await requireEndpoint(c, c.req.param('id'));
     const input = await readJson(c, recoverEndpointRequest, limit);
     if (!endpoint.active) {
       throw new HookfleetError(
@@ -183,6 +195,11 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
   });
 
   return app;
+}
+
+/** A portal session naming another owner than its own: refused, with the field named. */
+function otherOwner(path: string, message: string): HookfleetError {
+  return new HookfleetError('forbidden', `${path}: ${message}`, 403, [{ path, message }]);
 }
 
 function notFound(id: string): HookfleetError {

@@ -1,4 +1,9 @@
-/** `/v1/messages`: send (fan out), read with deliveries and attempts, redeliver. */
+/**
+ * `/v1/messages`: send (fan out), read with deliveries and attempts, redeliver. A portal session
+ * token reads and redelivers only its owner's messages (another owner's is the 404 of a missing
+ * one) and cannot send: what happens to a customer is the platform's to say.
+ */
+import type { Context } from 'hono';
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Config } from '../config.js';
@@ -9,12 +14,15 @@ import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
 import { messageIdSchema } from '../ids.js';
-import { redeliverRequest, sendMessageRequest } from './contracts.js';
+import { listMessagesQuery, redeliverRequest, sendMessageRequest } from './contracts.js';
 import { requireRedis } from '../unavailable.js';
 import { readJson } from './jsonBody.js';
 import type { Producer } from '../producer/producer.js';
 import { redeliverMessage } from '../producer/redeliver.js';
 import { toMessageView } from '../views.js';
+import { canSee, ownerScope, requirePlatform } from './scope.js';
+import { listMessagesPage } from '../db/ownerActivity.js';
+import { parseInput } from '../producer/sendInput.js';
 
 /**
  * Room for the request's envelope (event type, idempotency key, up to 1000 endpoint ids) on top
@@ -23,6 +31,7 @@ import { toMessageView } from '../views.js';
  */
 export const ENVELOPE_ALLOWANCE_BYTES = 64 * 1024;
 const SMALL_BODY_LIMIT_BYTES = 64 * 1024;
+const DEFAULT_PAGE_SIZE = 50;
 
 export interface MessageRoutesDeps {
   config: Config;
@@ -38,9 +47,9 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
   const { db } = deps.dbClient;
   const app = new Hono();
 
-  async function requireMessage(id: string): Promise<MessageRow> {
+  async function requireMessage(c: Context, id: string): Promise<MessageRow> {
     const row = messageIdSchema.safeParse(id).success ? await findMessage(db, id) : undefined;
-    if (!row)
+    if (!row || !canSee(c, row.ownerId))
       throw new HookfleetError(
         'not_found',
         `no message with id ${JSON.stringify(id.slice(0, 100))}`,
@@ -50,6 +59,7 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
   }
 
   app.post('/', async (c) => {
+    requirePlatform(c, 'send messages');
     const input = await readJson(c, sendMessageRequest, {
       limitBytes: deps.config.maxPayloadBytes + ENVELOPE_ALLOWANCE_BYTES,
     });
@@ -58,14 +68,42 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
     return c.json(result, 202);
   });
 
+  app.get('/', async (c) => {
+    const query = parseInput(listMessagesQuery, c.req.query());
+    const ownerId = ownerScope(c) ?? query.ownerId;
+    if (query.ownerId !== undefined && query.ownerId !== ownerId) {
+      const message = `this portal session sees only the messages of ${ownerId}`;
+      throw new HookfleetError('forbidden', `ownerId: ${message}`, 403, [
+        { path: 'ownerId', message },
+      ]);
+    }
+    const pageSize = query.limit ?? DEFAULT_PAGE_SIZE;
+    const rows = await listMessagesPage(db, {
+      ownerId,
+      limit: pageSize + 1,
+      beforeId: query.cursor,
+    });
+    const page = rows.slice(0, pageSize);
+    return c.json({
+      data: page.map((row) => ({
+        id: row.id,
+        eventType: row.eventType,
+        ownerId: row.ownerId ?? null,
+        createdAt: row.createdAt.toISOString(),
+        endpointIds: row.endpointIds,
+      })),
+      nextCursor: rows.length > pageSize ? page[page.length - 1]!.id : null,
+    });
+  });
+
   app.get('/:id', async (c) => {
-    const message = await requireMessage(c.req.param('id'));
+    const message = await requireMessage(c, c.req.param('id'));
     const attempts = await findAttemptsForMessage(db, message.id);
     return c.json(toMessageView(message, attempts));
   });
 
   app.post('/:id/redeliver', async (c) => {
-    const message = await requireMessage(c.req.param('id'));
+    const message = await requireMessage(c, c.req.param('id'));
     const input = await readJson(c, redeliverRequest, {
       limitBytes: SMALL_BODY_LIMIT_BYTES,
       optional: true,

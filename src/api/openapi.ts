@@ -130,14 +130,33 @@ function paths(): Json {
       ),
     },
     '/v1/messages': {
+      get: operation(
+        "List messages, newest first, a page at a time (a portal session: its owner's only)",
+        {
+          '200': {
+            description: 'A page; pass nextCursor as cursor for the next',
+            ...json('MessageList'),
+          },
+          '403': error("A portal session asking for another owner's messages"),
+          '422': error('Bad query'),
+        },
+        {
+          parameters: ['limit', 'cursor', 'ownerId'].map((name) => ({
+            name,
+            in: 'query',
+            schema: { type: 'string' },
+          })),
+        },
+      ),
       post: operation(
-        'Send a message to every active endpoint subscribed to its event type',
+        "Send a message to every active endpoint subscribed to its event type: the owner's endpoints with ownerId, else only endpoints without an owner (API keys only)",
         {
           '202': {
             description:
               'Enqueued (or a duplicate of an earlier send with the same idempotency key)',
             ...json('SendMessageResponse'),
           },
+          '403': error('A portal session token cannot send'),
           '409': error('The idempotency key was used for a different message'),
           '503': error('Redis unreachable; see Retry-After'),
           ...withBody,
@@ -165,6 +184,37 @@ function paths(): Json {
           ...withBody,
         },
         { parameters: [idParam('id')], ...body('RedeliverRequest', false) },
+      ),
+    },
+    '/v1/owners/{ownerId}/portal-sessions': {
+      post: operation(
+        "A customer portal session: a Bearer token limited to the owner's endpoints and messages (API keys only)",
+        {
+          '201': { description: 'Created; the token is shown only here', ...json('PortalSession') },
+          '403': error('Made with a portal session token'),
+          ...withBody,
+        },
+        { parameters: [idParam('ownerId')], ...body('CreatePortalSessionRequest', false) },
+      ),
+      delete: operation(
+        'Revoke every live portal session of the owner; the tokens fail from the next request',
+        {
+          '200': { description: 'How many were revoked', ...json('RevokedPortalSessions') },
+          '403': error('Made with a portal session token'),
+          '422': error('Bad owner id'),
+        },
+        { parameters: [idParam('ownerId')] },
+      ),
+    },
+    '/v1/owners/{ownerId}/portal-sessions/{sessionId}': {
+      delete: operation(
+        'Revoke one portal session',
+        {
+          '204': { description: 'Revoked' },
+          '403': error('Made with a portal session token'),
+          '404': error('The owner has no live session with this id'),
+        },
+        { parameters: [idParam('ownerId'), idParam('sessionId')] },
       ),
     },
     '/healthz': {
@@ -227,7 +277,12 @@ function build(): Json {
     components: {
       schemas,
       securitySchemes: {
-        apiKey: { type: 'http', scheme: 'bearer', description: 'A key from HOOKFLEET_API_KEYS' },
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            "A key from HOOKFLEET_API_KEYS, or a portal session token (one owner's endpoints and messages only)",
+        },
       },
     },
   };

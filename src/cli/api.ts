@@ -8,7 +8,17 @@ import { ensureCredentials } from '../api/auth.js';
 import { Producer } from '../producer/producer.js';
 import { startApiServer } from '../api/server.js';
 import { createProducerRedis, quitRedis } from '../redis.js';
+import { DEGRADED_SHUTDOWN_MS, shutdownBudget } from '../shutdownBudget.js';
+import {
+  checkApiPort,
+  checkPostgres,
+  checkRedis,
+  firstFailure,
+  listenError,
+} from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
+import { printBanner } from './banner.js';
+import { logRepeatedErrors } from '../repeatedErrorLog.js';
 
 const HELP = `Usage: hookfleet api [--help]
 
@@ -23,7 +33,8 @@ Options:
 Environment: DATABASE_URL (required), REDIS_URL, PORT (default 3000), HOOKFLEET_API_KEYS,
 HOOKFLEET_ADMIN_USER, HOOKFLEET_ADMIN_PASSWORD, HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_ALLOW_CIDRS,
 HOOKFLEET_MAX_PAYLOAD_BYTES, HOOKFLEET_DELIVERY_TIMEOUT_MS (verification requests),
-HOOKFLEET_SECRET_ROTATION_OVERLAP_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL`;
+HOOKFLEET_SECRET_ROTATION_OVERLAP_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,
+HOOKFLEET_LOG_FORMAT`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('api', argv, {});
@@ -40,9 +51,20 @@ export async function run(argv: string[]): Promise<number> {
   }
   const logger = createLogger(loaded, 'hookfleet-api');
   survivePostgresConnectionErrors(logger);
-  const config = ensureCredentials(loaded, logger);
   const life = new Lifecycle(logger);
-  closeOnSignals(life, config.shutdownTimeoutMs, logger);
+  closeOnSignals(
+    life,
+    loaded.shutdownTimeoutMs,
+    logger,
+    shutdownBudget({ redisUrl: loaded.redisUrl, databaseUrl: () => loaded.databaseUrl }, logger),
+  );
+  await firstFailure([
+    checkPostgres(loaded.databaseUrl),
+    checkRedis(loaded.redisUrl),
+    checkApiPort(loaded.port),
+  ]);
+  // After the checks: a run that cannot start has no use for credentials.
+  const config = ensureCredentials(loaded, logger);
   try {
     const dbClient = life.add('database', createDbClient(loaded.databaseUrl), (c) => c.close());
     const redis = life.add(
@@ -50,26 +72,20 @@ export async function run(argv: string[]): Promise<number> {
       createProducerRedis(config.redisUrl, 'hookfleet:api'),
       quitRedis,
     );
-    redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+    redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
     const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
       p.close(),
     );
     const metrics = createMetrics();
-    life.add(
+    const api = life.add(
       'api',
       await startApiServer({ config, logger, dbClient, producer, metrics, redis }),
       (s) => s.close(),
     );
+    printBanner({ title: 'hookfleet api', port: api.port, loaded, config });
   } catch (error) {
-    await life.close(config.shutdownTimeoutMs);
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES') {
-      throw new HookfleetError(
-        'listen_failed',
-        `api: cannot listen on port ${config.port} (${code}); set PORT`,
-      );
-    }
-    throw error;
+    await life.close(DEGRADED_SHUTDOWN_MS);
+    throw listenError(error, config.port);
   }
   // Runs until a signal closes the lifecycle; closeOnSignals sets the exit code.
   return new Promise<number>(() => {});

@@ -16,11 +16,13 @@ import { Producer } from '../producer/producer.js';
 import { createAddressGuard } from '../delivery/addressGuard.js';
 import { badArguments, parseCommandArgs } from './args.js';
 import { formatDurationMs, printFields, printTable } from './output.js';
+import { isOwnerId } from '../ids.js';
 
 const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rotate-secret> [options]
 
-  list                          every endpoint with its state and last success
-  add <url> [--event-type T]…   register an endpoint (prints its signing secret once)
+  list [--owner O]              every endpoint (or owner O's) with its state and last success
+  add <url> [--event-type T]…   register an endpoint (prints its signing secret once); with
+            [--owner O]         --owner it belongs to customer O and receives only O's messages
             [--description D] [--stale-after-days N]
   show <id>                     one endpoint with its health: counters, 24 h success rate, latency
   enable <id>                   re-enable (restarts the stale clock)
@@ -47,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
       'event-type': { type: 'string', multiple: true },
       description: { type: 'string' },
       'stale-after-days': { type: 'string' },
+      owner: { type: 'string' },
     },
     true,
   );
@@ -62,6 +65,13 @@ export async function run(argv: string[]): Promise<number> {
     throw usage(action === 'add' ? 'expected a URL' : `${action}: expected an endpoint id`);
   }
   if (action === 'list' && target !== undefined) throw usage(`unexpected argument '${target}'`);
+  const owner = values.owner;
+  if (owner !== undefined && action !== 'list' && action !== 'add') {
+    throw usage(`--owner applies to list and add, not ${action}`);
+  }
+  if (owner !== undefined && !isOwnerId(owner)) {
+    throw usage(`--owner takes 1 to 128 letters, digits and _ - . : @ (got '${owner}')`);
+  }
   const config = loadConfig();
   const dbClient = createDbClient(await resolveDatabaseUrl(config), { max: 2 });
   const json = values.json ?? false;
@@ -70,7 +80,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     switch (action) {
       case 'list': {
-        print(await listEndpoints(dbClient.db, 1000));
+        print(await listEndpoints(dbClient.db, 1000, undefined, owner));
         return 0;
       }
       case 'add': {
@@ -82,6 +92,7 @@ export async function run(argv: string[]): Promise<number> {
         }
         const row = await insertEndpoint(dbClient.db, {
           url,
+          ownerId: owner,
           eventTypes: values['event-type'] ?? [],
           description: values.description ?? '',
           staleAfterDays: staleAfterDays === undefined ? null : Number(staleAfterDays),
@@ -178,6 +189,7 @@ function printEndpoints(rows: EndpointRow[]): void {
       events: row.eventTypes.length === 0 ? '*' : row.eventTypes.join(','),
       'last success': row.lastSuccessAt?.toISOString() ?? 'never',
       failures: String(row.consecutiveFailures),
+      owner: row.ownerId ?? '—',
     })),
   );
 }
@@ -193,6 +205,7 @@ function printHealth(view: EndpointHealthView, config: Config): void {
   printFields([
     ['id', view.id],
     ['url', view.url],
+    ['owner', view.ownerId ?? '— (platform-wide: messages without an owner)'],
     ['description', view.description],
     ['state', stateOf(view) + (view.deactivatedAt ? ` since ${view.deactivatedAt}` : '')],
     ['event types', view.eventTypes.length === 0 ? '* (every type)' : view.eventTypes.join(', ')],

@@ -13,14 +13,16 @@ import { badArguments, parseCommandArgs, parseSince, parseWholeNumber } from './
 import { openDeliveriesQueue } from './deliveriesQueue.js';
 import { printTable, truncate } from './output.js';
 import { createProgressBar } from './progress.js';
+import { isOwnerId } from '../ids.js';
 
 const HELP = `Usage: hookfleet failed <list|replay> [options]
 
 A failed delivery is a message to an endpoint whose final attempt failed: the receiver refused
 it for good (410, a refused address, a disabled endpoint) or the retry schedule ran out.
 
-  list [--endpoint ID] [--since TIME] [--limit N]
-      failed deliveries, newest first: every endpoint unless --endpoint, the whole attempt
+  list [--endpoint ID] [--owner O] [--since TIME] [--limit N]
+      failed deliveries, newest first: every endpoint unless --endpoint (or --owner: the
+      deliveries of owner O's messages), the whole attempt
       history kept (HOOKFLEET_ATTEMPT_RETENTION_DAYS) unless --since, the newest 100 unless
       --limit (at most ${MAX_FAILED_DELIVERIES_LIMIT})
   replay --endpoint ID [--since TIME]
@@ -51,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
       endpoint: { type: 'string' },
       since: { type: 'string' },
       limit: { type: 'string' },
+      owner: { type: 'string' },
     },
     true,
   );
@@ -68,6 +71,11 @@ export async function run(argv: string[]): Promise<number> {
     throw usage('replay: expected --endpoint <id> (replays one endpoint at a time)');
   }
   if (action === 'replay' && values.limit !== undefined) throw usage('replay: takes no --limit');
+  const ownerId = values.owner;
+  if (action === 'replay' && ownerId !== undefined) throw usage('replay: takes no --owner');
+  if (ownerId !== undefined && !isOwnerId(ownerId)) {
+    throw usage(`--owner takes 1 to 128 letters, digits and _ - . : @ (got '${ownerId}')`);
+  }
   const since =
     values.since !== undefined || action === 'replay'
       ? parseSince(command, values.since ?? DEFAULT_REPLAY_SINCE)
@@ -84,6 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     if (action === 'list') {
       const rows = await listFailedDeliveries(dbClient.db, {
         ...(endpointId !== undefined && { endpointId }),
+        ...(ownerId !== undefined && { ownerId }),
         ...(since && { since }),
         limit,
       });

@@ -98,6 +98,7 @@ function printMessage(view: MessageView): void {
   printFields([
     ['message', view.id],
     ['event type', view.eventType],
+    ['owner', view.ownerId ?? '- (endpoints without an owner)'],
     ['created', view.createdAt],
     ['enqueued', view.enqueuedAt ?? 'not yet (a send was cut short; send it again to resume)'],
     ['idempotency key', view.idempotencyKey ?? '-'],

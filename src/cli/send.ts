@@ -7,10 +7,12 @@ import { Producer } from '../producer/producer.js';
 import type { SendInput } from '../producer/sendInput.js';
 import { parseCommandArgs } from './args.js';
 
-const HELP = `Usage: hookfleet send <eventType> <json|@file> [--idempotency-key K] [--endpoint ID]… [--json]
+const HELP = `Usage: hookfleet send <eventType> <json|@file> [--owner O] [--idempotency-key K]
+                     [--endpoint ID]… [--json]
 
-Sends a message: fans it out to every active endpoint subscribed to <eventType> (or only to the
---endpoint ids given) and prints the message id and how many deliveries were queued. The payload
+Sends a message: fans it out to every active endpoint of owner O (without --owner: every active
+endpoint without an owner) subscribed to <eventType> (or only to the --endpoint ids given, which
+must belong to the same owner) and prints the message id and how many deliveries were queued. The payload
 is JSON on the command line, or @path to read it from a file (@- for standard input).
 
 Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start'), REDIS_URL,
@@ -24,6 +26,7 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       'idempotency-key': { type: 'string' },
       endpoint: { type: 'string', multiple: true },
+      owner: { type: 'string' },
     },
     true,
   );
@@ -46,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     const result = await producer.send({
       eventType,
       payload,
+      ...(values.owner !== undefined && { ownerId: values.owner }),
       ...(values['idempotency-key'] !== undefined && { idempotencyKey: values['idempotency-key'] }),
       ...(values.endpoint !== undefined && { endpointIds: values.endpoint }),
     });

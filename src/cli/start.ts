@@ -11,7 +11,18 @@ import { startApiServer } from '../api/server.js';
 import { createProducerRedis, quitRedis } from '../redis.js';
 import { startMaintenance } from '../worker/maintenance.js';
 import { startWorker } from '../worker/startWorker.js';
+import { DEGRADED_SHUTDOWN_MS, shutdownBudget } from '../shutdownBudget.js';
+import {
+  checkApiPort,
+  checkDataDirWritable,
+  checkPostgres,
+  checkRedis,
+  firstFailure,
+  listenError,
+} from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
+import { printBanner } from './banner.js';
+import { logRepeatedErrors } from '../repeatedErrorLog.js';
 
 const HELP = `Usage: hookfleet start
 
@@ -22,7 +33,11 @@ redis://127.0.0.1:6379. Without API keys or dashboard credentials it generates t
 them once. SIGTERM or SIGINT shuts everything down gracefully.
 
 Environment: every variable of the api and worker commands (see 'hookfleet api --help' and
-'hookfleet worker --help'), plus HOOKFLEET_DATA_DIR.`;
+'hookfleet worker --help'), plus HOOKFLEET_DATA_DIR and HOOKFLEET_EMBEDDED_PG_PORT.
+
+Before starting anything it checks Redis, PostgreSQL (or the data directory and the embedded
+server's port) and the API port, and stops with one line saying what is missing. Once up it
+prints the API and dashboard URLs, generated credentials and a curl for a first endpoint.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('start', argv, {});
@@ -33,41 +48,64 @@ export async function run(argv: string[]): Promise<number> {
   const loaded = loadConfig();
   const logger = createLogger(loaded, 'hookfleet');
   survivePostgresConnectionErrors(logger);
-  const config = ensureCredentials(loaded, logger);
   const life = new Lifecycle(logger);
-  closeOnSignals(life, config.shutdownTimeoutMs, logger);
-
-  let databaseUrl = config.databaseUrl;
-  if (databaseUrl === undefined) {
-    const embedded = life.add(
-      'embedded postgres',
-      await startEmbeddedPostgres(config, logger),
-      (pg) => pg.stop(),
+  let databaseUrl = loaded.databaseUrl;
+  closeOnSignals(
+    life,
+    loaded.shutdownTimeoutMs,
+    logger,
+    shutdownBudget({ redisUrl: loaded.redisUrl, databaseUrl: () => databaseUrl }, logger),
+  );
+  await firstFailure([
+    databaseUrl === undefined ? checkDataDirWritable(loaded.dataDir) : checkPostgres(databaseUrl),
+    checkRedis(loaded.redisUrl),
+    checkApiPort(loaded.port),
+  ]);
+  // After the checks: a run that cannot start has no use for credentials.
+  const config = ensureCredentials(loaded, logger);
+  try {
+    if (databaseUrl === undefined) {
+      const embedded = life.add(
+        'embedded postgres',
+        await startEmbeddedPostgres(config, logger),
+        (pg) => pg.stop(),
+        { always: true },
+      );
+      databaseUrl = embedded.url;
+    }
+    await runMigrations(databaseUrl);
+    const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
+    const metrics = createMetrics();
+    const redis = life.add(
+      'redis',
+      createProducerRedis(config.redisUrl, 'hookfleet:api'),
+      quitRedis,
     );
-    databaseUrl = embedded.url;
+    redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
+    const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
+      p.close(),
+    );
+    life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
+    life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) =>
+      m.close(),
+    );
+    const api = life.add(
+      'api',
+      await startApiServer({ config, logger, dbClient, producer, metrics, redis }),
+      (a) => a.close(),
+    );
+    logger.info(
+      {
+        api: `http://127.0.0.1:${api.port}/v1`,
+        dashboard: `http://127.0.0.1:${api.port}/admin/queues`,
+      },
+      'hookfleet is up',
+    );
+    printBanner({ title: 'hookfleet', port: api.port, loaded, config });
+  } catch (error) {
+    // Whatever started is stopped (the embedded PostgreSQL above all) before the one-line error.
+    await life.close(DEGRADED_SHUTDOWN_MS);
+    throw listenError(error, config.port);
   }
-  await runMigrations(databaseUrl);
-  const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
-  const metrics = createMetrics();
-  const redis = life.add('redis', createProducerRedis(config.redisUrl, 'hookfleet:api'), quitRedis);
-  const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
-    p.close(),
-  );
-  life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
-  life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) =>
-    m.close(),
-  );
-  const api = life.add(
-    'api',
-    await startApiServer({ config, logger, dbClient, producer, metrics, redis }),
-    (a) => a.close(),
-  );
-  logger.info(
-    {
-      api: `http://127.0.0.1:${api.port}/v1`,
-      dashboard: `http://127.0.0.1:${api.port}/admin/queues`,
-    },
-    'hookfleet is up',
-  );
   return new Promise<number>(() => {});
 }

@@ -7,6 +7,8 @@ import { createMetrics } from '../metrics.js';
 import { startMetricsServer } from '../metricsServer.js';
 import { startMaintenance } from '../worker/maintenance.js';
 import { startWorker } from '../worker/startWorker.js';
+import { shutdownBudget } from '../shutdownBudget.js';
+import { checkPostgres, checkRedis, firstFailure } from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
 
 const HELP = `Usage: hookfleet worker
@@ -21,7 +23,7 @@ HOOKFLEET_RECORDER_FLUSH_MS, HOOKFLEET_ENDPOINT_CACHE_MS, HOOKFLEET_SHUTDOWN_TIM
 HOOKFLEET_LOCK_DURATION_MS, HOOKFLEET_STALLED_INTERVAL_MS, HOOKFLEET_STALE_AFTER_DAYS,
 HOOKFLEET_STALE_WARNING_DAYS, HOOKFLEET_SWEEP_CRON, HOOKFLEET_SWEEP_TZ, HOOKFLEET_ATTEMPT_RETENTION_DAYS,
 HOOKFLEET_OPERATOR_WEBHOOK_URL, HOOKFLEET_OPERATOR_WEBHOOK_SECRET, HOOKFLEET_OPERATOR_ALLOW_CIDRS,
-LOG_LEVEL, and
+LOG_LEVEL, HOOKFLEET_LOG_FORMAT, and
 HOOKFLEET_METRICS_PORT (serve this process's Prometheus /metrics on that port).
 Run it with NODE_OPTIONS=--max-old-space-size=2000: V8 then collects garbage sooner and a busy
 worker peaks around 160 MiB of RSS instead of 210, at the same CPU (see README, Operations).`;
@@ -35,11 +37,16 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   const logger = createLogger(config, 'hookfleet-worker');
   const life = new Lifecycle(logger);
-  closeOnSignals(life, config.shutdownTimeoutMs, logger);
-  survivePostgresConnectionErrors(logger);
-  const dbClient = life.add('database', createDbClient(await resolveDatabaseUrl(config)), (c) =>
-    c.close(),
+  const databaseUrl = await resolveDatabaseUrl(config);
+  closeOnSignals(
+    life,
+    config.shutdownTimeoutMs,
+    logger,
+    shutdownBudget({ redisUrl: config.redisUrl, databaseUrl: () => databaseUrl }, logger),
   );
+  survivePostgresConnectionErrors(logger);
+  await firstFailure([checkPostgres(databaseUrl), checkRedis(config.redisUrl)]);
+  const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
   const metrics = createMetrics();
   if (config.metricsPort !== undefined) {
     const server = life.add(

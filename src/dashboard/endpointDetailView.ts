@@ -63,6 +63,14 @@ function facts(model: DetailViewModel): Html {
           : html` <span class="small">since ${timeCell(endpoint.deactivatedAt, now)}</span>`
       }
     </dd>
+    <dt>Owner</dt>
+    <dd data-fact="owner">
+      ${
+        endpoint.ownerId === null
+          ? html`<span class="muted">none (platform-wide: messages without an owner)</span>`
+          : html`<code>${endpoint.ownerId}</code>`
+      }
+    </dd>
     <dt>Description</dt>
     <dd>
       ${endpoint.description === '' ? html`<span class="muted">none</span>` : endpoint.description}

@@ -23,6 +23,8 @@ export interface ListViewModel {
   counts: EndpointCounts;
   search: string;
   state: EndpointStateFilter;
+  /** The owner filter; '' for every owner. */
+  owner: string;
   /** The cursor this page started after; undefined on the first page. */
   afterId: string | undefined;
   /** The cursor of the next page; undefined on the last. */
@@ -44,8 +46,9 @@ export function endpointsListView(model: ListViewModel): Html {
   const { paths } = model;
   const body = html`<h1>Endpoints</h1>
     <p class="muted">
-      Health of every webhook endpoint. Statistics cover the last 24 hours. Open an endpoint to see
-      its attempts and failed deliveries, send it a test event, enable or disable it, or replay what
+      Health of every webhook endpoint, with the owner (customer) it belongs to; "—" for
+      platform-wide endpoints. Statistics cover the last 24 hours. Open an endpoint to see its
+      attempts and failed deliveries, send it a test event, enable or disable it, or replay what
       failed. The queues themselves are in <a href="${paths.queues}">Bull Board</a>.
     </p>
     ${filterForm(model)}
@@ -75,13 +78,22 @@ function filterForm(model: ListViewModel): Html {
         maxlength="200"
     /></label>
     <label
+      >Owner
+      <input
+        type="search"
+        name="owner"
+        value="${model.owner}"
+        placeholder="an owner id"
+        maxlength="128"
+    /></label>
+    <label
       >State
       <select name="state">
         ${(['all', 'active', 'disabled', 'failing'] as const).map(option)}
       </select></label
     >
     <button type="submit" class="primary">Show</button>
-    ${model.search !== '' || model.state !== 'all' ? html`<a href="${model.paths.endpoints}">Clear filters</a>` : ''}
+    ${model.search !== '' || model.state !== 'all' || model.owner !== '' ? html`<a href="${model.paths.endpoints}">Clear filters</a>` : ''}
   </form>`;
 }
 
@@ -90,6 +102,7 @@ function table(model: ListViewModel): Html {
     <thead>
       <tr>
         <th>Endpoint</th>
+        <th>Owner</th>
         <th>State</th>
         <th>Last success</th>
         <th>Success (24 h)</th>
@@ -114,6 +127,15 @@ function tableRow(model: ListViewModel, row: EndpointHealth): Html {
       <div class="url">${endpoint.url}</div>
       ${endpoint.description === '' ? '' : html`<div class="muted small">${endpoint.description}</div>`}
     </td>
+    <td data-col="owner">
+      ${
+        endpoint.ownerId === null
+          ? html`<span class="muted">—</span>`
+          : html`<a href="${ownerLink(model, endpoint.ownerId)}"
+              ><code>${endpoint.ownerId}</code></a
+            >`
+      }
+    </td>
     <td data-col="state">${stateBadge(endpoint.active, endpoint.deactivationReason)}</td>
     <td data-col="lastSuccess">${timeCell(endpoint.lastSuccessAt, model.now)}</td>
     <td data-col="successRate" class="num" title="${stats.succeeded} of ${stats.attempts} attempts">
@@ -136,12 +158,18 @@ function tableRow(model: ListViewModel, row: EndpointHealth): Html {
   </tr>`;
 }
 
+/** The list filtered to one owner. */
+function ownerLink(model: ListViewModel, ownerId: string): string {
+  return `${model.paths.endpoints}?${new URLSearchParams({ owner: ownerId }).toString()}`;
+}
+
 function pager(model: ListViewModel): Html {
   if (model.afterId === undefined && model.nextAfterId === undefined) return html``;
   const pageLink = (afterId?: string) => {
     const query = new URLSearchParams();
     if (model.search !== '') query.set('q', model.search);
     if (model.state !== 'all') query.set('state', model.state);
+    if (model.owner !== '') query.set('owner', model.owner);
     if (afterId !== undefined) query.set('after', afterId);
     const text = query.toString();
     return text === '' ? model.paths.endpoints : `${model.paths.endpoints}?${text}`;

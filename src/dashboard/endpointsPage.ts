@@ -2,9 +2,10 @@
  * The endpoint health page (issue #8), server-rendered HTML as a Hono sub-app that the API server
  * mounts at /admin/endpoints behind the dashboard's basic auth (api/app.ts):
  *
- *   GET  /                  every endpoint with state, last success, 24 h statistics, circuit and
- *                           stale deadline; ?q= searches URL, description and id, ?state= filters
- *                           (all | active | disabled | failing), ?after=<id> pages
+ *   GET  /                  every endpoint with owner, state, last success, 24 h statistics,
+ *                           circuit and stale deadline; ?q= searches URL, description and id,
+ *                           ?state= filters (all | active | disabled | failing), ?owner= shows
+ *                           one owner's, ?after=<id> pages
  *   GET  /:id               one endpoint: the same facts, failed deliveries, newest attempts
  *   POST /:id/test          sends a test event            } each redirects back to GET /:id
  *   POST /:id/enable        enables (restarts the clock)  } with the outcome in the query
@@ -32,7 +33,7 @@ import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { endpointIdSchema } from '../ids.js';
+import { endpointIdSchema, isOwnerId } from '../ids.js';
 import { isUnavailableError, requireRedis } from '../unavailable.js';
 import type { Producer } from '../producer/producer.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
@@ -131,6 +132,16 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         `state must be one of ${ENDPOINT_STATE_FILTERS.join(', ')} (got ${JSON.stringify(state.slice(0, 40))})`,
       );
     }
+    const owner = (query.owner ?? '').trim();
+    if (owner !== '' && !isOwnerId(owner)) {
+      return failPage(
+        c,
+        400,
+        'invalid_query',
+        'owner must be 1 to 128 letters, digits and _ - . : @',
+      );
+    }
+    const ownerId = owner === '' ? undefined : owner;
     const afterId = query.after === '' ? undefined : query.after;
     if (afterId !== undefined && !endpointIdSchema.safeParse(afterId).success)
       return failPage(c, 400, 'invalid_query', 'after must be an endpoint id (ep_…)');
@@ -141,9 +152,10 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         search,
         state,
         afterId,
+        ownerId,
         limit: LIST_PAGE_SIZE + 1,
       }),
-      countEndpointsByState(db),
+      countEndpointsByState(db, ownerId),
     ]);
     const page = rows.slice(0, LIST_PAGE_SIZE);
     return c.html(
@@ -155,6 +167,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         counts,
         search,
         state,
+        owner,
         afterId,
         nextAfterId: rows.length > LIST_PAGE_SIZE ? page[page.length - 1]!.endpoint.id : undefined,
         pageSize: LIST_PAGE_SIZE,

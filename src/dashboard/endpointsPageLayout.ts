@@ -138,8 +138,9 @@ export function staleCell(options: {
     : html`<span title="${title}">${text}</span>`;
 }
 
-// A page of its own, with no script: the pages are plain forms and links.
-const STYLES = `
+// A page of its own, with no script: the pages are plain forms and links. The customer portal
+// (portalView.ts) shares them.
+export const STYLES = `
 :root { color-scheme: light; font: 14px/1.45 system-ui, sans-serif; color: #1f2328; }
 body { margin: 0; background: #f6f8fa; }
 header { display: flex; gap: 2rem; align-items: baseline; padding: .75rem 1.5rem; background: #24292f; color: #fff; }

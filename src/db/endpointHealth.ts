@@ -55,6 +55,8 @@ export interface EndpointHealthQuery {
   state?: EndpointStateFilter | undefined;
   /** Rows after this id (the page's cursor; ids are time-ordered). */
   afterId?: string | undefined;
+  /** Only this owner's endpoints (endpoints_owner_idx). */
+  ownerId?: string | undefined;
   /** Only this endpoint (the detail view). */
   id?: string | undefined;
   /** Default 100. */
@@ -138,6 +140,7 @@ export async function listEndpointHealth(
     .where(
       and(
         query.id === undefined ? undefined : eq(endpoints.id, query.id),
+        query.ownerId === undefined ? undefined : eq(endpoints.ownerId, query.ownerId),
         query.afterId === undefined ? undefined : gt(endpoints.id, query.afterId),
         stateCondition(query.state ?? 'all'),
         searchCondition(query.search),
@@ -163,15 +166,22 @@ export async function findEndpointHealth(
   return row;
 }
 
-/** How many endpoints each state filter shows (search aside), for the filter's labels. */
-export async function countEndpointsByState(db: Database): Promise<EndpointCounts> {
+/**
+ * How many endpoints each state filter shows (search aside; only `ownerId`'s when given), for
+ * the filter's labels.
+ */
+export async function countEndpointsByState(
+  db: Database,
+  ownerId?: string,
+): Promise<EndpointCounts> {
   const [row] = await db
     .select({
       all: sql<number>`count(*)::int`,
       active: sql<number>`(count(*) filter (where ${endpoints.active}))::int`,
       failing: sql<number>`(count(*) filter (where ${endpoints.consecutiveFailures} > 0))::int`,
     })
-    .from(endpoints);
+    .from(endpoints)
+    .where(ownerId === undefined ? undefined : eq(endpoints.ownerId, ownerId));
   const all = row?.all ?? 0;
   const active = row?.active ?? 0;
   return { all, active, disabled: all - active, failing: row?.failing ?? 0 };

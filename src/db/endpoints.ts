@@ -1,10 +1,12 @@
-import { asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from './client.js';
 import { endpoints, type EndpointRow } from './schema.js';
 import { newId, newSecret } from '../ids.js';
 
 export interface NewEndpoint {
   url: string;
+  /** The customer it belongs to; default none (a platform-wide endpoint). */
+  ownerId?: string | null | undefined;
   eventTypes?: string[];
   description?: string;
   staleAfterDays?: number | null;
@@ -16,6 +18,7 @@ export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<
     .values({
       id: newId('ep'),
       url: input.url,
+      ownerId: input.ownerId ?? null,
       secret: newSecret(),
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
@@ -41,15 +44,25 @@ export async function findEndpointsByIds(
     .where(inArray(endpoints.id, [...ids]));
 }
 
+/**
+ * Endpoints ordered by id, `limit` at a time after `afterId`; with `ownerId`, only that owner's
+ * (a range of endpoints_owner_idx).
+ */
 export async function listEndpoints(
   db: Database,
   limit = 100,
   afterId?: string,
+  ownerId?: string,
 ): Promise<EndpointRow[]> {
   return db
     .select()
     .from(endpoints)
-    .where(afterId === undefined ? undefined : sql`${endpoints.id} > ${afterId}`)
+    .where(
+      and(
+        afterId === undefined ? undefined : sql`${endpoints.id} > ${afterId}`,
+        ownerId === undefined ? undefined : eq(endpoints.ownerId, ownerId),
+      ),
+    )
     .orderBy(asc(endpoints.id))
     .limit(limit);
 }
@@ -106,6 +119,7 @@ export async function insertEndpointWithSecret(
     .values({
       id: input.id,
       url: input.url,
+      ownerId: input.ownerId ?? null,
       secret: input.secret,
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',

@@ -35,6 +35,8 @@ export interface FailedDeliveryFilter {
   endpointId?: string;
   /** Only deliveries that failed at or after this time. Default: the whole retained history. */
   since?: Date;
+  /** Only deliveries of this owner's messages (filtered as the scan goes). Default: every owner. */
+  ownerId?: string;
 }
 
 export interface ListFailedDeliveriesOptions extends FailedDeliveryFilter {
@@ -145,6 +147,7 @@ function failedCondition(filter: FailedDeliveryFilter): SQL | undefined {
     eq(attempts.outcome, 'failed'),
     filter.endpointId === undefined ? undefined : eq(attempts.endpointId, filter.endpointId),
     filter.since === undefined ? undefined : gte(attempts.attemptedAt, filter.since),
+    filter.ownerId === undefined ? undefined : eq(messages.ownerId, filter.ownerId),
     sql`not exists (
       select 1 from ${attempts} as later
       where later.message_id = ${attempts.messageId}

@@ -7,6 +7,8 @@ import { messages, type MessageRow } from './schema.js';
 export interface NewMessage {
   id: string;
   eventType: string;
+  /** The owner of its endpoints; default none. */
+  ownerId?: string | null | undefined;
   payload: unknown;
   /** The payload as JSON text: the exact bytes signed and sent. */
   body: string;
@@ -27,6 +29,7 @@ export async function insertMessage(
     .values({
       id: input.id,
       eventType: input.eventType,
+      ownerId: input.ownerId ?? null,
       payload: input.payload,
       body: input.body,
       idempotencyKey: input.idempotencyKey ?? null,
@@ -40,6 +43,8 @@ export async function insertMessage(
 export interface NewFannedOutMessage {
   id: string;
   eventType: string;
+  /** Fan out to this owner's endpoints only; undefined: only to endpoints without an owner. */
+  ownerId?: string | undefined;
   /** The payload as JSON text (the body that will be sent). */
   payloadJson: string;
   idempotencyKey?: string | undefined;
@@ -54,9 +59,10 @@ export interface NewFannedOutMessage {
 }
 
 /**
- * Inserts a message together with its fan-out, the active endpoints subscribed to its event type
- * (exact, `prefix.*`, `*` or everything), in one statement: the send path's hot query, served by
- * the partial GIN index on event_types. Returns the endpoint ids, or undefined when the
+ * Inserts a message together with its fan-out, the active endpoints of its owner (or, without
+ * one, without an owner) subscribed to its event type (exact, `prefix.*`, `*` or everything), in
+ * one statement: the send path's hot query, served by the partial GIN index on event_types for
+ * ownerless messages and by endpoints_owner_idx for an owner's. Returns the endpoint ids, or undefined when the
  * idempotency key is already taken (the caller then reads the existing message).
  */
 export async function insertFannedOutMessage(
@@ -85,26 +91,36 @@ export async function insertFannedOutMessages(
   const rows = inputs.map(
     (input) =>
       `{"id":${JSON.stringify(input.id)},"event_type":${JSON.stringify(input.eventType)},` +
+      `"owner_id":${JSON.stringify(input.ownerId ?? null)},` +
       `"idempotency_key":${JSON.stringify(input.idempotencyKey ?? null)},` +
       `"patterns":${JSON.stringify(subscriptionPatterns(input.eventType))},` +
       `"only_ids":${JSON.stringify(input.onlyIds ?? null)},"enqueued":${input.enqueued === true},` +
       `"payload":${input.payloadJson}}`,
   );
   const inserted = await sql<{ id: string; endpoint_ids: string[] }[]>`
-    insert into messages (id, event_type, payload, body, idempotency_key, enqueued_at, endpoint_ids)
-    select m.id, m.event_type, m.payload::jsonb, m.payload::text, m.idempotency_key,
+    insert into messages (id, event_type, owner_id, payload, body, idempotency_key, enqueued_at,
+                          endpoint_ids)
+    select m.id, m.event_type, m.owner_id, m.payload::jsonb, m.payload::text, m.idempotency_key,
            case when m.enqueued then now() end,
-           coalesce(case when m.only_ids is null
+           -- Each branch names its owner condition literally, so the planner can match it to
+           -- the partial index it is written for.
+           coalesce(case
+             when m.only_ids is not null
              then (select array_agg(e.id order by e.id) from endpoints e
-                   where e.active
+                   where e.id = any(m.only_ids) and e.active
+                     and e.owner_id is not distinct from m.owner_id
+                     and (e.event_types && m.patterns or e.event_types = '{}'::text[]))
+             when m.owner_id is null
+             then (select array_agg(e.id order by e.id) from endpoints e
+                   where e.active and e.owner_id is null
                      and (e.event_types && m.patterns or e.event_types = '{}'::text[]))
              else (select array_agg(e.id order by e.id) from endpoints e
-                   where e.id = any(m.only_ids) and e.active
+                   where e.owner_id = m.owner_id and e.active
                      and (e.event_types && m.patterns or e.event_types = '{}'::text[]))
            end, '{}')
     from json_to_recordset(${`[${rows.join(',')}]`}::json)
-      as m(id text, event_type text, idempotency_key text, patterns text[], only_ids text[],
-           enqueued boolean, payload json)
+      as m(id text, event_type text, owner_id text, idempotency_key text, patterns text[],
+           only_ids text[], enqueued boolean, payload json)
     on conflict (idempotency_key) do nothing
     returning id, endpoint_ids`;
   return new Map(inserted.map((row) => [row.id, row.endpoint_ids]));

@@ -25,6 +25,12 @@ export const endpoints = pgTable(
   {
     id: text('id').primaryKey(),
     url: text('url').notNull(),
+    /**
+     * The platform's own id for the customer this endpoint belongs to (see ids.ts); null for
+     * a platform-wide endpoint. A message reaches only endpoints of its own owner (or, without
+     * one, only endpoints without one). Never changed after creation.
+     */
+    ownerId: text('owner_id'),
     description: text('description').notNull().default(''),
     /** Current `whsec_` signing secret. */
     secret: text('secret').notNull(),
@@ -69,10 +75,19 @@ export const endpoints = pgTable(
     staleWarnedAt: tz('stale_warned_at'),
   },
   (t) => [
-    // Fan-out: active endpoints whose event_types contain the message's type (or are empty).
+    // Fan-out of a message without an owner: active ownerless endpoints whose event_types
+    // contain the message's type (or are empty). Owned endpoints stay out of it, so platform-wide
+    // sends do not scan every customer's subscriptions.
     index('endpoints_event_types_active_idx')
       .using('gin', t.eventTypes)
-      .where(sql`${t.active}`),
+      .where(sql`${t.active} and ${t.ownerId} is null`),
+    // Fan-out of a message for an owner, and GET /v1/endpoints?ownerId=: an owner has a handful
+    // of endpoints, so their event types are checked row by row after this lookup. Measured with
+    // 200,000 endpoints of 20,000 owners: an owner's fan-out reads its 10 rows here (0.2 ms),
+    // and an ownerless one reads only the 2,000 ownerless rows through the GIN index above.
+    index('endpoints_owner_idx')
+      .on(t.ownerId, t.id)
+      .where(sql`${t.ownerId} is not null`),
     // Stale sweep: active endpoints ordered by (a lower bound of) the moment their stale clock
     // started; by the day of the last success, not its exact time (see lastSuccessDay).
     index('endpoints_stale_clock_active_idx')
@@ -92,6 +107,8 @@ export const messages = pgTable(
   {
     id: text('id').primaryKey(),
     eventType: text('event_type').notNull(),
+    /** The owner whose endpoints it was fanned out to; null: endpoints without an owner. */
+    ownerId: text('owner_id'),
     payload: jsonb('payload').notNull(),
     /**
      * The exact bytes signed and sent on every attempt. `payload` is jsonb, which reorders keys
@@ -113,7 +130,32 @@ export const messages = pgTable(
   (t) => [
     uniqueIndex('messages_idempotency_key_idx').on(t.idempotencyKey),
     index('messages_created_at_idx').on(t.createdAt),
+    // An owner's recent messages (the customer portal), newest first.
+    index('messages_owner_created_at_idx')
+      .on(t.ownerId, t.createdAt)
+      .where(sql`${t.ownerId} is not null`),
   ],
+);
+
+/**
+ * Customer portal sessions (POST /v1/owners/:ownerId/portal-sessions): a Bearer token limited
+ * to one owner's endpoints and messages. Only a SHA-256 digest of the token's secret part is
+ * stored, so a read of this table hands out no working token. Kept in PostgreSQL rather than in
+ * one api process's memory, so every api process agrees and a revocation holds at once.
+ */
+export const portalSessions = pgTable(
+  'portal_sessions',
+  {
+    /** `ps_…`; also the token's first part, so a request finds its row by primary key. */
+    id: text('id').primaryKey(),
+    ownerId: text('owner_id').notNull(),
+    /** Hex SHA-256 of the token's secret part. */
+    tokenHash: text('token_hash').notNull(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    expiresAt: tz('expires_at').notNull(),
+    revokedAt: tz('revoked_at'),
+  },
+  (t) => [index('portal_sessions_owner_idx').on(t.ownerId, t.expiresAt)],
 );
 
 /** Every HTTP attempt of every delivery, written in batches by the success recorder. */
@@ -142,3 +184,4 @@ export const attempts = pgTable(
 export type EndpointRow = typeof endpoints.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
 export type AttemptRow = typeof attempts.$inferInsert;
+export type PortalSessionRow = typeof portalSessions.$inferSelect;

@@ -34,6 +34,8 @@ export interface StaleRule {
 export interface StaleEndpoint {
   id: string;
   url: string;
+  /** The customer it belongs to (null: platform-wide), so an operator knows whom to tell. */
+  ownerId: string | null;
   lastSuccessAt: Date | null;
   /** When its stale clock started: the newest of last success, reactivation and creation. */
   clockStartedAt: Date;
@@ -133,6 +135,7 @@ type Timestamp = Date | string;
 interface Returned {
   id: string;
   url: string;
+  owner_id: string | null;
   last_success_at: Timestamp | null;
   clock: Timestamp;
   indexed_clock: Timestamp;
@@ -156,7 +159,7 @@ export async function databaseNow(sql: Sql): Promise<Date> {
 
 /** What the sweep's UPDATEs return; the stale-rule expressions unqualified, as `batch` has only `id`. */
 function returning(sql: Sql, rule: StaleRule): Fragment {
-  return sql`e.id, e.url, e.last_success_at,
+  return sql`e.id, e.url, e.owner_id, e.last_success_at,
     ${staleClock(sql)} as clock, ${indexedStaleClock(sql)} as indexed_clock,
     ${staleThreshold(sql, rule.defaultDays)} as stale_after_days`;
 }
@@ -165,6 +168,7 @@ function toStaleEndpoint(row: Returned): StaleEndpoint {
   return {
     id: row.id,
     url: row.url,
+    ownerId: row.owner_id,
     lastSuccessAt: row.last_success_at === null ? null : toDate(row.last_success_at),
     clockStartedAt: toDate(row.clock),
     indexedClock: toDate(row.indexed_clock),
@@ -234,7 +238,7 @@ export async function sampleStale(
   limit: number,
 ): Promise<StaleEndpoint[]> {
   const select = (scan: StaleScan) => sql`
-    (select id, url, last_success_at, ${staleClock(sql)} as clock, ${indexedStaleClock(sql)} as indexed_clock,
+    (select id, url, owner_id, last_success_at, ${staleClock(sql)} as clock, ${indexedStaleClock(sql)} as indexed_clock,
        ${staleThreshold(sql, rule.defaultDays)} as stale_after_days
      from endpoints where ${staleWhere(sql, rule, scan)}
      order by ${staleClock(sql)} limit ${limit}::int)`;

@@ -19,6 +19,7 @@ import {
 import { redisUnavailable } from '../unavailable.js';
 import { addMessageJobs } from './messageJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
+import { assertSameOwner } from './ownerScope.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
 
 /** Event type of a test event unless the caller names one. */
@@ -125,8 +126,9 @@ export class Producer {
   }
 
   /**
-   * Fans a message out to the active endpoints subscribed to `eventType` (narrowed to
-   * `endpointIds` when given). With an `idempotencyKey` used before, enqueues nothing new and
+   * Fans a message out to the active endpoints of `ownerId` (without one: the active endpoints
+   * without an owner) subscribed to `eventType` (narrowed to `endpointIds` when given; naming an
+   * endpoint of another owner is a 422). With an `idempotencyKey` used before, enqueues nothing new and
    * returns the first message; the same key with another payload is a 409 `idempotency_conflict`.
    * While Redis is unreachable it fails within about a second with a 503 `redis_unavailable`.
    */
@@ -141,11 +143,13 @@ export class Producer {
       const existing = await findMessageByIdempotencyKey(db, parsed.idempotencyKey);
       if (existing) return this.resume(existing, parsed);
     }
+    if (parsed.endpointIds) await assertSameOwner(db, parsed.ownerId, parsed.endpointIds);
     const id = newId('msg');
     // Resolves once the message is stored AND its jobs are in Redis.
     const endpointIds = await this.batcher.submit({
       id,
       eventType: parsed.eventType,
+      ownerId: parsed.ownerId,
       payloadJson: body,
       idempotencyKey: parsed.idempotencyKey,
       onlyIds: parsed.endpointIds,
@@ -191,6 +195,8 @@ export class Producer {
     await insertMessage(this.dbClient.db, {
       id,
       eventType,
+      // The endpoint's owner sees its test events and direct deliveries among its messages.
+      ownerId: endpoint.ownerId,
       payload: parsed.payload,
       body,
       endpointIds: [endpointId],
@@ -224,6 +230,7 @@ export class Producer {
   private async resume(existing: MessageRow, input: SendInput): Promise<SendResult> {
     if (
       existing.eventType !== input.eventType ||
+      existing.ownerId !== (input.ownerId ?? null) ||
       !isDeepStrictEqual(existing.payload, input.payload)
     ) {
       throw new HookfleetError(

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HookfleetError } from '../errors.js';
+import { ownerIdSchema } from '../ids.js';
 
 const eventType = z
   .string()
@@ -11,6 +12,11 @@ export const sendInputSchema = z.strictObject({
   eventType,
   /** Any JSON value; sent as the request body. */
   payload: z.json(),
+  /**
+   * The customer the event is about: it reaches only that owner's endpoints. Without one it
+   * reaches only endpoints without an owner (platform-wide subscribers).
+   */
+  ownerId: ownerIdSchema.optional(),
   /** Sends with a key already used enqueue nothing new. */
   idempotencyKey: z.string().min(1).max(256).optional(),
   /** Narrow the fan-out to these endpoints (still only active, subscribed ones). */

@@ -16,6 +16,7 @@ import { Lifecycle } from '../lifecycle.js';
 import { createWorkerRedis, quitRedis } from '../redis.js';
 import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
+import { logRepeatedErrors } from '../repeatedErrorLog.js';
 
 /** Id of the job scheduler that runs the sweep; fixed, so every process upserts the same one. */
 export const SWEEP_SCHEDULER_ID = 'sweep-stale-endpoints';
@@ -73,6 +74,8 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.queuePrefix }),
     (q) => q.close(),
   );
+  // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
+  queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   try {
     await queue.upsertJobScheduler(
       SWEEP_SCHEDULER_ID,
@@ -117,7 +120,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     prefix: config.queuePrefix,
     concurrency: 1,
   });
-  worker.on('error', (error) => logger.error({ err: error }, 'maintenance worker error'));
+  worker.on('error', logRepeatedErrors(logger, 'error', 'maintenance worker error'));
   worker.on('failed', (job, error) =>
     logger.error(
       { err: error, jobId: job?.id, attemptsMade: job?.attemptsMade },

@@ -273,6 +273,7 @@ function eventData(type: OperatorEventType, batch: readonly StaleEndpoint[]) {
     return {
       id: endpoint.id,
       url: endpoint.url,
+      ownerId: endpoint.ownerId,
       lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
       staleAfterDays: endpoint.staleAfterDays,
       ...(type === 'endpoint.stale_warning'

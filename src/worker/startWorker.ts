@@ -30,6 +30,7 @@ import { createDeliveryClient } from '../delivery/httpClient.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { retryDelayMs } from '../delivery/retrySchedule.js';
 import { SuccessRecorder } from './successRecorder.js';
+import { logRepeatedErrors } from '../repeatedErrorLog.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -232,7 +233,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       },
     },
   });
-  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+  worker.on('error', logRepeatedErrors(logger, 'error', 'worker error'));
   // As many fan-outs as slots: a fan-out to one endpoint needs one; the slots bound the HTTP.
   const fanOutWorker = new Worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
     connection: fanOutConnection,
@@ -243,7 +244,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     maxStalledCount: MESSAGE_MAX_STALLED,
     name: `${hostname()}:${process.pid}`,
   });
-  fanOutWorker.on('error', (error) => logger.error({ err: error }, 'fan-out worker error'));
+  fanOutWorker.on('error', logRepeatedErrors(logger, 'error', 'fan-out worker error'));
 
   // A stopping fan-out starts nothing new, finishes what is in flight and goes back to the queue.
   life.add('workers', { fanOutWorker, worker }, async (w) => {

@@ -1,0 +1,42 @@
+/**
+ * The rule that no event crosses customers: a send naming endpoints by id may name only
+ * endpoints of the message's own owner (or, for a message without an owner, endpoints without
+ * one). The fan-out query enforces the same rule silently; this check refuses the send instead,
+ * so a platform that passes the wrong customer's endpoint ids hears about it.
+ */
+import type { Database } from '../db/client.js';
+import { findEndpointsByIds } from '../db/endpoints.js';
+import { HookfleetError } from '../errors.js';
+
+/**
+ * Throws a 422 `validation_failed` listing each of `endpointIds` that exists but belongs to
+ * another owner than `ownerId` (undefined: no owner). Ids of no endpoint are left to the fan-out,
+ * which skips them as it skips disabled or unsubscribed ones.
+ */
+export async function assertSameOwner(
+  db: Database,
+  ownerId: string | undefined,
+  endpointIds: readonly string[],
+): Promise<void> {
+  const owners = new Map(
+    (await findEndpointsByIds(db, endpointIds)).map((row) => [row.id, row.ownerId]),
+  );
+  const fields = endpointIds.flatMap((id, index) => {
+    const owner = owners.get(id);
+    if (owner === undefined || owner === (ownerId ?? null)) return [];
+    const message =
+      ownerId === undefined
+        ? `${id} belongs to owner ${owner}; a message without ownerId reaches only endpoints without an owner`
+        : owner === null
+          ? `${id} has no owner; a message for owner ${ownerId} reaches only that owner's endpoints`
+          : `${id} belongs to another owner than ${ownerId}`;
+    return [{ path: `endpointIds.${index}`, message }];
+  });
+  if (fields.length === 0) return;
+  throw new HookfleetError(
+    'validation_failed',
+    fields.map((f) => `${f.path}: ${f.message}`).join('; '),
+    422,
+    fields,
+  );
+}

@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { portalSessionSchema } from '../../src/api/contracts.js';
+import { createApp } from '../../src/api/app.js';
+import { findEndpoint, insertEndpoint } from '../../src/db/endpoints.js';
+import { loadConfig } from '../../src/config.js';
+import { callApp, createApiHarness, type ApiHarness } from '../helpers/apiHarness.js';
+
+let api: ApiHarness;
+let cookieA: string;
+let epA: string;
+let epB: string;
+let epNone: string;
+const SAME_ORIGIN = { host: 'localhost', origin: 'http://localhost' };
+
+beforeAll(async () => {
+  api = await createApiHarness();
+  const { db } = api.fleet.db;
+  epA = (await insertEndpoint(db, { url: 'http://127.0.0.1:9/a', ownerId: 'org_a' })).id;
+  epB = (await insertEndpoint(db, { url: 'http://127.0.0.1:9/secret-b', ownerId: 'org_b' })).id;
+  epNone = (await insertEndpoint(db, { url: 'http://127.0.0.1:9/platform' })).id;
+  cookieA = await signIn('org_a');
+});
+afterAll(async () => {
+  await api.close();
+});
+
+async function signIn(ownerId: string): Promise<string> {
+  const created = portalSessionSchema.parse(
+    (await api.call('POST', `/v1/owners/${ownerId}/portal-sessions`)).body,
+  );
+  const res = await callApp(api.app, 'POST', '/portal/session', {
+    anonymous: true,
+    body: { token: created.token },
+    headers: SAME_ORIGIN,
+  });
+  expect(res.status).toBe(204);
+  const cookie = res.headers.get('set-cookie')!;
+  expect(cookie).toMatch(
+    /^hookfleet_portal=ps_[^;]+; Path=\/portal; Max-Age=3[56]\d\d; HttpOnly; SameSite=Strict$/,
+  );
+  return cookie.split(';')[0]!;
+}
+
+function portal(
+  method: string,
+  path: string,
+  form?: Record<string, string>,
+  headers = SAME_ORIGIN,
+) {
+  return callApp(api.app, method, path, {
+    anonymous: true,
+    ...(form && { body: new URLSearchParams(form).toString() }),
+    headers: {
+      cookie: cookieA,
+      ...(form && { 'content-type': 'application/x-www-form-urlencoded' }),
+      ...headers,
+    },
+  });
+}
+
+describe('the customer portal page', () => {
+  it("shows the session owner's endpoints and none of another owner's or ownerless ones", async () => {
+    const res = await portal('GET', '/portal');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain(epA);
+    expect(res.text).not.toContain(epB);
+    expect(res.text).not.toContain(epNone);
+  });
+
+  it("answers another owner's or an ownerless endpoint as a missing one, and changes nothing", async () => {
+    for (const id of [epB, epNone]) {
+      const missing = await portal('GET', '/portal/endpoints/ep_0000000000000000000000000');
+      const read = await portal('GET', `/portal/endpoints/${id}`);
+      expect(read.status).toBe(404);
+      expect(read.text).toBe(missing.text);
+      for (const action of ['disable', 'replay']) {
+        expect((await portal('POST', `/portal/endpoints/${id}/${action}`, {})).status).toBe(404);
+      }
+      const edit = await portal('POST', `/portal/endpoints/${id}`, { url: 'http://127.0.0.1:9/x' });
+      expect(edit.status).toBe(404);
+      const row = await findEndpoint(api.fleet.db.db, id);
+      expect(row).toMatchObject({ active: true });
+      expect(row!.url).not.toBe('http://127.0.0.1:9/x');
+    }
+  });
+
+  it('adds an endpoint for the session owner and shows its secret once', async () => {
+    const res = await portal('POST', '/portal/endpoints', {
+      url: 'http://127.0.0.1:9/added',
+      eventTypes: 'order.*, invoice.paid',
+      description: 'added here',
+    });
+    expect(res.status).toBe(200);
+    const id = /data-secret="(ep_[0-9a-z]+)"/.exec(res.text)![1]!;
+    const row = (await findEndpoint(api.fleet.db.db, id))!;
+    expect(row).toMatchObject({ ownerId: 'org_a', eventTypes: ['order.*', 'invoice.paid'] });
+    expect(res.text).toContain(row.secret);
+    expect((await portal('GET', '/portal')).text).not.toContain(row.secret);
+  });
+
+  it('refuses bad input with 422 and says what is wrong', async () => {
+    const res = await portal('POST', '/portal/endpoints', { url: 'ftp://example.com/x' });
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('expected an http:// or https:// URL');
+  });
+
+  it('refuses POSTs from another site, and visitors without a live session', async () => {
+    const crossSite = await portal(
+      'POST',
+      `/portal/endpoints/${epA}/disable`,
+      {},
+      {
+        host: 'localhost',
+        origin: 'https://evil.example',
+      },
+    );
+    expect(crossSite.status).toBe(403);
+    const anonymous = await callApp(api.app, 'GET', '/portal', { anonymous: true });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.text).not.toContain(epA);
+    const forged = await callApp(api.app, 'GET', '/portal', {
+      anonymous: true,
+      headers: { cookie: `hookfleet_portal=${cookieA.split('=')[1]!.slice(0, -2)}xx` },
+    });
+    expect(forged.status).toBe(401);
+    const badToken = await callApp(api.app, 'POST', '/portal/session', {
+      anonymous: true,
+      body: { token: 'ps_0000.nope' },
+      headers: SAME_ORIGIN,
+    });
+    expect(badToken.status).toBe(401);
+    expect(badToken.body).toMatchObject({ code: 'unauthorized' });
+  });
+
+  it('refuses to be framed unless HOOKFLEET_PORTAL_FRAME_ANCESTORS names the embedding origin', async () => {
+    const closed = await portal('GET', '/portal');
+    expect(closed.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(closed.headers.get('x-frame-options')).toBe('DENY');
+    const config = loadConfig({
+      ...process.env,
+      DATABASE_URL: api.fleet.config.databaseUrl!,
+      HOOKFLEET_PORTAL_FRAME_ANCESTORS: 'https://app.example.com, https://*.example.org',
+    });
+    const embeddable = createApp({ ...api.deps, config });
+    const res = await callApp(embeddable, 'GET', '/portal', {
+      anonymous: true,
+      headers: { cookie: cookieA },
+    });
+    expect(res.headers.get('content-security-policy')).toContain(
+      'frame-ancestors https://app.example.com https://*.example.org;',
+    );
+    expect(res.headers.get('x-frame-options')).toBeNull();
+    expect(() =>
+      loadConfig({ HOOKFLEET_PORTAL_FRAME_ANCESTORS: 'https://a.example.com/path' }),
+    ).toThrow(/HOOKFLEET_PORTAL_FRAME_ANCESTORS/);
+  });
+});
