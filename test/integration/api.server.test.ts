@@ -313,6 +313,8 @@ describe('hookfleet api', () => {
       const logs: Record<string, unknown>[] = [];
       await new Promise<void>((resolve, reject) => {
         createInterface({ input: child.stdout }).on('line', (line) => {
+          // Log lines are JSON when stdout is not a terminal; the start banner is plain text.
+          if (!line.startsWith('{')) return;
           const entry = JSON.parse(line) as Record<string, unknown>;
           logs.push(entry);
           if (entry.msg === 'api listening') resolve();
