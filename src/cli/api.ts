@@ -5,9 +5,7 @@ import { closeOnSignals, Lifecycle, survivePostgresConnectionErrors } from '../l
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { ensureCredentials } from '../api/auth.js';
-import { Producer } from '../producer/producer.js';
 import { startApiServer } from '../api/server.js';
-import { createProducerRedis, quitRedis } from '../redis.js';
 import { DEGRADED_SHUTDOWN_MS, shutdownBudget } from '../shutdownBudget.js';
 import {
   checkApiPort,
@@ -18,7 +16,7 @@ import {
 } from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
 import { printBanner } from './banner.js';
-import { logRepeatedErrors } from '../repeatedErrorLog.js';
+import { openProducer } from './openProducer.js';
 
 const HELP = `Usage: hookfleet api [--help]
 
@@ -67,15 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = ensureCredentials(loaded, logger);
   try {
     const dbClient = life.add('database', createDbClient(loaded.databaseUrl), (c) => c.close());
-    const redis = life.add(
-      'redis',
-      createProducerRedis(config.redisUrl, 'hookfleet:api'),
-      quitRedis,
-    );
-    redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
-    const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
-      p.close(),
-    );
+    const { producer, redis } = openProducer(life, config, dbClient, logger);
     const metrics = createMetrics();
     const api = life.add(
       'api',

@@ -6,9 +6,7 @@ import { closeOnSignals, Lifecycle, survivePostgresConnectionErrors } from '../l
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { ensureCredentials } from '../api/auth.js';
-import { Producer } from '../producer/producer.js';
 import { startApiServer } from '../api/server.js';
-import { createProducerRedis, quitRedis } from '../redis.js';
 import { startMaintenance } from '../worker/maintenance.js';
 import { startWorker } from '../worker/startWorker.js';
 import { DEGRADED_SHUTDOWN_MS, shutdownBudget } from '../shutdownBudget.js';
@@ -22,7 +20,7 @@ import {
 } from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
 import { printBanner } from './banner.js';
-import { logRepeatedErrors } from '../repeatedErrorLog.js';
+import { openProducer } from './openProducer.js';
 
 const HELP = `Usage: hookfleet start
 
@@ -76,15 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     await runMigrations(databaseUrl);
     const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
     const metrics = createMetrics();
-    const redis = life.add(
-      'redis',
-      createProducerRedis(config.redisUrl, 'hookfleet:api'),
-      quitRedis,
-    );
-    redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
-    const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
-      p.close(),
-    );
+    const { producer, redis } = openProducer(life, config, dbClient, logger);
     life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
     life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) =>
       m.close(),
