@@ -23,7 +23,41 @@ export interface Flash {
   text: string;
 }
 
-/** A whole page: head with the styles, navigation, the optional flash line, then `body`. */
+/**
+ * The document every page is: head with the styles (and `head`, e.g. a script), a header, the
+ * optional flash line, then `body`. The operator pages (layout) and the customer portal
+ * (portalView.ts) differ only in their title, header and head.
+ */
+export function pageShell(options: {
+  title: string;
+  head?: Html | undefined;
+  header: Html;
+  flash?: Flash | undefined;
+  body: Html;
+}): Html {
+  const { title, head, header, flash, body } = options;
+  return html`<!doctype html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${title}</title>
+        <style>
+          ${raw(STYLES)}
+        </style>
+        ${head ?? ''}
+      </head>
+      <body>
+        <header>${header}</header>
+        <main>
+          ${flash === undefined ? '' : html`<p class="flash ${flash.kind}" role="status">${flash.text}</p>`}
+          ${body}
+        </main>
+      </body>
+    </html>`;
+}
+
+/** An operator page: the shell with hookfleet's navigation. */
 export function layout(options: {
   title: string;
   paths: PagePaths;
@@ -31,30 +65,16 @@ export function layout(options: {
   body: Html;
 }): Html {
   const { title, paths, flash, body } = options;
-  return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${title} · hookfleet</title>
-        <style>
-          ${raw(STYLES)}
-        </style>
-      </head>
-      <body>
-        <header>
-          <strong>hookfleet</strong>
-          <nav>
-            <a href="${paths.endpoints}">Endpoints</a>
-            <a href="${paths.queues}">Queues (Bull Board)</a>
-          </nav>
-        </header>
-        <main>
-          ${flash === undefined ? '' : html`<p class="flash ${flash.kind}" role="status">${flash.text}</p>`}
-          ${body}
-        </main>
-      </body>
-    </html>`;
+  return pageShell({
+    title: `${title} · hookfleet`,
+    header: html`<strong>hookfleet</strong>
+      <nav>
+        <a href="${paths.endpoints}">Endpoints</a>
+        <a href="${paths.queues}">Queues (Bull Board)</a>
+      </nav>`,
+    flash,
+    body,
+  });
 }
 
 /** An error as a page: the status, the `{code, detail}` pair, and a way back. */

@@ -10,10 +10,10 @@ import type { AttemptSelect } from '../db/attempts.js';
 import type { EndpointHealth } from '../db/endpointHealth.js';
 import type { OwnerMessage } from '../db/ownerActivity.js';
 import {
+  pageShell,
   percent,
   stateBadge,
   staleCell,
-  STYLES,
   timeCell,
   type Flash,
   type Html,
@@ -31,35 +31,20 @@ export function portalLayout(
   options: { title: string; ownerId?: string | undefined; flash?: Flash | undefined; body: Html },
 ): Html {
   const { title, ownerId, flash, body } = options;
-  return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${title}</title>
-        <style>
-          ${raw(STYLES)}
-        </style>
-        ${scriptElement(frame.script)}
-      </head>
-      <body>
-        <header>
-          <strong>Webhooks</strong>
-          ${
-            ownerId === undefined
-              ? ''
-              : html`<nav>
-                  <a href="${frame.base}">Endpoints</a
-                  ><span class="small">Account <code>${ownerId}</code></span>
-                </nav>`
-          }
-        </header>
-        <main>
-          ${flash === undefined ? '' : html`<p class="flash ${flash.kind}" role="status">${flash.text}</p>`}
-          ${body}
-        </main>
-      </body>
-    </html>`;
+  return pageShell({
+    title,
+    head: scriptElement(frame.script),
+    header: html`<strong>Webhooks</strong> ${
+        ownerId === undefined
+          ? ''
+          : html`<nav>
+              <a href="${frame.base}">Endpoints</a
+              ><span class="small">Account <code>${ownerId}</code></span>
+            </nav>`
+      }`,
+    flash,
+    body,
+  });
 }
 
 /** Built as a string: the CSP allows the script by the hash of its exact text, whitespace too. */
