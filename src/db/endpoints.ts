@@ -10,6 +10,8 @@ export interface NewEndpoint {
   eventTypes?: string[];
   description?: string;
   staleAfterDays?: number | null;
+  /** Most requests per second to it, fleet-wide; default none. */
+  rateLimitPerSecond?: number | null;
 }
 
 export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<EndpointRow> {
@@ -23,6 +25,7 @@ export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      rateLimitPerSecond: input.rateLimitPerSecond ?? null,
     })
     .returning();
   return row!;
@@ -124,6 +127,7 @@ export async function insertEndpointWithSecret(
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      rateLimitPerSecond: input.rateLimitPerSecond ?? null,
     })
     .returning();
   return row!;
@@ -135,6 +139,8 @@ export interface EndpointChanges {
   description?: string | undefined;
   /** Null restores the default (HOOKFLEET_STALE_AFTER_DAYS). */
   staleAfterDays?: number | null | undefined;
+  /** Null removes the limit. */
+  rateLimitPerSecond?: number | null | undefined;
 }
 
 /** Changes an endpoint's settings; undefined fields are left alone. Undefined result: no such endpoint. */

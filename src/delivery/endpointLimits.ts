@@ -10,6 +10,18 @@
  * hangs from the start therefore holds one worker slot, not `maxInFlight` of them, until its
  * first timeout tells us; a healthy one reaches the full limit within a handful of successes.
  *
+ * Postponement: a delivery refused because the endpoint is busy (or over its requests-per-second
+ * limit) is given the next place in the endpoint's queue of postponed deliveries, one expected
+ * drain interval after the last (see endpointLimitsAdmit.lua), so a backlog of 100,000 deliveries
+ * to a slow endpoint comes back about once each, at the pace the endpoint takes them, instead of
+ * every delivery asking again every attempt's duration and keeping the workers and Redis busy.
+ *
+ * Requests-per-second limit: an endpoint may set one (`rate_limit_per_second`); checked in the
+ * same script as the in-flight limit, fleet-wide.
+ *
+ * Keys: every key of one endpoint carries the endpoint id as its hash tag (`{ep_…}`), so each
+ * script touches one Redis Cluster slot, and endpoints spread over the cluster.
+ *
  * Circuit states, per endpoint:
  * - closed: deliveries go out; `failureThreshold` failed attempts in a row (fleet-wide) open it.
  * - open: nothing is sent until `retryAt`; deliveries are postponed, not failed.
@@ -67,7 +79,11 @@ export type CircuitStates = (
 /** The answer to "may this delivery go out now?". */
 export type Admission =
   | { admitted: true; permit: Permit }
-  | { admitted: false; reason: 'circuit_open' | 'endpoint_busy'; retryInMs: number };
+  | {
+      admitted: false;
+      reason: 'circuit_open' | 'endpoint_busy' | 'rate_limited';
+      retryInMs: number;
+    };
 
 /** Held by an admitted delivery until `release`. */
 export interface Permit {
@@ -82,8 +98,11 @@ export interface Permit {
 export type AttemptVerdict = 'succeeded' | 'failed' | 'none';
 
 export interface EndpointLimits {
-  /** `jobId` names the delivery, so one postponed by an open circuit can be sent as soon as it closes. */
-  admit(endpointId: string, jobId?: string): Promise<Admission>;
+  /**
+   * `jobId` names the delivery, so one postponed by an open circuit can be sent as soon as it
+   * closes; `ratePerSecond` is the endpoint's requests-per-second limit (none: undefined or 0).
+   */
+  admit(endpointId: string, jobId?: string, ratePerSecond?: number | null): Promise<Admission>;
   release(permit: Permit, verdict: AttemptVerdict): Promise<void>;
   /** Circuit state of each endpoint, for the health page and the API. */
   circuitStates: CircuitStates;
@@ -92,13 +111,19 @@ export interface EndpointLimits {
 /** The longest a circuit stays open between probes, however often they fail. */
 export const MAX_COOLDOWN_MS = 5 * 60_000;
 /**
- * A delivery refused because its endpoint is busy asks again after about one and a half of the
- * endpoint's last attempt durations (so a fast endpoint's deliveries wait milliseconds, a slow
- * one's do not spin), within these bounds; before any attempt is known, after BUSY_RETRY_MS.
+ * Places in an endpoint's queue of postponed deliveries are this far apart before any attempt
+ * duration is known; and no delivery is asked to come back sooner than MIN_BUSY_WAIT_MS.
  */
-const BUSY_RETRY_MS = 50;
-const MIN_BUSY_RETRY_MS = 10;
-const MAX_BUSY_RETRY_MS = 2000;
+const BUSY_SPACING_MS = 50;
+const MIN_BUSY_WAIT_MS = 10;
+/**
+ * No place is handed out further ahead than this: deliveries beyond come back within 10 to 15 min
+ * and ask again, so a wrong estimate of the drain time (an endpoint that got faster) costs at most
+ * that wait, and a backlog too long for it costs one refusal per delivery per 10 minutes (100,000
+ * deliveries: about 170 a second, against tens of thousands when each came back every 1.5
+ * attempt durations).
+ */
+export const MAX_BUSY_WAIT_MS = 10 * 60_000;
 /** While a probe is in flight, the other deliveries ask again after about this long. */
 const PROBE_WAIT_MS = 1000;
 /** State keys outlive their last change by this much, so forgotten endpoints leave nothing. */
@@ -120,14 +145,21 @@ function readLua(name: string): string {
   return readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
 }
 
-function busyRetryMs(lastAttemptMs: number): number {
-  if (lastAttemptMs < 0) return BUSY_RETRY_MS;
-  return Math.min(MAX_BUSY_RETRY_MS, Math.max(MIN_BUSY_RETRY_MS, lastAttemptMs * 1.5));
+/**
+ * The keys of one endpoint's limits: `{id}` is the hash tag (Redis Cluster hashes only what is
+ * between the first braces), so the scripts, which take three of them, touch a single slot.
+ */
+export function endpointLimitsKey(
+  prefix: string,
+  endpointId: string,
+  what: 'limits' | 'in-flight' | 'postponed',
+): string {
+  return `${prefix}:endpoint:{${endpointId}}:${what}`;
 }
 
-/** The hash holding an endpoint's circuit state and in-flight limit. */
+/** The hash holding an endpoint's circuit state, in-flight limit and postponement queue. */
 function endpointStateKey(prefix: string, endpointId: string): string {
-  return `${prefix}:endpoints:${endpointId}:limits`;
+  return endpointLimitsKey(prefix, endpointId, 'limits');
 }
 
 /**
@@ -169,7 +201,7 @@ type LimitsRedis = Redis & {
     inFlightKey: string,
     postponedKey: string,
     ...args: (string | number)[]
-  ): Promise<[string, number]>;
+  ): Promise<[string, number, number?]>;
   hookfleetRelease(
     circuitKey: string,
     inFlightKey: string,
@@ -187,13 +219,14 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
   const tokenPrefix = `${randomBytes(6).toString('base64url')}.`;
   let tokenCount = 0;
   const redis = options.redis as LimitsRedis;
-  if (enabled && typeof redis.hookfleetAdmit !== 'function') {
+  // Defined even with both limits off: an endpoint's requests-per-second limit still applies.
+  if (typeof redis.hookfleetAdmit !== 'function') {
     redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
     redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
   }
   const stateKey = (id: string) => endpointStateKey(prefix, id);
-  const inFlightKey = (id: string) => `${prefix}:endpoints:${id}:in-flight`;
-  const postponedKey = (id: string) => `${prefix}:endpoints:${id}:postponed`;
+  const inFlightKey = (id: string) => endpointLimitsKey(prefix, id, 'in-flight');
+  const postponedKey = (id: string) => endpointLimitsKey(prefix, id, 'postponed');
 
   let lastWarningMs = 0;
   const warn = (error: unknown, what: string) => {
@@ -203,11 +236,14 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
   };
 
   return {
-    async admit(endpointId, jobId) {
-      if (!enabled) return { admitted: true, permit: { endpointId, token: undefined } };
+    async admit(endpointId, jobId, ratePerSecond) {
+      const rate = ratePerSecond ?? 0;
+      if (!enabled && rate <= 0) {
+        return { admitted: true, permit: { endpointId, token: undefined } };
+      }
       const token = `${tokenPrefix}${(++tokenCount).toString(36)}`;
       const now = clock();
-      let answer: [string, number];
+      let answer: [string, number, number?];
       try {
         answer = await redis.hookfleetAdmit(
           stateKey(endpointId),
@@ -220,23 +256,35 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           failureThreshold > 0 ? 1 : 0,
           jobId ?? '',
           STATE_KEY_TTL_MS,
+          rate,
+          MAX_BUSY_WAIT_MS,
+          MIN_BUSY_WAIT_MS,
+          BUSY_SPACING_MS,
         );
       } catch (error) {
         warn(error, 'admission');
         return { admitted: true, permit: { endpointId, token: undefined } };
       }
-      const [verdict, value] = answer;
+      const [verdict, value, spreadMs] = answer;
       if (verdict === 'admitted') {
         if (value === 1) logger.info({ endpointId }, 'circuit half-open: sending a probe');
         return { admitted: true, permit: { endpointId, token, admittedAtMs: now } };
       }
-      const reason = verdict === 'busy' ? 'endpoint_busy' : 'circuit_open';
-      const baseMs =
-        verdict === 'busy'
-          ? busyRetryMs(value)
-          : Math.max(50, verdict === 'open' ? value - now : Math.min(value - now, PROBE_WAIT_MS));
-      // Spread the waiting deliveries so they do not all come back in the same instant.
-      const retryInMs = Math.round(baseMs * (1 + Math.random() / 2));
+      let reason: 'endpoint_busy' | 'rate_limited' | 'circuit_open';
+      let retryInMs: number;
+      if (verdict === 'busy' || verdict === 'rate') {
+        reason = verdict === 'busy' ? 'endpoint_busy' : 'rate_limited';
+        // Within its own place in the queue (spread: half the spacing), so the order holds.
+        retryInMs = Math.round(value + Math.random() * (spreadMs ?? 0));
+      } else {
+        reason = 'circuit_open';
+        const baseMs = Math.max(
+          50,
+          verdict === 'open' ? value - now : Math.min(value - now, PROBE_WAIT_MS),
+        );
+        // Spread the waiting deliveries so they do not all come back in the same instant.
+        retryInMs = Math.round(baseMs * (1 + Math.random() / 2));
+      }
       metrics?.deliveriesPostponed.inc({ reason });
       return { admitted: false, reason, retryInMs };
     },

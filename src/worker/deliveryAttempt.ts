@@ -155,10 +155,14 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
     let permit: Permit | undefined;
     try {
       const endpoint = usableEndpoint(endpointId, read.row);
-      const admission = await deps.limits.admit(endpointId, request.jobId);
+      const admission = await deps.limits.admit(
+        endpointId,
+        request.jobId,
+        endpoint.rateLimitPerSecond,
+      );
       if (!admission.admitted) {
         const free =
-          admission.reason === 'endpoint_busy' ||
+          admission.reason !== 'circuit_open' ||
           Date.now() - request.enqueuedAtMs < scheduleSpanMs;
         if (free && request.canPostpone) {
           // Not an attempt: nothing was sent, so neither the schedule nor the history moves.
