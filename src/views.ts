@@ -25,6 +25,8 @@ export const endpointSchema = z.strictObject({
   eventTypes: z.array(z.string()),
   active: z.boolean(),
   staleAfterDays: z.number().int().nullable(),
+  /** Most requests per second to it, fleet-wide; null: no such limit. */
+  rateLimitPerSecond: z.number().int().nullable(),
   createdAt: timestamp,
   reactivatedAt: timestamp.nullable(),
   lastSuccessAt: timestamp.nullable(),
@@ -106,6 +108,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
     eventTypes: row.eventTypes,
     active: row.active,
     staleAfterDays: row.staleAfterDays,
+    rateLimitPerSecond: row.rateLimitPerSecond,
     createdAt: row.createdAt.toISOString(),
     reactivatedAt: iso(row.reactivatedAt),
     lastSuccessAt: iso(row.lastSuccessAt),

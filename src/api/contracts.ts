@@ -42,6 +42,11 @@ export const contracts = z.registry<{ id: string; description?: string }>();
 export const eventTypeSchema = sendInputSchema.shape.eventType;
 
 const staleAfterDays = z.number().int().min(1).max(36_500);
+/**
+ * Most requests per second the fleet sends the endpoint, beside the adaptive in-flight limit;
+ * null or absent: none. Up to 10,000: above that a receiver is better served by no limit.
+ */
+const rateLimitPerSecond = z.number().int().min(1).max(10_000);
 const timestamp = z.iso.datetime();
 contracts.add(jsonValueSchema, { id: 'JsonValue' });
 
@@ -68,6 +73,8 @@ export const createEndpointRequest = z
     description: text(1000).optional(),
     /** Days without a success before the sweep deactivates it; default HOOKFLEET_STALE_AFTER_DAYS. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /** Most requests per second to it, fleet-wide (1 to 10000); default none. */
+    rateLimitPerSecond: rateLimitPerSecond.nullable().optional(),
     /** Send a signed test event first and refuse the endpoint unless it answers 2xx. */
     verify: z.boolean().optional(),
   })
@@ -80,6 +87,8 @@ export const updateEndpointRequest = z
     description: text(1000).optional(),
     /** Null restores the default. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /** Null removes the limit. */
+    rateLimitPerSecond: rateLimitPerSecond.nullable().optional(),
     /** true re-enables (and restarts the stale clock); false disables with reason 'manual'. */
     active: z.boolean().optional(),
   })

@@ -24,6 +24,8 @@ const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rota
   add <url> [--event-type T]…   register an endpoint (prints its signing secret once); with
             [--owner O]         --owner it belongs to customer O and receives only O's messages
             [--description D] [--stale-after-days N]
+            [--rate-limit N]    at most N requests per second to it, fleet-wide (1 to 10000;
+                                change it with PATCH /v1/endpoints/:id {"rateLimitPerSecond"})
   show <id>                     one endpoint with its health: counters, 24 h success rate, latency
   enable <id>                   re-enable (restarts the stale clock)
   disable <id>                  disable; queued deliveries to it fail and can be replayed
@@ -49,6 +51,7 @@ export async function run(argv: string[]): Promise<number> {
       'event-type': { type: 'string', multiple: true },
       description: { type: 'string' },
       'stale-after-days': { type: 'string' },
+      'rate-limit': { type: 'string' },
       owner: { type: 'string' },
     },
     true,
@@ -68,6 +71,9 @@ export async function run(argv: string[]): Promise<number> {
   const owner = values.owner;
   if (owner !== undefined && action !== 'list' && action !== 'add') {
     throw usage(`--owner applies to list and add, not ${action}`);
+  }
+  if (values['rate-limit'] !== undefined && action !== 'add') {
+    throw usage(`--rate-limit applies to add, not ${action}`);
   }
   if (owner !== undefined && !isOwnerId(owner)) {
     throw usage(`--owner takes 1 to 128 letters, digits and _ - . : @ (got '${owner}')`);
@@ -90,12 +96,19 @@ export async function run(argv: string[]): Promise<number> {
         if (staleAfterDays !== undefined && !/^[1-9]\d*$/.test(staleAfterDays)) {
           throw usage(`--stale-after-days takes a positive whole number (got '${staleAfterDays}')`);
         }
+        const rateLimit = values['rate-limit'];
+        if (rateLimit !== undefined && !/^[1-9]\d{0,3}$|^10000$/.test(rateLimit)) {
+          throw usage(
+            `--rate-limit takes a whole number of requests per second from 1 to 10000 (got '${rateLimit}')`,
+          );
+        }
         const row = await insertEndpoint(dbClient.db, {
           url,
           ownerId: owner,
           eventTypes: values['event-type'] ?? [],
           description: values.description ?? '',
           staleAfterDays: staleAfterDays === undefined ? null : Number(staleAfterDays),
+          rateLimitPerSecond: rateLimit === undefined ? null : Number(rateLimit),
         });
         if (json) console.log(JSON.stringify({ ...publicView(row), secret: row.secret }));
         else console.log(`added ${row.id}\nsigning secret (shown once): ${row.secret}`);
@@ -219,6 +232,12 @@ function printHealth(view: EndpointHealthView, config: Config): void {
       view.staleAfterDays === null
         ? `${config.staleAfterDays} days without a success (the default)`
         : `${view.staleAfterDays} days without a success`,
+    ],
+    [
+      'rate limit',
+      view.rateLimitPerSecond === null
+        ? 'none (in-flight limit only)'
+        : `${view.rateLimitPerSecond} requests per second`,
     ],
     ['last 24 h', `${stats.attempts} attempts${rate}${latency}`],
   ]);

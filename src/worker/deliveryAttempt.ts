@@ -162,8 +162,7 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
       );
       if (!admission.admitted) {
         const free =
-          admission.reason !== 'circuit_open' ||
-          Date.now() - request.enqueuedAtMs < scheduleSpanMs;
+          admission.reason !== 'circuit_open' || Date.now() - request.enqueuedAtMs < scheduleSpanMs;
         if (free && request.canPostpone) {
           // Not an attempt: nothing was sent, so neither the schedule nor the history moves.
           return { kind: 'postponed', delayMs: admission.retryInMs, reason: admission.reason };
