@@ -46,6 +46,11 @@ export const messageJobSchema = z.object({
   messageId: z.string(),
   /** When the producer accepted the message (ms since epoch), for end-to-end latency. */
   enqueuedAtMs: z.number(),
+  /**
+   * The message's owner (null: none), present when the job was counted in its owner's share of
+   * the queue (delivery/ownerQueue.ts), which the fan-out gives back when it completes.
+   */
+  ownerId: z.string().nullable().optional(),
 });
 export type MessageJobData = z.infer<typeof messageJobSchema>;
 

@@ -15,7 +15,7 @@ import {
   type NewFannedOutMessage,
 } from '../db/messages.js';
 import { HookfleetError } from '../errors.js';
-import { addMessageJobs } from './messageJobs.js';
+import { addMessageJobs, type OwnerShares } from './messageJobs.js';
 import { GroupCommit } from './groupCommit.js';
 import { isUnavailableError, redisUnavailable } from '../unavailable.js';
 
@@ -33,6 +33,8 @@ function withMark(message: PendingMessage): NewFannedOutMessage {
 export interface MessageBatcherOptions {
   sql: postgres.Sql;
   queue: Queue;
+  /** Where each owner's share of the queue is counted (addMessageJobs), with the share; none: not counted. */
+  owners?: Omit<OwnerShares, 'ownerIds'>;
   /** Resolves undefined once Redis is ready (waiting a little for a reconnection), else why not. */
   whyRedisUnavailable: () => Promise<string | undefined>;
   /** Most sends waiting for a batch; past it a send fails at once with 503 `overloaded`. Default 10,000. */
@@ -162,9 +164,12 @@ export class MessageBatcher {
     if (reason !== undefined) return (messageId) => redisUnavailable(reason, messageId);
     try {
       // A message with no endpoint has nothing to fan out.
+      const toFanOut = stored.filter((message) => inserted.get(message.id)!.length > 0);
+      const { owners } = this.options;
       await addMessageJobs(
         this.options.queue,
-        ids(stored.filter((message) => inserted.get(message.id)!.length > 0)),
+        ids(toFanOut),
+        owners && { ...owners, ownerIds: toFanOut.map((message) => message.ownerId ?? null) },
       );
       return undefined;
     } catch (error) {

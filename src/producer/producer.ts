@@ -108,6 +108,7 @@ export class Producer {
       new MessageBatcher({
         sql: this.dbClient.sql,
         queue: this.messages,
+        owners: this.ownerShares(),
         whyRedisUnavailable: () => this.whyRedisUnavailable(),
         ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
       }),
@@ -201,7 +202,7 @@ export class Producer {
       body,
       endpointIds: [endpointId],
     });
-    await this.enqueue(id, [endpointId]);
+    await this.enqueue(id, [endpointId], endpoint.ownerId);
     return { id, deliveries: 1, endpointIds: [endpointId], duplicate: false };
   }
 
@@ -240,7 +241,7 @@ export class Producer {
       );
     }
     if (existing.enqueuedAt === null) {
-      await this.enqueue(existing.id, existing.endpointIds);
+      await this.enqueue(existing.id, existing.endpointIds, existing.ownerId);
     }
     return {
       id: existing.id,
@@ -250,12 +251,28 @@ export class Producer {
     };
   }
 
+  /** Where fan-outs count in their owner's share of the queue (delivery/ownerQueue.ts). */
+  private ownerShares() {
+    return {
+      redis: this.redis,
+      prefix: this.config.queuePrefix,
+      share: this.config.ownerQueueShare,
+    };
+  }
+
   /** Enqueues one stored message's fan-out (not batched: resumes and deliver() are rare), then marks it enqueued. */
-  private async enqueue(messageId: string, endpointIds: string[]): Promise<void> {
+  private async enqueue(
+    messageId: string,
+    endpointIds: string[],
+    ownerId: string | null,
+  ): Promise<void> {
     if (endpointIds.length > 0) {
       await this.assertRedisReady(messageId);
       try {
-        await addMessageJobs(this.messages, [messageId]);
+        await addMessageJobs(this.messages, [messageId], {
+          ...this.ownerShares(),
+          ownerIds: [ownerId],
+        });
       } catch (error) {
         // Connection lost, command timed out, Redis out of memory or read-only: all mean "not
         // enqueued, try again later". Job ids are deterministic, so a retry cannot add twice.

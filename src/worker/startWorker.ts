@@ -26,6 +26,7 @@ import { createMessageLoader } from './messageLoader.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointChanges } from './endpointChanges.js';
 import { createEndpointLimits } from '../delivery/endpointLimits.js';
+import { leaveOwnerQueue } from '../delivery/ownerQueue.js';
 import { createDeliveryClient } from '../delivery/httpClient.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { retryDelayMs } from '../delivery/retrySchedule.js';
@@ -198,6 +199,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       attempt,
       slots,
       followUps: createDeliveryFollowUps(followUpQueue),
+      leaveOwnerQueue: (ownerId) => leaveOwnerQueue(fanOutRedis, config.queuePrefix, ownerId),
       progress: createFanOutProgress(fanOutRedis, config.queuePrefix),
       events,
       logger,
