@@ -51,6 +51,8 @@ export interface FairnessPhase {
   /** othersP99Ms over the quiet phase's. */
   p99Ratio: number;
   samples: number;
+  /** Others' messages that had not arrived ARRIVAL_WAIT_MS after the last was sent (not in the percentiles). */
+  missing: number;
   floodDeliveriesPerSecond: number;
   redisCommandsPerSecond: number;
   workerCores: number;
@@ -66,6 +68,7 @@ export interface FairnessResult {
 
 const SLOW_ANSWER_MS = 200;
 const WARM_UP_SECONDS = 3;
+const ARRIVAL_WAIT_MS = 120_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 
 export async function runFairnessBench(options: FairnessOptions = {}): Promise<FairnessResult> {
@@ -130,6 +133,7 @@ export async function runFairnessBench(options: FairnessOptions = {}): Promise<F
         await producer.messagesQueue.resume();
         await fast.reset();
         await slow.reset();
+        // Counted from here: received() then covers every one sent, warm-up included.
         let sent = 0;
         const sendOthers = async (untilMs: number) => {
           const tickMs = 10;
@@ -162,12 +166,13 @@ export async function runFairnessBench(options: FairnessOptions = {}): Promise<F
         const floodDone = (await slow.received()) - floodBefore;
         const commands = (await commandsProcessed(redis)) - commandsBefore;
         const cpu = processCpuSeconds(started.map((w) => w.pid)) - cpuBefore;
-        // Let the last sends arrive (bounded), then read the samples.
-        const deadline = Date.now() + 10_000;
-        while ((await fast.received()) < sent - Math.round(rate * WARM_UP_SECONDS) - 1) {
+        // Every sampled message must arrive (its latency counts), up to ARRIVAL_WAIT_MS.
+        const deadline = Date.now() + ARRIVAL_WAIT_MS;
+        while ((await fast.received()) < sent) {
           if (Date.now() > deadline) break;
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
+        const missing = sent - (await fast.received());
         const latencies = (await fast.latencies()).sort((a, b) => a - b);
         const at = (q: number) =>
           latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
@@ -176,6 +181,7 @@ export async function runFairnessBench(options: FairnessOptions = {}): Promise<F
           othersP99Ms: at(0.99),
           p99Ratio: NaN,
           samples: latencies.length,
+          missing,
           floodDeliveriesPerSecond: Math.round(floodDone / elapsedS),
           redisCommandsPerSecond: Math.round(commands / elapsedS),
           workerCores: Math.round((cpu / elapsedS) * 100) / 100,
@@ -231,8 +237,14 @@ async function startWorker(root: string, env: Record<string, string>) {
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       if (line.includes('"msg":"worker started"')) resolve();
+      // Errors (pino level 50 and up) are worth seeing in a benchmark's output.
+      else if (/"level":[56]0/.test(line))
+        process.stderr.write(`  worker: ${line.slice(0, 400)}\n`);
     });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${String(code)}`)));
+    child.once('exit', (code) => {
+      process.stderr.write(`  worker ${child.pid} exited with ${String(code)}\n`);
+      reject(new Error(`worker exited with ${String(code)}`));
+    });
   });
   const exited = once(child, 'exit');
   return {
