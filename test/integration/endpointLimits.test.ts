@@ -135,6 +135,21 @@ describe('the per-endpoint in-flight cap', () => {
     }
   });
 
+  it("spaces places by successful attempts only: a hanging endpoint's timeouts do not push its deliveries minutes ahead", async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 1 });
+    const fast = permitOf(await limits.admit(endpointId));
+    nowMs += 20;
+    await limits.release(fast, 'succeeded');
+    const hung = permitOf(await limits.admit(endpointId));
+    nowMs += 15_000; // the delivery timeout
+    await limits.release(hung, 'failed');
+    nowMs += 1000;
+    permitOf(await limits.admit(endpointId));
+    const refused = await limits.admit(endpointId);
+    expect(refused.admitted).toBe(false);
+    if (!refused.admitted) expect(refused.retryInMs).toBeLessThan(100);
+  });
+
   it('hands out no place further ahead than MAX_BUSY_WAIT_MS', async () => {
     const { limits, endpointId } = limitsFor({ maxInFlight: 1 });
     const first = permitOf(await limits.admit(endpointId));
