@@ -8,7 +8,7 @@ export function parseDurationMs(text: string): number | undefined {
 }
 
 /** The shortest text parseDurationMs reads back as `ms`: "2h", "90s", "1500ms". */
-export function formatDurationMs(ms: number): string {
+export function durationText(ms: number): string {
   for (const [unit, unitMs] of [
     ['d', 86_400_000],
     ['h', 3_600_000],

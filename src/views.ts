@@ -12,7 +12,7 @@ import type { Database } from './db/client.js';
 import type { EndpointRow, MessageRow } from './db/schema.js';
 import { PAYLOAD_FORMATS } from './delivery/envelope.js';
 import { maskHeaders } from './delivery/endpointHeaders.js';
-import { formatDurationMs } from './duration.js';
+import { durationText } from './duration.js';
 
 const timestamp = z.iso.datetime();
 
@@ -117,7 +117,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
     staleAfterDays: row.staleAfterDays,
     payloadFormat: row.payloadFormat,
     headers: maskHeaders(row.headers),
-    retrySchedule: row.retryScheduleMs?.map(formatDurationMs) ?? null,
+    retrySchedule: row.retryScheduleMs?.map(durationText) ?? null,
     createdAt: row.createdAt.toISOString(),
     reactivatedAt: iso(row.reactivatedAt),
     lastSuccessAt: iso(row.lastSuccessAt),

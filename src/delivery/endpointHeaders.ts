@@ -121,7 +121,14 @@ export function changedHeaders(
   return next;
 }
 
-/** The headers with each value replaced by MASKED_HEADER_VALUE, for views. */
+/**
+ * The headers with each value replaced by MASKED_HEADER_VALUE, for views; names sorted, since
+ * jsonb keeps no order of its own.
+ */
 export function maskHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.keys(headers).map((name) => [name, MASKED_HEADER_VALUE]));
+  return Object.fromEntries(
+    Object.keys(headers)
+      .sort()
+      .map((name) => [name, MASKED_HEADER_VALUE]),
+  );
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatDurationMs, parseDurationMs } from '../duration.js';
+import { durationText, parseDurationMs } from '../duration.js';
 import { FAILED_DELIVERY_RETENTION_DAYS } from '../jobs.js';
 
 const DAY_MS = 86_400_000;
@@ -86,7 +86,7 @@ export function retryScheduleProblem(
   if (neededMs < messageRetentionDays * DAY_MS) return undefined;
   const spareDays = messageRetentionDays - FAILED_DELIVERY_RETENTION_DAYS;
   return (
-    `the schedule lasts ${formatDurationMs(neededMs - FAILED_DELIVERY_RETENTION_DAYS * DAY_MS)}; ` +
+    `the schedule lasts ${durationText(neededMs - FAILED_DELIVERY_RETENTION_DAYS * DAY_MS)}; ` +
     `messages are kept ${messageRetentionDays} days (HOOKFLEET_MESSAGE_RETENTION_DAYS), of which ` +
     `${FAILED_DELIVERY_RETENTION_DAYS} keep failed deliveries replayable, so it must be under ${spareDays} days`
   );
