@@ -135,6 +135,7 @@ const envSchema = z.object({
   ).default(30),
   HOOKFLEET_SWEEP_CRON: cronPattern.default('0 3 * * *'),
   HOOKFLEET_SWEEP_TZ: timeZone.default('UTC'),
+  HOOKFLEET_HOUSEKEEPING_INTERVAL_MS: positiveInt('an interval in milliseconds').default(60_000),
   HOOKFLEET_ATTEMPT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
   HOOKFLEET_MESSAGE_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
   HOOKFLEET_DELIVERY_TIMEOUT_MS: positiveInt('a timeout in milliseconds').default(15_000),
@@ -215,6 +216,12 @@ export interface Config {
   readonly sweepCron: string;
   /** Time zone of `sweepCron`. Default 'UTC'. */
   readonly sweepTz: string;
+  /**
+   * How often the maintenance queue's housekeeping runs: the reconciler (messages accepted but
+   * with no job in Redis), clearing expired previous secrets, pruning ended portal sessions.
+   * Default 60000.
+   */
+  readonly housekeepingIntervalMs: number;
   /** Attempt history older than this many days is deleted by the sweep. Default 30. */
   readonly attemptRetentionDays: number;
   /**
@@ -352,6 +359,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     staleWarningDays: e.HOOKFLEET_STALE_WARNING_DAYS,
     sweepCron: e.HOOKFLEET_SWEEP_CRON,
     sweepTz: e.HOOKFLEET_SWEEP_TZ,
+    housekeepingIntervalMs: e.HOOKFLEET_HOUSEKEEPING_INTERVAL_MS,
     attemptRetentionDays: e.HOOKFLEET_ATTEMPT_RETENTION_DAYS,
     messageRetentionDays: e.HOOKFLEET_MESSAGE_RETENTION_DAYS,
     deliveryTimeoutMs: e.HOOKFLEET_DELIVERY_TIMEOUT_MS,

@@ -8,7 +8,7 @@ import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from 
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
-import { DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
+import { addMessageJobs, DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
 import { Lifecycle } from '../lifecycle.js';
 import {
   createProducerRedis,
@@ -17,7 +17,6 @@ import {
   waitUntilRedisReady,
 } from '../redis.js';
 import { redisUnavailable } from '../unavailable.js';
-import { addMessageJobs } from './messageJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
 import { assertSameOwner } from './ownerScope.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
