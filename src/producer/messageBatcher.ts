@@ -21,6 +21,14 @@ import { addMessageJobs } from '../jobs.js';
 import { GroupCommit } from './groupCommit.js';
 import { isUnavailableError, redisUnavailable } from '../unavailable.js';
 
+/**
+ * Payload bytes that may wait for a batch by default: 10,000 sends of 6.5 KiB, or 256 sends of
+ * 256 KiB. Waiting sends hold their payload twice (the JSON text and the parsed value, several
+ * times its size), so this keeps the api's heap within a few hundred MiB however large the
+ * payloads of a flood are.
+ */
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
 /** A message to store and enqueue: its payload is the JSON text sent to receivers. */
 export type PendingMessage = NewFannedOutMessage;
 
@@ -31,6 +39,11 @@ export interface MessageBatcherOptions {
   whyRedisUnavailable: () => Promise<string | undefined>;
   /** Most sends waiting for a batch; past it a send fails at once with 503 `overloaded`. Default 10,000. */
   maxQueued?: number;
+  /**
+   * Most payload bytes (JSON) of the sends waiting for a batch; past it a send fails at once with
+   * 503 `overloaded`. Default 64 MiB (HOOKFLEET_SEND_QUEUE_MAX_BYTES).
+   */
+  maxQueuedBytes?: number;
   /** Most messages per batch. Default 500. */
   maxBatch?: number;
   /** Longest a send waits for its batch to start, and longest a batch may take. Default 5000. */
@@ -46,12 +59,13 @@ export class MessageBatcher {
       write: (messages) => this.write(messages),
       maxBatch: options.maxBatch ?? 500,
       maxQueued: options.maxQueued ?? 10_000,
+      maxQueuedSize: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       deadlineMs: options.deadlineMs ?? 5000,
       sizeOf: (message) => message.payloadJson.length,
-      overloaded: (queued) =>
+      overloaded: (queued, queuedBytes) =>
         new HookfleetError(
           'overloaded',
-          `${queued} sends are already waiting to be stored; nothing was stored. Retry later.`,
+          `${queued} sends (${mebibytes(queuedBytes)} MiB of payloads) are already waiting to be stored; nothing was stored. Retry later.`,
           503,
         ),
       timedOut: (message, waitedMs, written) =>
@@ -173,6 +187,10 @@ export class MessageBatcher {
       return (messageId) => redisUnavailable(text, messageId, error);
     }
   }
+}
+
+function mebibytes(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
 }
 
 function ids(messages: readonly PendingMessage[]): string[] {

@@ -36,6 +36,11 @@ export interface ProducerOptions {
    * 503 `overloaded`. Default 10,000.
    */
   maxQueuedSends?: number;
+  /**
+   * Most payload bytes of the sends waiting to be stored; past it send() fails at once with 503
+   * `overloaded`. Default: `config.sendQueueMaxBytes` (HOOKFLEET_SEND_QUEUE_MAX_BYTES, 64 MiB).
+   */
+  maxQueuedSendBytes?: number;
 }
 
 export interface SendResult {
@@ -109,6 +114,7 @@ export class Producer {
         queue: this.messages,
         whyRedisUnavailable: () => this.whyRedisUnavailable(),
         ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
+        maxQueuedBytes: options.maxQueuedSendBytes ?? this.config.sendQueueMaxBytes,
       }),
       (b) => b.close(),
     );
