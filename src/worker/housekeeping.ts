@@ -1,7 +1,8 @@
 /**
  * The maintenance queue's frequent job, every HOOKFLEET_HOUSEKEEPING_INTERVAL_MS (1 min): the
- * reconciler (messages with no job in Redis, unqueuedMessages.ts), then expired previous secrets
- * cleared and ended portal sessions deleted. Every part works in bounded batches, so one run is a
+ * reconciler (messages with no job in Redis, unqueuedMessages.ts), final attempts for jobs BullMQ
+ * failed without one (unseenFailures.ts), then expired previous secrets cleared and ended portal
+ * sessions deleted. Every part works in bounded batches, so one run is a
  * few short statements however much has piled up; what is left waits for the next run.
  *
  * Registered beside the daily sweep (maintenance.ts) as a job scheduler of its own, with the same
@@ -17,6 +18,7 @@ import { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, MESSAGES_QUEUE } from '../jobs.js'
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { reconcileMessages, type ReconcileResult } from './unqueuedMessages.js';
+import { recordFailedJobs } from './unseenFailures.js';
 
 /** Id of the housekeeping job scheduler; fixed, so every process upserts the same one. */
 export const HOUSEKEEPING_SCHEDULER_ID = 'housekeeping';
@@ -36,6 +38,8 @@ const HOUSEKEEPING_JOB_OPTIONS = {
 
 /** What a housekeeping job stores as its return value (shown in Bull Board). */
 export interface HousekeepingResult extends ReconcileResult {
+  /** Deliveries in BullMQ's failed set given the final attempt their worker never wrote. */
+  failuresRecorded: number;
   secretsCleared: number;
   portalSessionsPruned: number;
   durationMs: number;
@@ -70,6 +74,8 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
     return queue;
   };
   const messagesQueue = open(MESSAGES_QUEUE);
+  /** Where the scans keep their cursors, beside the maintenance queue's own keys. */
+  const maintenanceKey = `${config.queuePrefix}:${MAINTENANCE_QUEUE}`;
   const deliveriesQueue = open(DELIVERIES_QUEUE);
   return {
     async schedule(queue) {
@@ -87,8 +93,15 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
         deliveriesQueue,
         redis: connection,
         queuePrefix: config.queuePrefix,
-        cursorKey: `${config.queuePrefix}:${MAINTENANCE_QUEUE}:reconciler-cursor`,
+        cursorKey: `${maintenanceKey}:reconciler-cursor`,
         logger,
+      });
+      signal?.throwIfAborted();
+      const failuresRecorded = await recordFailedJobs({
+        sql: dbClient.sql,
+        redis: connection,
+        queues: [deliveriesQueue, messagesQueue],
+        cursorKey: (queueName) => `${maintenanceKey}:failed-cursor:${queueName}`,
       });
       signal?.throwIfAborted();
       const secretsCleared = await inBatches(signal, () =>
@@ -99,6 +112,7 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
       );
       return {
         ...reconciled,
+        failuresRecorded,
         secretsCleared,
         portalSessionsPruned,
         durationMs: Math.round(performance.now() - started),
