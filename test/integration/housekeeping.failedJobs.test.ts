@@ -101,7 +101,7 @@ async function failAsBullMqDoes(queue: Queue, jobId: string, reason: string): Pr
     const job = await worker.getNextJob(token);
     expect(job?.id).toBe(jobId);
     // Unrecoverable: failed at once whatever attempts are left, as the stalled-job check does.
-    await job!.moveToFailed(new UnrecoverableError(reason), token, false);
+    await job.moveToFailed(new UnrecoverableError(reason), token, false);
   } finally {
     await worker.close();
   }
