@@ -117,6 +117,9 @@ describe('housekeeping: jobs Redis lost', () => {
   it('queues again a queued message with no attempt whose job is gone, and only that one', async () => {
     const ep = await endpoint();
     const lost = await storedMessage(ep, 180, true);
+    // Queued, then gone: as if Redis lost the write after acknowledging it.
+    await addMessageJobs(messagesQueue, [lost]);
+    await (await messagesQueue.getJob(lost))!.remove();
     const waiting = await storedMessage(ep, 180, true);
     await addMessageJobs(messagesQueue, [waiting]);
     const postponed = await storedMessage(ep, 180, true);
