@@ -58,14 +58,15 @@ export interface UnattemptedPage {
 }
 
 /**
- * The next `limit` messages after `after` accepted more than `graceSeconds` ago (a range scan of
+ * The next `limit` messages after `after` accepted more than `graceSeconds` and less than
+ * `lookbackSeconds` ago (a range scan of
  * messages_created_at_idx), of which it returns those queued, with endpoints, and without a single
  * attempt row (a probe of attempts_message_idx each). Each message is looked at once, when it is
  * `graceSeconds` old: by then a job that Redis kept has normally made its first attempts.
  */
 export async function findUnattemptedMessages(
   sql: postgres.Sql,
-  options: { after: MessageCursor; graceSeconds: number; limit: number },
+  options: { after: MessageCursor; graceSeconds: number; lookbackSeconds: number; limit: number },
 ): Promise<UnattemptedPage> {
   const rows = await sql<
     {
@@ -84,6 +85,8 @@ export async function findUnattemptedMessages(
     where m.created_at >= ${options.after.createdAt}::timestamptz
       and (m.created_at, m.id) > (${options.after.createdAt}::timestamptz, ${options.after.id})
       and m.created_at < now() - make_interval(secs => ${options.graceSeconds})
+      -- A scan that fell behind skips what is older rather than never catching up.
+      and m.created_at > now() - make_interval(secs => ${options.lookbackSeconds})
     order by m.created_at, m.id
     limit ${options.limit}::int`;
   const last = rows[rows.length - 1];
