@@ -103,6 +103,12 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
         queues: [deliveriesQueue, messagesQueue],
         cursorKey: (queueName) => `${maintenanceKey}:failed-cursor:${queueName}`,
       });
+      if (failuresRecorded > 0) {
+        logger.warn(
+          { failuresRecorded },
+          'recorded the final attempt of failed jobs that had none (failed for stalling, or a lost row)',
+        );
+      }
       signal?.throwIfAborted();
       const secretsCleared = await inBatches(signal, () =>
         clearExpiredPreviousSecrets(dbClient.sql, BATCH_SIZE),
