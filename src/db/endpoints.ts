@@ -12,6 +12,12 @@ export interface NewEndpoint {
   staleAfterDays?: number | null;
   /** Most requests per second to it, fleet-wide; default none. */
   rateLimitPerSecond?: number | null;
+  /** Default 'envelope'. */
+  payloadFormat?: 'envelope' | 'raw' | undefined;
+  /** Checked by delivery/endpointHeaders.ts; default none. */
+  headers?: Record<string, string> | undefined;
+  /** Null or absent: HOOKFLEET_RETRY_SCHEDULE. */
+  retryScheduleMs?: number[] | null | undefined;
 }
 
 export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<EndpointRow> {
@@ -26,6 +32,9 @@ export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
       rateLimitPerSecond: input.rateLimitPerSecond ?? null,
+      payloadFormat: input.payloadFormat ?? 'envelope',
+      headers: input.headers ?? {},
+      retryScheduleMs: input.retryScheduleMs ?? null,
     })
     .returning();
   return row!;
@@ -128,6 +137,9 @@ export async function insertEndpointWithSecret(
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
       rateLimitPerSecond: input.rateLimitPerSecond ?? null,
+      payloadFormat: input.payloadFormat ?? 'envelope',
+      headers: input.headers ?? {},
+      retryScheduleMs: input.retryScheduleMs ?? null,
     })
     .returning();
   return row!;
@@ -141,6 +153,11 @@ export interface EndpointChanges {
   staleAfterDays?: number | null | undefined;
   /** Null removes the limit. */
   rateLimitPerSecond?: number | null | undefined;
+  payloadFormat?: 'envelope' | 'raw' | undefined;
+  /** The whole new set (see delivery/endpointHeaders.ts changedHeaders). */
+  headers?: Record<string, string> | undefined;
+  /** Null restores the default (HOOKFLEET_RETRY_SCHEDULE). */
+  retryScheduleMs?: number[] | null | undefined;
 }
 
 /** Changes an endpoint's settings; undefined fields are left alone. Undefined result: no such endpoint. */

@@ -67,6 +67,23 @@ export async function takeOwnerPlaces(
   return priorities;
 }
 
+/** Where owners' places are counted, and the share (HOOKFLEET_OWNER_QUEUE_SHARE; 0: off). */
+export interface OwnerShares {
+  redis: Redis;
+  prefix: string;
+  share: number;
+}
+
+/** The places of messages of these owners (jobs.ts addMessageJobs), or undefined when shares are off. */
+export async function ownerPlaces(
+  shares: OwnerShares | undefined,
+  ownerIds: readonly (string | null)[],
+): Promise<{ ownerIds: readonly (string | null)[]; priorities: number[] } | undefined> {
+  if (!shares || shares.share <= 0) return undefined;
+  const priorities = await takeOwnerPlaces(shares.redis, shares.prefix, shares.share, ownerIds);
+  return { ownerIds, priorities };
+}
+
 type LeaveRedis = (Redis | Cluster) & {
   hookfleetLeaveOwnerQueue?: (key: string) => Promise<number>;
 };

@@ -8,7 +8,8 @@ import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from 
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
-import { DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
+import { addMessageJobs, DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
+import { ownerPlaces } from '../delivery/ownerQueue.js';
 import { Lifecycle } from '../lifecycle.js';
 import {
   createProducerRedis,
@@ -17,7 +18,6 @@ import {
   waitUntilRedisReady,
 } from '../redis.js';
 import { redisUnavailable } from '../unavailable.js';
-import { addMessageJobs } from './messageJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
 import { assertSameOwner } from './ownerScope.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
@@ -37,6 +37,11 @@ export interface ProducerOptions {
    * 503 `overloaded`. Default 10,000.
    */
   maxQueuedSends?: number;
+  /**
+   * Most payload bytes of the sends waiting to be stored; past it send() fails at once with 503
+   * `overloaded`. Default: `config.sendQueueMaxBytes` (HOOKFLEET_SEND_QUEUE_MAX_BYTES, 64 MiB).
+   */
+  maxQueuedSendBytes?: number;
 }
 
 export interface SendResult {
@@ -111,6 +116,7 @@ export class Producer {
         owners: this.ownerShares(),
         whyRedisUnavailable: () => this.whyRedisUnavailable(),
         ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
+        maxQueuedBytes: options.maxQueuedSendBytes ?? this.config.sendQueueMaxBytes,
       }),
       (b) => b.close(),
     );
@@ -269,10 +275,12 @@ export class Producer {
     if (endpointIds.length > 0) {
       await this.assertRedisReady(messageId);
       try {
-        await addMessageJobs(this.messages, [messageId], {
-          ...this.ownerShares(),
-          ownerIds: [ownerId],
-        });
+        await addMessageJobs(
+          this.messages,
+          [messageId],
+          undefined,
+          await ownerPlaces(this.ownerShares(), [ownerId]),
+        );
       } catch (error) {
         // Connection lost, command timed out, Redis out of memory or read-only: all mean "not
         // enqueued, try again later". Job ids are deterministic, so a retry cannot add twice.
