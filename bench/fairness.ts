@@ -96,7 +96,12 @@ export async function runFairnessBench(options: FairnessOptions = {}): Promise<F
     });
     const otherOwners = Array.from({ length: owners }, (_, i) => `acct_${i}`);
     for (const ownerId of otherOwners) {
-      await insertEndpoint(db.db, { url: `http://127.0.0.1:${fast.port}/${ownerId}`, ownerId });
+      // Raw payloads: the receiver samples bodies that start with sentAtMs (no envelope around).
+      await insertEndpoint(db.db, {
+        url: `http://127.0.0.1:${fast.port}/${ownerId}`,
+        ownerId,
+        payloadFormat: 'raw',
+      });
     }
 
     const phase = async (name: string, root: string, floodCount: number, share?: number) => {
