@@ -106,6 +106,12 @@ const envSchema = z.object({
   REDIS_URL: url(['redis:', 'rediss:'], 'a redis:// or rediss:// URL').default(
     'redis://127.0.0.1:6379',
   ),
+  /**
+   * Where the queues live: `redis` (REDIS_URL), or `postgres` (trial mode: BullMQ's PostgreSQL
+   * backend on DATABASE_URL or the embedded server). Unset: redis when REDIS_URL is set; otherwise
+   * redis if one answers at the default address, else postgres.
+   */
+  HOOKFLEET_QUEUE_BACKEND: z.enum(['redis', 'postgres']).optional(),
   /** Unset: `start` runs an embedded PostgreSQL under HOOKFLEET_DATA_DIR. */
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'a postgres:// URL').optional(),
   PORT: positiveInt('a TCP port (1-65535)')
@@ -172,6 +178,12 @@ const envSchema = z.object({
 
 export interface Config {
   readonly redisUrl: string;
+  /**
+   * Where the queues live (HOOKFLEET_QUEUE_BACKEND). `auto` (neither it nor REDIS_URL set): the
+   * commands use Redis when one answers at `redisUrl`, else PostgreSQL (trial mode); the library
+   * and tests take `auto` as Redis. See queueBackend.ts.
+   */
+  readonly queueBackend: 'redis' | 'postgres' | 'auto';
   /** Undefined means "use the embedded PostgreSQL" (only `hookfleet start` offers that). */
   readonly databaseUrl: string | undefined;
   readonly port: number;
@@ -336,6 +348,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return Object.freeze({
     redisUrl: e.REDIS_URL,
+    queueBackend: e.HOOKFLEET_QUEUE_BACKEND ?? (present.REDIS_URL === undefined ? 'auto' : 'redis'),
     databaseUrl: e.DATABASE_URL,
     port: e.PORT,
     apiKeys: Object.freeze(e.HOOKFLEET_API_KEYS),

@@ -1,0 +1,76 @@
+/**
+ * The production queue backend: BullMQ on Redis, one connection per role (redis.ts says how each
+ * behaves), made on first use and closed by close(); each Worker gets a connection of its own.
+ */
+import { Queue, QueueEventsProducer, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import type { ConnectionRole, RedisQueueBackend } from './queueBackend.js';
+import {
+  createFanOutRedis,
+  createLimitsRedis,
+  createProducerRedis,
+  createWorkerRedis,
+  quitRedis,
+  waitUntilRedisReady,
+} from './redis.js';
+import { displayUrl } from './startupChecks.js';
+
+const MAKERS: Record<ConnectionRole, (url: string, name: string) => Redis> = {
+  producer: createProducerRedis,
+  'fan-out': createFanOutRedis,
+  limits: createLimitsRedis,
+};
+
+export function createRedisQueueBackend(config: Config, producerRedis?: Redis): RedisQueueBackend {
+  const { redisUrl, queuePrefix: prefix } = config;
+  const connections = new Map<ConnectionRole, Redis>();
+  if (producerRedis) connections.set('producer', producerRedis);
+  /** What close() quits: every connection made here, none given. */
+  const owned: Redis[] = [];
+  const redis = (role: ConnectionRole): Redis => {
+    let connection = connections.get(role);
+    if (!connection) {
+      connection = MAKERS[role](redisUrl, `hookfleet:${role}`);
+      // Errors reach callers through their commands (or readiness); unlistened, ioredis prints each.
+      connection.on('error', () => {});
+      connections.set(role, connection);
+      owned.push(connection);
+    }
+    return connection;
+  };
+  let wait: Promise<boolean> | undefined;
+
+  return {
+    kind: 'redis',
+    label: `Redis at ${displayUrl(redisUrl)}`,
+    redis,
+    queue: <D>(name: string, role: ConnectionRole) =>
+      // A Queue on a connection it does not own opens none of its own.
+      new Queue<D>(name, { connection: redis(role), prefix }),
+    worker(name, processor, options) {
+      const { connectionName, ...rest } = options;
+      const connection = createWorkerRedis(redisUrl, `hookfleet:${connectionName}`);
+      owned.push(connection);
+      return new Worker(name, processor, { ...rest, connection, prefix });
+    },
+    queueEventsProducer: (name) =>
+      new QueueEventsProducer(name, { connection: redis('fan-out'), prefix }),
+    ready: () => redis('producer').status === 'ready',
+    async whyUnavailable(waitMs) {
+      const connection = redis('producer');
+      if (connection.status === 'ready') return undefined;
+      wait ??= waitUntilRedisReady(connection, waitMs).finally(() => {
+        wait = undefined;
+      });
+      if (await wait) return undefined;
+      return `no connection (${connection.status}) after ${waitMs} ms`;
+    },
+    async ping() {
+      await redis('producer').ping();
+    },
+    async close() {
+      await Promise.all(owned.map(quitRedis));
+    },
+  };
+}
