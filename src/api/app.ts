@@ -17,7 +17,7 @@
  */
 import { Queue } from 'bullmq';
 import { Hono } from 'hono';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Config } from '../config.js';
 import { createBullBoardApp } from '../dashboard/bullBoard.js';
 import { createEndpointsPage } from '../dashboard/endpointsPage.js';
@@ -57,7 +57,7 @@ export interface ApiDeps {
    * The Redis connection the producer uses: /healthz pings it, and while it is not connected
    * the routes that enqueue answer 503 with Retry-After at once.
    */
-  redis: Redis;
+  redis: RedisClient;
   /** DNS resolver for the address guard; tests inject one (default: the system resolver). */
   resolve?: Resolver;
   /** The `maintenance` queue for Bull Board and /metrics. Default: one on `redis` (opens no connection of its own). */
@@ -141,7 +141,7 @@ function defaultCircuitStates(deps: ApiDeps): CircuitStates | undefined {
  * A Queue on a connection someone else owns opens nothing of its own, so it needs no closing;
  * its errors (Redis down) are logged rather than thrown from an EventEmitter.
  */
-function maintenanceQueueOn(redis: Redis, config: Config, logger: Logger): Queue {
+function maintenanceQueueOn(redis: RedisClient, config: Config, logger: Logger): Queue {
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: config.queuePrefix });
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   return queue;

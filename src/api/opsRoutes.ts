@@ -1,7 +1,7 @@
 /** `/healthz` and `/metrics`: open (no credentials), for load balancers and Prometheus. */
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { pingDatabase, type DbClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -24,7 +24,7 @@ export const QUEUE_STATES = [
 export interface OpsRoutesDeps {
   logger: Logger;
   dbClient: DbClient;
-  redis: Redis;
+  redis: RedisClient;
   metrics: Metrics;
   queues: readonly Queue[];
 }

@@ -23,12 +23,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
 export interface EndpointLimitsOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** The queue prefix (HOOKFLEET_QUEUE_PREFIX), so a `{hash-tag}` keeps these keys in its slot. */
   prefix: string;
   /** Most deliveries in flight to one endpoint across the fleet (the adaptive limit's top); 0 means no cap. */
@@ -135,7 +135,7 @@ function endpointStateKey(prefix: string, endpointId: string): string {
  * run no worker. `redis` is any connection to the fleet's Redis; the fleet's queue prefix.
  */
 export async function readCircuitStates(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   endpointIds: readonly string[],
   nowMs = Date.now(),
@@ -163,7 +163,7 @@ export async function readCircuitStates(
   return states;
 }
 
-type LimitsRedis = Redis & {
+type LimitsRedis = RedisClient & {
   hookfleetAdmit(
     circuitKey: string,
     inFlightKey: string,

@@ -1,6 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
 import { findEndpoint } from '../db/endpoints.js';
@@ -13,6 +12,7 @@ import { Lifecycle } from '../lifecycle.js';
 import {
   createProducerRedis,
   PRODUCER_REDIS_WAIT_MS,
+  type RedisClient,
   quitRedis,
   waitUntilRedisReady,
 } from '../redis.js';
@@ -30,8 +30,8 @@ export interface ProducerOptions {
   config?: Config;
   /** An open database client to use instead of one made from config.databaseUrl (not closed by close()). */
   dbClient?: DbClient;
-  /** A Redis connection to use instead of one made from config.redisUrl (not closed by close()). */
-  redis?: Redis;
+  /** A Redis connection to use instead of one made from config.redis (not closed by close()). */
+  redis?: RedisClient;
   /**
    * Most sends waiting to be stored while a batch is written; past it send() fails at once with
    * 503 `overloaded`. Default 10,000.
@@ -58,7 +58,7 @@ export interface SendResult {
 export class Producer {
   private readonly config: Config;
   private readonly dbClient: DbClient;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly queue: Queue;
   private readonly messages: Queue;
   private readonly batcher: MessageBatcher;
@@ -86,7 +86,7 @@ export class Producer {
       options.redis ??
       this.life.add(
         'redis',
-        createProducerRedis(this.config.redisUrl, 'hookfleet:producer'),
+        createProducerRedis(this.config.redis, 'hookfleet:producer'),
         quitRedis,
       );
     this.queue = this.life.add(

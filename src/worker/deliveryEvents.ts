@@ -6,7 +6,7 @@
  * off by default, because it costs Redis one stream entry per delivery.
  */
 import { QueueEventsProducer } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { DELIVERIES_QUEUE, deliveryJobId } from '../jobs.js';
 import type { Logger } from '../logger.js';
 
@@ -27,7 +27,7 @@ export interface DeliveryEvents {
 
 export function createDeliveryEvents(options: {
   enabled: boolean;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   logger: Logger;
 }): DeliveryEvents {

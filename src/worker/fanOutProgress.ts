@@ -7,7 +7,7 @@
  * carries the rest (a retry, a postponement, a guard of a slow attempt). Deleted when the fan-out
  * completes; the expiry only clears bitmaps of fan-outs that never complete.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /** Longer than any fan-out could take, including its takeovers. */
 const PROGRESS_TTL_MS = 24 * 3600 * 1000;
@@ -22,7 +22,7 @@ export interface FanOutProgress {
   clear(messageId: string): Promise<void>;
 }
 
-export function createFanOutProgress(redis: Redis, prefix: string): FanOutProgress {
+export function createFanOutProgress(redis: RedisClient, prefix: string): FanOutProgress {
   // The queue prefix keeps test runs apart and, wrapped in {braces}, keeps a Redis Cluster slot.
   const key = (messageId: string) => `${prefix}:fan-out:${messageId}`;
   return {

@@ -66,7 +66,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   const life = new Lifecycle(logger);
   const connection = life.add(
     'maintenance redis',
-    createWorkerRedis(config.redisUrl, 'hookfleet:maintenance'),
+    createWorkerRedis(config.redis, 'hookfleet:maintenance'),
     quitRedis,
   );
   const queue = life.add(

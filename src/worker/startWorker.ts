@@ -83,22 +83,22 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const life = new Lifecycle(logger);
   const limitsRedis = life.add(
     'endpoint limits redis',
-    createLimitsRedis(config.redisUrl, 'hookfleet:endpoint-limits'),
+    createLimitsRedis(config.redis, 'hookfleet:endpoint-limits'),
     quitRedis,
   );
   const connection = life.add(
     'worker redis',
-    createWorkerRedis(config.redisUrl, 'hookfleet:worker'),
+    createWorkerRedis(config.redis, 'hookfleet:worker'),
     quitRedis,
   );
   const fanOutConnection = life.add(
     'fan-out worker redis',
-    createWorkerRedis(config.redisUrl, 'hookfleet:fan-out'),
+    createWorkerRedis(config.redis, 'hookfleet:fan-out'),
     quitRedis,
   );
   const fanOutRedis = life.add(
     'fan-out follow-ups redis',
-    createFanOutRedis(config.redisUrl, 'hookfleet:fan-out-follow-ups'),
+    createFanOutRedis(config.redis, 'hookfleet:fan-out-follow-ups'),
     quitRedis,
   );
   // On the limits' connection: a Queue on a connection it does not own opens none of its own.
