@@ -14,8 +14,8 @@
  * with nothing but Node.js.
  */
 import type { Processor, Queue, QueueEventsProducer, Worker, WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
+import type { RedisClient } from './redis.js';
 import { HookfleetError } from './errors.js';
 import { createPostgresQueueBackend } from './postgresQueueBackend.js';
 import { createRedisQueueBackend } from './redisQueueBackend.js';
@@ -65,7 +65,7 @@ interface QueueBackendBase {
 export interface RedisQueueBackend extends QueueBackendBase {
   readonly kind: 'redis';
   /** The connection of `role`, made on first use; for the stores a fleet shares through Redis. */
-  redis(role: ConnectionRole): Redis;
+  redis(role: ConnectionRole): RedisClient;
 }
 
 export interface PostgresQueueBackend extends QueueBackendBase {
@@ -82,7 +82,7 @@ export interface QueueBackendOptions {
   /** The database for the PostgreSQL backend (config.databaseUrl may be unset: the embedded one). */
   databaseUrl?: string | undefined;
   /** A producer connection to use in place of one of the backend's own (not closed by close()). */
-  producerRedis?: Redis | undefined;
+  producerRedis?: RedisClient | undefined;
 }
 
 /**
@@ -116,7 +116,7 @@ export const AUTO_REDIS_PROBE_MS = 1000;
 export async function chooseQueueBackend(config: Config): Promise<QueueBackendKind> {
   if (config.queueBackend !== 'auto') return config.queueBackend;
   try {
-    await checkRedis(config.redisUrl, AUTO_REDIS_PROBE_MS);
+    await checkRedis(config.redis, AUTO_REDIS_PROBE_MS);
     return 'redis';
   } catch {
     return 'postgres';

@@ -3,7 +3,6 @@
  * behaves), made on first use and closed by close(); each Worker gets a connection of its own.
  */
 import { Queue, QueueEventsProducer, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import type { ConnectionRole, RedisQueueBackend } from './queueBackend.js';
 import {
@@ -11,27 +10,32 @@ import {
   createLimitsRedis,
   createProducerRedis,
   createWorkerRedis,
+  describeRedisTarget,
   quitRedis,
   waitUntilRedisReady,
+  type RedisClient,
+  type RedisTarget,
 } from './redis.js';
-import { displayUrl } from './startupChecks.js';
 
-const MAKERS: Record<ConnectionRole, (url: string, name: string) => Redis> = {
+const MAKERS: Record<ConnectionRole, (target: RedisTarget, name: string) => RedisClient> = {
   producer: createProducerRedis,
   'fan-out': createFanOutRedis,
   limits: createLimitsRedis,
 };
 
-export function createRedisQueueBackend(config: Config, producerRedis?: Redis): RedisQueueBackend {
-  const { redisUrl, queuePrefix: prefix } = config;
-  const connections = new Map<ConnectionRole, Redis>();
+export function createRedisQueueBackend(
+  config: Config,
+  producerRedis?: RedisClient,
+): RedisQueueBackend {
+  const { redis: target, queuePrefix: prefix } = config;
+  const connections = new Map<ConnectionRole, RedisClient>();
   if (producerRedis) connections.set('producer', producerRedis);
   /** What close() quits: every connection made here, none given. */
-  const owned: Redis[] = [];
-  const redis = (role: ConnectionRole): Redis => {
+  const owned: RedisClient[] = [];
+  const redis = (role: ConnectionRole): RedisClient => {
     let connection = connections.get(role);
     if (!connection) {
-      connection = MAKERS[role](redisUrl, `hookfleet:${role}`);
+      connection = MAKERS[role](target, `hookfleet:${role}`);
       // Errors reach callers through their commands (or readiness); unlistened, ioredis prints each.
       connection.on('error', () => {});
       connections.set(role, connection);
@@ -43,14 +47,14 @@ export function createRedisQueueBackend(config: Config, producerRedis?: Redis): 
 
   return {
     kind: 'redis',
-    label: `Redis at ${displayUrl(redisUrl)}`,
+    label: describeRedisTarget(target),
     redis,
     queue: <D>(name: string, role: ConnectionRole) =>
       // A Queue on a connection it does not own opens none of its own.
       new Queue<D>(name, { connection: redis(role), prefix }),
     worker(name, processor, options) {
       const { connectionName, ...rest } = options;
-      const connection = createWorkerRedis(redisUrl, `hookfleet:${connectionName}`);
+      const connection = createWorkerRedis(target, `hookfleet:${connectionName}`);
       owned.push(connection);
       return new Worker(name, processor, { ...rest, connection, prefix });
     },

@@ -17,7 +17,7 @@
  */
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Config } from '../config.js';
 import type { QueueBackend } from '../queueBackend.js';
 import { createBullBoardApp } from '../dashboard/bullBoard.js';
@@ -59,7 +59,7 @@ export interface ApiDeps {
    * while it is not connected the routes that enqueue answer 503 with Retry-After at once.
    * Default: the producer's queue backend (`producer.queueBackend`).
    */
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   /** DNS resolver for the address guard; tests inject one (default: the system resolver). */
   resolve?: Resolver;
   /** The `maintenance` queue for Bull Board and /metrics. Default: one on the producer's queue backend. */
@@ -160,7 +160,7 @@ function maintenanceQueueOn(backend: QueueBackend, logger: Logger): Queue {
 }
 
 /** A Redis connection given in the deps, as the health check sees a queue store. */
-function redisQueueStore(redis: Redis): QueueStore {
+function redisQueueStore(redis: RedisClient): QueueStore {
   return {
     kind: 'redis',
     ready: () => redis.status === 'ready',

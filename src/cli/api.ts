@@ -54,11 +54,11 @@ export async function run(argv: string[]): Promise<number> {
     life,
     loaded.shutdownTimeoutMs,
     logger,
-    shutdownBudget({ redisUrl: loaded.redisUrl, databaseUrl: () => loaded.databaseUrl }, logger),
+    shutdownBudget({ redis: loaded.redis, databaseUrl: () => loaded.databaseUrl }, logger),
   );
   await firstFailure([
     checkPostgres(loaded.databaseUrl),
-    checkRedis(loaded.redisUrl),
+    checkRedis(loaded.redis),
     checkApiPort(loaded.port),
   ]);
   // After the checks: a run that cannot start has no use for credentials.

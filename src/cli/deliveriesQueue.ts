@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import { HookfleetError } from '../errors.js';
 import { DELIVERIES_QUEUE, MESSAGES_QUEUE, type DeliveryJobData } from '../jobs.js';
-import { createProducerRedis, waitUntilRedisReady } from '../redis.js';
+import { createProducerRedis, redisTargetVariable, waitUntilRedisReady } from '../redis.js';
 
 /** How long a command waits for Redis before it reports it unreachable (exit code 1). */
 export const CLI_REDIS_WAIT_MS = 3000;
@@ -24,14 +24,14 @@ export async function openDeliveriesQueue(
   config: Config,
   command: string,
 ): Promise<DeliveriesQueue> {
-  const redis = createProducerRedis(config.redisUrl, 'hookfleet:cli');
+  const redis = createProducerRedis(config.redis, 'hookfleet:cli');
   // Failed connection attempts are reported once, below; ioredis would print each of them.
   redis.on('error', () => {});
   if (!(await waitUntilRedisReady(redis, CLI_REDIS_WAIT_MS))) {
     redis.disconnect();
     throw new HookfleetError(
       'redis_unavailable',
-      `${command}: cannot reach Redis within ${CLI_REDIS_WAIT_MS / 1000} s (check REDIS_URL)`,
+      `${command}: cannot reach Redis within ${CLI_REDIS_WAIT_MS / 1000} s (check ${redisTargetVariable(config.redis)})`,
       503,
     );
   }

@@ -18,7 +18,7 @@ export function openProducer(
   dbClient: DbClient,
   logger: Logger,
 ): { producer: Producer; redis: ReturnType<typeof createProducerRedis> } {
-  const redis = life.add('redis', createProducerRedis(config.redisUrl, 'hookfleet:api'), quitRedis);
+  const redis = life.add('redis', createProducerRedis(config.redis, 'hookfleet:api'), quitRedis);
   redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
   const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
     p.close(),

@@ -52,11 +52,11 @@ export async function run(argv: string[]): Promise<number> {
     life,
     loaded.shutdownTimeoutMs,
     logger,
-    shutdownBudget({ redisUrl: loaded.redisUrl, databaseUrl: () => databaseUrl }, logger),
+    shutdownBudget({ redis: loaded.redis, databaseUrl: () => databaseUrl }, logger),
   );
   await firstFailure([
     databaseUrl === undefined ? checkDataDirWritable(loaded.dataDir) : checkPostgres(databaseUrl),
-    checkRedis(loaded.redisUrl),
+    checkRedis(loaded.redis),
     checkApiPort(loaded.port),
   ]);
   // After the checks: a run that cannot start has no use for credentials.

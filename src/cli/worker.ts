@@ -42,10 +42,10 @@ export async function run(argv: string[]): Promise<number> {
     life,
     config.shutdownTimeoutMs,
     logger,
-    shutdownBudget({ redisUrl: config.redisUrl, databaseUrl: () => databaseUrl }, logger),
+    shutdownBudget({ redis: config.redis, databaseUrl: () => databaseUrl }, logger),
   );
   survivePostgresConnectionErrors(logger);
-  await firstFailure([checkPostgres(databaseUrl), checkRedis(config.redisUrl)]);
+  await firstFailure([checkPostgres(databaseUrl), checkRedis(config.redis)]);
   const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
   const metrics = createMetrics();
   if (config.metricsPort !== undefined) {

@@ -23,13 +23,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
 export interface EndpointLimitsOptions {
   /** Where the fleet's limits live; or `store`, e.g. one process's memory (localEndpointLimits.ts). */
-  redis?: Redis;
+  redis?: RedisClient;
   store?: LimitsStore;
   /** The queue prefix (HOOKFLEET_QUEUE_PREFIX), so a `{hash-tag}` keeps these keys in its slot. */
   prefix: string;
@@ -137,7 +137,7 @@ export function endpointStateKey(prefix: string, endpointId: string): string {
  * run no worker. `redis` is any connection to the fleet's Redis; the fleet's queue prefix.
  */
 export async function readCircuitStates(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   endpointIds: readonly string[],
   nowMs = Date.now(),
@@ -178,7 +178,7 @@ export interface LimitsStore {
 /** An endpoint's state hash, its in-flight sorted set and its set of postponed deliveries. */
 export type LimitKeys = readonly [state: string, inFlight: string, postponed: string];
 
-type LimitsRedis = Redis & {
+type LimitsRedis = RedisClient & {
   hookfleetAdmit(
     circuitKey: string,
     inFlightKey: string,
@@ -194,7 +194,7 @@ type LimitsRedis = Redis & {
 };
 
 /** The store a fleet shares: the .lua scripts on Redis. */
-export function redisLimitsStore(redis: Redis, prefix: string): LimitsStore {
+export function redisLimitsStore(redis: RedisClient, prefix: string): LimitsStore {
   const scripts = redis as LimitsRedis;
   if (typeof scripts.hookfleetAdmit !== 'function') {
     redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });

@@ -11,7 +11,7 @@ import { newId } from '../ids.js';
 import { DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
-import { PRODUCER_REDIS_WAIT_MS } from '../redis.js';
+import { PRODUCER_REDIS_WAIT_MS, type RedisClient } from '../redis.js';
 import { redisUnavailable } from '../unavailable.js';
 import { addMessageJobs } from './messageJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
@@ -26,8 +26,8 @@ export interface ProducerOptions {
   config?: Config;
   /** An open database client to use instead of one made from config.databaseUrl (not closed by close()). */
   dbClient?: DbClient;
-  /** A Redis connection to use instead of one made from config.redisUrl (not closed by close()). */
-  redis?: Redis;
+  /** A Redis connection to use instead of one made from config.redis (not closed by close()). */
+  redis?: RedisClient;
   /**
    * Where the queues live (not closed by close()). Default: the one HOOKFLEET_QUEUE_BACKEND
    * names, Redis unless it says `postgres` (then on DATABASE_URL).

@@ -9,6 +9,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { QueueBackend } from '../queueBackend.js';
+import type { RedisClient } from '../redis.js';
 
 /** Longer than any fan-out could take, including its takeovers. */
 const PROGRESS_TTL_MS = 24 * 3600 * 1000;
@@ -23,7 +24,7 @@ export interface FanOutProgress {
   clear(messageId: string): Promise<void>;
 }
 
-export function createFanOutProgress(redis: Redis, prefix: string): FanOutProgress {
+export function createFanOutProgress(redis: RedisClient, prefix: string): FanOutProgress {
   // The queue prefix keeps test runs apart and, wrapped in {braces}, keeps a Redis Cluster slot.
   const key = (messageId: string) => `${prefix}:fan-out:${messageId}`;
   return {

@@ -65,6 +65,17 @@ describe('loadConfig', () => {
       /HOOKFLEET_RETRY_SCHEDULE: expected comma-separated durations/,
     ],
     ['HOOKFLEET_QUEUE_PREFIX', 'has space', /HOOKFLEET_QUEUE_PREFIX: expected letters/],
+    ['REDIS_CLUSTER_NODES', 'redis-1', /REDIS_CLUSTER_NODES: expected comma-separated host:port/],
+    [
+      'REDIS_CLUSTER_NODES',
+      'redis-1:6379,redis-2:99999',
+      /REDIS_CLUSTER_NODES: expected comma-separated host:port/,
+    ],
+    [
+      'REDIS_CLUSTER_NODES',
+      'redis://redis-1:6379',
+      /REDIS_CLUSTER_NODES: expected comma-separated host:port/,
+    ],
     [
       'HOOKFLEET_OPERATOR_WEBHOOK_URL',
       'not a url',
@@ -73,6 +84,26 @@ describe('loadConfig', () => {
   ])('stops on a bad %s, naming the variable and the expected form', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('connects to the node at REDIS_URL unless REDIS_CLUSTER_NODES names a cluster', () => {
+    expect(loadConfig({}).redis).toEqual({ kind: 'node', url: 'redis://127.0.0.1:6379' });
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6380/2' }).redis).toEqual({
+      kind: 'node',
+      url: 'redis://cache:6380/2',
+    });
+    const config = loadConfig({
+      REDIS_URL: 'redis://ignored:6379',
+      REDIS_CLUSTER_NODES: 'redis-1:7000, 10.0.0.2:7001,[::1]:7002',
+    });
+    expect(config.redis).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'redis-1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+    });
   });
 
   it('keeps the operator allow-list apart from the customer one', () => {
