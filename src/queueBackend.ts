@@ -15,7 +15,9 @@
  */
 import type { Processor, Queue, QueueEventsProducer, Worker, WorkerOptions } from 'bullmq';
 import type { Config } from './config.js';
+import type { Logger } from './logger.js';
 import type { RedisClient } from './redis.js';
+import { logRepeatedErrors } from './repeatedErrorLog.js';
 import { HookfleetError } from './errors.js';
 import { createPostgresQueueBackend } from './postgresQueueBackend.js';
 import { createRedisQueueBackend } from './redisQueueBackend.js';
@@ -83,6 +85,8 @@ export interface QueueBackendOptions {
   databaseUrl?: string | undefined;
   /** A producer connection to use in place of one of the backend's own (not closed by close()). */
   producerRedis?: RedisClient | undefined;
+  /** Where connection errors are logged (at most one line per 30 s); default: nowhere. */
+  logger?: Logger | undefined;
 }
 
 /**
@@ -94,7 +98,12 @@ export function createQueueBackend(
   kind: QueueBackendKind = config.queueBackend === 'postgres' ? 'postgres' : 'redis',
   options: QueueBackendOptions = {},
 ): QueueBackend {
-  if (kind === 'redis') return createRedisQueueBackend(config, options.producerRedis);
+  if (kind === 'redis') {
+    const onError = options.logger
+      ? logRepeatedErrors(options.logger, 'warn', 'redis connection error')
+      : () => {};
+    return createRedisQueueBackend(config, options.producerRedis, onError);
+  }
   const databaseUrl = options.databaseUrl ?? config.databaseUrl;
   if (databaseUrl === undefined) {
     throw new HookfleetError(
@@ -121,4 +130,12 @@ export async function chooseQueueBackend(config: Config): Promise<QueueBackendKi
   } catch {
     return 'postgres';
   }
+}
+
+/** chooseQueueBackend, then createQueueBackend: what a command that enqueues opens. */
+export async function openQueueBackend(
+  config: Config,
+  options: QueueBackendOptions = {},
+): Promise<QueueBackend> {
+  return createQueueBackend(config, await chooseQueueBackend(config), options);
 }

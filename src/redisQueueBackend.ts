@@ -23,9 +23,11 @@ const MAKERS: Record<ConnectionRole, (target: RedisTarget, name: string) => Redi
   limits: createLimitsRedis,
 };
 
+/** `onError` hears every connection's errors (callers see theirs through their commands). */
 export function createRedisQueueBackend(
   config: Config,
   producerRedis?: RedisClient,
+  onError: (error: Error) => void = () => {},
 ): RedisQueueBackend {
   const { redis: target, queuePrefix: prefix } = config;
   const connections = new Map<ConnectionRole, RedisClient>();
@@ -36,8 +38,8 @@ export function createRedisQueueBackend(
     let connection = connections.get(role);
     if (!connection) {
       connection = MAKERS[role](target, `hookfleet:${role}`);
-      // Errors reach callers through their commands (or readiness); unlistened, ioredis prints each.
-      connection.on('error', () => {});
+      // Unlistened, ioredis prints each failed reconnection with its stack.
+      connection.on('error', onError);
       connections.set(role, connection);
       owned.push(connection);
     }
