@@ -57,6 +57,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** The CLI's view of this fleet: its database and queue prefix. */
+function cliConfig() {
+  return loadConfig({ DATABASE_URL: db.url, HOOKFLEET_QUEUE_PREFIX: prefix });
+}
+
 async function call(method: string, path: string, body?: unknown, auth = `Bearer ${KEY}`) {
   const response = await fetch(`${base}${path}`, {
     method,
@@ -149,9 +154,18 @@ describe('hookfleet start in trial mode (queues on PostgreSQL)', () => {
     expect(health.json()).toEqual({ status: 'ok', queues: 'postgres', postgres: 'up' });
   });
 
+  it('sends from the shell too: `hookfleet send` enqueues on the same PostgreSQL queues', async () => {
+    const sent = await runHookfleet(cliConfig(), ['send', 'invoice.paid', '{"invoice":"in_2"}'], {
+      HOOKFLEET_QUEUE_BACKEND: 'postgres',
+      REDIS_URL: deadRedisUrl,
+    });
+    expect(sent.code, sent.stderr).toBe(0);
+    const requests = await receiver.waitForRequests(3);
+    expect(requests[2]!.body).toContain('"invoice":"in_2"');
+  }, 60_000);
+
   it('runs a sweep against the same database', async () => {
-    const config = loadConfig({ DATABASE_URL: db.url, HOOKFLEET_QUEUE_PREFIX: prefix });
-    const sweep = await runHookfleet(config, ['sweep', '--dry-run', '--json'], {
+    const sweep = await runHookfleet(cliConfig(), ['sweep', '--dry-run', '--json'], {
       REDIS_URL: deadRedisUrl,
     });
     expect(sweep.code, sweep.stderr).toBe(0);
