@@ -51,10 +51,10 @@ export async function runTrialBench(options: TrialBenchOptions = {}): Promise<Tr
   const prefixes: string[] = [];
   const receiver = await startReceiverProcess();
   let db: DbClient | undefined;
+  const endpointIds: string[] = [];
   try {
     await runMigrations(scratch.dbUrl);
     db = createDbClient(scratch.dbUrl);
-    const endpointIds: string[] = [];
     for (let i = 0; i < 100; i++) {
       endpointIds.push(
         (await insertEndpoint(db.db, { url: `http://127.0.0.1:${receiver.port}/e/${i}` })).id,

@@ -11,7 +11,6 @@ import {
   endpointStateKey,
   redisLimitsStore,
   type CircuitState,
-  type LimitKeys,
   type LimitsStore,
 } from './endpointLimits.js';
 
@@ -50,7 +49,7 @@ export function localLimitsStore(shared: LocalLimitsState, prefix: string): Limi
   };
   const leases = (key: string) => {
     let entry = shared.inFlight.get(key);
-    if (!entry) shared.inFlight.set(key, (entry = new Map()));
+    if (!entry) shared.inFlight.set(key, (entry = new Map<string, number>()));
     return entry;
   };
   const postponedSet = (key: string) => {

@@ -1,6 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
 import { findEndpoint } from '../db/endpoints.js';

@@ -7,7 +7,6 @@
  * carries the rest (a retry, a postponement, a guard of a slow attempt). Deleted when the fan-out
  * completes; the expiry only clears bitmaps of fan-outs that never complete.
  */
-import type { Redis } from 'ioredis';
 import type { QueueBackend } from '../queueBackend.js';
 import type { RedisClient } from '../redis.js';
 

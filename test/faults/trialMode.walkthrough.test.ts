@@ -69,7 +69,7 @@ async function call(method: string, path: string, body?: unknown, auth = `Bearer
     ...(body !== undefined && { body: JSON.stringify(body) }),
   });
   const text = await response.text();
-  return { status: response.status, text, json: () => JSON.parse(text) as Record<string, any> };
+  return { status: response.status, text, json: () => JSON.parse(text) as Record<string, unknown> };
 }
 
 describe('hookfleet start in trial mode (queues on PostgreSQL)', () => {
