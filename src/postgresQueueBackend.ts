@@ -60,7 +60,7 @@ export function createPostgresQueueBackend(
         connection: connection(QUEUE_POOL_MAX, `hookfleet:${name}`),
       }) as unknown as Queue<D>,
     worker(name, processor, options) {
-      const { connectionName, ...rest } = options;
+      const { connectionName, prefix: _prefix, ...rest } = options;
       return new classes.Worker(name, processor, {
         ...rest,
         connection: connection(WORKER_POOL_MAX, `hookfleet:${connectionName}`),

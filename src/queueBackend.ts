@@ -36,13 +36,19 @@ export type ConnectionRole =
 export type BackendWorkerOptions = Omit<WorkerOptions, 'connection' | 'prefix'> & {
   /** Names the worker's connection (`hookfleet:<connectionName>` in CLIENT LIST). */
   connectionName: string;
+  /** Redis key prefix of the queue; default HOOKFLEET_QUEUE_PREFIX. PostgreSQL ignores it. */
+  prefix?: string;
 };
 
 interface QueueBackendBase {
   /** For the banner, logs and errors: `Redis at redis://…` or `PostgreSQL (trial mode)`. */
   readonly label: string;
-  /** A Queue for adding and reading jobs, on a connection that behaves as `role` says. */
-  queue<D = unknown>(name: string, role: ConnectionRole): Queue<D>;
+  /**
+   * A Queue for adding and reading jobs, on a connection that behaves as `role` says. `prefix`:
+   * its Redis key prefix (default HOOKFLEET_QUEUE_PREFIX); PostgreSQL, with one schema for every
+   * queue, ignores it.
+   */
+  queue<D = unknown>(name: string, role: ConnectionRole, prefix?: string): Queue<D>;
   /** A Worker with a connection of its own (closed with the backend, after the worker). */
   worker<D = unknown, R = any>( // eslint-disable-line @typescript-eslint/no-explicit-any -- as BullMQ's default
     name: string,

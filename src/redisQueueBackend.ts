@@ -29,7 +29,7 @@ export function createRedisQueueBackend(
   producerRedis?: RedisClient,
   onError: (error: Error) => void = () => {},
 ): RedisQueueBackend {
-  const { redis: target, queuePrefix: prefix } = config;
+  const { redis: target, queuePrefix } = config;
   const connections = new Map<ConnectionRole, RedisClient>();
   if (producerRedis) connections.set('producer', producerRedis);
   /** What close() quits: every connection made here, none given. */
@@ -51,17 +51,17 @@ export function createRedisQueueBackend(
     kind: 'redis',
     label: describeRedisTarget(target),
     redis,
-    queue: <D>(name: string, role: ConnectionRole) =>
+    queue: <D>(name: string, role: ConnectionRole, prefix = queuePrefix) =>
       // A Queue on a connection it does not own opens none of its own.
       new Queue<D>(name, { connection: redis(role), prefix }),
     worker(name, processor, options) {
-      const { connectionName, ...rest } = options;
+      const { connectionName, prefix = queuePrefix, ...rest } = options;
       const connection = createWorkerRedis(target, `hookfleet:${connectionName}`);
       owned.push(connection);
       return new Worker(name, processor, { ...rest, connection, prefix });
     },
     queueEventsProducer: (name) =>
-      new QueueEventsProducer(name, { connection: redis('fan-out'), prefix }),
+      new QueueEventsProducer(name, { connection: redis('fan-out'), prefix: queuePrefix }),
     ready: () => redis('producer').status === 'ready',
     async whyUnavailable(waitMs) {
       const connection = redis('producer');
