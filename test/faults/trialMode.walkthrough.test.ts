@@ -49,7 +49,7 @@ beforeAll(async () => {
     HOOKFLEET_RECORDER_FLUSH_MS: '50',
   });
   await fleet.waitForLine(/^hookfleet is up$/);
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await fleet?.kill();
