@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out] [--json] [--deliveries N] [--endpoints N] [--workers N]
+ * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|trial] [--json] [--rounds N] [--deliveries N] [--endpoints N] [--workers N]
  * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N]`: runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
  * with --json.
@@ -12,6 +12,7 @@ import { runDeliveryBench } from './delivery.js';
 import { runFanOutWorkloads } from './fanOutWorkloads.js';
 import { runRedisBytesBench } from './redisBytes.js';
 import { runSweepBench } from './sweep.js';
+import { runTrialBench } from './trial.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,14 +27,15 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string' },
     'in-flight': { type: 'string' },
     'redis-url': { type: 'string' },
+    rounds: { type: 'string' },
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
-const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out'];
+const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out', 'trial'];
 const unknown = which.filter((name) => !BENCHMARKS.includes(name));
 if (unknown.length > 0) {
   console.error(
-    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes or fan-out)`,
+    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out or trial)`,
   );
   process.exit(2);
 }
@@ -149,5 +151,31 @@ if (which.includes('redis-bytes')) {
   });
   results.redisBytes = r;
   if (!values.json) console.table(r);
+}
+if (which.includes('trial')) {
+  const r = await runTrialBench({
+    deliveries: num(values.deliveries),
+    concurrency: num(values.concurrency),
+    rounds: num(values.rounds),
+    log,
+  });
+  results.trial = r;
+  if (!values.json) {
+    console.log(
+      `\nTrial mode (queues on PostgreSQL) beside Redis: one worker x ${r.concurrency}, ${r.deliveries} deliveries per run (deliveries/s, each run):`,
+    );
+    console.table({
+      broadcast: {
+        redis: r.deliveriesPerSecond.broadcast.redis.join(' '),
+        postgres: r.deliveriesPerSecond.broadcast.postgres.join(' '),
+        'postgres/redis': r.ratios.broadcast,
+      },
+      single: {
+        redis: r.deliveriesPerSecond.single.redis.join(' '),
+        postgres: r.deliveriesPerSecond.single.postgres.join(' '),
+        'postgres/redis': r.ratios.single,
+      },
+    });
+  }
 }
 if (values.json) console.log(JSON.stringify(results));

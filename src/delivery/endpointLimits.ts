@@ -23,12 +23,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
 export interface EndpointLimitsOptions {
-  redis: Redis;
+  /** Where the fleet's limits live; or `store`, e.g. one process's memory (localEndpointLimits.ts). */
+  redis?: RedisClient;
+  store?: LimitsStore;
   /** The queue prefix (HOOKFLEET_QUEUE_PREFIX), so a `{hash-tag}` keeps these keys in its slot. */
   prefix: string;
   /** Most deliveries in flight to one endpoint across the fleet (the adaptive limit's top); 0 means no cap. */
@@ -126,7 +128,7 @@ function busyRetryMs(lastAttemptMs: number): number {
 }
 
 /** The hash holding an endpoint's circuit state and in-flight limit. */
-function endpointStateKey(prefix: string, endpointId: string): string {
+export function endpointStateKey(prefix: string, endpointId: string): string {
   return `${prefix}:endpoints:${endpointId}:limits`;
 }
 
@@ -135,7 +137,7 @@ function endpointStateKey(prefix: string, endpointId: string): string {
  * run no worker. `redis` is any connection to the fleet's Redis; the fleet's queue prefix.
  */
 export async function readCircuitStates(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   endpointIds: readonly string[],
   nowMs = Date.now(),
@@ -163,7 +165,20 @@ export async function readCircuitStates(
   return states;
 }
 
-type LimitsRedis = Redis & {
+/**
+ * Where the limits' state lives and how its two atomic steps run. `admit` and `release` take the
+ * KEYS and ARGV of the .lua scripts and answer as they do; `read` answers circuitStates.
+ */
+export interface LimitsStore {
+  admit(keys: LimitKeys, args: (string | number)[]): Promise<[string, number]>;
+  release(keys: LimitKeys, args: (string | number)[]): Promise<string[]>;
+  read(endpointIds: readonly string[], nowMs: number): Promise<ReadonlyMap<string, CircuitState>>;
+}
+
+/** An endpoint's state hash, its in-flight sorted set and its set of postponed deliveries. */
+export type LimitKeys = readonly [state: string, inFlight: string, postponed: string];
+
+type LimitsRedis = RedisClient & {
   hookfleetAdmit(
     circuitKey: string,
     inFlightKey: string,
@@ -178,6 +193,20 @@ type LimitsRedis = Redis & {
   ): Promise<string[]>;
 };
 
+/** The store a fleet shares: the .lua scripts on Redis. */
+export function redisLimitsStore(redis: RedisClient, prefix: string): LimitsStore {
+  const scripts = redis as LimitsRedis;
+  if (typeof scripts.hookfleetAdmit !== 'function') {
+    redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
+    redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
+  }
+  return {
+    admit: (keys, args) => scripts.hookfleetAdmit(...keys, ...args),
+    release: (keys, args) => scripts.hookfleetRelease(...keys, ...args),
+    read: (endpointIds, nowMs) => readCircuitStates(redis, prefix, endpointIds, nowMs),
+  };
+}
+
 export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLimits {
   const { prefix, maxInFlight, failureThreshold, cooldownMs, leaseMs, logger, metrics } = options;
   const enabled = maxInFlight > 0 || failureThreshold > 0;
@@ -186,11 +215,9 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
   // process and a counter are, and cost less per delivery than random bytes each time.
   const tokenPrefix = `${randomBytes(6).toString('base64url')}.`;
   let tokenCount = 0;
-  const redis = options.redis as LimitsRedis;
-  if (enabled && typeof redis.hookfleetAdmit !== 'function') {
-    redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
-    redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
-  }
+  if (!options.store && !options.redis) throw new Error('endpoint limits need redis or a store');
+  const store = options.store ?? redisLimitsStore(options.redis!, prefix);
+  const keysOf = (id: string): LimitKeys => [stateKey(id), inFlightKey(id), postponedKey(id)];
   const stateKey = (id: string) => endpointStateKey(prefix, id);
   const inFlightKey = (id: string) => `${prefix}:endpoints:${id}:in-flight`;
   const postponedKey = (id: string) => `${prefix}:endpoints:${id}:postponed`;
@@ -209,10 +236,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       const now = clock();
       let answer: [string, number];
       try {
-        answer = await redis.hookfleetAdmit(
-          stateKey(endpointId),
-          inFlightKey(endpointId),
-          postponedKey(endpointId),
+        answer = await store.admit(keysOf(endpointId), [
           now,
           token,
           leaseMs,
@@ -220,7 +244,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           failureThreshold > 0 ? 1 : 0,
           jobId ?? '',
           STATE_KEY_TTL_MS,
-        );
+        ]);
       } catch (error) {
         warn(error, 'admission');
         return { admitted: true, permit: { endpointId, token: undefined } };
@@ -244,10 +268,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
     async release(permit, verdict) {
       if (permit.token === undefined) return;
       try {
-        const [transition, ...postponed] = await redis.hookfleetRelease(
-          stateKey(permit.endpointId),
-          inFlightKey(permit.endpointId),
-          postponedKey(permit.endpointId),
+        const [transition, ...postponed] = await store.release(keysOf(permit.endpointId), [
           permit.token,
           verdict,
           clock(),
@@ -258,7 +279,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           maxInFlight,
           Math.max(0, clock() - (permit.admittedAtMs ?? clock())),
           MAX_PROMOTED_ON_CLOSE,
-        );
+        ]);
         if (transition === 'opened' || transition === 'reopened') {
           metrics?.circuitsOpened.inc();
           logger.warn(
@@ -278,6 +299,6 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       }
     },
 
-    circuitStates: (endpointIds) => readCircuitStates(redis, prefix, endpointIds, clock()),
+    circuitStates: (endpointIds) => store.read(endpointIds, clock()),
   };
 }
