@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|fairness] [--json] [--deliveries N] [--endpoints N] [--workers N]
+ * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|trial|fairness] [--json] [--rounds N] [--deliveries N] [--endpoints N] [--workers N]
  * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N] [--flood N] [--rate N]
  * [--owners N] [--before DIR]`: runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
@@ -14,6 +14,7 @@ import { runFairnessBench } from './fairness.js';
 import { runFanOutWorkloads } from './fanOutWorkloads.js';
 import { runRedisBytesBench } from './redisBytes.js';
 import { runSweepBench } from './sweep.js';
+import { runTrialBench } from './trial.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -32,14 +33,15 @@ const { values, positionals } = parseArgs({
     rate: { type: 'string' },
     owners: { type: 'string' },
     before: { type: 'string' },
+    rounds: { type: 'string' },
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
-const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out', 'fairness'];
+const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out', 'trial', 'fairness'];
 const unknown = which.filter((name) => !BENCHMARKS.includes(name));
 if (unknown.length > 0) {
   console.error(
-    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out or fairness)`,
+    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out, trial or fairness)`,
   );
   process.exit(2);
 }
@@ -174,6 +176,32 @@ if (which.includes('fairness')) {
       `\nFairness: ${r.owners} owners sending ${r.ratePerSecond} messages/s in all; one owner's flood of ${r.flood} messages to one endpoint answering in ${r.slowEndpointAnswerMs} ms`,
     );
     console.table(r.phases);
+  }
+}
+if (which.includes('trial')) {
+  const r = await runTrialBench({
+    deliveries: num(values.deliveries),
+    concurrency: num(values.concurrency),
+    rounds: num(values.rounds),
+    log,
+  });
+  results.trial = r;
+  if (!values.json) {
+    console.log(
+      `\nTrial mode (queues on PostgreSQL) beside Redis: one worker x ${r.concurrency}, ${r.deliveries} deliveries per run (deliveries/s, each run):`,
+    );
+    console.table({
+      broadcast: {
+        redis: r.deliveriesPerSecond.broadcast.redis.join(' '),
+        postgres: r.deliveriesPerSecond.broadcast.postgres.join(' '),
+        'postgres/redis': r.ratios.broadcast,
+      },
+      single: {
+        redis: r.deliveriesPerSecond.single.redis.join(' '),
+        postgres: r.deliveriesPerSecond.single.postgres.join(' '),
+        'postgres/redis': r.ratios.single,
+      },
+    });
   }
 }
 if (values.json) console.log(JSON.stringify(results));

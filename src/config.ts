@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDurationMs } from './duration.js';
 import { FAILED_DELIVERY_RETENTION_DAYS } from './jobs.js';
+import type { RedisTarget } from './redis.js';
 
 const DAY_MS = 86_400_000;
 const DEFAULT_RETRY_SCHEDULE = '5s,5m,30m,2h,5h,10h,10h';
@@ -60,6 +61,26 @@ const durationList = commaList.transform((items, ctx) => {
   return ms as number[];
 });
 
+/** `host:port` or `[ipv6]:port`. */
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+const clusterNodes = commaList.transform((items, ctx) => {
+  const nodes = items.map((item) => {
+    const match = HOST_PORT.exec(item);
+    const port = Number(match?.[3]);
+    if (!match || port < 1 || port > 65535) return undefined;
+    return { host: match[1] ?? match[2]!, port };
+  });
+  if (nodes.length === 0 || nodes.some((n) => n === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected comma-separated host:port seeds such as redis-1:6379,redis-2:6379',
+    });
+    return z.NEVER;
+  }
+  return nodes as { host: string; port: number }[];
+});
+
 /** A whole number, zero included (zero usually turns the feature off). */
 const wholeNumber = (what: string) =>
   z
@@ -106,6 +127,14 @@ const envSchema = z.object({
   REDIS_URL: url(['redis:', 'rediss:'], 'a redis:// or rediss:// URL').default(
     'redis://127.0.0.1:6379',
   ),
+  /** Set: a Redis Cluster, and REDIS_URL is ignored. */
+  REDIS_CLUSTER_NODES: clusterNodes.optional(),
+  /**
+   * Where the queues live: `redis` (REDIS_URL), or `postgres` (trial mode: BullMQ's PostgreSQL
+   * backend on DATABASE_URL or the embedded server). Unset: redis when REDIS_URL is set; otherwise
+   * redis if one answers at the default address, else postgres.
+   */
+  HOOKFLEET_QUEUE_BACKEND: z.enum(['redis', 'postgres']).optional(),
   /** Unset: `start` runs an embedded PostgreSQL under HOOKFLEET_DATA_DIR. */
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'a postgres:// URL').optional(),
   PORT: positiveInt('a TCP port (1-65535)')
@@ -176,7 +205,19 @@ const envSchema = z.object({
 });
 
 export interface Config {
+  /**
+   * Where every part connects to Redis (through redis.ts): the cluster of REDIS_CLUSTER_NODES
+   * when set, else the node at REDIS_URL.
+   */
+  readonly redis: RedisTarget;
+  /** REDIS_URL as given (default redis://127.0.0.1:6379); meaningless when `redis` is a cluster. */
   readonly redisUrl: string;
+  /**
+   * Where the queues live (HOOKFLEET_QUEUE_BACKEND). `auto` (neither it nor REDIS_URL set): the
+   * commands use Redis when one answers at `redisUrl`, else PostgreSQL (trial mode); the library
+   * and tests take `auto` as Redis. See queueBackend.ts.
+   */
+  readonly queueBackend: 'redis' | 'postgres' | 'auto';
   /** Undefined means "use the embedded PostgreSQL" (only `hookfleet start` offers that). */
   readonly databaseUrl: string | undefined;
   readonly port: number;
@@ -357,8 +398,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `(got ${e.HOOKFLEET_MESSAGE_RETENTION_DAYS} days; at least ${Math.floor(messagesNeededMs / DAY_MS) + 1} needed)`,
     );
   }
+  const redis: RedisTarget = e.REDIS_CLUSTER_NODES
+    ? Object.freeze({
+        kind: 'cluster',
+        nodes: Object.freeze(e.REDIS_CLUSTER_NODES.map((n) => Object.freeze(n))),
+      })
+    : Object.freeze({ kind: 'node', url: e.REDIS_URL });
   return Object.freeze({
+    redis,
     redisUrl: e.REDIS_URL,
+    queueBackend: e.HOOKFLEET_QUEUE_BACKEND ?? (present.REDIS_URL === undefined ? 'auto' : 'redis'),
     databaseUrl: e.DATABASE_URL,
     port: e.PORT,
     apiKeys: Object.freeze(e.HOOKFLEET_API_KEYS),

@@ -1,9 +1,101 @@
-import { Redis } from 'ioredis';
+/**
+ * Every Redis connection hookfleet opens is made here, from a `RedisTarget` (config.ts reads it
+ * from REDIS_URL, or REDIS_CLUSTER_NODES for a Redis Cluster). Each role gets the options it
+ * needs, the same on one node and on a cluster:
+ *
+ *   createWorkerRedis     BullMQ workers and schedulers: commands wait out an outage
+ *   createFanOutRedis     what a fan-out writes after each attempt: waits, auto-pipelined
+ *   createLimitsRedis     the per-endpoint limits: bounded, auto-pipelined, fails fast
+ *   createProducerRedis   producers, the api, the CLI: fails fast, never queues offline
+ *   createProbeRedis      start-up checks and shutdown probes: one try, no reconnection
+ *
+ * On a cluster the role's node options go to ioredis's `redisOptions` (used for every node's
+ * connection), and the cluster-level ones (offline queue, auto-pipelining) to the cluster
+ * client. Reads go to masters (ioredis's default `scaleReads: 'master'`): BullMQ reads what it
+ * has just written. A caller treats both kinds alike through `RedisClient`.
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+/** Where Redis is: one node (a redis:// URL) or a cluster (seed nodes; the rest is discovered). */
+export type RedisTarget =
+  | { readonly kind: 'node'; readonly url: string }
+  | {
+      readonly kind: 'cluster';
+      readonly nodes: readonly { readonly host: string; readonly port: number }[];
+    };
+
+/** The target of one Redis node at `url`. */
+export function redisNode(url: string): RedisTarget {
+  return { kind: 'node', url };
+}
+
+/** A connection made by this module: a single-node or a cluster client (both ioredis). */
+export type RedisClient = Redis | Cluster;
+
+/** Whether `target` is a Redis Cluster, where a queue's keys must share a hash tag. */
+export function isCluster(target: RedisTarget): boolean {
+  return target.kind === 'cluster';
+}
+
+/** How a target is named in log lines and error messages: without its password. */
+export function describeRedisTarget(target: RedisTarget): string {
+  if (target.kind === 'cluster') {
+    return `Redis Cluster at ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  }
+  return `Redis at ${displayRedisUrl(target.url)}`;
+}
+
+function displayRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '(an invalid URL)';
+  }
+}
+
+/** The variable a user fixes when `target` does not answer. */
+export function redisTargetVariable(target: RedisTarget): string {
+  return target.kind === 'cluster' ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL';
+}
+
+interface RoleOptions {
+  /** Options of each node's connection. */
+  node: RedisOptions;
+  /** ioredis's offline queue: commands sent while disconnected wait for the connection. */
+  enableOfflineQueue?: boolean;
+  enableAutoPipelining?: boolean;
+  /** Cluster only: how it retries reaching the seed nodes (null: never). */
+  clusterRetryStrategy?: ClusterOptions['clusterRetryStrategy'];
+  lazyConnect?: boolean;
+}
+
+/** One connection to `target` with a role's options. */
+function connect(target: RedisTarget, role: RoleOptions): RedisClient {
+  const { node, clusterRetryStrategy, ...shared } = role;
+  const pick = <T extends object>(options: T) =>
+    Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
+  if (target.kind === 'node') return new Redis(target.url, pick({ ...node, ...shared }));
+  return new Cluster(
+    target.nodes.map((n) => ({ host: n.host, port: n.port })),
+    pick({
+      ...shared,
+      clusterRetryStrategy,
+      redisOptions: node,
+      // A failover takes the cluster's node timeout plus an election (a few seconds): commands
+      // meanwhile are retried on the new slot map rather than failed after a few 100 ms tries.
+      retryDelayOnClusterDown: 300,
+      retryDelayOnFailover: 300,
+      maxRedirections: 64,
+    }),
+  );
+}
 
 /**
  * How long a producer waits for a Redis connection that is (re)connecting before it tells its
  * caller Redis is unavailable, and (as `commandTimeout`) for the answer to a command sent on a
- * connection that stopped answering without closing (a network partition). Issue #7.
+ * connection that stopped answering without closing (a network partition).
  */
 export const PRODUCER_REDIS_WAIT_MS = 1000;
 export const PRODUCER_REDIS_COMMAND_TIMEOUT_MS = 3000;
@@ -12,20 +104,20 @@ export const PRODUCER_REDIS_COMMAND_TIMEOUT_MS = 3000;
  * Connection for BullMQ workers: BullMQ requires `maxRetriesPerRequest: null` on connections
  * that block, so a worker waits out a Redis restart instead of crashing.
  */
-export function createWorkerRedis(redisUrl: string, name: string): Redis {
-  return new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: name });
+export function createWorkerRedis(target: RedisTarget, name: string): RedisClient {
+  return connect(target, { node: { maxRetriesPerRequest: null, connectionName: name } });
 }
 
 /**
  * Connection for what a fan-out writes after each attempt (its follow-up jobs, progress bitmap,
  * delivery events): commands wait out a Redis restart, in pipelines of what each tick sends,
- * rather than fail and make the fan-out repeat the attempt.
+ * rather than fail and make the fan-out repeat the attempt. On a cluster ioredis pipelines per
+ * node.
  */
-export function createFanOutRedis(redisUrl: string, name: string): Redis {
-  return new Redis(redisUrl, {
-    maxRetriesPerRequest: null,
+export function createFanOutRedis(target: RedisTarget, name: string): RedisClient {
+  return connect(target, {
+    node: { maxRetriesPerRequest: null, connectionName: name },
     enableAutoPipelining: true,
-    connectionName: name,
   });
 }
 
@@ -37,12 +129,14 @@ export const LIMITS_REDIS_COMMAND_TIMEOUT_MS = 1000;
  * calls on it, so calls made in the same tick go out as one pipeline; each is bounded by
  * `commandTimeout`, after which the worker delivers without limits rather than wait for Redis.
  */
-export function createLimitsRedis(redisUrl: string, name: string): Redis {
-  return new Redis(redisUrl, {
-    maxRetriesPerRequest: 1,
-    commandTimeout: LIMITS_REDIS_COMMAND_TIMEOUT_MS,
+export function createLimitsRedis(target: RedisTarget, name: string): RedisClient {
+  return connect(target, {
+    node: {
+      maxRetriesPerRequest: 1,
+      commandTimeout: LIMITS_REDIS_COMMAND_TIMEOUT_MS,
+      connectionName: name,
+    },
     enableAutoPipelining: true,
-    connectionName: name,
   });
 }
 
@@ -53,12 +147,32 @@ export function createLimitsRedis(redisUrl: string, name: string): Redis {
  * hold the caller and, after it gave up, enqueue what it was told had failed); `commandTimeout`
  * bounds a command sent on a connection that stopped answering. ioredis reconnects by itself.
  */
-export function createProducerRedis(redisUrl: string, name: string): Redis {
-  return new Redis(redisUrl, {
-    maxRetriesPerRequest: 1,
+export function createProducerRedis(target: RedisTarget, name: string): RedisClient {
+  return connect(target, {
+    node: {
+      maxRetriesPerRequest: 1,
+      commandTimeout: PRODUCER_REDIS_COMMAND_TIMEOUT_MS,
+      connectionName: name,
+    },
     enableOfflineQueue: false,
-    commandTimeout: PRODUCER_REDIS_COMMAND_TIMEOUT_MS,
-    connectionName: name,
+  });
+}
+
+/**
+ * Connection for one check (startupChecks.ts): connects when asked, once, bounded by
+ * `timeoutMs`, and never reconnects.
+ */
+export function createProbeRedis(target: RedisTarget, timeoutMs: number): RedisClient {
+  return connect(target, {
+    node: {
+      connectTimeout: timeoutMs,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      connectionName: 'hookfleet:startup-check',
+    },
+    enableOfflineQueue: false,
+    lazyConnect: true,
+    clusterRetryStrategy: () => null,
   });
 }
 
@@ -67,7 +181,7 @@ export function createProducerRedis(redisUrl: string, name: string): Redis {
  * (Redis down or restarting) or was closed on purpose. Adds two listeners while it waits, so
  * callers that may wait in numbers should share one wait.
  */
-export function waitUntilRedisReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+export function waitUntilRedisReady(redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);
   if (redis.status === 'end') return Promise.resolve(false);
   if (redis.status === 'wait') redis.connect().catch(() => {}); // lazyConnect: errors surface as 'end' or the timeout
@@ -88,6 +202,6 @@ export function waitUntilRedisReady(redis: Redis, timeoutMs: number): Promise<bo
  * Closes a connection for a Lifecycle: QUIT, so replies already on their way arrive first, or at
  * once when QUIT cannot be sent (connection down).
  */
-export async function quitRedis(redis: Redis): Promise<void> {
+export async function quitRedis(redis: RedisClient): Promise<void> {
   await redis.quit().catch(() => redis.disconnect());
 }

@@ -7,6 +7,7 @@
  * left active return to the queue when their locks expire (at-least-once, as after a crash).
  */
 import type { Logger } from './logger.js';
+import type { RedisTarget } from './redis.js';
 import { checkPostgres, checkRedis } from './startupChecks.js';
 
 /** How long each probe waits for an answer. */
@@ -18,7 +19,7 @@ const PROBE_MS = 500;
 export const DEGRADED_SHUTDOWN_MS = 2000;
 
 export interface BackingStores {
-  redisUrl?: string;
+  redis?: RedisTarget;
   /** A function, since the embedded PostgreSQL's URL is known only once it has started. */
   databaseUrl?: () => string | undefined;
 }
@@ -28,7 +29,7 @@ export function shutdownBudget(stores: BackingStores, logger: Logger) {
   return async (timeoutMs: number): Promise<number> => {
     const databaseUrl = stores.databaseUrl?.();
     const probes: Promise<void>[] = [];
-    if (stores.redisUrl !== undefined) probes.push(checkRedis(stores.redisUrl, PROBE_MS));
+    if (stores.redis !== undefined) probes.push(checkRedis(stores.redis, PROBE_MS));
     if (databaseUrl !== undefined) probes.push(checkPostgres(databaseUrl, PROBE_MS));
     const failed = (await Promise.allSettled(probes)).find((p) => p.status === 'rejected');
     if (failed === undefined) return timeoutMs;

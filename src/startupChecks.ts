@@ -10,10 +10,15 @@ import { constants } from 'node:fs';
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { withDeadline } from './deadline.js';
 import { HookfleetError } from './errors.js';
+import {
+  createProbeRedis,
+  describeRedisTarget,
+  redisTargetVariable,
+  type RedisTarget,
+} from './redis.js';
 
 /** How long each check may take. A local service answers in milliseconds; a remote one within 1 s. */
 export const STARTUP_CHECK_MS = 3000;
@@ -44,16 +49,12 @@ export function reasonOf(error: unknown): string {
   return error.message || error.name;
 }
 
-/** Resolves once a fresh connection to `redisUrl` answers PING; throws a one-line error otherwise. */
-export async function checkRedis(redisUrl: string, timeoutMs = STARTUP_CHECK_MS): Promise<void> {
-  const redis = new Redis(redisUrl, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectionName: 'hookfleet:startup-check',
-  });
+/**
+ * Resolves once a fresh connection to `target` answers PING (on a cluster: once the cluster
+ * client has read the slot map and a node answers); throws a one-line error otherwise.
+ */
+export async function checkRedis(target: RedisTarget, timeoutMs = STARTUP_CHECK_MS): Promise<void> {
+  const redis = createProbeRedis(target, timeoutMs);
   // With retries off, connect() rejects with "Connection is closed."; the socket's own error
   // (ECONNREFUSED, ENOTFOUND) came first, as an 'error' event. Listening also stops ioredis
   // printing it as an unhandled error event.
@@ -67,13 +68,15 @@ export async function checkRedis(redisUrl: string, timeoutMs = STARTUP_CHECK_MS)
     );
   } catch (error) {
     const reason = reasonOf(socketError ?? error);
+    const where = describeRedisTarget(target);
+    const variable = redisTargetVariable(target);
     if (/NOAUTH|WRONGPASS|NOPERM/.test(reason)) {
       throw unavailable(
-        `Redis at ${displayUrl(redisUrl)} refused the connection (${reason.split(' ')[0]}). Check the user and password in REDIS_URL.`,
+        `${where} refused the connection (${reason.split(' ')[0]}). Check the user and password in ${variable}.`,
       );
     }
     throw unavailable(
-      `Redis at ${displayUrl(redisUrl)} is not answering (${reason}). Start Redis, or set REDIS_URL to one that runs.`,
+      `${where} is not answering (${reason}). Start Redis, or set ${variable} to one that runs.`,
     );
   } finally {
     redis.disconnect();

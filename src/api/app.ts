@@ -15,10 +15,11 @@
  * Every answer that is not a success is `{code, detail}`; nothing a client sends can produce a
  * stack trace (see httpErrors.ts and jsonBody.ts).
  */
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Config } from '../config.js';
+import type { QueueBackend } from '../queueBackend.js';
 import { createBullBoardApp } from '../dashboard/bullBoard.js';
 import { createEndpointsPage } from '../dashboard/endpointsPage.js';
 import { createPortalPage } from '../dashboard/portalPage.js';
@@ -34,7 +35,7 @@ import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
 import { messageRoutes } from './messageRoutes.js';
 import { openApiDocument } from './openapi.js';
-import { opsRoutes } from './opsRoutes.js';
+import { opsRoutes, type QueueStore } from './opsRoutes.js';
 import { ownerRoutes } from './ownerRoutes.js';
 import { requireApiKeyOrPortalToken } from './portalAuth.js';
 import type { Producer } from '../producer/producer.js';
@@ -54,18 +55,19 @@ export interface ApiDeps {
   producer: Producer;
   metrics: Metrics;
   /**
-   * The Redis connection the producer uses: /healthz pings it, and while it is not connected
-   * the routes that enqueue answer 503 with Retry-After at once.
+   * A Redis connection to watch instead of the producer's queue backend: /healthz pings it, and
+   * while it is not connected the routes that enqueue answer 503 with Retry-After at once.
+   * Default: the producer's queue backend (`producer.queueBackend`).
    */
-  redis: Redis;
+  redis?: RedisClient | undefined;
   /** DNS resolver for the address guard; tests inject one (default: the system resolver). */
   resolve?: Resolver;
-  /** The `maintenance` queue for Bull Board and /metrics. Default: one on `redis` (opens no connection of its own). */
+  /** The `maintenance` queue for Bull Board and /metrics. Default: one on the producer's queue backend. */
   maintenanceQueue?: Queue;
   /**
    * The circuit breaker's view of endpoints, for GET /v1/endpoints/:id and the endpoint health
-   * page. Default: read from
-   * `redis` (none when HOOKFLEET_CIRCUIT_FAILURES is 0).
+   * page. Default: read from Redis (none when HOOKFLEET_CIRCUIT_FAILURES is 0, or when the queues
+   * are on PostgreSQL: the limits then live in the worker's memory, see startWorker's).
    */
   circuitStates?: CircuitStates;
 }
@@ -78,8 +80,10 @@ export function createApp(deps: ApiDeps): Hono {
   });
   const deliveriesQueue = producer.deliveriesQueue as Queue<DeliveryJobData>;
   const messagesQueue = producer.messagesQueue;
-  const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(deps.redis, config, logger);
-  const redisReady = () => deps.redis.status === 'ready';
+  const backend = producer.queueBackend;
+  const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(backend, logger);
+  const { redis } = deps;
+  const redisReady = redis ? () => redis.status === 'ready' : () => backend.ready();
 
   const app = new Hono();
   app.onError((error, c) => errorResponse(c, error, logger));
@@ -92,7 +96,11 @@ export function createApp(deps: ApiDeps): Hono {
 
   app.route(
     '/',
-    opsRoutes({ ...deps, queues: [messagesQueue, deliveriesQueue, maintenanceQueue] }),
+    opsRoutes({
+      ...deps,
+      queues: [messagesQueue, deliveriesQueue, maintenanceQueue],
+      queueStore: redis ? redisQueueStore(redis) : backend,
+    }),
   );
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
@@ -134,15 +142,28 @@ export function createApp(deps: ApiDeps): Hono {
 /** The breaker's state as the workers keep it in Redis; none (shown as "—") when it is off. */
 function defaultCircuitStates(deps: ApiDeps): CircuitStates | undefined {
   if (deps.config.circuitFailures === 0) return undefined;
-  return (endpointIds) => readCircuitStates(deps.redis, deps.config.queuePrefix, endpointIds);
+  const backend = deps.producer.queueBackend;
+  const redis = deps.redis ?? (backend.kind === 'redis' ? backend.redis('producer') : undefined);
+  if (!redis) return undefined;
+  return (endpointIds) => readCircuitStates(redis, deps.config.queuePrefix, endpointIds);
 }
 
 /**
- * A Queue on a connection someone else owns opens nothing of its own, so it needs no closing;
- * its errors (Redis down) are logged rather than thrown from an EventEmitter.
+ * On Redis, a Queue on a connection someone else owns opens nothing of its own, so it needs no
+ * closing; on PostgreSQL it is closed with the process. Its errors (Redis down) are logged rather
+ * than thrown from an EventEmitter.
  */
-function maintenanceQueueOn(redis: Redis, config: Config, logger: Logger): Queue {
-  const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: config.queuePrefix });
+function maintenanceQueueOn(backend: QueueBackend, logger: Logger): Queue {
+  const queue = backend.queue(MAINTENANCE_QUEUE, 'producer');
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   return queue;
+}
+
+/** A Redis connection given in the deps, as the health check sees a queue store. */
+function redisQueueStore(redis: RedisClient): QueueStore {
+  return {
+    kind: 'redis',
+    ready: () => redis.status === 'ready',
+    ping: () => redis.ping().then(() => {}),
+  };
 }

@@ -13,6 +13,7 @@ import { HookfleetError } from '../errors.js';
 import { endpointHealthView, type EndpointHealthView } from '../views.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { Producer } from '../producer/producer.js';
+import { openQueueBackend } from '../queueBackend.js';
 import { createAddressGuard } from '../delivery/addressGuard.js';
 import { badArguments, parseCommandArgs } from './args.js';
 import { formatDurationMs, printFields, printTable } from './output.js';
@@ -164,13 +165,17 @@ export async function run(argv: string[]): Promise<number> {
 
 async function sendTest(dbClient: DbClient, id: string, json: boolean): Promise<number> {
   await requireEndpoint(dbClient, id);
-  const producer = new Producer({ config: loadConfig(), dbClient });
+  const config = loadConfig();
+  // The backend the fleet runs on: Redis, or PostgreSQL in trial mode.
+  const backend = await openQueueBackend(config, { databaseUrl: dbClient.url });
+  const producer = new Producer({ config, dbClient, backend });
   try {
     const result = await producer.sendTestEvent(id);
     console.log(json ? JSON.stringify(result) : `queued test message ${result.id} for ${id}`);
     return 0;
   } finally {
     await producer.close();
+    await backend.close();
   }
 }
 

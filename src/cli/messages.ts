@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     if (stranger !== undefined) {
       throw usage(`redeliver: ${stranger} was not a recipient of ${message.id}`);
     }
-    const deliveries = await openDeliveriesQueue(config, 'messages redeliver');
+    const deliveries = await openDeliveriesQueue(config, 'messages redeliver', dbClient.url);
     try {
       const redeliveries = await redeliverMessage(
         deliveries.queue,

@@ -35,12 +35,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
 export interface EndpointLimitsOptions {
-  redis: Redis;
+  /** Where the fleet's limits live; or `store`, e.g. one process's memory (localEndpointLimits.ts). */
+  redis?: RedisClient;
+  store?: LimitsStore;
   /** The queue prefix (HOOKFLEET_QUEUE_PREFIX), so a `{hash-tag}` keeps these keys in its slot. */
   prefix: string;
   /** Most deliveries in flight to one endpoint across the fleet (the adaptive limit's top); 0 means no cap. */
@@ -158,7 +160,7 @@ export function endpointLimitsKey(
 }
 
 /** The hash holding an endpoint's circuit state, in-flight limit and postponement queue. */
-function endpointStateKey(prefix: string, endpointId: string): string {
+export function endpointStateKey(prefix: string, endpointId: string): string {
   return endpointLimitsKey(prefix, endpointId, 'limits');
 }
 
@@ -167,7 +169,7 @@ function endpointStateKey(prefix: string, endpointId: string): string {
  * run no worker. `redis` is any connection to the fleet's Redis; the fleet's queue prefix.
  */
 export async function readCircuitStates(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   endpointIds: readonly string[],
   nowMs = Date.now(),
@@ -195,7 +197,20 @@ export async function readCircuitStates(
   return states;
 }
 
-type LimitsRedis = Redis & {
+/**
+ * Where the limits' state lives and how its two atomic steps run. `admit` and `release` take the
+ * KEYS and ARGV of the .lua scripts and answer as they do; `read` answers circuitStates.
+ */
+export interface LimitsStore {
+  admit(keys: LimitKeys, args: (string | number)[]): Promise<[string, number, number?]>;
+  release(keys: LimitKeys, args: (string | number)[]): Promise<string[]>;
+  read(endpointIds: readonly string[], nowMs: number): Promise<ReadonlyMap<string, CircuitState>>;
+}
+
+/** An endpoint's state hash, its in-flight sorted set and its set of postponed deliveries. */
+export type LimitKeys = readonly [state: string, inFlight: string, postponed: string];
+
+type LimitsRedis = RedisClient & {
   hookfleetAdmit(
     circuitKey: string,
     inFlightKey: string,
@@ -210,6 +225,20 @@ type LimitsRedis = Redis & {
   ): Promise<string[]>;
 };
 
+/** The store a fleet shares: the .lua scripts on Redis. */
+export function redisLimitsStore(redis: RedisClient, prefix: string): LimitsStore {
+  const scripts = redis as LimitsRedis;
+  if (typeof scripts.hookfleetAdmit !== 'function') {
+    redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
+    redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
+  }
+  return {
+    admit: (keys, args) => scripts.hookfleetAdmit(...keys, ...args),
+    release: (keys, args) => scripts.hookfleetRelease(...keys, ...args),
+    read: (endpointIds, nowMs) => readCircuitStates(redis, prefix, endpointIds, nowMs),
+  };
+}
+
 export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLimits {
   const { prefix, maxInFlight, failureThreshold, cooldownMs, leaseMs, logger, metrics } = options;
   const enabled = maxInFlight > 0 || failureThreshold > 0;
@@ -218,12 +247,9 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
   // process and a counter are, and cost less per delivery than random bytes each time.
   const tokenPrefix = `${randomBytes(6).toString('base64url')}.`;
   let tokenCount = 0;
-  const redis = options.redis as LimitsRedis;
-  // Defined even with both limits off: an endpoint's requests-per-second limit still applies.
-  if (typeof redis.hookfleetAdmit !== 'function') {
-    redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
-    redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
-  }
+  if (!options.store && !options.redis) throw new Error('endpoint limits need redis or a store');
+  const store = options.store ?? redisLimitsStore(options.redis!, prefix);
+  const keysOf = (id: string): LimitKeys => [stateKey(id), inFlightKey(id), postponedKey(id)];
   const stateKey = (id: string) => endpointStateKey(prefix, id);
   const inFlightKey = (id: string) => endpointLimitsKey(prefix, id, 'in-flight');
   const postponedKey = (id: string) => endpointLimitsKey(prefix, id, 'postponed');
@@ -245,10 +271,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       const now = clock();
       let answer: [string, number, number?];
       try {
-        answer = await redis.hookfleetAdmit(
-          stateKey(endpointId),
-          inFlightKey(endpointId),
-          postponedKey(endpointId),
+        answer = await store.admit(keysOf(endpointId), [
           now,
           token,
           leaseMs,
@@ -260,7 +283,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           MAX_BUSY_WAIT_MS,
           MIN_BUSY_WAIT_MS,
           BUSY_SPACING_MS,
-        );
+        ]);
       } catch (error) {
         warn(error, 'admission');
         return { admitted: true, permit: { endpointId, token: undefined } };
@@ -274,8 +297,16 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       let retryInMs: number;
       if (verdict === 'busy' || verdict === 'rate') {
         reason = verdict === 'busy' ? 'endpoint_busy' : 'rate_limited';
-        // Within its own place in the queue (spread: half the spacing), so the order holds.
-        retryInMs = Math.round(value + Math.random() * (spreadMs ?? 0));
+        retryInMs =
+          spreadMs === undefined
+            ? // The in-memory store of trial mode (localEndpointLimits.ts) answers the last attempt's
+              // duration, as the script did before it handed out places: about 1.5 of it.
+              Math.round(
+                Math.min(2000, Math.max(10, value < 0 ? 50 : value * 1.5)) *
+                  (1 + Math.random() / 2),
+              )
+            : // Within its own place in the queue (spread: half the spacing), so the order holds.
+              Math.round(value + Math.random() * spreadMs);
       } else {
         reason = 'circuit_open';
         const baseMs = Math.max(
@@ -292,10 +323,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
     async release(permit, verdict) {
       if (permit.token === undefined) return;
       try {
-        const [transition, ...postponed] = await redis.hookfleetRelease(
-          stateKey(permit.endpointId),
-          inFlightKey(permit.endpointId),
-          postponedKey(permit.endpointId),
+        const [transition, ...postponed] = await store.release(keysOf(permit.endpointId), [
           permit.token,
           verdict,
           clock(),
@@ -306,7 +334,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           maxInFlight,
           Math.max(0, clock() - (permit.admittedAtMs ?? clock())),
           MAX_PROMOTED_ON_CLOSE,
-        );
+        ]);
         if (transition === 'opened' || transition === 'reopened') {
           metrics?.circuitsOpened.inc();
           logger.warn(
@@ -326,6 +354,6 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       }
     },
 
-    circuitStates: (endpointIds) => readCircuitStates(redis, prefix, endpointIds, clock()),
+    circuitStates: (endpointIds) => store.read(endpointIds, clock()),
   };
 }

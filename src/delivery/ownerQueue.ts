@@ -21,6 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /** BullMQ refuses priorities above 2^21 - 1. */
 const PRIORITY_LIMIT = 2 ** 21 - 1;
@@ -69,7 +70,7 @@ export async function takeOwnerPlaces(
 
 /** Where owners' places are counted, and the share (HOOKFLEET_OWNER_QUEUE_SHARE; 0: off). */
 export interface OwnerShares {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   share: number;
 }

@@ -1,6 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
 import { findEndpoint } from '../db/endpoints.js';
@@ -9,14 +8,10 @@ import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
 import { addMessageJobs, DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
-import { ownerPlaces } from '../delivery/ownerQueue.js';
+import { ownerPlaces, type OwnerShares } from '../delivery/ownerQueue.js';
 import { Lifecycle } from '../lifecycle.js';
-import {
-  createProducerRedis,
-  PRODUCER_REDIS_WAIT_MS,
-  quitRedis,
-  waitUntilRedisReady,
-} from '../redis.js';
+import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
+import { PRODUCER_REDIS_WAIT_MS, type RedisClient } from '../redis.js';
 import { redisUnavailable } from '../unavailable.js';
 import { MessageBatcher } from './messageBatcher.js';
 import { assertSameOwner } from './ownerScope.js';
@@ -30,8 +25,13 @@ export interface ProducerOptions {
   config?: Config;
   /** An open database client to use instead of one made from config.databaseUrl (not closed by close()). */
   dbClient?: DbClient;
-  /** A Redis connection to use instead of one made from config.redisUrl (not closed by close()). */
-  redis?: Redis;
+  /** A Redis connection to use instead of one made from config.redis (not closed by close()). */
+  redis?: RedisClient;
+  /**
+   * Where the queues live (not closed by close()). Default: the one HOOKFLEET_QUEUE_BACKEND
+   * names, Redis unless it says `postgres` (then on DATABASE_URL).
+   */
+  backend?: QueueBackend;
   /**
    * Most sends waiting to be stored while a batch is written; past it send() fails at once with
    * 503 `overloaded`. Default 10,000.
@@ -63,14 +63,12 @@ export interface SendResult {
 export class Producer {
   private readonly config: Config;
   private readonly dbClient: DbClient;
-  private readonly redis: Redis;
+  private readonly backend: QueueBackend;
   private readonly queue: Queue;
   private readonly messages: Queue;
   private readonly batcher: MessageBatcher;
   /** What close() closes, in reverse order: the batcher, the queues, then the connections it opened. */
   private readonly life = new Lifecycle();
-  /** One wait for a (re)connecting Redis, shared by the sends that arrive meanwhile. */
-  private redisWait: Promise<boolean> | undefined;
 
   constructor(options: ProducerOptions = {}) {
     this.config = options.config ?? loadConfig();
@@ -87,16 +85,19 @@ export class Producer {
         c.close(),
       );
     }
-    this.redis =
-      options.redis ??
+    this.backend =
+      options.backend ??
       this.life.add(
-        'redis',
-        createProducerRedis(this.config.redisUrl, 'hookfleet:producer'),
-        quitRedis,
+        'queue backend',
+        createQueueBackend(this.config, undefined, {
+          producerRedis: options.redis,
+          databaseUrl: this.dbClient.url,
+        }),
+        (b) => b.close(),
       );
     this.queue = this.life.add(
       'deliveries queue',
-      new Queue(DELIVERIES_QUEUE, { connection: this.redis, prefix: this.config.queuePrefix }),
+      this.backend.queue(DELIVERIES_QUEUE, 'producer'),
       (q) => q.close(),
     );
     // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
@@ -104,7 +105,7 @@ export class Producer {
     this.queue.on('error', () => {});
     this.messages = this.life.add(
       'messages queue',
-      new Queue(MESSAGES_QUEUE, { connection: this.redis, prefix: this.config.queuePrefix }),
+      this.backend.queue(MESSAGES_QUEUE, 'producer'),
       (q) => q.close(),
     );
     this.messages.on('error', () => {});
@@ -120,6 +121,11 @@ export class Producer {
       }),
       (b) => b.close(),
     );
+  }
+
+  /** Where this producer's queues live; the api reports on it and checks it before enqueuing. */
+  get queueBackend(): QueueBackend {
+    return this.backend;
   }
 
   /** The `deliveries` queue (retries, postponements, redeliveries), for the dashboard and tests. */
@@ -258,9 +264,11 @@ export class Producer {
   }
 
   /** Where fan-outs count in their owner's share of the queue (delivery/ownerQueue.ts). */
-  private ownerShares() {
+  private ownerShares(): OwnerShares | undefined {
+    // Trial mode (queues on PostgreSQL) is one process: nothing to share, no priorities.
+    if (this.backend.kind !== 'redis') return undefined;
     return {
-      redis: this.redis,
+      redis: this.backend.redis('producer'),
       prefix: this.config.queuePrefix,
       share: this.config.ownerQueueShare,
     };
@@ -304,12 +312,7 @@ export class Producer {
   }
 
   /** Undefined once Redis is ready; otherwise why not, after one wait shared by every caller. */
-  private async whyRedisUnavailable(): Promise<string | undefined> {
-    if (this.redis.status === 'ready') return undefined;
-    this.redisWait ??= waitUntilRedisReady(this.redis, PRODUCER_REDIS_WAIT_MS).finally(() => {
-      this.redisWait = undefined;
-    });
-    if (await this.redisWait) return undefined;
-    return `no connection (${this.redis.status}) after ${PRODUCER_REDIS_WAIT_MS} ms`;
+  private whyRedisUnavailable(): Promise<string | undefined> {
+    return this.backend.whyUnavailable(PRODUCER_REDIS_WAIT_MS);
   }
 }

@@ -5,8 +5,7 @@
  * QueueEvents listener sees every delivery end. Tests and tools that follow deliveries use it;
  * off by default, because it costs Redis one stream entry per delivery.
  */
-import { QueueEventsProducer } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { QueueBackend } from '../queueBackend.js';
 import { DELIVERIES_QUEUE, deliveryJobId } from '../jobs.js';
 import type { Logger } from '../logger.js';
 
@@ -27,15 +26,12 @@ export interface DeliveryEvents {
 
 export function createDeliveryEvents(options: {
   enabled: boolean;
-  redis: Redis;
-  prefix: string;
+  /** Whose `deliveries` queue's event stream the events go on (Redis: the fan-out connection). */
+  backend: QueueBackend;
   logger: Logger;
 }): DeliveryEvents {
   if (!options.enabled) return { ended: () => Promise.resolve(), close: () => Promise.resolve() };
-  const producer = new QueueEventsProducer(DELIVERIES_QUEUE, {
-    connection: options.redis,
-    prefix: options.prefix,
-  });
+  const producer = options.backend.queueEventsProducer(DELIVERIES_QUEUE);
   return {
     async ended(messageId, endpointId, failedReason) {
       const fields =

@@ -8,8 +8,7 @@
  * Registered beside the daily sweep (maintenance.ts) as a job scheduler of its own, with the same
  * guarantee: one job per period, run by one process.
  */
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { clearExpiredPreviousSecrets } from '../db/expiredSecrets.js';
@@ -17,6 +16,7 @@ import { pruneEndedPortalSessions } from '../db/portalSessions.js';
 import { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
+import type { QueueBackend } from '../queueBackend.js';
 import { reconcileMessages, type ReconcileResult } from './unqueuedMessages.js';
 import { recordFailedJobs } from './unseenFailures.js';
 
@@ -49,8 +49,8 @@ export interface HousekeepingDeps {
   config: Config;
   logger: Logger;
   dbClient: DbClient;
-  /** The maintenance worker's Redis connection, shared by the queues opened here. */
-  connection: Redis;
+  /** Where the queues live; the Redis backend also holds the scans' cursors. */
+  backend: QueueBackend;
 }
 
 export interface Housekeeping {
@@ -62,13 +62,14 @@ export interface Housekeeping {
 }
 
 export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
-  const { config, dbClient, logger, connection } = deps;
+  const { config, dbClient, logger, backend } = deps;
+  // Both scans below look for what Redis acknowledged and then lost, and keep their cursors in
+  // Redis; BullMQ's PostgreSQL backend commits a job or fails, so trial mode needs neither.
+  const connection = backend.kind === 'redis' ? backend.redis('fan-out') : undefined;
   const life = new Lifecycle(logger);
   const open = (name: string) => {
-    const queue = life.add(
-      `${name} queue (housekeeping)`,
-      new Queue(name, { connection, prefix: config.queuePrefix }),
-      (q) => q.close(),
+    const queue = life.add(`${name} queue (housekeeping)`, backend.queue(name, 'fan-out'), (q) =>
+      q.close(),
     );
     queue.on('error', (error) => logger.debug({ err: error }, 'housekeeping queue error'));
     return queue;
@@ -97,12 +98,15 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
         logger,
       });
       signal?.throwIfAborted();
-      const failuresRecorded = await recordFailedJobs({
-        sql: dbClient.sql,
-        redis: connection,
-        queues: [deliveriesQueue, messagesQueue],
-        cursorKey: (queueName) => `${maintenanceKey}:failed-cursor:${queueName}`,
-      });
+      const failuresRecorded =
+        connection === undefined
+          ? 0
+          : await recordFailedJobs({
+              sql: dbClient.sql,
+              redis: connection,
+              queues: [deliveriesQueue, messagesQueue],
+              cursorKey: (queueName) => `${maintenanceKey}:failed-cursor:${queueName}`,
+            });
       if (failuresRecorded > 0) {
         logger.warn(
           { failuresRecorded },

@@ -7,14 +7,14 @@
  * (`repeat:<scheduler id>:<time>`), so however many processes register it, each period yields
  * exactly one job, which exactly one of them runs.
  */
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { MAINTENANCE_QUEUE } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Lifecycle } from '../lifecycle.js';
-import { createWorkerRedis, quitRedis } from '../redis.js';
+import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
 import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 import { logRepeatedErrors } from '../repeatedErrorLog.js';
@@ -41,6 +41,8 @@ export interface MaintenanceDeps {
   metrics?: Metrics | undefined;
   /** DNS resolver for the operator webhook's address guard; tests inject one. */
   resolve?: Resolver | undefined;
+  /** Where the queues live. Default: Redis (REDIS_URL), on connections of its own. */
+  backend?: QueueBackend | undefined;
 }
 
 export interface RunningMaintenance {
@@ -66,19 +68,16 @@ export interface SweepJobResult {
 export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMaintenance> {
   const { config, logger } = deps;
   const life = new Lifecycle(logger);
-  const connection = life.add(
-    'maintenance redis',
-    createWorkerRedis(config.redisUrl, 'hookfleet:maintenance'),
-    quitRedis,
-  );
-  const queue = life.add(
-    'maintenance queue',
-    new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.queuePrefix }),
-    (q) => q.close(),
+  // Closed last: the queue and worker below share its connections.
+  const backend =
+    deps.backend ??
+    life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
+  const queue = life.add('maintenance queue', backend.queue(MAINTENANCE_QUEUE, 'fan-out'), (q) =>
+    q.close(),
   );
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
-  const housekeeping = life.add('housekeeping', createHousekeeping({ ...deps, connection }), (h) =>
+  const housekeeping = life.add('housekeeping', createHousekeeping({ ...deps, backend }), (h) =>
     h.close(),
   );
   try {
@@ -120,10 +119,8 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
       running.delete(controller);
     }
   };
-  // Shares `connection` for commands; BullMQ opens its own blocking connection and closes it.
-  const worker = new Worker(MAINTENANCE_QUEUE, processor, {
-    connection,
-    prefix: config.queuePrefix,
+  const worker = backend.worker(MAINTENANCE_QUEUE, processor, {
+    connectionName: 'maintenance',
     concurrency: 1,
   });
   worker.on('error', logRepeatedErrors(logger, 'error', 'maintenance worker error'));

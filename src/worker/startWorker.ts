@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Queue, Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { RetryableDeliveryError } from '../errors.js';
@@ -12,7 +12,7 @@ import {
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Lifecycle } from '../lifecycle.js';
-import { createFanOutRedis, createLimitsRedis, createWorkerRedis, quitRedis } from '../redis.js';
+import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { createAttemptSlots } from './attemptSlots.js';
 import { createDeliveryAttempt } from './deliveryAttempt.js';
@@ -20,12 +20,13 @@ import { createDeliveryEvents } from './deliveryEvents.js';
 import { createDeliveryFollowUps } from './deliveryFollowUps.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
 import { createFanOutProcessor } from './fanOutProcessor.js';
-import { createFanOutProgress } from './fanOutProgress.js';
+import { fanOutProgressOn } from './fanOutProgress.js';
 import { createMessageBodies } from './messageBodies.js';
 import { createMessageLoader } from './messageLoader.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointChanges } from './endpointChanges.js';
-import { createEndpointLimits } from '../delivery/endpointLimits.js';
+import { createEndpointLimits, type CircuitStates } from '../delivery/endpointLimits.js';
+import { endpointLimitsStoreOn } from '../delivery/localEndpointLimits.js';
 import { leaveOwnerQueue } from '../delivery/ownerQueue.js';
 import { createDeliveryClient } from '../delivery/httpClient.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
@@ -40,6 +41,8 @@ export interface WorkerDeps {
   metrics?: Metrics;
   /** DNS resolver for the address guard; tests inject one (this machine has no outside DNS). */
   resolve?: Resolver;
+  /** Where the queues live. Default: Redis (REDIS_URL), on connections of the worker's own. */
+  backend?: QueueBackend;
 }
 
 export interface RunningWorker {
@@ -48,6 +51,8 @@ export interface RunningWorker {
   /** The `messages` queue's worker (fan-outs). */
   fanOutWorker: Worker<MessageJobData>;
   recorder: SuccessRecorder;
+  /** The circuit breaker's view of endpoints as this worker's limits keep it (the api shows it). */
+  circuitStates: CircuitStates;
   /**
    * Stops taking jobs, waits for those in flight (each bounded by the delivery timeout), flushes
    * recorded outcomes, closes connections. Safe to call twice.
@@ -82,31 +87,15 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   // wait for the fan-outs and deliveries in flight), then the attempts fan-outs handed off, then
   // the recorder's flush, while the connections those use are still open.
   const life = new Lifecycle(logger);
-  const limitsRedis = life.add(
-    'endpoint limits redis',
-    createLimitsRedis(config.redisUrl, 'hookfleet:endpoint-limits'),
-    quitRedis,
+  // Closed last: the queues and workers below close first (they share its connections).
+  const backend =
+    deps.backend ??
+    life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
+  const postponedQueue = life.add(
+    'postponed deliveries queue',
+    backend.queue(DELIVERIES_QUEUE, 'limits'),
+    (q) => q.close(),
   );
-  const connection = life.add(
-    'worker redis',
-    createWorkerRedis(config.redisUrl, 'hookfleet:worker'),
-    quitRedis,
-  );
-  const fanOutConnection = life.add(
-    'fan-out worker redis',
-    createWorkerRedis(config.redisUrl, 'hookfleet:fan-out'),
-    quitRedis,
-  );
-  const fanOutRedis = life.add(
-    'fan-out follow-ups redis',
-    createFanOutRedis(config.redisUrl, 'hookfleet:fan-out-follow-ups'),
-    quitRedis,
-  );
-  // On the limits' connection: a Queue on a connection it does not own opens none of its own.
-  const postponedQueue = new Queue(DELIVERIES_QUEUE, {
-    connection: limitsRedis,
-    prefix: config.queuePrefix,
-  });
   postponedQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
   const postponed = life.add(
     'postponed deliveries',
@@ -114,7 +103,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     (p) => p.settled(),
   );
   const limits = createEndpointLimits({
-    redis: limitsRedis,
+    store: endpointLimitsStoreOn(backend, config.queuePrefix),
     prefix: config.queuePrefix,
     maxInFlight: config.endpointMaxInFlight,
     failureThreshold: config.circuitFailures,
@@ -173,10 +162,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   });
   const followUpQueue = life.add(
     'follow-up queue',
-    new Queue<DeliveryJobData>(DELIVERIES_QUEUE, {
-      connection: fanOutRedis,
-      prefix: config.queuePrefix,
-    }),
+    backend.queue<DeliveryJobData>(DELIVERIES_QUEUE, 'fan-out'),
     (q) => q.close(),
   );
   followUpQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
@@ -184,8 +170,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     'delivery events',
     createDeliveryEvents({
       enabled: config.deliveryEvents,
-      redis: fanOutRedis,
-      prefix: config.queuePrefix,
+      backend,
       logger,
     }),
     (e) => e.close(),
@@ -199,8 +184,12 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       attempt,
       slots,
       followUps: createDeliveryFollowUps(followUpQueue),
-      leaveOwnerQueue: (ownerId) => leaveOwnerQueue(fanOutRedis, config.queuePrefix, ownerId),
-      progress: createFanOutProgress(fanOutRedis, config.queuePrefix),
+      // Owners' places are counted on Redis only; trial mode's producer counts none.
+      ...(backend.kind === 'redis' && {
+        leaveOwnerQueue: (ownerId: string | null) =>
+          leaveOwnerQueue(backend.redis('fan-out'), config.queuePrefix, ownerId),
+      }),
+      progress: fanOutProgressOn(backend, config.queuePrefix),
       events,
       logger,
       retryScheduleMs: config.retryScheduleMs,
@@ -209,9 +198,8 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     // Attempts fan-outs handed off are still sending (each within the delivery timeout).
     (f) => f.settled(),
   );
-  const worker = new Worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
-    connection,
-    prefix: config.queuePrefix,
+  const worker = backend.worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
+    connectionName: 'worker',
     concurrency: config.concurrency,
     // A killed worker's deliveries go back to the queue once their lock expires and a stalled-job
     // check (run by every live worker) sees it; both are settings so tests and impatient fleets can
@@ -241,9 +229,8 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   });
   worker.on('error', logRepeatedErrors(logger, 'error', 'worker error'));
   // As many fan-outs as slots: a fan-out to one endpoint needs one; the slots bound the HTTP.
-  const fanOutWorker = new Worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
-    connection: fanOutConnection,
-    prefix: config.queuePrefix,
+  const fanOutWorker = backend.worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
+    connectionName: 'fan-out',
     concurrency: config.concurrency,
     lockDuration: Math.min(config.lockDurationMs, MESSAGE_LOCK_MS),
     stalledInterval: Math.min(config.stalledIntervalMs, MESSAGE_STALLED_INTERVAL_MS),
@@ -262,5 +249,5 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const close = () =>
     life.close(config.deliveryTimeoutMs + config.shutdownTimeoutMs).then(() => {});
   logger.info({ concurrency: config.concurrency, prefix: config.queuePrefix }, 'worker started');
-  return { worker, fanOutWorker, recorder, close };
+  return { worker, fanOutWorker, recorder, circuitStates: limits.circuitStates, close };
 }

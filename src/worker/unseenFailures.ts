@@ -12,7 +12,7 @@
  * row is normally written by then (the success recorder flushes every second).
  */
 import { Job, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type postgres from 'postgres';
 import {
   recordUnseenFailures,
@@ -30,7 +30,7 @@ const MAX_PAGES_PER_RUN = 20;
 
 export interface UnseenFailuresDeps {
   sql: postgres.Sql;
-  redis: Redis;
+  redis: RedisClient;
   /** The `deliveries` and `messages` queues. */
   queues: readonly Queue[];
   /** A Redis key per queue name where the scan keeps its cursor. */

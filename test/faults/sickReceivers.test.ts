@@ -16,7 +16,7 @@ import type { ServerResponse } from 'node:http';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointRow } from '../../src/db/schema.js';
-import { createLimitsRedis } from '../../src/redis.js';
+import { createLimitsRedis, redisNode } from '../../src/redis.js';
 import { createEndpointLimits } from '../../src/delivery/endpointLimits.js';
 import {
   addEndpoints,
@@ -38,7 +38,7 @@ const TIMEOUT_MS = 2000;
 let fleet: TestFleet;
 let receiver: Receiver;
 let processes: WorkerProcess[] = [];
-const redis = createLimitsRedis(TEST_REDIS_URL, 'test:sick-receivers');
+const redis = createLimitsRedis(redisNode(TEST_REDIS_URL), 'test:sick-receivers');
 
 // Paths: /warm-up/e<n>, /a/e<n> healthy (run alone), /b/e<n> healthy (run beside the sick), /hang/e<n>, /error/e<n>.
 let sick = true;

@@ -278,6 +278,7 @@ describe('with Redis unreachable', () => {
     const producer = {
       deliveriesQueue: api.fleet.producer.deliveriesQueue,
       messagesQueue: api.fleet.producer.messagesQueue,
+      queueBackend: api.fleet.producer.queueBackend,
       send: () =>
         Promise.reject(new HookfleetError('redis_unavailable', 'Redis is unavailable', 503)),
     } as unknown as Producer;

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLimitsRedis } from '../../src/redis.js';
+import { createLimitsRedis, redisNode } from '../../src/redis.js';
 import {
   createEndpointLimits,
   MAX_BUSY_WAIT_MS,
@@ -14,7 +14,7 @@ import { freePort } from '../helpers/freePort.js';
 import { deleteQueueKeys, TEST_REDIS_URL, testQueuePrefix } from '../helpers/testRedis.js';
 
 const prefix = testQueuePrefix();
-const redis = createLimitsRedis(TEST_REDIS_URL, 'test:endpoint-limits');
+const redis = createLimitsRedis(redisNode(TEST_REDIS_URL), 'test:endpoint-limits');
 const logger = pino({ level: 'silent' });
 let nowMs = Date.parse('2026-01-01T00:00:00Z');
 let endpointCount = 0;
@@ -320,7 +320,7 @@ describe('when the limits cannot work', () => {
   });
 
   it('admits deliveries without limits while Redis does not answer', async () => {
-    const deadRedis = createLimitsRedis(`redis://127.0.0.1:${await freePort()}`, 'test:dead');
+    const deadRedis = createLimitsRedis(redisNode(`redis://127.0.0.1:${await freePort()}`), 'test:dead');
     deadRedis.on('error', () => {});
     try {
       const limits = createEndpointLimits({

@@ -11,6 +11,7 @@ import { findMessage } from '../../src/db/messages.js';
 import { HookfleetError } from '../../src/errors.js';
 import { messageJobId } from '../../src/jobs.js';
 import { Producer } from '../../src/producer/producer.js';
+import { redisNode } from '../../src/redis.js';
 import { startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 
@@ -151,7 +152,7 @@ describe('Producer.send when Redis refuses the batch', () => {
     redis = await startRedisServer();
     admin = new Redis(redis.url);
     producer = new Producer({
-      config: { ...fleet.config, redisUrl: redis.url },
+      config: { ...fleet.config, redisUrl: redis.url, redis: redisNode(redis.url) },
       dbClient: fleet.db,
     });
     producer.deliveriesQueue.on('error', () => {});

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { attempts } from '../../src/db/schema.js';
 import { deliveryJobId } from '../../src/jobs.js';
-import { createLimitsRedis } from '../../src/redis.js';
+import { createLimitsRedis, redisNode } from '../../src/redis.js';
 import { createEndpointLimits } from '../../src/delivery/endpointLimits.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
@@ -21,7 +21,7 @@ const ENV = {
 };
 
 let fleet: TestFleet;
-const limitsRedis = createLimitsRedis(TEST_REDIS_URL, 'test:circuit-states');
+const limitsRedis = createLimitsRedis(redisNode(TEST_REDIS_URL), 'test:circuit-states');
 const receivers: Receiver[] = [];
 
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { queueSchemaName } from '../../src/postgresQueueBackend.js';
 
 describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -65,6 +66,17 @@ describe('loadConfig', () => {
       /HOOKFLEET_RETRY_SCHEDULE: expected comma-separated durations/,
     ],
     ['HOOKFLEET_QUEUE_PREFIX', 'has space', /HOOKFLEET_QUEUE_PREFIX: expected letters/],
+    ['REDIS_CLUSTER_NODES', 'redis-1', /REDIS_CLUSTER_NODES: expected comma-separated host:port/],
+    [
+      'REDIS_CLUSTER_NODES',
+      'redis-1:6379,redis-2:99999',
+      /REDIS_CLUSTER_NODES: expected comma-separated host:port/,
+    ],
+    [
+      'REDIS_CLUSTER_NODES',
+      'redis://redis-1:6379',
+      /REDIS_CLUSTER_NODES: expected comma-separated host:port/,
+    ],
     [
       'HOOKFLEET_OPERATOR_WEBHOOK_URL',
       'not a url',
@@ -73,6 +85,47 @@ describe('loadConfig', () => {
   ])('stops on a bad %s, naming the variable and the expected form', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('connects to the node at REDIS_URL unless REDIS_CLUSTER_NODES names a cluster', () => {
+    expect(loadConfig({}).redis).toEqual({ kind: 'node', url: 'redis://127.0.0.1:6379' });
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6380/2' }).redis).toEqual({
+      kind: 'node',
+      url: 'redis://cache:6380/2',
+    });
+    const config = loadConfig({
+      REDIS_URL: 'redis://ignored:6379',
+      REDIS_CLUSTER_NODES: 'redis-1:7000, 10.0.0.2:7001,[::1]:7002',
+    });
+    expect(config.redis).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'redis-1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+    });
+  });
+
+  it('chooses the queue backend: as told, Redis when REDIS_URL is set, else auto', () => {
+    expect(loadConfig({}).queueBackend).toBe('auto');
+    expect(loadConfig({ REDIS_URL: 'redis://10.0.0.1:6379' }).queueBackend).toBe('redis');
+    expect(loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'postgres' }).queueBackend).toBe('postgres');
+    expect(
+      loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'postgres', REDIS_URL: 'redis://10.0.0.1:6379' })
+        .queueBackend,
+    ).toBe('postgres');
+    expect(loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'redis' }).queueBackend).toBe('redis');
+    expect(() => loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'sqlite' })).toThrow(
+      /HOOKFLEET_QUEUE_BACKEND: .*"sqlite"/,
+    );
+  });
+
+  it('names the PostgreSQL schema of the queues after the queue prefix', () => {
+    expect(queueSchemaName('hookfleet')).toBe('hookfleet_queues');
+    expect(queueSchemaName('{hf-Test.1}')).toBe('_hf_test_1__queues');
+    expect(queueSchemaName('9lives')).toBe('q_9lives_queues');
+    expect(queueSchemaName('x'.repeat(100))).toHaveLength(63);
   });
 
   it('keeps the operator allow-list apart from the customer one', () => {
