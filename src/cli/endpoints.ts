@@ -6,7 +6,6 @@ import {
   insertEndpoint,
   listEndpoints,
   rotateEndpointSecret,
-  setEndpointActive,
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
@@ -112,7 +111,14 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'enable':
       case 'disable': {
-        const row = await setEndpointActive(dbClient.db, target!, action === 'enable');
+        // Through a Producer, which reports the change to the operator webhook.
+        const producer = new Producer({ config, dbClient });
+        let row;
+        try {
+          ({ row } = await producer.setEndpointActive(target!, action === 'enable'));
+        } finally {
+          await producer.close();
+        }
         if (!row) throw notFound(target!);
         print([row]);
         return 0;

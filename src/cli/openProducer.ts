@@ -20,7 +20,7 @@ export function openProducer(
 ): { producer: Producer; redis: ReturnType<typeof createProducerRedis> } {
   const redis = life.add('redis', createProducerRedis(config.redisUrl, 'hookfleet:api'), quitRedis);
   redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
-  const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
+  const producer = life.add('producer', new Producer({ config, dbClient, redis, logger }), (p) =>
     p.close(),
   );
   return { producer, redis };

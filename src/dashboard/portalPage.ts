@@ -33,7 +33,6 @@ import { findEndpointHealth, listEndpointHealth, recentAttempts } from '../db/en
 import {
   findEndpoint,
   insertEndpoint,
-  setEndpointActive,
   updateEndpoint,
 } from '../db/endpoints.js';
 import { listOwnerMessages, recentOwnerAttempts } from '../db/ownerActivity.js';
@@ -55,7 +54,7 @@ import { refuseCrossSite } from './refuseCrossSite.js';
 export interface PortalPageDeps {
   config: Config;
   dbClient: DbClient;
-  producer: Pick<Producer, 'deliveriesQueue'>;
+  producer: Pick<Producer, 'deliveriesQueue' | 'setEndpointActive'>;
   guard: AddressGuard;
   redisReady: () => boolean;
   /** Where the portal is mounted, e.g. '/portal'. */
@@ -253,7 +252,7 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
       const endpoint = await endpointOf(c, owner);
       if (!endpoint) return notFound(c, owner);
       if (endpoint.active !== (action === 'enable'))
-        await setEndpointActive(db, endpoint.id, action === 'enable', 'manual');
+        await deps.producer.setEndpointActive(endpoint.id, action === 'enable');
       return c.redirect(`${base}/endpoints/${endpoint.id}?done=${action}d`, 303);
     });
   }

@@ -1,5 +1,7 @@
 /**
- * Scheduled work on the `maintenance` queue: today the stale-endpoint sweep.
+ * Scheduled work on the `maintenance` queue: the daily stale-endpoint sweep and the hourly
+ * failing sweep (worker/failingSweep.ts). Their operational events go out as messages on the
+ * `messages` queue (delivery/operatorEvents.ts).
  *
  * Every worker process (and `hookfleet start`) upserts the same job scheduler under a fixed id.
  * BullMQ keeps one scheduler per id and gives each run a deterministic job id
@@ -9,19 +11,26 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
-import { MAINTENANCE_QUEUE } from '../jobs.js';
+import { MAINTENANCE_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createWorkerRedis, quitRedis } from '../redis.js';
-import type { Resolver } from '../delivery/addressGuard.js';
-import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
+import { createOperatorEvents } from '../delivery/operatorEvents.js';
+import { databaseNow } from '../db/staleEndpoints.js';
+import { sweepFailingEndpoints, type FailingSweepResult } from './failingSweep.js';
+import { DEFAULT_SWEEP_BATCH_SIZE, summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 import { logRepeatedErrors } from '../repeatedErrorLog.js';
 
 /** Id of the job scheduler that runs the sweep; fixed, so every process upserts the same one. */
 export const SWEEP_SCHEDULER_ID = 'sweep-stale-endpoints';
 /** Name of the sweep's jobs on the maintenance queue. */
 export const SWEEP_JOB = 'sweep-stale-endpoints';
+/** Id of the job scheduler of the failing sweep, and the name of its jobs. */
+export const FAILING_SWEEP_SCHEDULER_ID = 'sweep-failing-endpoints';
+export const FAILING_SWEEP_JOB = 'sweep-failing-endpoints';
+/** Hourly: an endpoint is disabled at most an hour past its failing threshold. */
+const FAILING_SWEEP_PATTERN = '7 * * * *';
 
 /** Options of every sweep job the scheduler creates. */
 export const SWEEP_JOB_OPTIONS = {
@@ -37,8 +46,6 @@ export interface MaintenanceDeps {
   logger: Logger;
   dbClient: DbClient;
   metrics?: Metrics | undefined;
-  /** DNS resolver for the operator webhook's address guard; tests inject one. */
-  resolve?: Resolver | undefined;
 }
 
 export interface RunningMaintenance {
@@ -53,6 +60,8 @@ export interface SweepJobResult {
   attemptsPruned: number;
   messagesPruned: number;
   eventsFailed: number;
+  failingDisabled: number;
+  failingWarned: number;
   durationMs: number;
   longestStatementMs: number;
 }
@@ -76,11 +85,29 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   );
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
+  // Operational events are messages: their fan-outs go on the `messages` queue.
+  const messagesQueue = life.add(
+    'operator events queue',
+    new Queue(MESSAGES_QUEUE, { connection, prefix: config.queuePrefix }),
+    (q) => q.close(),
+  );
+  messagesQueue.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
+  const events = createOperatorEvents({
+    sql: deps.dbClient.sql,
+    queue: messagesQueue,
+    config,
+    logger,
+  });
   try {
     await queue.upsertJobScheduler(
       SWEEP_SCHEDULER_ID,
       { pattern: config.sweepCron, tz: config.sweepTz },
       { name: SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS },
+    );
+    await queue.upsertJobScheduler(
+      FAILING_SWEEP_SCHEDULER_ID,
+      { pattern: FAILING_SWEEP_PATTERN, tz: 'UTC' },
+      { name: FAILING_SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS },
     );
   } catch (error) {
     if (isIterationTaken(error)) {
@@ -102,14 +129,22 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     job: Job,
     _token?: string,
     signal?: AbortSignal,
-  ): Promise<SweepJobResult> => {
+  ): Promise<SweepJobResult | FailingSweepResult> => {
+    if (job.name === FAILING_SWEEP_JOB) {
+      return sweepFailingEndpoints(
+        { config, dbClient: deps.dbClient, events, metrics: deps.metrics },
+        { now: await databaseNow(deps.dbClient.sql), batchSize: DEFAULT_SWEEP_BATCH_SIZE },
+      );
+    }
     if (job.name !== SWEEP_JOB)
       throw new UnrecoverableError(`unknown maintenance job '${job.name}'`);
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     running.add(controller);
     try {
-      return summariseSweep(await sweepStaleEndpoints(deps, { signal: controller.signal }));
+      return summariseSweep(
+        await sweepStaleEndpoints({ ...deps, events }, { signal: controller.signal }),
+      );
     } finally {
       running.delete(controller);
     }
