@@ -42,6 +42,8 @@ export const contracts = z.registry<{ id: string; description?: string }>();
 export const eventTypeSchema = sendInputSchema.shape.eventType;
 
 const staleAfterDays = z.number().int().min(1).max(36_500);
+/** Up to a year: past that the stale sweep disables a failing endpoint first anyway. */
+const failingDisableAfterHours = z.number().int().min(1).max(8_760);
 const timestamp = z.iso.datetime();
 contracts.add(jsonValueSchema, { id: 'JsonValue' });
 
@@ -68,6 +70,11 @@ export const createEndpointRequest = z
     description: text(1000).optional(),
     /** Days without a success before the sweep deactivates it; default HOOKFLEET_STALE_AFTER_DAYS. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /**
+     * Hours of failed attempts with no success before it is disabled (reason `failing`); default
+     * HOOKFLEET_FAILING_DISABLE_AFTER_HOURS.
+     */
+    failingDisableAfterHours: failingDisableAfterHours.nullable().optional(),
     /** Send a signed test event first and refuse the endpoint unless it answers 2xx. */
     verify: z.boolean().optional(),
   })
@@ -80,6 +87,8 @@ export const updateEndpointRequest = z
     description: text(1000).optional(),
     /** Null restores the default. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /** Null restores the default. */
+    failingDisableAfterHours: failingDisableAfterHours.nullable().optional(),
     /** true re-enables (and restarts the stale clock); false disables with reason 'manual'. */
     active: z.boolean().optional(),
   })

@@ -94,6 +94,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       eventTypes: input.eventTypes,
       description: input.description,
       staleAfterDays: input.staleAfterDays,
+      failingDisableAfterHours: input.failingDisableAfterHours,
     });
     return c.json({ ...toEndpointView(row), secret: row.secret }, 201, {
       location: `/v1/endpoints/${row.id}`,

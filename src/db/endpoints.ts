@@ -11,6 +11,7 @@ export interface NewEndpoint {
   eventTypes?: string[];
   description?: string;
   staleAfterDays?: number | null;
+  failingDisableAfterHours?: number | null;
 }
 
 export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<EndpointRow> {
@@ -24,6 +25,7 @@ export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      failingDisableAfterHours: input.failingDisableAfterHours ?? null,
     })
     .returning();
   return row!;
@@ -169,6 +171,7 @@ export async function insertEndpointWithSecret(
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      failingDisableAfterHours: input.failingDisableAfterHours ?? null,
     })
     .returning();
   return row!;
@@ -180,6 +183,8 @@ export interface EndpointChanges {
   description?: string | undefined;
   /** Null restores the default (HOOKFLEET_STALE_AFTER_DAYS). */
   staleAfterDays?: number | null | undefined;
+  /** Null restores the default (HOOKFLEET_FAILING_DISABLE_AFTER_HOURS). */
+  failingDisableAfterHours?: number | null | undefined;
 }
 
 /** Changes an endpoint's settings; undefined fields are left alone. Undefined result: no such endpoint. */
