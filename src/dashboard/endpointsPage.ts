@@ -173,6 +173,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         pageSize: LIST_PAGE_SIZE,
         defaultStaleAfterDays: config.staleAfterDays,
         staleWarningDays: config.staleWarningDays,
+        failingDisableAfterHours: config.failingDisableAfterHours,
         flash: flashFromQuery(query),
       }),
     );
@@ -198,6 +199,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         failed,
         rowLimit: DETAIL_ROW_LIMIT,
         staleWarningDays: config.staleWarningDays,
+        failingDisableAfterHours: config.failingDisableAfterHours,
         flash: flashFromQuery(c.req.query()),
       }),
     );

@@ -180,7 +180,11 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     ]);
     const model = { ownerId, now, endpoints, messages, attempts, flash, created };
     return c.html(
-      portalHome(frame, { ...model, staleWarningDays: config.staleWarningDays }),
+      portalHome(frame, {
+        ...model,
+        staleWarningDays: config.staleWarningDays,
+        failingDisableAfterHours: config.failingDisableAfterHours,
+      }),
       status,
     );
   }
