@@ -98,29 +98,38 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     config,
     logger,
   });
-  try {
-    await queue.upsertJobScheduler(
-      SWEEP_SCHEDULER_ID,
-      { pattern: config.sweepCron, tz: config.sweepTz },
-      { name: SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS },
-    );
-    await queue.upsertJobScheduler(
-      FAILING_SWEEP_SCHEDULER_ID,
-      { pattern: FAILING_SWEEP_PATTERN, tz: 'UTC' },
-      { name: FAILING_SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS },
-    );
-  } catch (error) {
-    if (isIterationTaken(error)) {
-      // Another process registered the scheduler and its next run a moment ago (processes
-      // starting together, or one starting while the run is being picked up): the run exists,
-      // so there is nothing left to register. Failing here would stop a worker from starting.
-      logger.info(
-        { scheduler: SWEEP_SCHEDULER_ID },
-        "sweep's next run was already registered by another process",
-      );
-    } else {
-      await life.close(config.shutdownTimeoutMs);
-      throw error;
+  const schedulers = [
+    {
+      id: SWEEP_SCHEDULER_ID,
+      repeat: { pattern: config.sweepCron, tz: config.sweepTz },
+      name: SWEEP_JOB,
+    },
+    {
+      id: FAILING_SWEEP_SCHEDULER_ID,
+      repeat: { pattern: FAILING_SWEEP_PATTERN, tz: 'UTC' },
+      name: FAILING_SWEEP_JOB,
+    },
+  ];
+  for (const scheduler of schedulers) {
+    try {
+      await queue.upsertJobScheduler(scheduler.id, scheduler.repeat, {
+        name: scheduler.name,
+        data: {},
+        opts: SWEEP_JOB_OPTIONS,
+      });
+    } catch (error) {
+      if (isIterationTaken(error)) {
+        // Another process registered the scheduler and its next run a moment ago (processes
+        // starting together, or one starting while the run is being picked up): the run exists,
+        // so there is nothing left to register. Failing here would stop a worker from starting.
+        logger.info(
+          { scheduler: scheduler.id },
+          "scheduler's next run was already registered by another process",
+        );
+      } else {
+        await life.close(config.shutdownTimeoutMs);
+        throw error;
+      }
     }
   }
 

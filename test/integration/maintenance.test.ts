@@ -6,6 +6,8 @@ import { findEndpoint, insertEndpoint } from '../../src/db/endpoints.js';
 import { MAINTENANCE_QUEUE } from '../../src/jobs.js';
 import { createLogger } from '../../src/logger.js';
 import {
+  FAILING_SWEEP_JOB,
+  FAILING_SWEEP_SCHEDULER_ID,
   SWEEP_JOB,
   SWEEP_SCHEDULER_ID,
   startMaintenance,
@@ -67,15 +69,19 @@ describe('startMaintenance', () => {
     const [first] = await Promise.all([start(config), start(config), start(config)]);
 
     const schedulers = await queue.getJobSchedulers();
-    expect(schedulers).toHaveLength(1);
-    expect(schedulers[0]).toMatchObject({
-      key: SWEEP_SCHEDULER_ID,
+    expect(schedulers).toHaveLength(2);
+    expect(schedulers.find((s) => s.key === SWEEP_SCHEDULER_ID)).toMatchObject({
       name: SWEEP_JOB,
       pattern: '30 4 * * *',
       tz: 'Europe/Berlin',
     });
-    // One next run, not one per process.
-    expect(await queue.getDelayedCount()).toBe(1);
+    // The failing sweep runs hourly, whatever the stale sweep's pattern.
+    expect(schedulers.find((s) => s.key === FAILING_SWEEP_SCHEDULER_ID)).toMatchObject({
+      name: FAILING_SWEEP_JOB,
+      pattern: '7 * * * *',
+    });
+    // One next run per scheduler, not one per process.
+    expect(await queue.getDelayedCount()).toBe(2);
     await first.close();
     await first.close();
   });
@@ -134,6 +140,6 @@ describe('startMaintenance', () => {
       expect(jobId).toMatch(new RegExp(`^repeat:${SWEEP_SCHEDULER_ID}:\\d+$`));
     const periods = completed.map(({ jobId }) => Number(jobId.split(':').pop()));
     expect(periods[1]! - periods[0]!).toBeGreaterThanOrEqual(1000);
-    expect(await queue.getJobSchedulersCount()).toBe(1);
+    expect(await queue.getJobSchedulersCount()).toBe(2);
   });
 });
