@@ -65,9 +65,9 @@ export async function run(argv: string[]): Promise<number> {
     !dryRun && config.operatorWebhookUrl !== undefined
       ? createWorkerRedis(config.redisUrl, 'hookfleet:sweep')
       : undefined;
-  const queue = redis && new Queue(MESSAGES_QUEUE, { connection: redis, prefix: config.queuePrefix });
-  const events =
-    queue && createOperatorEvents({ sql: dbClient.sql, queue, config, logger });
+  const queue =
+    redis && new Queue(MESSAGES_QUEUE, { connection: redis, prefix: config.queuePrefix });
+  const events = queue && createOperatorEvents({ sql: dbClient.sql, queue, config, logger });
   try {
     const result = await sweepStaleEndpoints(
       { config, logger, dbClient, events },

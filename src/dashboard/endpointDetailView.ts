@@ -108,9 +108,8 @@ function facts(model: DetailViewModel): Html {
         now,
       })}
       <span class="muted small"
-        >(disabled after
-        ${endpoint.failingDisableAfterHours ?? model.failingDisableAfterHours} hours of
-        failures${endpoint.failingDisableAfterHours === null ? ', the default' : ''})</span
+        >(disabled after ${endpoint.failingDisableAfterHours ?? model.failingDisableAfterHours}
+        hours of failures${endpoint.failingDisableAfterHours === null ? ', the default' : ''})</span
       >
     </dd>
     <dt>Stale in</dt>

@@ -179,7 +179,9 @@ export function failingCell(options: {
   const warned = now.getTime() - failingSince.getTime() >= (disableAfterHours * hourMs) / 2;
   return html`${since}
     <div class="small" title="${title}">
-      <span class="${warned ? 'badge warn' : 'muted'}">disabled ${relativeTime(disableAt, now)}</span>
+      <span class="${warned ? 'badge warn' : 'muted'}"
+        >disabled ${relativeTime(disableAt, now)}</span
+      >
     </div>`;
 }
 

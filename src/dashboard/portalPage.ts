@@ -30,11 +30,7 @@ import { getCookie } from 'hono/cookie';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { findEndpointHealth, listEndpointHealth, recentAttempts } from '../db/endpointHealth.js';
-import {
-  findEndpoint,
-  insertEndpoint,
-  updateEndpoint,
-} from '../db/endpoints.js';
+import { findEndpoint, insertEndpoint, updateEndpoint } from '../db/endpoints.js';
 import { listOwnerMessages, recentOwnerAttempts } from '../db/ownerActivity.js';
 import type { AddressGuard } from '../delivery/addressGuard.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';

@@ -142,7 +142,9 @@ export async function listEndpointHealth(
     .where(
       and(
         // The operator's endpoint is no customer endpoint: only its own page shows it.
-        query.id === undefined ? ne(endpoints.id, OPERATOR_ENDPOINT_ID) : eq(endpoints.id, query.id),
+        query.id === undefined
+          ? ne(endpoints.id, OPERATOR_ENDPOINT_ID)
+          : eq(endpoints.id, query.id),
         query.ownerId === undefined ? undefined : eq(endpoints.ownerId, query.ownerId),
         query.afterId === undefined ? undefined : gt(endpoints.id, query.afterId),
         stateCondition(query.state ?? 'all'),
@@ -185,7 +187,9 @@ export async function countEndpointsByState(
     })
     .from(endpoints)
     .where(
-      ownerId === undefined ? ne(endpoints.id, OPERATOR_ENDPOINT_ID) : eq(endpoints.ownerId, ownerId),
+      ownerId === undefined
+        ? ne(endpoints.id, OPERATOR_ENDPOINT_ID)
+        : eq(endpoints.ownerId, ownerId),
     );
   const all = row?.all ?? 0;
   const active = row?.active ?? 0;

@@ -32,7 +32,9 @@ export interface DeliveryFailureEventsDeps {
   metrics?: Metrics | undefined;
 }
 
-export function createDeliveryFailureEvents(deps: DeliveryFailureEventsDeps): DeliveryFailureEvents {
+export function createDeliveryFailureEvents(
+  deps: DeliveryFailureEventsDeps,
+): DeliveryFailureEvents {
   return {
     async gone(endpoint, messageId, detail) {
       if (endpoint.id === OPERATOR_ENDPOINT_ID) return;
@@ -55,7 +57,10 @@ export function createDeliveryFailureEvents(deps: DeliveryFailureEventsDeps): De
         ]);
       } catch (error) {
         // The delivery has failed for good already; the next 410 tries again.
-        deps.logger.error({ err: error, endpointId: endpoint.id }, 'could not disable a gone endpoint');
+        deps.logger.error(
+          { err: error, endpointId: endpoint.id },
+          'could not disable a gone endpoint',
+        );
       }
     },
     async exhausted(endpoint, messageId, attempts, reason) {

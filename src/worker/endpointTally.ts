@@ -34,7 +34,10 @@ export function addToTally(tally: EndpointTally, attempt: AttemptRecord, atMs: n
     tally.lastFailureAtMs = Math.max(tally.lastFailureAtMs ?? atMs, atMs);
     if (tally.lastSuccessAtMs === undefined || atMs >= tally.lastSuccessAtMs) {
       tally.failuresSinceSuccess += 1;
-      tally.firstFailureSinceSuccessAtMs = Math.min(tally.firstFailureSinceSuccessAtMs ?? atMs, atMs);
+      tally.firstFailureSinceSuccessAtMs = Math.min(
+        tally.firstFailureSinceSuccessAtMs ?? atMs,
+        atMs,
+      );
     }
   }
 }

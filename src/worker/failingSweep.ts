@@ -52,7 +52,10 @@ export async function sweepFailingEndpoints(
 ): Promise<FailingSweepResult> {
   const sql = deps.dbClient.sql;
   const timed = options.timed ?? (<T>(statement: () => Promise<T>) => statement());
-  const rule: FailingRule = { now: options.now, defaultHours: deps.config.failingDisableAfterHours };
+  const rule: FailingRule = {
+    now: options.now,
+    defaultHours: deps.config.failingDisableAfterHours,
+  };
   const result: FailingSweepResult = { disabled: 0, warned: 0, eventsFailed: 0 };
   if (options.dryRun) {
     result.disabled = await timed(() => countFailing(sql, rule, 'disable'));
@@ -88,9 +91,13 @@ function failingEvent(action: FailingAction, endpoint: FailingEndpoint): Operato
     lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
     failingDisableAfterHours: endpoint.failingDisableAfterHours,
   };
-  if (action === 'disable') return { type: 'endpoint.disabled', data: { ...data, reason: 'failing' } };
+  if (action === 'disable')
+    return { type: 'endpoint.disabled', data: { ...data, reason: 'failing' } };
   const disablesAt = new Date(
     endpoint.failingSince.getTime() + endpoint.failingDisableAfterHours * HOUR_MS,
   );
-  return { type: 'endpoint.failing_warning', data: { ...data, disablesAt: disablesAt.toISOString() } };
+  return {
+    type: 'endpoint.failing_warning',
+    data: { ...data, disablesAt: disablesAt.toISOString() },
+  };
 }

@@ -303,9 +303,13 @@ function staleEvent(phase: StaleAction, endpoint: StaleEndpoint): OperatorEvent 
     lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
     staleAfterDays: endpoint.staleAfterDays,
   };
-  if (phase === 'deactivate') return { type: 'endpoint.disabled', data: { ...data, reason: 'stale' } };
+  if (phase === 'deactivate')
+    return { type: 'endpoint.disabled', data: { ...data, reason: 'stale' } };
   const disablesAt = staleDeadlineOf(endpoint.clockStartedAt, endpoint.staleAfterDays);
-  return { type: 'endpoint.stale_warning', data: { ...data, disablesAt: disablesAt.toISOString() } };
+  return {
+    type: 'endpoint.stale_warning',
+    data: { ...data, disablesAt: disablesAt.toISOString() },
+  };
 }
 
 async function measure(work: () => Promise<void>): Promise<number> {

@@ -187,7 +187,8 @@ describe('failing endpoints', () => {
   it("uses the endpoint's own failingDisableAfterHours", async () => {
     statusOf.set('/short', 500);
     const endpoint = await endpointAt('/short');
-    await fleet.db.sql`update endpoints set failing_disable_after_hours = 2 where id = ${endpoint.id}`;
+    await fleet.db
+      .sql`update endpoints set failing_disable_after_hours = 2 where id = ${endpoint.id}`;
     await deliver(endpoint.id);
 
     await failingFor(endpoint.id, 3);

@@ -79,9 +79,14 @@ describe('the customer portal page', () => {
 
     const res = await portal('GET', '/portal');
 
-    const row = new RegExp(`<tr data-endpoint="${failing.id}">([\\s\\S]*?)</tr>`).exec(res.text)![1]!;
+    const row = new RegExp(`<tr data-endpoint="${failing.id}">([\\s\\S]*?)</tr>`).exec(
+      res.text,
+    )![1]!;
     const cell = /<td data-col="failingSince">([\s\S]*?)<\/td>/.exec(row)![1]!;
-    const text = cell.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+    const text = cell
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
     expect(text).toBe('3 hours ago disabled in 6 hours');
     const healthy = new RegExp(`<tr data-endpoint="${epA}">([\\s\\S]*?)</tr>`).exec(res.text)![1]!;
     expect(healthy).toMatch(/<td data-col="failingSince">\s*<span class="muted">—<\/span>/);
