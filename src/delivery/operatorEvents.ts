@@ -70,7 +70,7 @@ export function createOperatorEvents(deps: OperatorEventsDeps): OperatorEvents {
   return {
     async publish(all) {
       const events = all.filter((event) => event.data.endpointId !== OPERATOR_ENDPOINT_ID);
-      for (const event of events) logger?.info({ event: event.type, ...event.data }, event.type);
+      if (logger) logOperatorEvents(logger, events);
       const url = config.operatorWebhookUrl;
       if (url === undefined || events.length === 0) return true;
       const at = new Date();
@@ -103,4 +103,18 @@ export function createOperatorEvents(deps: OperatorEventsDeps): OperatorEvents {
       }
     },
   };
+}
+
+/**
+ * One log line per event type of a batch, naming its endpoints: a sweep that disables thousands
+ * of endpoints logs a line per batch, not one per endpoint.
+ */
+export function logOperatorEvents(logger: Logger, events: readonly OperatorEvent[]): void {
+  const byType = new Map<OperatorEventType, OperatorEvent[]>();
+  for (const event of events) byType.set(event.type, [...(byType.get(event.type) ?? []), event]);
+  for (const [type, ofType] of byType) {
+    const endpointIds = ofType.map((event) => event.data.endpointId);
+    if (ofType.length === 1) logger.info({ event: type, ...ofType[0]!.data }, type);
+    else logger.info({ event: type, count: ofType.length, endpointIds }, type);
+  }
 }

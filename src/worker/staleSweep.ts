@@ -28,7 +28,11 @@ import {
 import { staleDeadlineOf } from '../db/staleClock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { OperatorEvent, OperatorEvents } from '../delivery/operatorEvents.js';
+import {
+  logOperatorEvents,
+  type OperatorEvent,
+  type OperatorEvents,
+} from '../delivery/operatorEvents.js';
 import { sweepFailingEndpoints } from './failingSweep.js';
 
 export interface SweepDeps {
@@ -47,7 +51,7 @@ export interface SweepDeps {
 function loggedEvents(logger: Logger): OperatorEvents {
   return {
     publish(events) {
-      for (const event of events) logger.info({ event: event.type, ...event.data }, event.type);
+      logOperatorEvents(logger, events);
       return Promise.resolve(true);
     },
   };
