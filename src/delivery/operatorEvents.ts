@@ -111,7 +111,11 @@ export function createOperatorEvents(deps: OperatorEventsDeps): OperatorEvents {
  */
 export function logOperatorEvents(logger: Logger, events: readonly OperatorEvent[]): void {
   const byType = new Map<OperatorEventType, OperatorEvent[]>();
-  for (const event of events) byType.set(event.type, [...(byType.get(event.type) ?? []), event]);
+  for (const event of events) {
+    const ofType = byType.get(event.type);
+    if (ofType) ofType.push(event);
+    else byType.set(event.type, [event]);
+  }
   for (const [type, ofType] of byType) {
     const endpointIds = ofType.map((event) => event.data.endpointId);
     if (ofType.length === 1) logger.info({ event: type, ...ofType[0]!.data }, type);
