@@ -200,6 +200,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         rowLimit: DETAIL_ROW_LIMIT,
         staleWarningDays: config.staleWarningDays,
         failingDisableAfterHours: config.failingDisableAfterHours,
+        defaultRetryScheduleMs: config.retryScheduleMs,
         flash: flashFromQuery(c.req.query()),
       }),
     );

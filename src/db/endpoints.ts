@@ -12,6 +12,12 @@ export interface NewEndpoint {
   description?: string;
   staleAfterDays?: number | null;
   failingDisableAfterHours?: number | null;
+  /** Default 'envelope'. */
+  payloadFormat?: 'envelope' | 'raw' | undefined;
+  /** Checked by delivery/endpointHeaders.ts; default none. */
+  headers?: Record<string, string> | undefined;
+  /** Null or absent: HOOKFLEET_RETRY_SCHEDULE. */
+  retryScheduleMs?: number[] | null | undefined;
 }
 
 export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<EndpointRow> {
@@ -26,6 +32,9 @@ export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
       failingDisableAfterHours: input.failingDisableAfterHours ?? null,
+      payloadFormat: input.payloadFormat ?? 'envelope',
+      headers: input.headers ?? {},
+      retryScheduleMs: input.retryScheduleMs ?? null,
     })
     .returning();
   return row!;
@@ -172,6 +181,9 @@ export async function insertEndpointWithSecret(
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
       failingDisableAfterHours: input.failingDisableAfterHours ?? null,
+      payloadFormat: input.payloadFormat ?? 'envelope',
+      headers: input.headers ?? {},
+      retryScheduleMs: input.retryScheduleMs ?? null,
     })
     .returning();
   return row!;
@@ -185,6 +197,11 @@ export interface EndpointChanges {
   staleAfterDays?: number | null | undefined;
   /** Null restores the default (HOOKFLEET_FAILING_DISABLE_AFTER_HOURS). */
   failingDisableAfterHours?: number | null | undefined;
+  payloadFormat?: 'envelope' | 'raw' | undefined;
+  /** The whole new set (see delivery/endpointHeaders.ts changedHeaders). */
+  headers?: Record<string, string> | undefined;
+  /** Null restores the default (HOOKFLEET_RETRY_SCHEDULE). */
+  retryScheduleMs?: number[] | null | undefined;
 }
 
 /** Changes an endpoint's settings; undefined fields are left alone. Undefined result: no such endpoint. */

@@ -28,7 +28,7 @@ export interface OperatorTarget {
 export interface OperatorMessage {
   id: string;
   eventType: string;
-  /** The exact bytes to sign and send (the envelope). */
+  /** The event's `data` as JSON text; workers send it in the envelope (delivery/envelope.ts). */
   body: string;
 }
 
@@ -60,8 +60,9 @@ export async function insertOperatorMessages(
         or not endpoints.active
       returning id
     )
-    insert into messages (id, event_type, owner_id, payload, body, endpoint_ids, enqueued_at)
-    select m.id, m.event_type, ${OPERATOR_OWNER_ID}, m.body::jsonb, m.body,
+    insert into messages (id, event_type, owner_id, payload, body, envelope, endpoint_ids,
+                          enqueued_at)
+    select m.id, m.event_type, ${OPERATOR_OWNER_ID}, m.body::jsonb, m.body, true,
            array[${OPERATOR_ENDPOINT_ID}::text], now()
     from unnest(
       ${pgArray(messages.map((m) => m.id))}::text[],

@@ -22,7 +22,6 @@ import { insertOperatorMessages, OPERATOR_ENDPOINT_ID } from '../db/operatorMess
 import { newId, newSecret } from '../ids.js';
 import { FAN_OUT_JOB, MESSAGE_JOB_OPTIONS, messageJobId, type MessageJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
-import { webhookEnvelope } from './webhookEnvelope.js';
 
 export type OperatorEventType =
   | 'endpoint.stale_warning'
@@ -73,11 +72,11 @@ export function createOperatorEvents(deps: OperatorEventsDeps): OperatorEvents {
       if (logger) logOperatorEvents(logger, events);
       const url = config.operatorWebhookUrl;
       if (url === undefined || events.length === 0) return true;
-      const at = new Date();
+      // The workers wrap `data` in the Standard Webhooks envelope, as for every message.
       const messages = events.map((event) => ({
         id: newId('msg'),
         eventType: event.type,
-        body: webhookEnvelope(event.type, event.data, at),
+        body: JSON.stringify(event.data),
       }));
       try {
         await insertOperatorMessages(
