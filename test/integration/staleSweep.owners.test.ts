@@ -53,11 +53,11 @@ describe('operator events name the owner', () => {
     const logger = createLogger(config);
     const events = createOperatorEvents({ sql: db.sql, queue, config, logger });
     await sweepStaleEndpoints({ config, logger, dbClient: db, events });
-    const rows = await db.sql<{ body: string }[]>`
-      select body from messages where owner_id = ${OPERATOR_OWNER_ID}`;
+    const rows = await db.sql<{ event_type: string; body: string }[]>`
+      select event_type, body from messages where owner_id = ${OPERATOR_OWNER_ID}`;
     const owners = new Map(
       rows
-        .map((row) => JSON.parse(row.body) as EventBody)
+        .map((row) => ({ type: row.event_type, data: JSON.parse(row.body) as EventBody['data'] }))
         .map((event) => [`${event.type} ${event.data.endpointId}`, event.data.ownerId]),
     );
     expect(owners).toEqual(

@@ -77,9 +77,9 @@ async function isActive(id: string): Promise<boolean> {
   return (await findEndpoint(db.db, id))!.active;
 }
 
+/** An event as stored: its type, and its `data` (the workers wrap it in the envelope). */
 interface EventBody {
   type: string;
-  timestamp: string;
   data: {
     endpointId: string;
     ownerId: string | null;
@@ -91,9 +91,11 @@ interface EventBody {
 
 /** The operational events stored for the operator's endpoint, oldest first. */
 async function storedEvents(type: string): Promise<EventBody[]> {
-  const rows = await db.sql<{ body: string }[]>`
-    select body from messages where owner_id = ${OPERATOR_OWNER_ID} order by id`;
-  return rows.map((row) => JSON.parse(row.body) as EventBody).filter((e) => e.type === type);
+  const rows = await db.sql<{ event_type: string; body: string }[]>`
+    select event_type, body from messages where owner_id = ${OPERATOR_OWNER_ID} order by id`;
+  return rows
+    .map((row) => ({ type: row.event_type, data: JSON.parse(row.body) as EventBody['data'] }))
+    .filter((e) => e.type === type);
 }
 
 function idsIn(events: readonly EventBody[]): string[] {
