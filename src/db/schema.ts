@@ -128,6 +128,11 @@ export const endpoints = pgTable(
     index('endpoints_failing_since_active_idx')
       .on(t.failingSince)
       .where(sql`${t.active} and ${t.failingSince} is not null`),
+    // Clearing expired previous secrets (maintenance): only endpoints mid-rotation are indexed,
+    // so the index stays a handful of rows however many endpoints there are.
+    index('endpoints_previous_secret_expires_idx')
+      .on(t.previousSecretExpiresAt)
+      .where(sql`${t.previousSecret} is not null`),
   ],
 );
 
@@ -157,9 +162,9 @@ export const messages = pgTable(
     endpointIds: text('endpoint_ids').array().notNull(),
     createdAt: tz('created_at').notNull().defaultNow(),
     /**
-     * With an idempotency key: set once every delivery job is in Redis, so a retried send with the
-     * key finishes an unfinished enqueue. Without one, nothing can resume the message, so it is set
-     * on insert (and cleared if the enqueue fails) to spare a statement per message (issue #5).
+     * Set once the message's fan-out job is in Redis. Null on a message stored but not queued (the
+     * process died between the two steps): a retried send with its idempotency key, or the
+     * reconciler (worker/unqueuedMessages.ts), queues it.
      */
     enqueuedAt: tz('enqueued_at'),
   },
@@ -170,6 +175,11 @@ export const messages = pgTable(
     index('messages_owner_created_at_idx')
       .on(t.ownerId, t.createdAt)
       .where(sql`${t.ownerId} is not null`),
+    // The reconciler's scan for messages stored but never queued: only those rows are indexed
+    // (a send marks its messages within milliseconds), so the scan costs nothing when all is well.
+    index('messages_not_enqueued_idx')
+      .on(t.createdAt)
+      .where(sql`${t.enqueuedAt} is null`),
   ],
 );
 
@@ -191,7 +201,12 @@ export const portalSessions = pgTable(
     expiresAt: tz('expires_at').notNull(),
     revokedAt: tz('revoked_at'),
   },
-  (t) => [index('portal_sessions_owner_idx').on(t.ownerId, t.expiresAt)],
+  (t) => [
+    index('portal_sessions_owner_idx').on(t.ownerId, t.expiresAt),
+    // Pruning sessions that ended (expired, or revoked: least() skips a null revoked_at) a
+    // while ago, oldest first, in bounded batches.
+    index('portal_sessions_ended_idx').on(sql`least(${t.expiresAt}, ${t.revokedAt})`),
+  ],
 );
 
 /** Every HTTP attempt of every delivery, written in batches by the success recorder. */

@@ -1,7 +1,7 @@
 /**
- * Scheduled work on the `maintenance` queue: the daily stale-endpoint sweep and the hourly
- * failing sweep (worker/failingSweep.ts). Their operational events go out as messages on the
- * `messages` queue (delivery/operatorEvents.ts).
+ * Scheduled work on the `maintenance` queue: the daily stale-endpoint sweep, the hourly failing
+ * sweep (worker/failingSweep.ts), and housekeeping every minute (housekeeping.ts). The sweeps'
+ * operational events go out as messages on the `messages` queue (delivery/operatorEvents.ts).
  *
  * Every worker process (and `hookfleet start`) upserts the same job scheduler under a fixed id.
  * BullMQ keeps one scheduler per id and gives each run a deterministic job id
@@ -18,9 +18,10 @@ import { Lifecycle } from '../lifecycle.js';
 import { createWorkerRedis, quitRedis } from '../redis.js';
 import { createOperatorEvents } from '../delivery/operatorEvents.js';
 import { databaseNow } from '../db/staleEndpoints.js';
-import { sweepFailingEndpoints, type FailingSweepResult } from './failingSweep.js';
+import { sweepFailingEndpoints } from './failingSweep.js';
 import { DEFAULT_SWEEP_BATCH_SIZE, summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 import { logRepeatedErrors } from '../repeatedErrorLog.js';
+import { createHousekeeping, HOUSEKEEPING_JOB } from './housekeeping.js';
 
 /** Id of the job scheduler that runs the sweep; fixed, so every process upserts the same one. */
 export const SWEEP_SCHEDULER_ID = 'sweep-stale-endpoints';
@@ -98,6 +99,18 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     config,
     logger,
   });
+  const housekeeping = life.add('housekeeping', createHousekeeping({ ...deps, connection }), (h) =>
+    h.close(),
+  );
+  try {
+    // A run another process registered a moment ago is as good as ours (see below).
+    await housekeeping.schedule(queue).catch((error: unknown) => {
+      if (!isIterationTaken(error)) throw error;
+    });
+  } catch (error) {
+    await life.close(config.shutdownTimeoutMs);
+    throw error;
+  }
   const schedulers = [
     {
       id: SWEEP_SCHEDULER_ID,
@@ -134,23 +147,20 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   }
 
   const running = new Set<AbortController>();
-  const processor = async (
-    job: Job,
-    _token?: string,
-    signal?: AbortSignal,
-  ): Promise<SweepJobResult | FailingSweepResult> => {
+  const processor = async (job: Job, _token?: string, signal?: AbortSignal): Promise<unknown> => {
     if (job.name === FAILING_SWEEP_JOB) {
       return sweepFailingEndpoints(
         { config, dbClient: deps.dbClient, events, metrics: deps.metrics },
         { now: await databaseNow(deps.dbClient.sql), batchSize: DEFAULT_SWEEP_BATCH_SIZE },
       );
     }
-    if (job.name !== SWEEP_JOB)
+    if (job.name !== SWEEP_JOB && job.name !== HOUSEKEEPING_JOB)
       throw new UnrecoverableError(`unknown maintenance job '${job.name}'`);
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     running.add(controller);
     try {
+      if (job.name === HOUSEKEEPING_JOB) return await housekeeping.run(controller.signal);
       return summariseSweep(
         await sweepStaleEndpoints({ ...deps, events }, { signal: controller.signal }),
       );
