@@ -28,6 +28,7 @@ export const endpointSchema = z.strictObject({
   eventTypes: z.array(z.string()),
   active: z.boolean(),
   staleAfterDays: z.number().int().nullable(),
+  failingDisableAfterHours: z.number().int().nullable(),
   /** 'envelope': {"type","timestamp","data"} around the payload; 'raw': the payload alone. */
   payloadFormat: z.enum(PAYLOAD_FORMATS),
   /** Custom headers sent on every attempt: names, with every value masked (they may be credentials). */
@@ -39,6 +40,8 @@ export const endpointSchema = z.strictObject({
   lastSuccessAt: timestamp.nullable(),
   lastFailureAt: timestamp.nullable(),
   consecutiveFailures: z.number().int(),
+  /** Since when its attempts have failed with no success; null while it is not failing. */
+  failingSince: timestamp.nullable(),
   successCount: z.number().int(),
   failureCount: z.number().int(),
   deactivatedAt: timestamp.nullable(),
@@ -115,6 +118,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
     eventTypes: row.eventTypes,
     active: row.active,
     staleAfterDays: row.staleAfterDays,
+    failingDisableAfterHours: row.failingDisableAfterHours,
     payloadFormat: row.payloadFormat,
     headers: maskHeaders(row.headers),
     retrySchedule: row.retryScheduleMs?.map(durationText) ?? null,
@@ -123,6 +127,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
     lastSuccessAt: iso(row.lastSuccessAt),
     lastFailureAt: iso(row.lastFailureAt),
     consecutiveFailures: row.consecutiveFailures,
+    failingSince: iso(row.failingSince),
     successCount: row.successCount,
     failureCount: row.failureCount,
     deactivatedAt: iso(row.deactivatedAt),
