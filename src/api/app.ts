@@ -28,7 +28,11 @@ import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
-import { readCircuitStates, type CircuitStates } from '../delivery/endpointLimits.js';
+import {
+  readCircuitStates,
+  readDeliveriesInFlight,
+  type CircuitStates,
+} from '../delivery/endpointLimits.js';
 import { requireAdmin } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
@@ -100,7 +104,19 @@ export function createApp(deps: ApiDeps): Hono {
   app.use('/v1/*', requireApiKeyOrPortalToken(config.apiKeys, deps.dbClient.db));
   const circuitStates = deps.circuitStates ?? defaultCircuitStates(deps);
   app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
-  app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, messagesQueue, redisReady }));
+  app.route(
+    '/v1/messages',
+    messageRoutes({
+      ...deps,
+      deliveriesQueue,
+      messagesQueue,
+      redisReady,
+      ...(config.endpointMaxInFlight > 0 && {
+        deliveriesInFlight: (messageId: string, endpointIds: readonly string[]) =>
+          readDeliveriesInFlight(deps.redis, config.queuePrefix, messageId, endpointIds),
+      }),
+    }),
+  );
   app.route('/v1/owners', ownerRoutes({ ...deps, portalPath: PORTAL_PATH }));
 
   app.get(`${PORTAL_PATH}/`, (c) => c.redirect(PORTAL_PATH, 301));

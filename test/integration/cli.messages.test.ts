@@ -76,7 +76,7 @@ describe('hookfleet messages show', () => {
         { attemptNumber: 2, outcome: 'succeeded', statusCode: 200, durationMs: 12 },
       ],
     });
-    expect(byEndpoint.get(waiting)).toMatchObject({ status: 'pending', attempts: [] });
+    expect(byEndpoint.get(waiting)).toMatchObject({ status: 'queued', attempts: [] });
   });
 
   it('prints each delivery with its attempts: time, outcome, status, duration, error', async () => {
