@@ -43,6 +43,12 @@ export interface FanOutWorkloadOptions {
    * must match this checkout's.
    */
   compareRoot?: string;
+  /**
+   * Run only hookfleet (and `compared`), `pairs` times each, alternating: the baselines do not
+   * change with hookfleet, and on a busy host several interleaved pairs say more about a change
+   * than one. Default: one run of every mode.
+   */
+  pairs?: number;
   /** Workloads to run. Default both. */
   workloads?: readonly ('broadcast' | 'per-customer')[];
   log?: (line: string) => void;
@@ -206,6 +212,23 @@ export async function runFanOutWorkloads(
       result[workload][mode] = run.perSecond;
       result.cpuMsPerDelivery[workload][mode] = run.cpuMsPerDelivery;
     };
+    if (options.pairs !== undefined) {
+      for (let pair = 0; pair < options.pairs; pair++) {
+        for (const root of [undefined, compareRoot]) {
+          if (workloads.includes('broadcast'))
+            await hookfleet('broadcast', 'broadcast', () => broadcastIds, 100, root);
+          if (workloads.includes('per-customer'))
+            await hookfleet(
+              'per-customer',
+              'customer',
+              (m: number) => [customerIds[m % customerIds.length]!],
+              1,
+              root,
+            );
+        }
+      }
+      return result;
+    }
     if (workloads.includes('broadcast')) {
       const h = await hookfleet('broadcast', 'broadcast', () => broadcastIds, broadcastIds.length);
       keep('broadcast', 'hookfleet', h);

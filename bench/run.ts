@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out] [--json] [--deliveries N] [--endpoints N] [--workers N]
- * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N] [--compare <checkout>]`: runs the benchmarks
+ * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N] [--compare <checkout>]
+ * [--pairs N]`: runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
  * with --json.
  * Progress goes to stderr. Numbers vary between runs on a shared machine; the ratios, measured
@@ -27,6 +28,7 @@ const { values, positionals } = parseArgs({
     'in-flight': { type: 'string' },
     'redis-url': { type: 'string' },
     compare: { type: 'string' },
+    pairs: { type: 'string' },
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
@@ -131,6 +133,7 @@ if (which.includes('fan-out')) {
     workers: num(values.workers),
     concurrency: num(values.concurrency),
     ...(values.compare !== undefined && { compareRoot: values.compare }),
+    ...(values.pairs !== undefined && { pairs: Number(values.pairs) }),
     log,
   });
   results.fanOut = r;
