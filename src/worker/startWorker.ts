@@ -101,12 +101,9 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     createFanOutRedis(config.redisUrl, 'hookfleet:fan-out-follow-ups'),
     quitRedis,
   );
-  // The queues a worker adds to go on the deliveries worker's connection (a Queue on a connection it
-  // does not own opens none of its own), never on the auto-pipelined ones: BullMQ defines its 64
-  // scripts on a connection it uses, and ioredis copies every script defined on a connection onto
-  // each pipeline it makes, one per tick, which was 4% of a worker's CPU in the broadcast benchmark.
+  // On the limits' connection: a Queue on a connection it does not own opens none of its own.
   const postponedQueue = new Queue(DELIVERIES_QUEUE, {
-    connection,
+    connection: limitsRedis,
     prefix: config.queuePrefix,
   });
   postponedQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
@@ -176,7 +173,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const followUpQueue = life.add(
     'follow-up queue',
     new Queue<DeliveryJobData>(DELIVERIES_QUEUE, {
-      connection,
+      connection: fanOutRedis,
       prefix: config.queuePrefix,
     }),
     (q) => q.close(),
