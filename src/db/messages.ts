@@ -32,6 +32,7 @@ export async function insertMessage(
       ownerId: input.ownerId ?? null,
       payload: input.payload,
       body: input.body,
+      envelope: true,
       idempotencyKey: input.idempotencyKey ?? null,
       endpointIds: input.endpointIds,
     })
@@ -98,9 +99,10 @@ export async function insertFannedOutMessages(
       `"payload":${input.payloadJson}}`,
   );
   const inserted = await sql<{ id: string; endpoint_ids: string[] }[]>`
-    insert into messages (id, event_type, owner_id, payload, body, idempotency_key, enqueued_at,
-                          endpoint_ids)
-    select m.id, m.event_type, m.owner_id, m.payload::jsonb, m.payload::text, m.idempotency_key,
+    insert into messages (id, event_type, owner_id, payload, body, envelope, idempotency_key,
+                          enqueued_at, endpoint_ids)
+    select m.id, m.event_type, m.owner_id, m.payload::jsonb, m.payload::text, true,
+           m.idempotency_key,
            case when m.enqueued then now() end,
            -- Each branch names its owner condition literally, so the planner can match it to
            -- the partial index it is written for.

@@ -73,6 +73,20 @@ export const endpoints = pgTable(
      * newer than the stale clock, so a later success or a reactivation re-arms it without a reset.
      */
     staleWarnedAt: tz('stale_warned_at'),
+    /**
+     * 'envelope': the body is the Standard Webhooks envelope {"type","timestamp","data"} around
+     * the payload (src/delivery/envelope.ts); 'raw': the payload alone. Endpoints created before
+     * the envelope existed were set to 'raw' by their migration, so their receivers see no change.
+     */
+    payloadFormat: text('payload_format').$type<'envelope' | 'raw'>().notNull().default('envelope'),
+    /**
+     * Extra request headers sent on every attempt, name -> value, checked by
+     * delivery/endpointHeaders.ts (no hop-by-hop or webhook-* names). Values may be credentials:
+     * views show names only, with masked values.
+     */
+    headers: jsonb('headers').$type<Record<string, string>>().notNull().default({}),
+    /** Delays before each retry, in ms; null means HOOKFLEET_RETRY_SCHEDULE. */
+    retryScheduleMs: integer('retry_schedule_ms').array(),
   },
   (t) => [
     // Fan-out of a message without an owner: active ownerless endpoints whose event_types
@@ -116,6 +130,12 @@ export const messages = pgTable(
      * column existed: their body is in their delivery jobs, or re-serialised from `payload`.
      */
     body: text('body'),
+    /**
+     * Whether deliveries may wrap `body` in the Standard Webhooks envelope (type and `created_at`).
+     * False for messages accepted before the envelope existed: their first attempts sent the bare
+     * body, so every later attempt, redeliver and replay sends it bare too (identical bytes).
+     */
+    envelope: boolean('envelope').notNull().default(false),
     idempotencyKey: text('idempotency_key'),
     /** The endpoints this message was fanned out to, fixed when it was accepted. */
     endpointIds: text('endpoint_ids').array().notNull(),

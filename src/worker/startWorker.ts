@@ -220,6 +220,10 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     name: `${hostname()}:${process.pid}`,
     settings: {
       backoffStrategy: (attemptsMade, _type, error, job) => {
+        // Worked out by the attempt from the endpoint's own schedule (deliveryProcessor.ts).
+        if (error instanceof RetryableDeliveryError && error.retryInMs !== undefined) {
+          return error.retryInMs;
+        }
         const retryAfterMs =
           error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined;
         // A delivery job after a fan-out's failed first attempt continues the schedule from there.
