@@ -82,7 +82,17 @@ export const attemptSchema = z.strictObject({
   error: z.string().nullable(),
 });
 
-export const deliveryStatusSchema = z.enum(['pending', 'retrying', 'succeeded', 'failed']);
+/**
+ * `queued`: no attempt yet and none being made; `in_flight`: an attempt is being sent now;
+ * `retrying`: the last attempt failed and another is scheduled; `succeeded`, `failed`: final.
+ */
+export const deliveryStatusSchema = z.enum([
+  'queued',
+  'in_flight',
+  'retrying',
+  'succeeded',
+  'failed',
+]);
 
 export const messageSchema = z.strictObject({
   id: z.string(),
@@ -138,21 +148,31 @@ export function toEndpointView(row: EndpointRow): EndpointView {
 type DeliveryStatus = MessageView['deliveries'][number]['status'];
 
 /**
- * A delivery's status from its attempts, newest last: none yet is `pending`; otherwise the newest
- * attempt's outcome (`retrying` while the retry schedule lasts, then `succeeded` or `failed`).
+ * A delivery's status from its attempts, newest last, and whether an attempt is being sent now
+ * (`sending`, from the endpoint limits' in-flight set): an attempt being sent is `in_flight`
+ * (a retry or a redelivery too), none yet is `queued`; otherwise the newest attempt's outcome
+ * (`retrying` while the retry schedule lasts, then `succeeded` or `failed`).
  */
-export function deliveryStatus(attempts: readonly AttemptSelect[]): DeliveryStatus {
+export function deliveryStatus(
+  attempts: readonly AttemptSelect[],
+  sending = false,
+): DeliveryStatus {
+  if (sending) return 'in_flight';
   const newest = attempts[attempts.length - 1];
-  if (newest === undefined) return 'pending';
+  if (newest === undefined) return 'queued';
   return newest.outcome === 'succeeded' || newest.outcome === 'failed'
     ? newest.outcome
     : 'retrying';
 }
 
-/** A message with one delivery per endpoint it was fanned out to; `attempts` sorted oldest first. */
+/**
+ * A message with one delivery per endpoint it was fanned out to; `attempts` sorted oldest first,
+ * `sending` the endpoints an attempt is being sent to now.
+ */
 export function toMessageView(
   message: MessageRow,
   attempts: readonly AttemptSelect[],
+  sending: ReadonlySet<string> = new Set(),
 ): MessageView {
   const byEndpoint = new Map<string, AttemptSelect[]>(message.endpointIds.map((id) => [id, []]));
   for (const attempt of attempts) byEndpoint.get(attempt.endpointId)?.push(attempt);
@@ -167,7 +187,7 @@ export function toMessageView(
     enqueuedAt: iso(message.enqueuedAt),
     deliveries: [...byEndpoint].map(([endpointId, list]) => ({
       endpointId,
-      status: deliveryStatus(list),
+      status: deliveryStatus(list, sending.has(endpointId)),
       attempts: list.map((a) => ({
         attemptNumber: a.attemptNumber,
         attemptedAt: a.attemptedAt.toISOString(),
