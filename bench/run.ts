@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|trial|fairness] [--json] [--rounds N] [--deliveries N] [--endpoints N] [--workers N]
- * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N] [--flood N] [--rate N]
- * [--owners N] [--before DIR]`: runs the benchmarks
+ * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|trial|fairness] [--json] [--rounds N]
+ * [--deliveries N] [--endpoints N] [--workers N] [--concurrency N] [--api-processes N] [--seconds N]
+ * [--in-flight N] [--compare <checkout>] [--pairs N] [--flood N] [--rate N] [--owners N] [--before DIR]`:
+ * runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
  * with --json.
  * Progress goes to stderr. Numbers vary between runs on a shared machine; the ratios, measured
@@ -34,6 +35,8 @@ const { values, positionals } = parseArgs({
     owners: { type: 'string' },
     before: { type: 'string' },
     rounds: { type: 'string' },
+    compare: { type: 'string' },
+    pairs: { type: 'string' },
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
@@ -137,15 +140,31 @@ if (which.includes('fan-out')) {
     deliveries: num(values.deliveries),
     workers: num(values.workers),
     concurrency: num(values.concurrency),
+    ...(values.compare !== undefined && { compareRoot: values.compare }),
+    ...(values.pairs !== undefined && { pairs: Number(values.pairs) }),
     log,
   });
   results.fanOut = r;
   if (!values.json) {
     console.log(`\nFan-out workloads, ${r.deliveries} deliveries each (deliveries/s):`);
     console.table({ broadcast: r.broadcast, 'per-customer': r.perCustomer });
-    const b = r.broadcast;
+    console.log('Worker CPU ms per delivery:');
+    const workersCpu = (byMode: Partial<Record<string, { workers: number }>>) =>
+      Object.fromEntries(Object.entries(byMode).map(([mode, cpu]) => [mode, cpu?.workers]));
+    console.table({
+      broadcast: workersCpu(r.cpuMsPerDelivery.broadcast),
+      'per-customer': workersCpu(r.cpuMsPerDelivery.perCustomer),
+    });
+    const ratios = (w: Partial<Record<string, number>>, against: string[]) =>
+      against
+        .filter((mode) => w[mode] !== undefined)
+        .map((mode) => `hookfleet/${mode} ${(w.hookfleet! / w[mode]!).toFixed(2)}`)
+        .join(', ');
+    const modes = ['naive', 'perDeliveryCeiling', 'perMessageCeiling', 'compared'];
+    if (r.broadcast.hookfleet) console.log(`broadcast: ${ratios(r.broadcast, modes)}`);
+    if (r.perCustomer.hookfleet) console.log(`per-customer: ${ratios(r.perCustomer, modes)}`);
     console.log(
-      `broadcast: hookfleet/per-delivery ceiling ${(b.hookfleet! / b.perDeliveryCeiling!).toFixed(2)}, hookfleet/naive ${(b.hookfleet! / b.naive!).toFixed(2)}, hookfleet/per-message ceiling ${(b.hookfleet! / b.perMessageCeiling!).toFixed(2)}`,
+      `enqueue (Producer.send, 50 in flight, into a paused queue): ${JSON.stringify(r.enqueuePerSecond)} deliveries/s; hookfleet worker peak RSS ${JSON.stringify(r.workerPeakRssMiB)} MiB`,
     );
   }
 }

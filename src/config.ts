@@ -150,6 +150,9 @@ const envSchema = z.object({
   HOOKFLEET_CONCURRENCY: positiveInt('a positive whole number of parallel deliveries').default(50),
   HOOKFLEET_ALLOW_CIDRS: cidrList.default([]),
   HOOKFLEET_STALE_AFTER_DAYS: positiveInt('a positive whole number of days').default(365),
+  HOOKFLEET_FAILING_DISABLE_AFTER_HOURS: positiveInt('a positive whole number of hours').default(
+    120,
+  ),
   HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
   HOOKFLEET_OPERATOR_WEBHOOK_SECRET: signingSecret.optional(),
   HOOKFLEET_OPERATOR_ALLOW_CIDRS: cidrList.default([]),
@@ -235,7 +238,12 @@ export interface Config {
   readonly allowCidrs: readonly string[];
   /** Days without a success after which the sweep deactivates an endpoint. Default 365. */
   readonly staleAfterDays: number;
-  /** Where operational events (`endpoint.deactivated`, …) are POSTed. Default none. */
+  /**
+   * Hours an endpoint's attempts may keep failing with no success before the maintenance queue
+   * disables it (reason `failing`); it is warned at half of it. Default 120, as Svix.
+   */
+  readonly failingDisableAfterHours: number;
+  /** Where operational events (`endpoint.disabled`, …) are POSTed. Default none. */
   readonly operatorWebhookUrl: string | undefined;
   /**
    * `whsec_` secret that signs the operational events like any webhook. Default none: events are
@@ -417,6 +425,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     concurrency: e.HOOKFLEET_CONCURRENCY,
     allowCidrs: Object.freeze(e.HOOKFLEET_ALLOW_CIDRS),
     staleAfterDays: e.HOOKFLEET_STALE_AFTER_DAYS,
+    failingDisableAfterHours: e.HOOKFLEET_FAILING_DISABLE_AFTER_HOURS,
     operatorWebhookUrl: e.HOOKFLEET_OPERATOR_WEBHOOK_URL,
     operatorWebhookSecret: e.HOOKFLEET_OPERATOR_WEBHOOK_SECRET,
     operatorAllowCidrs: Object.freeze(e.HOOKFLEET_OPERATOR_ALLOW_CIDRS),

@@ -29,7 +29,11 @@ import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
-import { readCircuitStates, type CircuitStates } from '../delivery/endpointLimits.js';
+import {
+  readCircuitStates,
+  readDeliveriesInFlight,
+  type CircuitStates,
+} from '../delivery/endpointLimits.js';
 import { requireAdmin } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
@@ -107,8 +111,24 @@ export function createApp(deps: ApiDeps): Hono {
   // An API key acts for the platform; a portal session token only for its owner (scope.ts).
   app.use('/v1/*', requireApiKeyOrPortalToken(config.apiKeys, deps.dbClient.db));
   const circuitStates = deps.circuitStates ?? defaultCircuitStates(deps);
+  // The endpoint limits' sets, in Redis unless the queues are in PostgreSQL (trial mode), where
+  // the limits live in the delivering process's memory and statuses come from attempts alone.
+  const limitsRedis = redis ?? (backend.kind === 'redis' ? backend.redis('producer') : undefined);
   app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
-  app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, messagesQueue, redisReady }));
+  app.route(
+    '/v1/messages',
+    messageRoutes({
+      ...deps,
+      deliveriesQueue,
+      messagesQueue,
+      redisReady,
+      ...(config.endpointMaxInFlight > 0 &&
+        limitsRedis && {
+          deliveriesInFlight: (messageId: string, endpointIds: readonly string[]) =>
+            readDeliveriesInFlight(limitsRedis, config.queuePrefix, messageId, endpointIds),
+        }),
+    }),
+  );
   app.route('/v1/owners', ownerRoutes({ ...deps, portalPath: PORTAL_PATH }));
 
   app.get(`${PORTAL_PATH}/`, (c) => c.redirect(PORTAL_PATH, 301));

@@ -50,6 +50,8 @@ const staleAfterDays = z.number().int().min(1).max(36_500);
  * null or absent: none. Up to 10,000: above that a receiver is better served by no limit.
  */
 const rateLimitPerSecond = z.number().int().min(1).max(10_000);
+/** Up to a year: past that the stale sweep disables a failing endpoint first anyway. */
+const failingDisableAfterHours = z.number().int().min(1).max(8_760);
 const timestamp = z.iso.datetime();
 contracts.add(jsonValueSchema, { id: 'JsonValue' });
 
@@ -78,6 +80,11 @@ export const createEndpointRequest = z
     staleAfterDays: staleAfterDays.nullable().optional(),
     /** Most requests per second to it, fleet-wide (1 to 10000); default none. */
     rateLimitPerSecond: rateLimitPerSecond.nullable().optional(),
+    /**
+     * Hours of failed attempts with no success before it is disabled (reason `failing`); default
+     * HOOKFLEET_FAILING_DISABLE_AFTER_HOURS.
+     */
+    failingDisableAfterHours: failingDisableAfterHours.nullable().optional(),
     /** 'envelope' (default): {"type","timestamp","data"} around the payload; 'raw': the payload alone. */
     payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),
     /** Extra request headers sent on every attempt (no hop-by-hop, content-type or webhook-* names). */
@@ -98,6 +105,8 @@ export const updateEndpointRequest = z
     staleAfterDays: staleAfterDays.nullable().optional(),
     /** Null removes the limit. */
     rateLimitPerSecond: rateLimitPerSecond.nullable().optional(),
+    /** Null restores the default. */
+    failingDisableAfterHours: failingDisableAfterHours.nullable().optional(),
     payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),
     /** A value sets that header, null removes it; headers not named are kept. */
     headers: endpointHeadersChangeSchema.optional(),

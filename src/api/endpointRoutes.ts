@@ -16,7 +16,6 @@ import {
   insertEndpointWithSecret,
   listEndpoints,
   rotateEndpointSecret,
-  setEndpointActive,
   updateEndpoint,
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
@@ -102,6 +101,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       description: input.description,
       staleAfterDays: input.staleAfterDays,
       rateLimitPerSecond: input.rateLimitPerSecond,
+      failingDisableAfterHours: input.failingDisableAfterHours,
       payloadFormat: input.payloadFormat,
       headers: input.headers,
       retryScheduleMs: input.retrySchedule,
@@ -162,8 +162,9 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
     // Only a change of state touches the row: re-enabling restarts the stale clock, and disabling
     // an endpoint the sweep already disabled keeps its reason ('stale').
     if (row && active !== undefined && active !== row.active) {
-      row = await setEndpointActive(db, existing.id, active, 'manual');
-      if (!active) deps.metrics.endpointsDeactivated.inc({ reason: 'manual' });
+      const change = await producer.setEndpointActive(existing.id, active);
+      row = change.row;
+      if (!active && change.changed) deps.metrics.endpointsDeactivated.inc({ reason: 'manual' });
     }
     if (!row) throw notFound(existing.id); // deleted meanwhile
     return c.json(toEndpointView(row));

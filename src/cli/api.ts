@@ -71,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     const dbClient = life.add('database', createDbClient(loaded.databaseUrl), (c) => c.close());
     const backend = openQueueBackend(life, config, queueBackend, loaded.databaseUrl, logger);
     if (backend.kind === 'postgres') warnTrialMode(logger, config, backend.schema);
-    const producer = openProducer(life, config, dbClient, backend);
+    const producer = openProducer(life, config, dbClient, backend, logger);
     const metrics = createMetrics();
     const api = life.add(
       'api',

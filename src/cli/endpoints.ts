@@ -6,7 +6,6 @@ import {
   insertEndpoint,
   listEndpoints,
   rotateEndpointSecret,
-  setEndpointActive,
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
@@ -31,6 +30,7 @@ const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rota
             [--description D] [--stale-after-days N]
             [--rate-limit N]    at most N requests per second to it, fleet-wide (1 to 10000;
                                 change it with PATCH /v1/endpoints/:id {"rateLimitPerSecond"})
+            [--failing-disable-after-hours N]
             [--payload-format envelope|raw]
                                 envelope (default): {"type","timestamp","data"}; raw: the payload
             [--header 'Name: value']…
@@ -38,7 +38,7 @@ const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rota
             [--retry-schedule 5s,5m,2h]
                                 delays before each retry; default HOOKFLEET_RETRY_SCHEDULE
   show <id>                     one endpoint with its health: counters, 24 h success rate, latency
-  enable <id>                   re-enable (restarts the stale clock)
+  enable <id>                   re-enable (restarts the stale clock, ends its failing streak)
   disable <id>                  disable; queued deliveries to it fail and can be replayed
   test <id>                     send a test event now (a worker delivers it)
   rotate-secret <id>            new signing secret, printed once; the old one keeps signing for
@@ -63,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
       description: { type: 'string' },
       'stale-after-days': { type: 'string' },
       'rate-limit': { type: 'string' },
+      'failing-disable-after-hours': { type: 'string' },
       owner: { type: 'string' },
       'payload-format': { type: 'string' },
       header: { type: 'string', multiple: true },
@@ -121,8 +122,18 @@ export async function run(argv: string[]): Promise<number> {
             `--rate-limit takes a whole number of requests per second from 1 to 10000 (got '${rateLimit}')`,
           );
         }
+        const failingHours = values['failing-disable-after-hours'];
+        if (
+          failingHours !== undefined &&
+          !(/^[1-9]\d{0,3}$/.test(failingHours) && Number(failingHours) <= 8760)
+        ) {
+          throw usage(
+            `--failing-disable-after-hours takes a whole number from 1 to 8760 (got '${failingHours}')`,
+          );
+        }
         const row = await insertEndpoint(dbClient.db, {
           url,
+          failingDisableAfterHours: failingHours === undefined ? null : Number(failingHours),
           ownerId: owner,
           eventTypes: values['event-type'] ?? [],
           description: values.description ?? '',
@@ -147,7 +158,14 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'enable':
       case 'disable': {
-        const row = await setEndpointActive(dbClient.db, target!, action === 'enable');
+        // Through a Producer, which reports the change to the operator webhook.
+        const producer = new Producer({ config, dbClient });
+        let row;
+        try {
+          ({ row } = await producer.setEndpointActive(target!, action === 'enable'));
+        } finally {
+          await producer.close();
+        }
         if (!row) throw notFound(target!);
         print([row]);
         return 0;
@@ -287,6 +305,7 @@ function printHealth(view: EndpointHealthView, config: Config): void {
     ['last success', view.lastSuccessAt ?? 'never'],
     ['last failure', view.lastFailureAt ?? 'never'],
     ['failures in a row', String(view.consecutiveFailures)],
+    ['failing since', view.failingSince ?? '— (not failing)'],
     ['attempts (all time)', `${view.successCount} succeeded, ${view.failureCount} failed`],
     [
       'stale after',
@@ -299,6 +318,12 @@ function printHealth(view: EndpointHealthView, config: Config): void {
       view.rateLimitPerSecond === null
         ? 'none (in-flight limit only)'
         : `${view.rateLimitPerSecond} requests per second`,
+    ],
+    [
+      'disabled when failing for',
+      view.failingDisableAfterHours === null
+        ? `${config.failingDisableAfterHours} hours (the default)`
+        : `${view.failingDisableAfterHours} hours`,
     ],
     [
       'payload',

@@ -28,6 +28,9 @@ export function openProducer(
   config: Config,
   dbClient: DbClient,
   backend: QueueBackend,
+  logger: Logger,
 ): Producer {
-  return life.add('producer', new Producer({ config, dbClient, backend }), (p) => p.close());
+  return life.add('producer', new Producer({ config, dbClient, backend, logger }), (p) =>
+    p.close(),
+  );
 }

@@ -83,7 +83,7 @@ export async function run(argv: string[]): Promise<number> {
     const metrics = createMetrics();
     const backend = openQueueBackend(life, config, queueBackend, databaseUrl, logger);
     if (backend.kind === 'postgres') warnTrialMode(logger, config, backend.schema);
-    const producer = openProducer(life, config, dbClient, backend);
+    const producer = openProducer(life, config, dbClient, backend, logger);
     const worker = life.add(
       'worker',
       startWorker({ config, logger, dbClient, metrics, backend }),

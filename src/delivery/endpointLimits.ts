@@ -165,6 +165,41 @@ export function endpointStateKey(prefix: string, endpointId: string): string {
 }
 
 /**
+ * The sorted set of an endpoint's admitted deliveries (member: the permit's token, score: its
+ * lease end). A token starts with the delivery's job id and a `/`, so the set also tells which
+ * deliveries are being sent now (readDeliveriesInFlight), at no cost per delivery.
+ */
+function inFlightKey(prefix: string, endpointId: string): string {
+  return endpointLimitsKey(prefix, endpointId, 'in-flight');
+}
+
+/**
+ * Which of a message's deliveries are being sent now, by any worker: the endpoints whose
+ * in-flight set holds a live permit of a delivery of `messageId` (its job ids all start with the
+ * message id and a dot). Empty when the in-flight limit is off, since nothing is kept then.
+ */
+export async function readDeliveriesInFlight(
+  redis: RedisClient,
+  prefix: string,
+  messageId: string,
+  endpointIds: readonly string[],
+  nowMs = Date.now(),
+): Promise<ReadonlySet<string>> {
+  const sending = new Set<string>();
+  if (endpointIds.length === 0) return sending;
+  // One command per endpoint rather than one pipeline: on a Redis Cluster each endpoint's set
+  // may live on another node, and a cluster pipeline must stay within one slot.
+  const replies = await Promise.all(
+    endpointIds.map((id) => redis.zrangebyscore(inFlightKey(prefix, id), nowMs, '+inf')),
+  );
+  const mine = `${messageId}.`;
+  endpointIds.forEach((id, index) => {
+    if (replies[index]?.some((token) => token.startsWith(mine))) sending.add(id);
+  });
+  return sending;
+}
+
+/**
  * Circuit state of each endpoint as every worker sees it; for the health page and the API, which
  * run no worker. `redis` is any connection to the fleet's Redis; the fleet's queue prefix.
  */
@@ -243,15 +278,15 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
   const { prefix, maxInFlight, failureThreshold, cooldownMs, leaseMs, logger, metrics } = options;
   const enabled = maxInFlight > 0 || failureThreshold > 0;
   const clock = options.now ?? Date.now;
-  // A token only has to be unique among one endpoint's deliveries in flight: a random prefix per
+  // A token only has to be unique among one endpoint's deliveries in flight: a random part per
   // process and a counter are, and cost less per delivery than random bytes each time.
   const tokenPrefix = `${randomBytes(6).toString('base64url')}.`;
   let tokenCount = 0;
   if (!options.store && !options.redis) throw new Error('endpoint limits need redis or a store');
   const store = options.store ?? redisLimitsStore(options.redis!, prefix);
-  const keysOf = (id: string): LimitKeys => [stateKey(id), inFlightKey(id), postponedKey(id)];
+  const keysOf = (id: string): LimitKeys => [stateKey(id), inFlightSetKey(id), postponedKey(id)];
   const stateKey = (id: string) => endpointStateKey(prefix, id);
-  const inFlightKey = (id: string) => endpointLimitsKey(prefix, id, 'in-flight');
+  const inFlightSetKey = (id: string) => inFlightKey(prefix, id);
   const postponedKey = (id: string) => endpointLimitsKey(prefix, id, 'postponed');
 
   let lastWarningMs = 0;
@@ -267,7 +302,8 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       if (!enabled && rate <= 0) {
         return { admitted: true, permit: { endpointId, token: undefined } };
       }
-      const token = `${tokenPrefix}${(++tokenCount).toString(36)}`;
+      // The job id first: readDeliveriesInFlight tells from it which deliveries are being sent.
+      const token = `${jobId ?? ''}/${tokenPrefix}${(++tokenCount).toString(36)}`;
       const now = clock();
       let answer: [string, number, number?];
       try {

@@ -2,7 +2,10 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Queue } from 'bullmq';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
-import { findEndpoint } from '../db/endpoints.js';
+import { changeEndpointActive, findEndpoint } from '../db/endpoints.js';
+import type { EndpointRow } from '../db/schema.js';
+import { createOperatorEvents, type OperatorEvents } from '../delivery/operatorEvents.js';
+import type { Logger } from '../logger.js';
 import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from '../db/messages.js';
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
@@ -32,6 +35,8 @@ export interface ProducerOptions {
    * names, Redis unless it says `postgres` (then on DATABASE_URL).
    */
   backend?: QueueBackend;
+  /** Where the Producer logs operational events it publishes and failures to; default nowhere. */
+  logger?: Logger;
   /**
    * Most sends waiting to be stored while a batch is written; past it send() fails at once with
    * 503 `overloaded`. Default 10,000.
@@ -67,6 +72,7 @@ export class Producer {
   private readonly queue: Queue;
   private readonly messages: Queue;
   private readonly batcher: MessageBatcher;
+  private readonly events: OperatorEvents;
   /** What close() closes, in reverse order: the batcher, the queues, then the connections it opened. */
   private readonly life = new Lifecycle();
 
@@ -109,6 +115,12 @@ export class Producer {
       (q) => q.close(),
     );
     this.messages.on('error', () => {});
+    this.events = createOperatorEvents({
+      sql: this.dbClient.sql,
+      queue: this.messages,
+      config: this.config,
+      ...(options.logger && { logger: options.logger }),
+    });
     this.batcher = this.life.add(
       'message batcher',
       new MessageBatcher({
@@ -126,6 +138,33 @@ export class Producer {
   /** Where this producer's queues live; the api reports on it and checks it before enqueuing. */
   get queueBackend(): QueueBackend {
     return this.backend;
+  }
+
+  /**
+   * Enables or disables an endpoint by hand (API, command line, dashboard, portal) and, when its
+   * state changed, reports `endpoint.enabled` or `endpoint.disabled` (reason `manual`) to the
+   * operator webhook. Undefined: no such endpoint.
+   */
+  async setEndpointActive(
+    id: string,
+    active: boolean,
+  ): Promise<{ row: EndpointRow | undefined; changed: boolean }> {
+    const result = await changeEndpointActive(this.dbClient.db, id, active);
+    if (result.changed && result.row) {
+      const { row } = result;
+      await this.events.publish([
+        {
+          type: active ? 'endpoint.enabled' : 'endpoint.disabled',
+          data: {
+            endpointId: row.id,
+            ownerId: row.ownerId,
+            url: row.url,
+            ...(!active && { reason: 'manual' }),
+          },
+        },
+      ]);
+    }
+    return result;
   }
 
   /** The `deliveries` queue (retries, postponements, redeliveries), for the dashboard and tests. */

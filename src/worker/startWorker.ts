@@ -29,6 +29,8 @@ import { createEndpointLimits, type CircuitStates } from '../delivery/endpointLi
 import { endpointLimitsStoreOn } from '../delivery/localEndpointLimits.js';
 import { leaveOwnerQueue } from '../delivery/ownerQueue.js';
 import { createDeliveryClient } from '../delivery/httpClient.js';
+import { createOperatorEvents } from '../delivery/operatorEvents.js';
+import { createDeliveryFailureEvents } from './deliveryFailureEvents.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { retryDelayMs } from '../delivery/retrySchedule.js';
 import { SuccessRecorder } from './successRecorder.js';
@@ -123,6 +125,38 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     createDeliveryClient({ timeoutMs: config.deliveryTimeoutMs, guard }),
     (c) => c.close(),
   );
+  // The operator's endpoint may also reach HOOKFLEET_OPERATOR_ALLOW_CIDRS, which customer
+  // endpoints may not: it has a client (and an address guard) of its own.
+  const operatorClient =
+    config.operatorWebhookUrl === undefined
+      ? undefined
+      : life.add(
+          'operator delivery client',
+          createDeliveryClient({
+            timeoutMs: config.deliveryTimeoutMs,
+            guard: createAddressGuard({
+              allowCidrs: [...config.allowCidrs, ...config.operatorAllowCidrs],
+              allowCidrsSetting: 'HOOKFLEET_ALLOW_CIDRS or HOOKFLEET_OPERATOR_ALLOW_CIDRS',
+              ...(deps.resolve && { resolve: deps.resolve }),
+            }),
+            connectionsPerOrigin: 1,
+          }),
+          (c) => c.close(),
+        );
+  // Operational events (an endpoint disabled by a 410, recovered, a delivery exhausted) are
+  // messages: their fan-outs go on the `messages` queue, through this process's own workers.
+  const operatorQueue = life.add(
+    'operator events queue',
+    backend.queue(MESSAGES_QUEUE, 'fan-out'),
+    (q) => q.close(),
+  );
+  operatorQueue.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
+  const operatorEvents = createOperatorEvents({
+    sql: dbClient.sql,
+    queue: operatorQueue,
+    config,
+    logger,
+  });
   const changes = life.add(
     'endpoint changes',
     createEndpointChanges({
@@ -138,7 +172,25 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   );
   const recorder = life.add(
     'success recorder',
-    new SuccessRecorder({ sql: dbClient.sql, logger, metrics, flushMs: config.recorderFlushMs }),
+    new SuccessRecorder({
+      sql: dbClient.sql,
+      logger,
+      metrics,
+      flushMs: config.recorderFlushMs,
+      onRecovered: (recovered) =>
+        void operatorEvents.publish(
+          recovered.map((endpoint) => ({
+            type: 'endpoint.recovered',
+            data: {
+              endpointId: endpoint.id,
+              ownerId: endpoint.ownerId,
+              url: endpoint.url,
+              failingSince: endpoint.failingSince.toISOString(),
+              recoveredAt: endpoint.lastSuccessAt.toISOString(),
+            },
+          })),
+        ),
+    }),
     (r) => r.close(config.shutdownTimeoutMs),
   );
   const slots = createAttemptSlots(config.concurrency);
@@ -149,6 +201,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       metrics,
     }),
     client,
+    operatorClient,
+    failures: createDeliveryFailureEvents({
+      db: dbClient.db,
+      events: operatorEvents,
+      logger,
+      metrics,
+    }),
     limits,
     slots,
     recorder,

@@ -165,7 +165,7 @@ describe('GET /v1/messages/:id', () => {
     const byEndpoint = new Map(message.deliveries.map((d) => [d.endpointId, d]));
     expect(byEndpoint.get(pending)).toEqual({
       endpointId: pending,
-      status: 'pending',
+      status: 'queued',
       attempts: [],
     });
     expect(byEndpoint.get(retrying)?.status).toBe('retrying');

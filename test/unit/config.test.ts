@@ -61,6 +61,11 @@ describe('loadConfig', () => {
       /HOOKFLEET_STALE_AFTER_DAYS: expected a positive whole number of days/,
     ],
     [
+      'HOOKFLEET_FAILING_DISABLE_AFTER_HOURS',
+      '0',
+      /HOOKFLEET_FAILING_DISABLE_AFTER_HOURS: expected a positive whole number of hours/,
+    ],
+    [
       'HOOKFLEET_RETRY_SCHEDULE',
       '5 minutes',
       /HOOKFLEET_RETRY_SCHEDULE: expected comma-separated durations/,

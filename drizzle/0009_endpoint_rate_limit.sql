@@ -1,4 +1,5 @@
-ALTER TABLE "endpoints" ADD COLUMN "rate_limit_per_second" integer;--> statement-breakpoint
+ALTER TABLE "endpoints" ADD COLUMN "rate_limit_per_second" integer;
+--> statement-breakpoint
 -- Hand-written (drizzle cannot express triggers): workers cache endpoint rows, so a change of the
 -- rate limit is announced like a change of the URL (0003_endpoint_change_notify.sql; the column
 -- list of 0006_endpoint_settings.sql plus rate_limit_per_second).
