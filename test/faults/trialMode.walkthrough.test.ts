@@ -144,8 +144,8 @@ describe('hookfleet start in trial mode (queues on PostgreSQL)', () => {
     expect(queues.find((q) => q.name === 'messages')?.counts.completed).toBe(1);
     // The retry after the 500 was a delivery job of its own.
     expect(queues.find((q) => q.name === 'deliveries')?.counts.completed).toBe(1);
-    // The sweep's and housekeeping's schedulers each wait for their next run.
-    expect(queues.find((q) => q.name === 'maintenance')?.counts.delayed).toBe(2);
+    // The schedulers of the sweep, the failing sweep and housekeeping each wait for their next run.
+    expect(queues.find((q) => q.name === 'maintenance')?.counts.delayed).toBe(3);
   });
 
   it('answers /healthz with the queues on PostgreSQL', async () => {
