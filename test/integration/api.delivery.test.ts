@@ -105,6 +105,13 @@ describe('a message sent over HTTP', () => {
     const endpoint = await register(receiver.url);
     const sent = await sendTo(endpoint.id, { again: true });
     await pollMessage(sent.id, (m) => m.deliveries[0]?.status === 'failed');
+    // 410 Gone disabled the endpoint; the receiver fixed, it is enabled again, then redelivered.
+    const gone = await api.call('GET', `/v1/endpoints/${endpoint.id}`);
+    expect(gone.body).toMatchObject({ active: false, deactivationReason: 'gone' });
+    const enabled = await api.call('PATCH', `/v1/endpoints/${endpoint.id}`, {
+      body: { active: true },
+    });
+    expect(enabled.status).toBe(200);
 
     const res = await api.call('POST', `/v1/messages/${sent.id}/redeliver`);
     // The first attempt was the fan-out's, so the delivery had no job to retry: a new one is added.

@@ -78,6 +78,13 @@ describe('secrets hygiene', () => {
     };
     const before = await sendAll(3);
     expect(before.filter((end) => end.state === 'failed')).toHaveLength(3);
+    // Its 410 disabled the failing endpoint; another takes its place for the second round.
+    expect(await call('GET', `/v1/endpoints/${String(bad.id)}`)).toMatchObject({
+      active: false,
+      deactivationReason: 'gone',
+    });
+    const worse = await call('POST', '/v1/endpoints', { url: failing.url });
+    secrets.push(String(worse.secret));
 
     const rotated = await call('POST', `/v1/endpoints/${String(good.id)}/rotate-secret`);
     secrets.push(String(rotated.secret));
