@@ -38,6 +38,7 @@ import { opsRoutes } from './opsRoutes.js';
 import { ownerRoutes } from './ownerRoutes.js';
 import { requireApiKeyOrPortalToken } from './portalAuth.js';
 import type { Producer } from '../producer/producer.js';
+import { boardPrefix, singleQueuePrefix, type ShardedQueue } from '../queueShards.js';
 
 /** Where Bull Board is mounted. */
 export const DASHBOARD_PATH = '/admin/queues';
@@ -76,8 +77,8 @@ export function createApp(deps: ApiDeps): Hono {
     allowCidrs: config.allowCidrs,
     ...(deps.resolve && { resolve: deps.resolve }),
   });
-  const deliveriesQueue = producer.deliveriesQueue as Queue<DeliveryJobData>;
-  const messagesQueue = producer.messagesQueue;
+  const deliveriesQueue = producer.deliveries as ShardedQueue<DeliveryJobData>;
+  const messagesQueue = producer.messages;
   const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(deps.redis, config, logger);
   const redisReady = () => deps.redis.status === 'ready';
 
@@ -92,7 +93,10 @@ export function createApp(deps: ApiDeps): Hono {
 
   app.route(
     '/',
-    opsRoutes({ ...deps, queues: [messagesQueue, deliveriesQueue, maintenanceQueue] }),
+    opsRoutes({
+      ...deps,
+      queues: [...messagesQueue.shards, ...deliveriesQueue.shards, maintenanceQueue],
+    }),
   );
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
@@ -114,7 +118,11 @@ export function createApp(deps: ApiDeps): Hono {
   app.route(
     DASHBOARD_PATH,
     createBullBoardApp({
-      queues: [messagesQueue, deliveriesQueue, maintenanceQueue],
+      queues: [
+        ...boardQueues(config, messagesQueue),
+        ...boardQueues(config, deliveriesQueue),
+        { queue: maintenanceQueue },
+      ],
       basePath: DASHBOARD_PATH,
     }),
   );
@@ -142,7 +150,21 @@ function defaultCircuitStates(deps: ApiDeps): CircuitStates | undefined {
  * its errors (Redis down) are logged rather than thrown from an EventEmitter.
  */
 function maintenanceQueueOn(redis: RedisClient, config: Config, logger: Logger): Queue {
-  const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: config.queuePrefix });
+  const queue = new Queue(MAINTENANCE_QUEUE, {
+    connection: redis,
+    prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
+  });
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   return queue;
+}
+
+/** Every shard of a queue for Bull Board, each under its own name (queueShards.ts's boardName). */
+function boardQueues<T>(
+  config: Config,
+  queue: ShardedQueue<T>,
+): { queue: Queue; boardPrefix: string }[] {
+  return queue.shards.map((shard, n) => ({
+    queue: shard as Queue,
+    boardPrefix: boardPrefix(config, queue.name, n),
+  }));
 }

@@ -64,10 +64,10 @@ export async function run(argv: string[]): Promise<number> {
     const deliveries = await openDeliveriesQueue(config, 'messages redeliver');
     try {
       const redeliveries = await redeliverMessage(
-        deliveries.queue,
+        deliveries.queue.forMessage(message.id),
         message,
         [...new Set(endpointIds)],
-        { messagesQueue: deliveries.messagesQueue },
+        { messagesQueue: deliveries.messagesQueue.forMessage(message.id) },
       );
       if (json) console.log(JSON.stringify({ id: message.id, redeliveries }));
       else {

@@ -125,9 +125,46 @@ function busyRetryMs(lastAttemptMs: number): number {
   return Math.min(MAX_BUSY_RETRY_MS, Math.max(MIN_BUSY_RETRY_MS, lastAttemptMs * 1.5));
 }
 
+/**
+ * Start of an endpoint's keys. Each script takes three keys of one endpoint, which a Redis
+ * Cluster accepts only in one slot: there the endpoint id is a hash tag, which also spreads the
+ * endpoints over the masters. One node keeps the names it always had.
+ */
+function endpointKeyBase(redis: RedisClient, prefix: string, endpointId: string): string {
+  return redis.isCluster
+    ? `${prefix}:endpoints:{${endpointId}}`
+    : `${prefix}:endpoints:${endpointId}`;
+}
+
 /** The hash holding an endpoint's circuit state and in-flight limit. */
-function endpointStateKey(prefix: string, endpointId: string): string {
-  return `${prefix}:endpoints:${endpointId}:limits`;
+function endpointStateKey(redis: RedisClient, prefix: string, endpointId: string): string {
+  return `${endpointKeyBase(redis, prefix, endpointId)}:limits`;
+}
+
+/**
+ * Each endpoint's [error, [state, retryAt]]: one pipeline on one node; on a cluster, where a
+ * pipeline must stay on one node and the endpoints hash all over, commands sent side by side.
+ */
+async function readStates(
+  redis: RedisClient,
+  prefix: string,
+  endpointIds: readonly string[],
+): Promise<[Error | null, unknown][]> {
+  if (redis.isCluster) {
+    return Promise.all(
+      endpointIds.map((id) =>
+        redis.hmget(endpointStateKey(redis, prefix, id), 'state', 'retryAt').then(
+          (fields): [Error | null, unknown] => [null, fields],
+          (error: Error): [Error | null, unknown] => [error, null],
+        ),
+      ),
+    );
+  }
+  const pipeline = redis.pipeline();
+  for (const id of endpointIds) {
+    pipeline.hmget(endpointStateKey(redis, prefix, id), 'state', 'retryAt');
+  }
+  return (await pipeline.exec()) ?? [];
 }
 
 /**
@@ -142,9 +179,7 @@ export async function readCircuitStates(
 ): Promise<ReadonlyMap<string, CircuitState>> {
   const states = new Map<string, CircuitState>();
   if (endpointIds.length === 0) return states;
-  const pipeline = redis.pipeline();
-  for (const id of endpointIds) pipeline.hmget(endpointStateKey(prefix, id), 'state', 'retryAt');
-  const replies = (await pipeline.exec()) ?? [];
+  const replies = await readStates(redis, prefix, endpointIds);
   endpointIds.forEach((id, index) => {
     const [error, fields] = replies[index] ?? [];
     if (error) throw error;
@@ -191,9 +226,9 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
     redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
     redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
   }
-  const stateKey = (id: string) => endpointStateKey(prefix, id);
-  const inFlightKey = (id: string) => `${prefix}:endpoints:${id}:in-flight`;
-  const postponedKey = (id: string) => `${prefix}:endpoints:${id}:postponed`;
+  const stateKey = (id: string) => endpointStateKey(redis, prefix, id);
+  const inFlightKey = (id: string) => `${endpointKeyBase(redis, prefix, id)}:in-flight`;
+  const postponedKey = (id: string) => `${endpointKeyBase(redis, prefix, id)}:postponed`;
 
   let lastWarningMs = 0;
   const warn = (error: unknown, what: string) => {

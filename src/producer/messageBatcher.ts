@@ -6,7 +6,7 @@
  * A caller's promise resolves only when its message is in PostgreSQL AND its jobs are in Redis,
  * so a 202 still means both. See groupCommit.ts for when batches go out and what bounds them.
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../queueShards.js';
 import type postgres from 'postgres';
 import {
   insertFannedOutMessages,
@@ -32,7 +32,7 @@ function withMark(message: PendingMessage): NewFannedOutMessage {
 
 export interface MessageBatcherOptions {
   sql: postgres.Sql;
-  queue: Queue;
+  queue: ShardedQueue;
   /** Resolves undefined once Redis is ready (waiting a little for a reconnection), else why not. */
   whyRedisUnavailable: () => Promise<string | undefined>;
   /** Most sends waiting for a batch; past it a send fails at once with 503 `overloaded`. Default 10,000. */

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
 import { findEndpoint } from '../db/endpoints.js';
@@ -7,7 +7,6 @@ import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from 
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
-import { DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
 import { Lifecycle } from '../lifecycle.js';
 import {
   createProducerRedis,
@@ -16,6 +15,12 @@ import {
   quitRedis,
   waitUntilRedisReady,
 } from '../redis.js';
+import {
+  closeShardedQueue,
+  openMessageQueues,
+  recordQueueShards,
+  type ShardedQueue,
+} from '../queueShards.js';
 import { redisUnavailable } from '../unavailable.js';
 import { addMessageJobs } from './messageJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
@@ -59,8 +64,10 @@ export class Producer {
   private readonly config: Config;
   private readonly dbClient: DbClient;
   private readonly redis: RedisClient;
-  private readonly queue: Queue;
-  private readonly messages: Queue;
+  private readonly queue: ShardedQueue;
+  private readonly messagesShards: ShardedQueue;
+  /** Recording the number of shards in use, once, before the first enqueue (queueShards.ts). */
+  private shardsRecorded: Promise<unknown> | undefined;
   private readonly batcher: MessageBatcher;
   /** What close() closes, in reverse order: the batcher, the queues, then the connections it opened. */
   private readonly life = new Lifecycle();
@@ -89,25 +96,18 @@ export class Producer {
         createProducerRedis(this.config.redis, 'hookfleet:producer'),
         quitRedis,
       );
-    this.queue = this.life.add(
-      'deliveries queue',
-      new Queue(DELIVERIES_QUEUE, { connection: this.redis, prefix: this.config.queuePrefix }),
-      (q) => q.close(),
-    );
+    const queues = openMessageQueues(this.config, this.redis);
+    this.queue = this.life.add('deliveries queue', queues.deliveries, closeShardedQueue);
+    this.messagesShards = this.life.add('messages queue', queues.messages, closeShardedQueue);
     // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
     // BullMQ prints every failed reconnection attempt to stderr.
-    this.queue.on('error', () => {});
-    this.messages = this.life.add(
-      'messages queue',
-      new Queue(MESSAGES_QUEUE, { connection: this.redis, prefix: this.config.queuePrefix }),
-      (q) => q.close(),
-    );
-    this.messages.on('error', () => {});
+    for (const shard of [...this.queue.shards, ...this.messages.shards])
+      shard.on('error', () => {});
     this.batcher = this.life.add(
       'message batcher',
       new MessageBatcher({
         sql: this.dbClient.sql,
-        queue: this.messages,
+        queue: this.messagesShards,
         whyRedisUnavailable: () => this.whyRedisUnavailable(),
         ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
       }),
@@ -115,14 +115,24 @@ export class Producer {
     );
   }
 
-  /** The `deliveries` queue (retries, postponements, redeliveries), for the dashboard and tests. */
-  get deliveriesQueue(): Queue {
+  /** The `deliveries` queue's shards (retries, postponements, redeliveries), for the dashboard. */
+  get deliveries(): ShardedQueue {
     return this.queue;
   }
 
-  /** The `messages` queue (one fan-out job per message), for the dashboard and tests. */
+  /** The `messages` queue's shards (one fan-out job per message), for the dashboard. */
+  get messages(): ShardedQueue {
+    return this.messagesShards;
+  }
+
+  /** Shard 0 of the `deliveries` queue: the whole queue when HOOKFLEET_QUEUE_SHARDS is 1. */
+  get deliveriesQueue(): Queue {
+    return this.queue.shards[0]!;
+  }
+
+  /** Shard 0 of the `messages` queue: the whole queue when HOOKFLEET_QUEUE_SHARDS is 1. */
   get messagesQueue(): Queue {
-    return this.messages;
+    return this.messagesShards.shards[0]!;
   }
 
   /**
@@ -255,7 +265,7 @@ export class Producer {
     if (endpointIds.length > 0) {
       await this.assertRedisReady(messageId);
       try {
-        await addMessageJobs(this.messages, [messageId]);
+        await addMessageJobs(this.messagesShards, [messageId]);
       } catch (error) {
         // Connection lost, command timed out, Redis out of memory or read-only: all mean "not
         // enqueued, try again later". Job ids are deterministic, so a retry cannot add twice.
@@ -280,11 +290,27 @@ export class Producer {
 
   /** Undefined once Redis is ready; otherwise why not, after one wait shared by every caller. */
   private async whyRedisUnavailable(): Promise<string | undefined> {
-    if (this.redis.status === 'ready') return undefined;
-    this.redisWait ??= waitUntilRedisReady(this.redis, PRODUCER_REDIS_WAIT_MS).finally(() => {
-      this.redisWait = undefined;
+    if (this.redis.status !== 'ready') {
+      this.redisWait ??= waitUntilRedisReady(this.redis, PRODUCER_REDIS_WAIT_MS).finally(() => {
+        this.redisWait = undefined;
+      });
+      if (!(await this.redisWait)) {
+        return `no connection (${this.redis.status}) after ${PRODUCER_REDIS_WAIT_MS} ms`;
+      }
+    }
+    return this.whyShardsUnrecorded();
+  }
+
+  /**
+   * Workers serve every shard ever recorded (queueShards.ts), so the shards this producer writes
+   * to are recorded before its first job; once per producer, tried again after a failure.
+   */
+  private async whyShardsUnrecorded(): Promise<string | undefined> {
+    this.shardsRecorded ??= recordQueueShards(this.redis, this.config).catch((error: unknown) => {
+      this.shardsRecorded = undefined;
+      return error instanceof Error ? error : new Error(String(error));
     });
-    if (await this.redisWait) return undefined;
-    return `no connection (${this.redis.status}) after ${PRODUCER_REDIS_WAIT_MS} ms`;
+    const outcome = await this.shardsRecorded;
+    return outcome instanceof Error ? outcome.message : undefined;
   }
 }

@@ -8,6 +8,7 @@
 import { QueueEventsProducer } from 'bullmq';
 import type { RedisClient } from '../redis.js';
 import { DELIVERIES_QUEUE, deliveryJobId } from '../jobs.js';
+import { shardOf, shardPrefix, type ShardSettings } from '../queueShards.js';
 import type { Logger } from '../logger.js';
 
 /** As BullMQ's own event stream: its default length. */
@@ -28,14 +29,20 @@ export interface DeliveryEvents {
 export function createDeliveryEvents(options: {
   enabled: boolean;
   redis: RedisClient;
-  prefix: string;
+  /** Each delivery's event goes to the stream of its message's shard of `deliveries`. */
+  settings: ShardSettings;
   logger: Logger;
 }): DeliveryEvents {
   if (!options.enabled) return { ended: () => Promise.resolve(), close: () => Promise.resolve() };
-  const producer = new QueueEventsProducer(DELIVERIES_QUEUE, {
-    connection: options.redis,
-    prefix: options.prefix,
-  });
+  const { settings } = options;
+  const producers = Array.from(
+    { length: settings.queueShards },
+    (_, shard) =>
+      new QueueEventsProducer(DELIVERIES_QUEUE, {
+        connection: options.redis,
+        prefix: shardPrefix(settings, DELIVERIES_QUEUE, shard),
+      }),
+  );
   return {
     async ended(messageId, endpointId, failedReason) {
       const fields =
@@ -47,7 +54,7 @@ export function createDeliveryEvents(options: {
       };
       for (let tries = 1; ; tries++) {
         try {
-          await producer.publishEvent(event, MAX_EVENTS);
+          await producers[shardOf(messageId, producers.length)]!.publishEvent(event, MAX_EVENTS);
           return;
         } catch (error) {
           if (tries >= PUBLISH_TRIES) {
@@ -58,6 +65,8 @@ export function createDeliveryEvents(options: {
         }
       }
     },
-    close: () => producer.close(),
+    close: async () => {
+      await Promise.all(producers.map((producer) => producer.close()));
+    },
   };
 }

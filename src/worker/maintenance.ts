@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createWorkerRedis, quitRedis } from '../redis.js';
+import { singleQueuePrefix } from '../queueShards.js';
 import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 import { logRepeatedErrors } from '../repeatedErrorLog.js';
@@ -71,7 +72,10 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   );
   const queue = life.add(
     'maintenance queue',
-    new Queue(MAINTENANCE_QUEUE, { connection, prefix: config.queuePrefix }),
+    new Queue(MAINTENANCE_QUEUE, {
+      connection,
+      prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
+    }),
     (q) => q.close(),
   );
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
@@ -117,7 +121,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   // Shares `connection` for commands; BullMQ opens its own blocking connection and closes it.
   const worker = new Worker(MAINTENANCE_QUEUE, processor, {
     connection,
-    prefix: config.queuePrefix,
+    prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
     concurrency: 1,
   });
   worker.on('error', logRepeatedErrors(logger, 'error', 'maintenance worker error'));
