@@ -158,6 +158,10 @@ export async function recordQueueShards(
   redis: RedisClient,
   settings: Pick<Config, 'queuePrefix' | 'queueShards'>,
 ): Promise<number> {
-  const recorded = await redis.eval(RECORD_MAX, 1, queueShardsKey(settings), settings.queueShards);
-  return Number(recorded);
+  // One shard writes nothing: a fleet that never sharded has no key, as before shards existed.
+  const recorded =
+    settings.queueShards === 1
+      ? await redis.get(queueShardsKey(settings))
+      : await redis.eval(RECORD_MAX, 1, queueShardsKey(settings), settings.queueShards);
+  return Math.max(settings.queueShards, Number(recorded ?? 0));
 }

@@ -306,6 +306,8 @@ export class Producer {
    * to are recorded before its first job; once per producer, tried again after a failure.
    */
   private async whyShardsUnrecorded(): Promise<string | undefined> {
+    // One shard writes to shard 0 only, which every worker serves.
+    if (this.config.queueShards === 1) return undefined;
     this.shardsRecorded ??= recordQueueShards(this.redis, this.config).catch((error: unknown) => {
       this.shardsRecorded = undefined;
       return error instanceof Error ? error : new Error(String(error));

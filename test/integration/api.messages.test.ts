@@ -276,8 +276,8 @@ describe('POST /v1/messages/:id/redeliver', () => {
 describe('with Redis unreachable', () => {
   it('passes the Producer’s own 503 on with Retry-After (Redis lost in the middle of a send)', async () => {
     const producer = {
-      deliveriesQueue: api.fleet.producer.deliveriesQueue,
-      messagesQueue: api.fleet.producer.messagesQueue,
+      deliveries: api.fleet.producer.deliveries,
+      messages: api.fleet.producer.messages,
       send: () =>
         Promise.reject(new HookfleetError('redis_unavailable', 'Redis is unavailable', 503)),
     } as unknown as Producer;
