@@ -175,23 +175,23 @@ describe('hookfleet on a Redis Cluster', () => {
       const endpoints = await addEndpoints(fleet, 10, ledger.url, 200);
       const ids = endpoints.map((e) => e.id);
       const before = ledger.unique;
-      await send(50, ids);
-      await ledger.waitForUnique(before + 200);
+      await send(30, ids);
+      await ledger.waitForUnique(before + 100);
       // The master holding shard 0 of `messages` dies; its replica is promoted within seconds.
       const victim = await cluster.masterPortOf(
         `${shardPrefix(fleet.config, 'messages', 0)}:messages:wait`,
       );
-      const sending = send(50, ids);
+      const sending = send(30, ids);
       await cluster.nodes.find((n) => n.port === victim)!.kill();
       await cluster.waitUntilOk({ without: victim });
       expect(await cluster.masterPorts()).not.toContain(victim);
       // Sends during the election may fail with redis_unavailable (503): sent again, as a
       // caller would, with nothing lost.
-      const retried = await sending.catch(() => send(50, ids));
-      expect(retried).toHaveLength(50);
-      await send(50, ids);
-      await ledger.waitForUnique(before + 1500);
-      expect(ledger.unique).toBeGreaterThanOrEqual(before + 1500);
+      const retried = await sending.catch(() => send(30, ids));
+      expect(retried).toHaveLength(30);
+      await send(30, ids);
+      await ledger.waitForUnique(before + 900);
+      expect(ledger.unique).toBeGreaterThanOrEqual(before + 900);
     } finally {
       await worker.close();
     }
