@@ -240,5 +240,5 @@ describe('hookfleet on a Redis Cluster', () => {
     } finally {
       await producer.close();
     }
-  });
+  }, 60_000);
 });
