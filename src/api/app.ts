@@ -24,7 +24,7 @@ import { createEndpointsPage } from '../dashboard/endpointsPage.js';
 import { createPortalPage } from '../dashboard/portalPage.js';
 import { refuseCrossSite } from '../dashboard/refuseCrossSite.js';
 import type { DbClient } from '../db/client.js';
-import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
+import { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
@@ -38,7 +38,13 @@ import { opsRoutes } from './opsRoutes.js';
 import { ownerRoutes } from './ownerRoutes.js';
 import { requireApiKeyOrPortalToken } from './portalAuth.js';
 import type { Producer } from '../producer/producer.js';
-import { boardPrefix, singleQueuePrefix, type ShardedQueue } from '../queueShards.js';
+import {
+  boardName,
+  boardPrefix,
+  shardOf,
+  singleQueuePrefix,
+  type ShardedQueue,
+} from '../queueShards.js';
 
 /** Where Bull Board is mounted. */
 export const DASHBOARD_PATH = '/admin/queues';
@@ -133,7 +139,12 @@ export function createApp(deps: ApiDeps): Hono {
       ...deps,
       circuitStates,
       redisReady,
-      paths: { endpoints: ENDPOINTS_PAGE_PATH, queues: DASHBOARD_PATH },
+      paths: {
+        endpoints: ENDPOINTS_PAGE_PATH,
+        queues: DASHBOARD_PATH,
+        deliveriesQueueOf: (messageId) =>
+          boardName(config, DELIVERIES_QUEUE, shardOf(messageId, config.queueShards)),
+      },
     }),
   );
   return app;
