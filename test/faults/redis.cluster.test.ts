@@ -181,7 +181,10 @@ describe('hookfleet on a Redis Cluster', () => {
   });
 
   it('delivers everything when a worker process is SIGKILLed mid-run', async () => {
-    const started = await startWorkerProcesses(2, workerEnv(fleet, clusterEnv));
+    const started = await startWorkerProcesses(
+      2,
+      workerEnv(fleet, { ...clusterEnv, LOG_LEVEL: 'info' }),
+    );
     processes.push(...started);
     const endpoints = await addEndpoints(fleet, 10, ledger.url, 100);
     const before = ledger.unique;
