@@ -178,6 +178,7 @@ const envSchema = z.object({
   ).default(30),
   HOOKFLEET_SWEEP_CRON: cronPattern.default('0 3 * * *'),
   HOOKFLEET_SWEEP_TZ: timeZone.default('UTC'),
+  HOOKFLEET_HOUSEKEEPING_INTERVAL_MS: positiveInt('an interval in milliseconds').default(60_000),
   HOOKFLEET_ATTEMPT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
   HOOKFLEET_MESSAGE_RETENTION_DAYS: positiveInt('a positive whole number of days').default(30),
   HOOKFLEET_DELIVERY_TIMEOUT_MS: positiveInt('a timeout in milliseconds').default(15_000),
@@ -187,6 +188,7 @@ const envSchema = z.object({
   HOOKFLEET_LOCK_DURATION_MS: positiveInt('a duration in milliseconds').default(30_000),
   HOOKFLEET_STALLED_INTERVAL_MS: positiveInt('an interval in milliseconds').default(30_000),
   HOOKFLEET_MAX_PAYLOAD_BYTES: positiveInt('a size in bytes').default(256 * 1024),
+  HOOKFLEET_SEND_QUEUE_MAX_BYTES: positiveInt('a size in bytes').default(64 * 1024 * 1024),
   HOOKFLEET_DELIVERY_EVENTS: z
     .enum(['0', '1', 'false', 'true'], { message: 'expected 0, 1, false or true' })
     .default('0')
@@ -277,6 +279,12 @@ export interface Config {
   readonly sweepCron: string;
   /** Time zone of `sweepCron`. Default 'UTC'. */
   readonly sweepTz: string;
+  /**
+   * How often the maintenance queue's housekeeping runs: the reconciler (messages accepted but
+   * with no job in Redis), clearing expired previous secrets, pruning ended portal sessions.
+   * Default 60000.
+   */
+  readonly housekeepingIntervalMs: number;
   /** Attempt history older than this many days is deleted by the sweep. Default 30. */
   readonly attemptRetentionDays: number;
   /**
@@ -313,6 +321,12 @@ export interface Config {
   readonly deliveryEvents: boolean;
   /** Largest accepted message payload, as JSON bytes. Default 262144 (256 KiB). */
   readonly maxPayloadBytes: number;
+  /**
+   * Most payload bytes of the sends waiting to be stored in one producer (the api process's
+   * group commit); past it a send is refused at once with 503 `overloaded` and Retry-After,
+   * rather than the process running out of memory. Default 67108864 (64 MiB).
+   */
+  readonly sendQueueMaxBytes: number;
   /**
    * How stale a worker's cached copy of an endpoint row may be, at most: counted from its read,
    * or from the last ping that proved change notifications are arriving. Default 2000.
@@ -430,6 +444,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     staleWarningDays: e.HOOKFLEET_STALE_WARNING_DAYS,
     sweepCron: e.HOOKFLEET_SWEEP_CRON,
     sweepTz: e.HOOKFLEET_SWEEP_TZ,
+    housekeepingIntervalMs: e.HOOKFLEET_HOUSEKEEPING_INTERVAL_MS,
     attemptRetentionDays: e.HOOKFLEET_ATTEMPT_RETENTION_DAYS,
     messageRetentionDays: e.HOOKFLEET_MESSAGE_RETENTION_DAYS,
     deliveryTimeoutMs: e.HOOKFLEET_DELIVERY_TIMEOUT_MS,
@@ -439,6 +454,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     lockDurationMs: e.HOOKFLEET_LOCK_DURATION_MS,
     stalledIntervalMs: e.HOOKFLEET_STALLED_INTERVAL_MS,
     maxPayloadBytes: e.HOOKFLEET_MAX_PAYLOAD_BYTES,
+    sendQueueMaxBytes: e.HOOKFLEET_SEND_QUEUE_MAX_BYTES,
     deliveryEvents: e.HOOKFLEET_DELIVERY_EVENTS,
     endpointCacheMs: e.HOOKFLEET_ENDPOINT_CACHE_MS,
     dataDir: e.HOOKFLEET_DATA_DIR,

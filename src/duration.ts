@@ -6,3 +6,16 @@ export function parseDurationMs(text: string): number | undefined {
   const ms = Math.round(Number(match[1]) * unitMs);
   return Number.isSafeInteger(ms) ? ms : undefined;
 }
+
+/** The shortest text parseDurationMs reads back as `ms`: "2h", "90s", "1500ms". */
+export function durationText(ms: number): string {
+  for (const [unit, unitMs] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= unitMs && ms % unitMs === 0) return `${ms / unitMs}${unit}`;
+  }
+  return `${ms}ms`;
+}

@@ -39,6 +39,12 @@ export class RetryableDeliveryError extends DeliveryError {
   ) {
     super(message, statusCode);
   }
+
+  /**
+   * Set by the attempt from the endpoint's retry schedule (and Retry-After): how long BullMQ's
+   * backoff waits before the next attempt. Unset: the default schedule decides.
+   */
+  retryInMs?: number;
 }
 
 /**

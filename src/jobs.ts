@@ -21,7 +21,9 @@
  * its row, so Redis holds about the same few hundred bytes per queued delivery whatever the
  * payload size, and Bull Board shows nothing secret.
  */
+import type { Queue } from 'bullmq';
 import { z } from 'zod';
+import type { ShardedQueue } from './queueShards.js';
 
 /** One job per message: its fan-out. */
 export const MESSAGES_QUEUE = 'messages';
@@ -112,3 +114,53 @@ export const MESSAGE_JOB_OPTIONS = {
   removeOnComplete: { age: 3600, count: 1000 },
   removeOnFail: { age: 14 * 24 * 3600 },
 } as const;
+
+/**
+ * Jobs per `addBulk`. BullMQ serialises a whole pipeline before writing any of it, and Redis runs
+ * it while this process waits; several smaller pipelines overlap the two, so Redis runs the first
+ * while the next is being built (fan-out enqueue 12,600-17,700 -> 17,000-22,300 deliveries/s with
+ * 1,000-job batches of per-delivery jobs). Below ~100 the per-call overhead starts to show.
+ */
+const JOBS_PER_PIPELINE = 200;
+
+/**
+ * Adds one fan-out job per message id, in pipelines of JOBS_PER_PIPELINE jobs sent without
+ * waiting for each other. Job ids are the message ids, so adding the same messages again adds
+ * nothing, which is what makes a retry after a partial failure safe. Settles only when every
+ * pipeline has, then throws the first error the Redis client threw. `acceptedAtMs` gives when a
+ * message was accepted, if not just now (the reconciler queues messages accepted a while ago; the
+ * retry schedule's span counts from acceptance).
+ */
+export async function addMessageJobs(
+  queue: ShardedQueue,
+  messageIds: readonly string[],
+  acceptedAtMs?: ReadonlyMap<string, number>,
+): Promise<void> {
+  const now = Date.now();
+  // Each message goes to its shard (queueShards.ts), in pipelines of its own: on a Redis Cluster
+  // a pipeline must stay within one slot.
+  const byShard = new Map<Queue, Parameters<Queue['addBulk']>[0]>();
+  for (const messageId of messageIds) {
+    const shard = queue.forMessage(messageId);
+    const jobs = byShard.get(shard) ?? [];
+    if (jobs.length === 0) byShard.set(shard, jobs);
+    jobs.push({
+      name: FAN_OUT_JOB,
+      data: {
+        messageId,
+        enqueuedAtMs: acceptedAtMs?.get(messageId) ?? now,
+      } satisfies MessageJobData,
+      opts: { ...MESSAGE_JOB_OPTIONS, jobId: messageJobId(messageId) },
+    });
+  }
+  const pipelines = [];
+  for (const [shard, jobs] of byShard) {
+    for (let i = 0; i < jobs.length; i += JOBS_PER_PIPELINE) {
+      pipelines.push(shard.addBulk(jobs.slice(i, i + JOBS_PER_PIPELINE)));
+    }
+  }
+  const failure = (await Promise.allSettled(pipelines)).find(
+    (r): r is PromiseRejectedResult => r.status === 'rejected',
+  );
+  if (failure) throw failure.reason;
+}

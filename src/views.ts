@@ -10,6 +10,9 @@ import { z } from 'zod';
 import { endpointAttemptStats, type AttemptSelect } from './db/attempts.js';
 import type { Database } from './db/client.js';
 import type { EndpointRow, MessageRow } from './db/schema.js';
+import { PAYLOAD_FORMATS } from './delivery/envelope.js';
+import { maskHeaders } from './delivery/endpointHeaders.js';
+import { durationText } from './duration.js';
 
 const timestamp = z.iso.datetime();
 
@@ -25,6 +28,12 @@ export const endpointSchema = z.strictObject({
   eventTypes: z.array(z.string()),
   active: z.boolean(),
   staleAfterDays: z.number().int().nullable(),
+  /** 'envelope': {"type","timestamp","data"} around the payload; 'raw': the payload alone. */
+  payloadFormat: z.enum(PAYLOAD_FORMATS),
+  /** Custom headers sent on every attempt: names, with every value masked (they may be credentials). */
+  headers: z.record(z.string(), z.string()),
+  /** Delays before each retry ("5s", "2h"); null: HOOKFLEET_RETRY_SCHEDULE. */
+  retrySchedule: z.array(z.string()).nullable(),
   createdAt: timestamp,
   reactivatedAt: timestamp.nullable(),
   lastSuccessAt: timestamp.nullable(),
@@ -106,6 +115,9 @@ export function toEndpointView(row: EndpointRow): EndpointView {
     eventTypes: row.eventTypes,
     active: row.active,
     staleAfterDays: row.staleAfterDays,
+    payloadFormat: row.payloadFormat,
+    headers: maskHeaders(row.headers),
+    retrySchedule: row.retryScheduleMs?.map(durationText) ?? null,
     createdAt: row.createdAt.toISOString(),
     reactivatedAt: iso(row.reactivatedAt),
     lastSuccessAt: iso(row.lastSuccessAt),

@@ -11,6 +11,9 @@ import {
   eventTypePatternSchema,
   safeText as text,
 } from '../delivery/endpointInput.js';
+import { PAYLOAD_FORMATS } from '../delivery/envelope.js';
+import { endpointHeadersChangeSchema, endpointHeadersSchema } from '../delivery/endpointHeaders.js';
+import { retryScheduleSchema } from '../delivery/retrySchedule.js';
 import { sendInputSchema } from '../producer/sendInput.js';
 import {
   attemptSchema,
@@ -68,6 +71,12 @@ export const createEndpointRequest = z
     description: text(1000).optional(),
     /** Days without a success before the sweep deactivates it; default HOOKFLEET_STALE_AFTER_DAYS. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /** 'envelope' (default): {"type","timestamp","data"} around the payload; 'raw': the payload alone. */
+    payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),
+    /** Extra request headers sent on every attempt (no hop-by-hop, content-type or webhook-* names). */
+    headers: endpointHeadersSchema.optional(),
+    /** Delays before each retry ("5s", "30m", "2h"); absent or null: HOOKFLEET_RETRY_SCHEDULE. */
+    retrySchedule: retryScheduleSchema.nullable().optional(),
     /** Send a signed test event first and refuse the endpoint unless it answers 2xx. */
     verify: z.boolean().optional(),
   })
@@ -80,6 +89,11 @@ export const updateEndpointRequest = z
     description: text(1000).optional(),
     /** Null restores the default. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),
+    /** A value sets that header, null removes it; headers not named are kept. */
+    headers: endpointHeadersChangeSchema.optional(),
+    /** Null restores the default (HOOKFLEET_RETRY_SCHEDULE). */
+    retrySchedule: retryScheduleSchema.nullable().optional(),
     /** true re-enables (and restarts the stale clock); false disables with reason 'manual'. */
     active: z.boolean().optional(),
   })

@@ -7,6 +7,7 @@
 import type { ShardedQueue } from '../queueShards.js';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import {
@@ -34,6 +35,8 @@ import {
   updateEndpointRequest,
 } from './contracts.js';
 import { checkEndpointUrl, verifyEndpoint } from '../delivery/endpointUrl.js';
+import { changedHeaders, endpointHeadersSchema } from '../delivery/endpointHeaders.js';
+import { retryScheduleProblem } from '../delivery/retrySchedule.js';
 import { requireRedis } from '../unavailable.js';
 import { readJson } from './jsonBody.js';
 import type { Producer } from '../producer/producer.js';
@@ -76,6 +79,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       throw otherOwner('ownerId', `this portal session may add endpoints only for ${ownerId}`);
     }
     await checkEndpointUrl(guard, input.url);
+    checkRetrySchedule(input.retrySchedule);
     const id = newId('ep');
     const secret = newSecret();
     if (input.verify === true) {
@@ -85,6 +89,8 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
         endpointId: id,
         url: input.url,
         secret,
+        payloadFormat: input.payloadFormat ?? 'envelope',
+        headers: input.headers,
       });
     }
     const row = await insertEndpointWithSecret(db, {
@@ -95,6 +101,9 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       eventTypes: input.eventTypes,
       description: input.description,
       staleAfterDays: input.staleAfterDays,
+      payloadFormat: input.payloadFormat,
+      headers: input.headers,
+      retryScheduleMs: input.retrySchedule,
     });
     return c.json({ ...toEndpointView(row), secret: row.secret }, 201, {
       location: `/v1/endpoints/${row.id}`,
@@ -136,8 +145,19 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
     const existing = await requireEndpoint(c, c.req.param('id'));
     const input = await readJson(c, updateEndpointRequest, limit);
     if (input.url !== undefined) await checkEndpointUrl(guard, input.url);
-    const { active, ...settings } = input;
-    let row = await updateEndpoint(db, existing.id, settings);
+    checkRetrySchedule(input.retrySchedule);
+    const { active, headers, retrySchedule, ...settings } = input;
+    let row = await updateEndpoint(db, existing.id, {
+      ...settings,
+      retryScheduleMs: retrySchedule,
+      // Checked whole, after the change, so the count and size caps hold for the result.
+      headers:
+        headers === undefined
+          ? undefined
+          : parseInput(z.object({ headers: endpointHeadersSchema }), {
+              headers: changedHeaders(existing.headers, headers),
+            }).headers,
+    });
     // Only a change of state touches the row: re-enabling restarts the stale clock, and disabling
     // an endpoint the sweep already disabled keeps its reason ('stale').
     if (row && active !== undefined && active !== row.active) {
@@ -147,6 +167,16 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
     if (!row) throw notFound(existing.id); // deleted meanwhile
     return c.json(toEndpointView(row));
   });
+
+  /** A schedule the message retention cannot keep bodies for is a 422. */
+  function checkRetrySchedule(scheduleMs: readonly number[] | null | undefined): void {
+    if (!scheduleMs) return;
+    const problem = retryScheduleProblem(scheduleMs, config.messageRetentionDays);
+    if (problem === undefined) return;
+    throw new HookfleetError('validation_failed', `retrySchedule: ${problem}`, 422, [
+      { path: 'retrySchedule', message: problem },
+    ]);
+  }
 
   app.delete('/:id', async (c) => {
     const { id } = await requireEndpoint(c, c.req.param('id'));

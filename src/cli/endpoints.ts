@@ -16,7 +16,11 @@ import { Producer } from '../producer/producer.js';
 import { createAddressGuard } from '../delivery/addressGuard.js';
 import { badArguments, parseCommandArgs } from './args.js';
 import { formatDurationMs, printFields, printTable } from './output.js';
+import { durationText } from '../duration.js';
 import { isOwnerId } from '../ids.js';
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../delivery/envelope.js';
+import { endpointHeadersSchema, maskHeaders } from '../delivery/endpointHeaders.js';
+import { retryScheduleProblem, retryScheduleSchema } from '../delivery/retrySchedule.js';
 
 const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rotate-secret> [options]
 
@@ -24,6 +28,12 @@ const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rota
   add <url> [--event-type T]…   register an endpoint (prints its signing secret once); with
             [--owner O]         --owner it belongs to customer O and receives only O's messages
             [--description D] [--stale-after-days N]
+            [--payload-format envelope|raw]
+                                envelope (default): {"type","timestamp","data"}; raw: the payload
+            [--header 'Name: value']…
+                                sent on every attempt (no hop-by-hop, content-type, webhook-*)
+            [--retry-schedule 5s,5m,2h]
+                                delays before each retry; default HOOKFLEET_RETRY_SCHEDULE
   show <id>                     one endpoint with its health: counters, 24 h success rate, latency
   enable <id>                   re-enable (restarts the stale clock)
   disable <id>                  disable; queued deliveries to it fail and can be replayed
@@ -50,6 +60,9 @@ export async function run(argv: string[]): Promise<number> {
       description: { type: 'string' },
       'stale-after-days': { type: 'string' },
       owner: { type: 'string' },
+      'payload-format': { type: 'string' },
+      header: { type: 'string', multiple: true },
+      'retry-schedule': { type: 'string' },
     },
     true,
   );
@@ -68,6 +81,11 @@ export async function run(argv: string[]): Promise<number> {
   const owner = values.owner;
   if (owner !== undefined && action !== 'list' && action !== 'add') {
     throw usage(`--owner applies to list and add, not ${action}`);
+  }
+  for (const option of ['payload-format', 'header', 'retry-schedule'] as const) {
+    if (values[option] !== undefined && action !== 'add') {
+      throw usage(`--${option} applies to add, not ${action}`);
+    }
   }
   if (owner !== undefined && !isOwnerId(owner)) {
     throw usage(`--owner takes 1 to 128 letters, digits and _ - . : @ (got '${owner}')`);
@@ -96,6 +114,9 @@ export async function run(argv: string[]): Promise<number> {
           eventTypes: values['event-type'] ?? [],
           description: values.description ?? '',
           staleAfterDays: staleAfterDays === undefined ? null : Number(staleAfterDays),
+          payloadFormat: payloadFormatOption(values['payload-format']),
+          headers: headerOptions(values.header ?? []),
+          retryScheduleMs: retryScheduleOption(values['retry-schedule'], config),
         });
         if (json) console.log(JSON.stringify({ ...publicView(row), secret: row.secret }));
         else console.log(`added ${row.id}\nsigning secret (shown once): ${row.secret}`);
@@ -170,10 +191,45 @@ async function requireEndpoint(dbClient: DbClient, id: string): Promise<Endpoint
   return row;
 }
 
-/** The row without its secrets, as list and show print it. */
+/** The row without its secrets (header values masked), as list and show print it. */
 function publicView(row: EndpointRow) {
   const { secret: _secret, previousSecret: _previous, ...rest } = row;
-  return rest;
+  return { ...rest, headers: maskHeaders(row.headers) };
+}
+
+function payloadFormatOption(value: string | undefined): PayloadFormat | undefined {
+  if (value === undefined) return undefined;
+  if (!(PAYLOAD_FORMATS as readonly string[]).includes(value)) {
+    throw usage(`--payload-format takes ${PAYLOAD_FORMATS.join(' or ')} (got '${value}')`);
+  }
+  return value as PayloadFormat;
+}
+
+/** `--header 'Name: value'`, each checked by the rules the API applies. */
+function headerOptions(values: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const value of values) {
+    const colon = value.indexOf(':');
+    if (colon <= 0) throw usage(`--header takes 'Name: value' (got '${value}')`);
+    headers[value.slice(0, colon).trim()] = value.slice(colon + 1).trim();
+  }
+  const parsed = endpointHeadersSchema.safeParse(headers);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = issue.path.length > 0 ? `'${String(issue.path[0])}': ` : '';
+    throw usage(`--header ${name}${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** `--retry-schedule 5s,5m,2h`, checked as the API checks it, retention included. */
+function retryScheduleOption(value: string | undefined, config: Config): number[] | undefined {
+  if (value === undefined) return undefined;
+  const parsed = retryScheduleSchema.safeParse(value.split(',').map((step) => step.trim()));
+  if (!parsed.success) throw usage(`--retry-schedule: ${parsed.error.issues[0]!.message}`);
+  const problem = retryScheduleProblem(parsed.data, config.messageRetentionDays);
+  if (problem !== undefined) throw usage(`--retry-schedule: ${problem}`);
+  return parsed.data;
 }
 
 function stateOf(row: { active: boolean; deactivationReason: string | null }): string {
@@ -219,6 +275,24 @@ function printHealth(view: EndpointHealthView, config: Config): void {
       view.staleAfterDays === null
         ? `${config.staleAfterDays} days without a success (the default)`
         : `${view.staleAfterDays} days without a success`,
+    ],
+    [
+      'payload',
+      view.payloadFormat === 'raw' ? 'raw (the payload alone)' : 'envelope (type, timestamp, data)',
+    ],
+    [
+      'headers',
+      Object.keys(view.headers).length === 0
+        ? 'none'
+        : Object.keys(view.headers)
+            .map((name) => `${name}: ${view.headers[name]}`)
+            .join(', '),
+    ],
+    [
+      'retry schedule',
+      view.retrySchedule === null
+        ? `${config.retryScheduleMs.map(durationText).join(', ')} (the default)`
+        : view.retrySchedule.join(', '),
     ],
     ['last 24 h', `${stats.attempts} attempts${rate}${latency}`],
   ]);

@@ -7,6 +7,8 @@ import { html } from 'hono/html';
 import type { AttemptSelect } from '../db/attempts.js';
 import type { EndpointHealth } from '../db/endpointHealth.js';
 import type { FailedDelivery } from '../db/failedDeliveries.js';
+import { maskHeaders } from '../delivery/endpointHeaders.js';
+import { durationText } from '../duration.js';
 import { DELIVERIES_QUEUE, deliveryJobId } from '../jobs.js';
 import { REPLAY_WINDOWS } from './endpointActions.js';
 import {
@@ -33,6 +35,8 @@ export interface DetailViewModel {
   /** How many rows each of the two tables shows at most. */
   rowLimit: number;
   staleWarningDays: number;
+  /** HOOKFLEET_RETRY_SCHEDULE, shown for endpoints without a schedule of their own. */
+  defaultRetryScheduleMs: readonly number[];
   flash?: Flash | undefined;
 }
 
@@ -110,6 +114,7 @@ function facts(model: DetailViewModel): Html {
         days${endpoint.staleAfterDays === null ? ', the default' : ''})</span
       >
     </dd>
+    ${deliverySettings(model)}
     <dt>Created</dt>
     <dd>${timeCell(endpoint.createdAt, now)}</dd>
     ${
@@ -119,6 +124,42 @@ function facts(model: DetailViewModel): Html {
             <dd>${timeCell(endpoint.reactivatedAt, now)}</dd>`
     }
   </dl>`;
+}
+
+/** What the endpoint's deliveries look like: body format, custom headers (values masked), retries. */
+function deliverySettings(model: DetailViewModel): Html {
+  const { endpoint } = model.health;
+  const headerNames = Object.keys(maskHeaders(endpoint.headers));
+  const schedule = endpoint.retryScheduleMs ?? model.defaultRetryScheduleMs;
+  return html`<dt>Payload</dt>
+    <dd data-fact="payloadFormat">
+      ${
+        endpoint.payloadFormat === 'raw'
+          ? html`raw <span class="muted small">(the payload alone)</span>`
+          : html`envelope <span class="muted small">(type, timestamp, data)</span>`
+      }
+    </dd>
+    <dt>Custom headers</dt>
+    <dd data-fact="headers">
+      ${
+        headerNames.length === 0
+          ? html`<span class="muted">none</span>`
+          : headerNames.map(
+              (name, i) =>
+                html`${i === 0 ? '' : ', '}<code>${name}</code>
+                  <span class="muted">(value hidden)</span>`,
+            )
+      }
+    </dd>
+    <dt>Retry schedule</dt>
+    <dd data-fact="retrySchedule">
+      ${schedule.map(durationText).join(', ')}
+      ${
+        endpoint.retryScheduleMs === null
+          ? html`<span class="muted small">(the default)</span>`
+          : html`<span class="muted small">(its own)</span>`
+      }
+    </dd>`;
 }
 
 function actions(model: DetailViewModel): Html {

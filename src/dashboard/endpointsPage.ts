@@ -198,6 +198,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         failed,
         rowLimit: DETAIL_ROW_LIMIT,
         staleWarningDays: config.staleWarningDays,
+        defaultRetryScheduleMs: config.retryScheduleMs,
         flash: flashFromQuery(c.req.query()),
       }),
     );

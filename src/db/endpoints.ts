@@ -10,6 +10,12 @@ export interface NewEndpoint {
   eventTypes?: string[];
   description?: string;
   staleAfterDays?: number | null;
+  /** Default 'envelope'. */
+  payloadFormat?: 'envelope' | 'raw' | undefined;
+  /** Checked by delivery/endpointHeaders.ts; default none. */
+  headers?: Record<string, string> | undefined;
+  /** Null or absent: HOOKFLEET_RETRY_SCHEDULE. */
+  retryScheduleMs?: number[] | null | undefined;
 }
 
 export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<EndpointRow> {
@@ -23,6 +29,9 @@ export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      payloadFormat: input.payloadFormat ?? 'envelope',
+      headers: input.headers ?? {},
+      retryScheduleMs: input.retryScheduleMs ?? null,
     })
     .returning();
   return row!;
@@ -124,6 +133,9 @@ export async function insertEndpointWithSecret(
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      payloadFormat: input.payloadFormat ?? 'envelope',
+      headers: input.headers ?? {},
+      retryScheduleMs: input.retryScheduleMs ?? null,
     })
     .returning();
   return row!;
@@ -135,6 +147,11 @@ export interface EndpointChanges {
   description?: string | undefined;
   /** Null restores the default (HOOKFLEET_STALE_AFTER_DAYS). */
   staleAfterDays?: number | null | undefined;
+  payloadFormat?: 'envelope' | 'raw' | undefined;
+  /** The whole new set (see delivery/endpointHeaders.ts changedHeaders). */
+  headers?: Record<string, string> | undefined;
+  /** Null restores the default (HOOKFLEET_RETRY_SCHEDULE). */
+  retryScheduleMs?: number[] | null | undefined;
 }
 
 /** Changes an endpoint's settings; undefined fields are left alone. Undefined result: no such endpoint. */

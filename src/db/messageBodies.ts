@@ -3,10 +3,44 @@ import type postgres from 'postgres';
 import { pgArray } from './client.js';
 
 export interface MessageToSend {
-  /** The exact bytes signed and sent on every attempt. */
+  /** The payload's exact bytes, signed and sent on every attempt (inside the envelope or bare). */
   body: string;
+  /**
+   * The Standard Webhooks envelope's type and timestamp (the message's event type and
+   * `created_at`), fixed at acceptance; absent for a message accepted before envelopes existed,
+   * which every endpoint gets bare.
+   */
+  envelope?: { type: string; timestamp: string };
   /** The endpoints the message was fanned out to at acceptance, ordered by id. */
   endpointIds: string[];
+}
+
+interface MessageToSendRow {
+  id: string;
+  body: string | null;
+  payload: unknown;
+  endpoint_ids: string[];
+  event_type: string;
+  /** Null when the message has no envelope. */
+  envelope_timestamp: string | null;
+}
+
+// `created_at` formatted by PostgreSQL as JavaScript's toISOString would (UTC, milliseconds,
+// truncated), so the envelope's timestamp is the same text on every read.
+const columns = (sql: postgres.Sql) => sql`
+  id, body, case when body is null then payload end as payload, endpoint_ids, event_type,
+  case when envelope
+       then to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') end
+    as envelope_timestamp`;
+
+function toSend(row: MessageToSendRow): MessageToSend {
+  return {
+    body: row.body ?? JSON.stringify(row.payload),
+    ...(row.envelope_timestamp !== null && {
+      envelope: { type: row.event_type, timestamp: row.envelope_timestamp },
+    }),
+    endpointIds: row.endpoint_ids,
+  };
 }
 
 /**
@@ -18,11 +52,9 @@ export async function findMessageToSend(
   sql: postgres.Sql,
   id: string,
 ): Promise<MessageToSend | undefined> {
-  const [row] = await sql<{ body: string | null; payload: unknown; endpoint_ids: string[] }[]>`
-    select body, case when body is null then payload end as payload, endpoint_ids
-    from messages where id = ${id}`;
-  if (!row) return undefined;
-  return { body: row.body ?? JSON.stringify(row.payload), endpointIds: row.endpoint_ids };
+  const [row] = await sql<MessageToSendRow[]>`
+    select ${columns(sql)} from messages where id = ${id}`;
+  return row && toSend(row);
 }
 
 /**
@@ -33,15 +65,7 @@ export async function findMessagesToSend(
   sql: postgres.Sql,
   ids: readonly string[],
 ): Promise<Map<string, MessageToSend>> {
-  const rows = await sql<
-    { id: string; body: string | null; payload: unknown; endpoint_ids: string[] }[]
-  >`
-    select id, body, case when body is null then payload end as payload, endpoint_ids
-    from messages where id = any(${pgArray(ids)}::text[])`;
-  return new Map(
-    rows.map((row) => [
-      row.id,
-      { body: row.body ?? JSON.stringify(row.payload), endpointIds: row.endpoint_ids },
-    ]),
-  );
+  const rows = await sql<MessageToSendRow[]>`
+    select ${columns(sql)} from messages where id = any(${pgArray(ids)}::text[])`;
+  return new Map(rows.map((row) => [row.id, toSend(row)]));
 }

@@ -32,6 +32,7 @@ export async function insertMessage(
       ownerId: input.ownerId ?? null,
       payload: input.payload,
       body: input.body,
+      envelope: true,
       idempotencyKey: input.idempotencyKey ?? null,
       endpointIds: input.endpointIds,
     })
@@ -50,12 +51,6 @@ export interface NewFannedOutMessage {
   idempotencyKey?: string | undefined;
   /** Narrow the fan-out to these endpoints (still only active, subscribed ones). */
   onlyIds?: readonly string[] | undefined;
-  /**
-   * Set `enqueued_at` as the row is inserted rather than after the enqueue, saving a statement:
-   * for messages without an idempotency key, which no later send can resume, so the column only
-   * informs (the caller clears it if the enqueue fails, see markMessagesNotEnqueued). Default false.
-   */
-  enqueued?: boolean | undefined;
 }
 
 /**
@@ -94,14 +89,14 @@ export async function insertFannedOutMessages(
       `"owner_id":${JSON.stringify(input.ownerId ?? null)},` +
       `"idempotency_key":${JSON.stringify(input.idempotencyKey ?? null)},` +
       `"patterns":${JSON.stringify(subscriptionPatterns(input.eventType))},` +
-      `"only_ids":${JSON.stringify(input.onlyIds ?? null)},"enqueued":${input.enqueued === true},` +
+      `"only_ids":${JSON.stringify(input.onlyIds ?? null)},` +
       `"payload":${input.payloadJson}}`,
   );
   const inserted = await sql<{ id: string; endpoint_ids: string[] }[]>`
-    insert into messages (id, event_type, owner_id, payload, body, idempotency_key, enqueued_at,
+    insert into messages (id, event_type, owner_id, payload, body, envelope, idempotency_key,
                           endpoint_ids)
-    select m.id, m.event_type, m.owner_id, m.payload::jsonb, m.payload::text, m.idempotency_key,
-           case when m.enqueued then now() end,
+    select m.id, m.event_type, m.owner_id, m.payload::jsonb, m.payload::text, true,
+           m.idempotency_key,
            -- Each branch names its owner condition literally, so the planner can match it to
            -- the partial index it is written for.
            coalesce(case
@@ -120,7 +115,7 @@ export async function insertFannedOutMessages(
            end, '{}')
     from json_to_recordset(${`[${rows.join(',')}]`}::json)
       as m(id text, event_type text, owner_id text, idempotency_key text, patterns text[],
-           only_ids text[], enqueued boolean, payload json)
+           only_ids text[], payload json)
     on conflict (idempotency_key) do nothing
     returning id, endpoint_ids`;
   return new Map(inserted.map((row) => [row.id, row.endpoint_ids]));
@@ -160,13 +155,16 @@ export async function markMessageEnqueued(db: Database, id: string): Promise<voi
     .where(eq(messages.id, id));
 }
 
-/** Undoes `enqueued: true` of insertFannedOutMessages for messages whose enqueue failed. */
-export async function markMessagesNotEnqueued(
+/**
+ * Deletes the messages with these ids that are not marked enqueued: sends whose enqueue failed
+ * and whose callers were told nothing was kept.
+ */
+export async function deleteUnqueuedMessages(
   sql: postgres.Sql,
   ids: readonly string[],
 ): Promise<void> {
   if (ids.length === 0) return;
-  await sql`update messages set enqueued_at = null where id = any(${pgArray(ids)}::text[])`;
+  await sql`delete from messages where id = any(${pgArray(ids)}::text[]) and enqueued_at is null`;
 }
 
 /** markMessageEnqueued for a batch of messages, in one statement. */

@@ -4,6 +4,7 @@
  * the token's secret part is checked by the caller against `token_hash` (api/portalTokens.ts).
  */
 import { and, eq, isNull, lt, sql } from 'drizzle-orm';
+import type postgres from 'postgres';
 import type { Database } from './client.js';
 import { portalSessions, type PortalSessionRow } from './schema.js';
 
@@ -13,6 +14,12 @@ export interface NewPortalSession {
   tokenHash: string;
   expiresInSeconds: number;
 }
+
+/**
+ * How long a session that ended (expired or revoked) is kept before it is deleted: long enough to
+ * tell "this token has expired" from "this token never existed" in a support conversation.
+ */
+export const ENDED_SESSION_GRACE_SQL = "interval '1 day'";
 
 /**
  * Stores a session expiring `expiresInSeconds` from the database's now (one clock for every api
@@ -28,7 +35,7 @@ export async function insertPortalSession(
     .where(
       and(
         eq(portalSessions.ownerId, input.ownerId),
-        lt(portalSessions.expiresAt, sql`now() - interval '1 day'`),
+        lt(portalSessions.expiresAt, sql`now() - ${sql.raw(ENDED_SESSION_GRACE_SQL)}`),
       ),
     );
   const [row] = await db
@@ -79,4 +86,26 @@ export async function revokePortalSessions(
     )
     .returning({ id: portalSessions.id });
   return rows.length;
+}
+
+/**
+ * Deletes at most `limit` sessions that ended (expired, or revoked) more than a day ago, oldest
+ * first, in one statement through portal_sessions_ended_idx: owners who never open a new session
+ * would otherwise keep theirs forever. Returns how many were deleted.
+ */
+export async function pruneEndedPortalSessions(sql: postgres.Sql, limit: number): Promise<number> {
+  const ended = sql`least(expires_at, revoked_at)`;
+  const rows = await sql<{ n: number }[]>`
+    with gone as (
+      delete from portal_sessions where id in (
+        select id from portal_sessions
+        where ${ended} < now() - ${sql.unsafe(ENDED_SESSION_GRACE_SQL)}
+        order by ${ended}
+        limit ${limit}::int
+        for update skip locked
+      )
+      returning 1
+    )
+    select count(*)::int as n from gone`;
+  return rows[0]?.n ?? 0;
 }

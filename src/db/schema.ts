@@ -73,6 +73,20 @@ export const endpoints = pgTable(
      * newer than the stale clock, so a later success or a reactivation re-arms it without a reset.
      */
     staleWarnedAt: tz('stale_warned_at'),
+    /**
+     * 'envelope': the body is the Standard Webhooks envelope {"type","timestamp","data"} around
+     * the payload (src/delivery/envelope.ts); 'raw': the payload alone. Endpoints created before
+     * the envelope existed were set to 'raw' by their migration, so their receivers see no change.
+     */
+    payloadFormat: text('payload_format').$type<'envelope' | 'raw'>().notNull().default('envelope'),
+    /**
+     * Extra request headers sent on every attempt, name -> value, checked by
+     * delivery/endpointHeaders.ts (no hop-by-hop or webhook-* names). Values may be credentials:
+     * views show names only, with masked values.
+     */
+    headers: jsonb('headers').$type<Record<string, string>>().notNull().default({}),
+    /** Delays before each retry, in ms; null means HOOKFLEET_RETRY_SCHEDULE. */
+    retryScheduleMs: integer('retry_schedule_ms').array(),
   },
   (t) => [
     // Fan-out of a message without an owner: active ownerless endpoints whose event_types
@@ -98,6 +112,11 @@ export const endpoints = pgTable(
     index('endpoints_stale_after_days_active_idx')
       .on(t.staleAfterDays)
       .where(sql`${t.active} and ${t.staleAfterDays} is not null`),
+    // Clearing expired previous secrets (maintenance): only endpoints mid-rotation are indexed,
+    // so the index stays a handful of rows however many endpoints there are.
+    index('endpoints_previous_secret_expires_idx')
+      .on(t.previousSecretExpiresAt)
+      .where(sql`${t.previousSecret} is not null`),
   ],
 );
 
@@ -116,14 +135,20 @@ export const messages = pgTable(
      * column existed: their body is in their delivery jobs, or re-serialised from `payload`.
      */
     body: text('body'),
+    /**
+     * Whether deliveries may wrap `body` in the Standard Webhooks envelope (type and `created_at`).
+     * False for messages accepted before the envelope existed: their first attempts sent the bare
+     * body, so every later attempt, redeliver and replay sends it bare too (identical bytes).
+     */
+    envelope: boolean('envelope').notNull().default(false),
     idempotencyKey: text('idempotency_key'),
     /** The endpoints this message was fanned out to, fixed when it was accepted. */
     endpointIds: text('endpoint_ids').array().notNull(),
     createdAt: tz('created_at').notNull().defaultNow(),
     /**
-     * With an idempotency key: set once every delivery job is in Redis, so a retried send with the
-     * key finishes an unfinished enqueue. Without one, nothing can resume the message, so it is set
-     * on insert (and cleared if the enqueue fails) to spare a statement per message (issue #5).
+     * Set once the message's fan-out job is in Redis. Null on a message stored but not queued (the
+     * process died between the two steps): a retried send with its idempotency key, or the
+     * reconciler (worker/unqueuedMessages.ts), queues it.
      */
     enqueuedAt: tz('enqueued_at'),
   },
@@ -134,6 +159,11 @@ export const messages = pgTable(
     index('messages_owner_created_at_idx')
       .on(t.ownerId, t.createdAt)
       .where(sql`${t.ownerId} is not null`),
+    // The reconciler's scan for messages stored but never queued: only those rows are indexed
+    // (a send marks its messages within milliseconds), so the scan costs nothing when all is well.
+    index('messages_not_enqueued_idx')
+      .on(t.createdAt)
+      .where(sql`${t.enqueuedAt} is null`),
   ],
 );
 
@@ -155,7 +185,12 @@ export const portalSessions = pgTable(
     expiresAt: tz('expires_at').notNull(),
     revokedAt: tz('revoked_at'),
   },
-  (t) => [index('portal_sessions_owner_idx').on(t.ownerId, t.expiresAt)],
+  (t) => [
+    index('portal_sessions_owner_idx').on(t.ownerId, t.expiresAt),
+    // Pruning sessions that ended (expired, or revoked: least() skips a null revoked_at) a
+    // while ago, oldest first, in bounded batches.
+    index('portal_sessions_ended_idx').on(sql`least(${t.expiresAt}, ${t.revokedAt})`),
+  ],
 );
 
 /** Every HTTP attempt of every delivery, written in batches by the success recorder. */

@@ -7,6 +7,7 @@ import { DeliveryError, HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { AddressGuard } from './addressGuard.js';
 import { createDeliveryClient } from './httpClient.js';
+import { envelopeBody, envelopeTimestamp, type PayloadFormat } from './envelope.js';
 import { signatureHeader } from './signature.js';
 
 /** Event type of the verification request sent for `verify: true`. */
@@ -40,12 +41,17 @@ export interface VerificationRequest {
   endpointId: string;
   url: string;
   secret: string;
+  /** As the endpoint will get its deliveries; default 'raw'. */
+  payloadFormat?: PayloadFormat | undefined;
+  /** The endpoint's custom headers, which its receiver may need to accept anything. */
+  headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
  * Sends one signed verification event, synchronously, and throws a 422 `verification_failed`
- * (with the receiver's status) unless it is answered 2xx. The body is
- * `{"type":"hookfleet.endpoint.verification","endpointId":…,"sentAt":…}`.
+ * (with the receiver's status) unless it is answered 2xx. The payload is
+ * `{"type":"hookfleet.endpoint.verification","endpointId":…,"sentAt":…}`, in the envelope when the
+ * endpoint asked for it.
  */
 export async function verifyEndpoint(request: VerificationRequest): Promise<void> {
   const client = createDeliveryClient({
@@ -54,17 +60,23 @@ export async function verifyEndpoint(request: VerificationRequest): Promise<void
     connectionsPerOrigin: 1,
   });
   const messageId = newId('msg');
-  const timestampSec = Math.floor(Date.now() / 1000);
-  const body = JSON.stringify({
+  const now = new Date();
+  const timestampSec = Math.floor(now.getTime() / 1000);
+  const payload = JSON.stringify({
     type: VERIFICATION_EVENT_TYPE,
     endpointId: request.endpointId,
-    sentAt: new Date().toISOString(),
+    sentAt: now.toISOString(),
   });
+  const body =
+    request.payloadFormat === 'envelope'
+      ? envelopeBody(VERIFICATION_EVENT_TYPE, envelopeTimestamp(now), payload)
+      : payload;
   try {
     await client.post({
       url: request.url,
       body,
       headers: {
+        ...request.headers,
         'content-type': 'application/json',
         'webhook-id': messageId,
         'webhook-timestamp': String(timestampSec),

@@ -5,7 +5,9 @@
  * caller waits no longer than it would without batching; items that arrive while a batch is in
  * flight wait for it and go out together in the next one. No timer decides when to write.
  *
- * Bounded: at most `maxQueued` items wait (past that, submit fails at once with `overloaded`), an
+ * Bounded: at most `maxQueued` items wait, and their sizes add up to at most `maxQueuedSize` (past
+ * either, submit fails at once with `overloaded`, so a flood of large items meets a clear refusal
+ * rather than an out-of-memory crash), an
  * item that waited `maxWaitMs` before its batch started is refused without being written, and a
  * batch not written within `deadlineMs` fails every caller in it with `timedOut` (the write is
  * abandoned, not cancelled: it may still complete) while the next batch starts. So a caller
@@ -19,8 +21,8 @@ export interface GroupCommitOptions<T, R> {
    * of the batch with its reason.
    */
   write: (items: readonly T[]) => Promise<PromiseSettledResult<R>[]>;
-  /** The error for a submit refused because `maxQueued` items are waiting. */
-  overloaded: (queued: number) => Error;
+  /** The error for a submit refused because `maxQueued` items, or `queuedSize` of `maxQueuedSize`, are waiting. */
+  overloaded: (queued: number, queuedSize: number) => Error;
   /**
    * The error for an item whose batch was not written within `deadlineMs` (`written`: the write
    * may still complete), or that waited `maxWaitMs` for its batch to start (never written).
@@ -36,6 +38,11 @@ export interface GroupCommitOptions<T, R> {
   sizeOf?: (item: T) => number;
   /** Most items waiting for a batch. Default 10,000. */
   maxQueued?: number;
+  /**
+   * Most total size (`sizeOf`) of the items waiting for a batch; one item is always accepted when
+   * none waits. Default: unbounded.
+   */
+  maxQueuedSize?: number;
   /** Longest a batch's write may take. Default 5000. */
   deadlineMs?: number;
   /** Longest an item waits for its batch to start. Default `deadlineMs`. */
@@ -44,6 +51,7 @@ export interface GroupCommitOptions<T, R> {
 
 interface Entry<T, R> {
   item: T;
+  size: number;
   submittedAt: number;
   resolve: (value: R) => void;
   reject: (reason: unknown) => void;
@@ -56,6 +64,9 @@ export class GroupCommit<T, R> {
   private readonly maxBatch: number;
   private readonly maxBatchSize: number;
   private readonly maxQueued: number;
+  private readonly maxQueuedSize: number;
+  /** Sum of `sizeOf` over `queue`. */
+  private queuedSize = 0;
   private readonly deadlineMs: number;
   private readonly maxWaitMs: number;
 
@@ -63,6 +74,7 @@ export class GroupCommit<T, R> {
     this.maxBatch = options.maxBatch ?? 500;
     this.maxBatchSize = options.maxBatchSize ?? 4 * 1024 * 1024;
     this.maxQueued = options.maxQueued ?? 10_000;
+    this.maxQueuedSize = options.maxQueuedSize ?? Number.POSITIVE_INFINITY;
     this.deadlineMs = options.deadlineMs ?? 5000;
     this.maxWaitMs = options.maxWaitMs ?? this.deadlineMs;
   }
@@ -75,11 +87,16 @@ export class GroupCommit<T, R> {
   /** Resolves with the item's outcome once the batch holding it was written. */
   submit(item: T): Promise<R> {
     if (this.isClosed) return Promise.reject(this.options.closed());
-    if (this.queue.length >= this.maxQueued) {
-      return Promise.reject(this.options.overloaded(this.queue.length));
+    const size = this.options.sizeOf?.(item) ?? 0;
+    if (
+      this.queue.length >= this.maxQueued ||
+      (this.queue.length > 0 && this.queuedSize + size > this.maxQueuedSize)
+    ) {
+      return Promise.reject(this.options.overloaded(this.queue.length, this.queuedSize));
     }
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, submittedAt: performance.now(), resolve, reject });
+      this.queue.push({ item, size, submittedAt: performance.now(), resolve, reject });
+      this.queuedSize += size;
       // Started in a microtask rather than here, so items submitted in the same tick share a batch.
       this.flushing ??= Promise.resolve().then(() => this.writeAll());
     });
@@ -110,11 +127,11 @@ export class GroupCommit<T, R> {
         entry.reject(this.options.timedOut(entry.item, this.maxWaitMs, false));
         continue;
       }
-      const itemSize = this.options.sizeOf?.(entry.item) ?? 0;
-      if (batch.length > 0 && size + itemSize > this.maxBatchSize) break;
-      size += itemSize;
+      if (batch.length > 0 && size + entry.size > this.maxBatchSize) break;
+      size += entry.size;
       batch.push(entry);
     }
+    for (let i = 0; i < taken; i++) this.queuedSize -= this.queue[i]!.size;
     this.queue = taken === this.queue.length ? [] : this.queue.slice(taken);
     return batch;
   }

@@ -1,8 +1,10 @@
 /**
  * The send path's group commit (issue #5). Concurrent sends (HTTP requests, library calls) are
  * written together: per batch one INSERT of every message with its body and endpoint set, one fan-out job per
- * message in Redis pipelines of 200 sent back to back (messageJobs.ts), and one UPDATE of `enqueued_at`
- * when the batch holds messages with an idempotency key; instead of three round trips per send.
+ * message in Redis pipelines of 200 sent back to back (jobs.ts addMessageJobs), and one UPDATE of `enqueued_at`;
+ * instead of three round trips per send. A message whose `enqueued_at` is still null a minute
+ * later was cut short between the INSERT and the enqueue (the process died, or Redis lost the
+ * write), and the reconciler (worker/unqueuedMessages.ts) queues it.
  * A caller's promise resolves only when its message is in PostgreSQL AND its jobs are in Redis,
  * so a 202 still means both. See groupCommit.ts for when batches go out and what bounds them.
  */
@@ -10,25 +12,25 @@ import type { ShardedQueue } from '../queueShards.js';
 import type postgres from 'postgres';
 import {
   insertFannedOutMessages,
+  deleteUnqueuedMessages,
   markMessagesEnqueued,
-  markMessagesNotEnqueued,
   type NewFannedOutMessage,
 } from '../db/messages.js';
 import { HookfleetError } from '../errors.js';
-import { addMessageJobs } from './messageJobs.js';
+import { addMessageJobs } from '../jobs.js';
 import { GroupCommit } from './groupCommit.js';
 import { isUnavailableError, redisUnavailable } from '../unavailable.js';
 
-/** A message to store and enqueue: its payload is the JSON text sent to receivers. */
-export type PendingMessage = Omit<NewFannedOutMessage, 'enqueued'>;
-
 /**
- * A message without an idempotency key is marked enqueued as it is inserted, which saves the
- * batch an UPDATE (issue #5): no later send can resume it, so its `enqueued_at` only informs.
+ * Payload bytes that may wait for a batch by default: 10,000 sends of 6.5 KiB, or 256 sends of
+ * 256 KiB. Waiting sends hold their payload twice (the JSON text and the parsed value, several
+ * times its size), so this keeps the api's heap within a few hundred MiB however large the
+ * payloads of a flood are.
  */
-function withMark(message: PendingMessage): NewFannedOutMessage {
-  return { ...message, enqueued: message.idempotencyKey === undefined };
-}
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/** A message to store and enqueue: its payload is the JSON text sent to receivers. */
+export type PendingMessage = NewFannedOutMessage;
 
 export interface MessageBatcherOptions {
   sql: postgres.Sql;
@@ -37,6 +39,11 @@ export interface MessageBatcherOptions {
   whyRedisUnavailable: () => Promise<string | undefined>;
   /** Most sends waiting for a batch; past it a send fails at once with 503 `overloaded`. Default 10,000. */
   maxQueued?: number;
+  /**
+   * Most payload bytes (JSON) of the sends waiting for a batch; past it a send fails at once with
+   * 503 `overloaded`. Default 64 MiB (HOOKFLEET_SEND_QUEUE_MAX_BYTES).
+   */
+  maxQueuedBytes?: number;
   /** Most messages per batch. Default 500. */
   maxBatch?: number;
   /** Longest a send waits for its batch to start, and longest a batch may take. Default 5000. */
@@ -52,12 +59,13 @@ export class MessageBatcher {
       write: (messages) => this.write(messages),
       maxBatch: options.maxBatch ?? 500,
       maxQueued: options.maxQueued ?? 10_000,
+      maxQueuedSize: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       deadlineMs: options.deadlineMs ?? 5000,
       sizeOf: (message) => message.payloadJson.length,
-      overloaded: (queued) =>
+      overloaded: (queued, queuedBytes) =>
         new HookfleetError(
           'overloaded',
-          `${queued} sends are already waiting to be stored; nothing was stored. Retry later.`,
+          `${queued} sends (${mebibytes(queuedBytes)} MiB of payloads) are already waiting to be stored; nothing was stored. Retry later.`,
           503,
         ),
       timedOut: (message, waitedMs, written) =>
@@ -109,16 +117,15 @@ export class MessageBatcher {
     messages: readonly PendingMessage[],
   ): Promise<{ inserted: Map<string, string[]>; failed: Map<string, unknown> }> {
     const failed = new Map<string, unknown>();
-    const rows = messages.map(withMark);
     try {
-      return { inserted: await insertFannedOutMessages(this.options.sql, rows), failed };
+      return { inserted: await insertFannedOutMessages(this.options.sql, messages), failed };
     } catch (error) {
       if (messages.length === 1 || isUnavailableError(error)) throw error;
     }
     const inserted = new Map<string, string[]>();
     for (const message of messages) {
       try {
-        const one = await insertFannedOutMessages(this.options.sql, [withMark(message)]);
+        const one = await insertFannedOutMessages(this.options.sql, [message]);
         for (const [id, endpointIds] of one) inserted.set(id, endpointIds);
       } catch (error) {
         failed.set(message.id, error);
@@ -128,9 +135,11 @@ export class MessageBatcher {
   }
 
   /**
-   * Enqueues the stored messages' jobs, then marks the ones with an idempotency key enqueued (the
-   * others were marked as they were inserted, and are unmarked should the enqueue fail). Returns
-   * the error each caller gets if this failed.
+   * Enqueues the stored messages' jobs, then marks them enqueued. Returns the error each caller
+   * gets if this failed. A message whose enqueue failed is deleted unless it has an idempotency
+   * key: its caller is told nothing was kept and may send it again as a new message, so the
+   * reconciler must not deliver it as well. One with a key stays, for the caller's retry with the
+   * key (or the reconciler) to resume under the same id.
    */
   private async enqueue(
     stored: readonly PendingMessage[],
@@ -139,25 +148,29 @@ export class MessageBatcher {
     if (stored.length === 0) return undefined;
     const failure = await this.addJobs(stored, inserted);
     if (failure) {
-      const keyless = stored.filter((message) => message.idempotencyKey === undefined);
-      // Best effort: the callers are told either way, and nothing resumes key-less messages.
-      await markMessagesNotEnqueued(this.options.sql, ids(keyless)).catch(() => {});
-      return failure;
+      const keyless = new Set(
+        ids(stored.filter((message) => message.idempotencyKey === undefined)),
+      );
+      // Best effort: should PostgreSQL be gone as well, the reconciler delivers them later, which
+      // at-least-once allows.
+      await deleteUnqueuedMessages(this.options.sql, [...keyless]).catch(() => {});
+      return (messageId) => failure(keyless.has(messageId) ? undefined : messageId);
     }
-    const keyed = stored.filter((message) => message.idempotencyKey !== undefined);
-    try {
-      await markMessagesEnqueued(this.options.sql, ids(keyed));
-    } catch (error) {
-      return () => error;
-    }
+    // The jobs are in Redis and will be delivered whatever this UPDATE does, so its failure is
+    // not the callers' (a caller told "failed" might send again, a second message): the reconciler
+    // marks what it missed, seeing the attempts or the job.
+    await markMessagesEnqueued(this.options.sql, ids(stored)).catch(() => {});
     return undefined;
   }
 
-  /** Every fan-out job of the batch (addMessageJobs); on failure, the `redis_unavailable` each caller gets. */
+  /**
+   * Every fan-out job of the batch (jobs.ts); on failure, the `redis_unavailable` each caller gets,
+   * naming the message when it was kept.
+   */
   private async addJobs(
     stored: readonly PendingMessage[],
     inserted: Map<string, string[]>,
-  ): Promise<((messageId: string) => unknown) | undefined> {
+  ): Promise<((keptMessageId: string | undefined) => unknown) | undefined> {
     const reason = await this.options.whyRedisUnavailable();
     if (reason !== undefined) return (messageId) => redisUnavailable(reason, messageId);
     try {
@@ -174,6 +187,10 @@ export class MessageBatcher {
       return (messageId) => redisUnavailable(text, messageId, error);
     }
   }
+}
+
+function mebibytes(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
 }
 
 function ids(messages: readonly PendingMessage[]): string[] {

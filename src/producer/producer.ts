@@ -7,6 +7,7 @@ import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from 
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
+import { addMessageJobs } from '../jobs.js';
 import { Lifecycle } from '../lifecycle.js';
 import {
   createProducerRedis,
@@ -22,7 +23,6 @@ import {
   type ShardedQueue,
 } from '../queueShards.js';
 import { redisUnavailable } from '../unavailable.js';
-import { addMessageJobs } from './messageJobs.js';
 import { MessageBatcher } from './messageBatcher.js';
 import { assertSameOwner } from './ownerScope.js';
 import { sendInputSchema, parseInput, type SendInput } from './sendInput.js';
@@ -42,6 +42,11 @@ export interface ProducerOptions {
    * 503 `overloaded`. Default 10,000.
    */
   maxQueuedSends?: number;
+  /**
+   * Most payload bytes of the sends waiting to be stored; past it send() fails at once with 503
+   * `overloaded`. Default: `config.sendQueueMaxBytes` (HOOKFLEET_SEND_QUEUE_MAX_BYTES, 64 MiB).
+   */
+  maxQueuedSendBytes?: number;
 }
 
 export interface SendResult {
@@ -110,6 +115,7 @@ export class Producer {
         queue: this.messagesShards,
         whyRedisUnavailable: () => this.whyRedisUnavailable(),
         ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
+        maxQueuedBytes: options.maxQueuedSendBytes ?? this.config.sendQueueMaxBytes,
       }),
       (b) => b.close(),
     );

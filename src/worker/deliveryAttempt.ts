@@ -19,6 +19,8 @@ import type { Metrics } from '../metrics.js';
 import type { EndpointCache } from './endpointCache.js';
 import type { AttemptVerdict, EndpointLimits, Permit } from '../delivery/endpointLimits.js';
 import type { DeliveryClient } from '../delivery/httpClient.js';
+import type { MessageContent } from '../delivery/envelope.js';
+import { retryDelayMs } from '../delivery/retrySchedule.js';
 import { signatureHeader } from '../delivery/signature.js';
 import type { SuccessRecorder } from './successRecorder.js';
 import type { EndpointRow } from '../db/schema.js';
@@ -34,7 +36,10 @@ export interface DeliveryAttemptDeps {
   recorder: SuccessRecorder;
   logger: Logger;
   metrics?: Metrics | undefined;
-  /** Delays before each retry; a delivery makes at most `retryScheduleMs.length + 1` attempts. */
+  /**
+   * Delays before each retry of endpoints without a schedule of their own; a delivery makes at
+   * most `retryScheduleMs.length + 1` attempts.
+   */
   retryScheduleMs: readonly number[];
   /**
    * How long a delivery waits when its endpoint cannot be read (PostgreSQL unreachable and the row
@@ -46,8 +51,8 @@ export interface DeliveryAttemptDeps {
 export interface AttemptRequest {
   messageId: string;
   endpointId: string;
-  /** The exact bytes to sign and send. */
-  body: string;
+  /** The payload; the endpoint's payload format picks the exact bytes to sign and send. */
+  content: MessageContent;
   /** 1 for the first attempt of the delivery. */
   attemptNumber: number;
   /** The delivery's job id (deterministic), which the circuit breaker remembers to send it early. */
@@ -69,8 +74,8 @@ export type AttemptOutcome =
   | { kind: 'succeeded'; statusCode: number }
   /** Nothing was sent and nothing recorded: try again after `delayMs` without using a retry. */
   | { kind: 'postponed'; delayMs: number; reason: string }
-  /** Recorded as 'retrying'; the next attempt waits by the schedule (or Retry-After). */
-  | { kind: 'retry'; error: RetryableDeliveryError }
+  /** Recorded as 'retrying'; the next attempt waits `delayMs`: the endpoint's schedule (or Retry-After). */
+  | { kind: 'retry'; error: RetryableDeliveryError; delayMs: number }
   /** Recorded as 'failed': no further attempt, the delivery is in the failed list. */
   | { kind: 'failed'; reason: string };
 
@@ -85,10 +90,7 @@ export type DeliveryAttempt = (request: AttemptRequest) => Promise<AttemptOutcom
 export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttempt {
   const lookupRetryMs = deps.lookupRetryMs ?? 2000;
   let lastLookupWarningMs = 0;
-  // A delivery the circuit breaker holds back is postponed for free only while it is younger than
-  // its whole retry schedule; after that each refusal counts as an attempt, so a delivery to an
-  // endpoint that never recovers still ends in the failed set (replayable) instead of waiting forever.
-  const scheduleSpanMs = deps.retryScheduleMs.reduce((sum, ms) => sum + ms, 0);
+  const defaultSpanMs = spanMs(deps.retryScheduleMs);
   // Attempts this worker is making; at zero the recorder need not wait for more to batch.
   let inFlight = 0;
 
@@ -118,8 +120,9 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
   }
 
   async function attempt(request: AttemptRequest): Promise<AttemptOutcome> {
-    const { messageId, endpointId, body, attemptNumber } = request;
-    const isLastAttempt = attemptNumber > deps.retryScheduleMs.length;
+    const { messageId, endpointId, attemptNumber } = request;
+    // Until the endpoint is read (a deleted one fails permanently anyway), the default schedule.
+    let schedule = deps.retryScheduleMs;
     let attemptedAt = new Date();
     let startedMs = performance.now();
 
@@ -155,6 +158,13 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
     let permit: Permit | undefined;
     try {
       const endpoint = usableEndpoint(endpointId, read.row);
+      if (endpoint.retryScheduleMs !== null) schedule = endpoint.retryScheduleMs;
+      // A delivery the circuit breaker holds back is postponed for free only while it is younger
+      // than its whole retry schedule; after that each refusal counts as an attempt, so a delivery
+      // to an endpoint that never recovers still ends in the failed set (replayable) instead of
+      // waiting forever.
+      const scheduleSpanMs =
+        endpoint.retryScheduleMs === null ? defaultSpanMs : spanMs(endpoint.retryScheduleMs);
       const admission = await deps.limits.admit(endpointId, request.jobId);
       if (!admission.admitted) {
         const free =
@@ -173,10 +183,14 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
       attemptedAt = new Date();
       startedMs = performance.now();
       const timestampSec = Math.floor(attemptedAt.getTime() / 1000);
+      const body = request.content.body(endpoint.payloadFormat);
       const { statusCode } = await deps.client.post({
         url: endpoint.url,
         body,
         headers: {
+          // The endpoint's own first, so nothing can replace the signature headers (and the
+          // names that could are refused when they are set, see delivery/endpointHeaders.ts).
+          ...endpoint.headers,
           'content-type': 'application/json',
           'user-agent': USER_AGENT,
           'webhook-id': messageId,
@@ -197,9 +211,12 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
       // Timeouts, refused connections, 5xx and 429 count against the endpoint's circuit; a
       // permanent failure (410, an address the guard refuses) already ends each delivery at once.
       if (permit && error.retryable) verdict = 'failed';
-      const final = !error.retryable || isLastAttempt;
+      const delayMs = error.retryable
+        ? retryDelayMs(schedule, attemptNumber, (error as RetryableDeliveryError).retryAfterMs)
+        : undefined;
+      const final = delayMs === undefined;
       settle(final ? 'failed' : 'retrying', error.statusCode, error.message);
-      if (!final) return { kind: 'retry', error: error as RetryableDeliveryError };
+      if (!final) return { kind: 'retry', error: error as RetryableDeliveryError, delayMs };
       const reason = error.retryable
         ? `gave up after ${attemptNumber} attempts: ${error.message}`
         : error.message;
@@ -223,6 +240,8 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
     }
   };
 }
+
+const spanMs = (scheduleMs: readonly number[]) => scheduleMs.reduce((sum, ms) => sum + ms, 0);
 
 /** Deleted or disabled endpoints are not sent to; the delivery fails and can be replayed after re-enabling. */
 function usableEndpoint(id: string, endpoint: EndpointRow | undefined): EndpointRow {

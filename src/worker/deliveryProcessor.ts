@@ -7,6 +7,7 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { withDeadline } from '../deadline.js';
 import type { DeliveryJobData } from '../jobs.js';
+import { messageContent, type MessageContent } from '../delivery/envelope.js';
 import type { DeliveryAttempt } from './deliveryAttempt.js';
 import type { MessageBodies } from './messageBodies.js';
 
@@ -35,7 +36,7 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
   async function readBody(
     job: Job<DeliveryJobData>,
     token: string | undefined,
-  ): Promise<string | undefined> {
+  ): Promise<MessageContent | undefined> {
     try {
       return await withDeadline(
         deps.bodies.get(job.data.messageId),
@@ -55,14 +56,16 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     token?: string,
   ): Promise<{ statusCode: number }> {
     const { messageId, endpointId } = job.data;
-    const body = job.data.body ?? (await readBody(job, token));
-    if (body === undefined) {
+    // A job queued before fan-out jobs existed carries its body, which its first attempts sent bare.
+    const content =
+      job.data.body !== undefined ? messageContent(job.data.body) : await readBody(job, token);
+    if (content === undefined) {
       throw new UnrecoverableError(`message ${messageId} no longer exists (past its retention)`);
     }
     const outcome = await deps.attempt({
       messageId,
       endpointId,
-      body,
+      content,
       attemptNumber: (job.data.attemptsBefore ?? 0) + job.attemptsMade + 1,
       jobId: job.id!,
       enqueuedAtMs: job.data.enqueuedAtMs ?? job.timestamp,
@@ -76,6 +79,8 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
         await job.moveToDelayed(Date.now() + outcome.delayMs, token);
         throw new DelayedError(`${outcome.reason}: delivery postponed by ${outcome.delayMs} ms`);
       case 'retry':
+        // The backoff strategy (startWorker.ts) waits this long: the endpoint's own schedule.
+        outcome.error.retryInMs = outcome.delayMs;
         throw outcome.error;
       case 'failed':
         throw new UnrecoverableError(outcome.reason);

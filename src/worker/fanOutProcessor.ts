@@ -22,7 +22,7 @@ import type { MessageToSend } from '../db/messageBodies.js';
 import { withDeadline } from '../deadline.js';
 import { deliveryJobId, type MessageJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
-import { retryDelayMs } from '../delivery/retrySchedule.js';
+import { messageContent, type MessageContent } from '../delivery/envelope.js';
 import type { AttemptSlots } from './attemptSlots.js';
 import type { AttemptOutcome, DeliveryAttempt } from './deliveryAttempt.js';
 import type { DeliveryEvents } from './deliveryEvents.js';
@@ -127,9 +127,8 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
         endpointId,
         attemptsBefore: retry ? 1 : 0,
         enqueuedAtMs,
-        delayMs: retry
-          ? (retryDelayMs(deps.retryScheduleMs, 1, outcome.error.retryAfterMs) ?? 0)
-          : outcome.delayMs,
+        // For a retry, the attempt worked the delay out from the endpoint's schedule.
+        delayMs: outcome.delayMs,
       };
     }
     if (running.guard) {
@@ -144,13 +143,18 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     if (!running.guard && running.tracked) await deps.progress.mark(messageId, running.index);
   }
 
-  function start(job: Job<MessageJobData>, body: string, running: Running, slot: () => void) {
+  function start(
+    job: Job<MessageJobData>,
+    content: MessageContent,
+    running: Running,
+    slot: () => void,
+  ) {
     const { messageId, enqueuedAtMs } = job.data;
     running.done = deps
       .attempt({
         messageId,
         endpointId: running.endpointId,
-        body,
+        content,
         attemptNumber: 1,
         jobId: deliveryJobId(messageId, running.endpointId),
         enqueuedAtMs,
@@ -259,6 +263,8 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     const message = await readMessage(job, token);
     // Gone: deleted by its retention before it was fanned out (a queue stopped for days).
     if (!message) return { endpoints: 0, skipped: 0, handedOff: 0 };
+    // One content for every endpoint of the message: its envelope is built once.
+    const content = messageContent(message.body, message.envelope);
     // With one endpoint there is nothing a re-run could skip: no bitmap (three Redis calls saved).
     const tracked = message.endpointIds.length > 1;
     const finished = tracked ? await deps.progress.finished(messageId) : () => false;
@@ -283,7 +289,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
       }
       const running: Running = { endpointId, index, tracked };
       pending.set(index, running);
-      start(job, message.body, running, slot);
+      start(job, content, running, slot);
       void running.done!.then(
         () => pending.delete(index),
         (error: unknown) => {

@@ -1,5 +1,6 @@
 /**
- * Scheduled work on the `maintenance` queue: today the stale-endpoint sweep.
+ * Scheduled work on the `maintenance` queue: the daily stale-endpoint sweep, and housekeeping
+ * every minute (housekeeping.ts).
  *
  * Every worker process (and `hookfleet start`) upserts the same job scheduler under a fixed id.
  * BullMQ keeps one scheduler per id and gives each run a deterministic job id
@@ -18,6 +19,7 @@ import { singleQueuePrefix } from '../queueShards.js';
 import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 import { logRepeatedErrors } from '../repeatedErrorLog.js';
+import { createHousekeeping, HOUSEKEEPING_JOB } from './housekeeping.js';
 
 /** Id of the job scheduler that runs the sweep; fixed, so every process upserts the same one. */
 export const SWEEP_SCHEDULER_ID = 'sweep-stale-endpoints';
@@ -80,7 +82,14 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   );
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
+  const housekeeping = life.add('housekeeping', createHousekeeping({ ...deps, connection }), (h) =>
+    h.close(),
+  );
   try {
+    // A run another process registered a moment ago is as good as ours (see below).
+    await housekeeping.schedule(queue).catch((error: unknown) => {
+      if (!isIterationTaken(error)) throw error;
+    });
     await queue.upsertJobScheduler(
       SWEEP_SCHEDULER_ID,
       { pattern: config.sweepCron, tz: config.sweepTz },
@@ -102,17 +111,14 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   }
 
   const running = new Set<AbortController>();
-  const processor = async (
-    job: Job,
-    _token?: string,
-    signal?: AbortSignal,
-  ): Promise<SweepJobResult> => {
-    if (job.name !== SWEEP_JOB)
+  const processor = async (job: Job, _token?: string, signal?: AbortSignal): Promise<unknown> => {
+    if (job.name !== SWEEP_JOB && job.name !== HOUSEKEEPING_JOB)
       throw new UnrecoverableError(`unknown maintenance job '${job.name}'`);
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     running.add(controller);
     try {
+      if (job.name === HOUSEKEEPING_JOB) return await housekeeping.run(controller.signal);
       return summariseSweep(await sweepStaleEndpoints(deps, { signal: controller.signal }));
     } finally {
       running.delete(controller);

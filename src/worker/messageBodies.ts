@@ -6,10 +6,11 @@
  */
 import type postgres from 'postgres';
 import { findMessageToSend } from '../db/messageBodies.js';
+import { messageContent, type MessageContent } from '../delivery/envelope.js';
 
 export interface MessageBodies {
-  /** The body, or undefined when the message no longer exists. */
-  get(messageId: string): Promise<string | undefined>;
+  /** The payload (and its envelope), or undefined when the message no longer exists. */
+  get(messageId: string): Promise<MessageContent | undefined>;
 }
 
 /** Default bound: 256 bodies of 256 KiB, or far more small ones. */
@@ -20,20 +21,22 @@ export function createMessageBodies(
   maxBytes = DEFAULT_BODY_CACHE_BYTES,
 ): MessageBodies {
   // A Map iterates in insertion order; re-inserting on each hit makes the first key the least recent.
-  const cached = new Map<string, string>();
-  const loading = new Map<string, Promise<string | undefined>>();
+  const cached = new Map<string, MessageContent>();
+  const loading = new Map<string, Promise<MessageContent | undefined>>();
   let bytes = 0;
+  // Code units, not bytes, and the payload only (its envelope, once built, about doubles it):
+  // a bound within a factor of four is what matters here, cheaply.
+  const sizeOf = (content: MessageContent) => content.payload.length * 2;
 
-  function keep(messageId: string, body: string): void {
-    // Code units, not bytes: a bound within a factor of two is what matters here, cheaply.
-    const size = body.length * 2;
+  function keep(messageId: string, content: MessageContent): void {
+    const size = sizeOf(content);
     if (size > maxBytes) return;
-    cached.set(messageId, body);
+    cached.set(messageId, content);
     bytes += size;
     for (const [id, old] of cached) {
       if (bytes <= maxBytes) break;
       cached.delete(id);
-      bytes -= old.length * 2;
+      bytes -= sizeOf(old);
     }
   }
 
@@ -49,8 +52,10 @@ export function createMessageBodies(
       if (!load) {
         load = findMessageToSend(sql, messageId)
           .then((message) => {
-            if (message) keep(messageId, message.body);
-            return message?.body;
+            if (!message) return undefined;
+            const content = messageContent(message.body, message.envelope);
+            keep(messageId, content);
+            return content;
           })
           .finally(() => loading.delete(messageId));
         loading.set(messageId, load);

@@ -237,6 +237,10 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
         error?: Error,
         job?: { data: unknown },
       ) => {
+        // Worked out by the attempt from the endpoint's own schedule (deliveryProcessor.ts).
+        if (error instanceof RetryableDeliveryError && error.retryInMs !== undefined) {
+          return error.retryInMs;
+        }
         const retryAfterMs =
           error instanceof RetryableDeliveryError ? error.retryAfterMs : undefined;
         // A delivery job after a fan-out's failed first attempt continues the schedule from there.

@@ -10,6 +10,12 @@ export interface TcpProxy {
   cut(): void;
   /** Accepts connections again. */
   restore(): void;
+  /**
+   * Keeps every connection open but stops passing the client's bytes on: its commands reach the
+   * service only on release(), and never if the connection is cut first (a client killed mid-command).
+   */
+  hold(): void;
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -17,6 +23,8 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let open = true;
+  let holding = false;
+  const held = new Map<Socket, { upstream: Socket; chunks: Buffer[] }>();
   const server = createServer((client) => {
     if (!open) return client.destroy();
     const upstream = connect(targetPort, '127.0.0.1');
@@ -28,7 +36,14 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         upstream.destroy();
       });
     }
-    client.pipe(upstream).pipe(client);
+    const pending = { upstream, chunks: [] as Buffer[] };
+    held.set(client, pending);
+    client.on('close', () => held.delete(client));
+    client.on('data', (chunk: Buffer) => {
+      if (holding) pending.chunks.push(chunk);
+      else upstream.write(chunk);
+    });
+    upstream.pipe(client);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -45,6 +60,15 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     restore() {
       open = true;
+    },
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const { upstream, chunks } of held.values()) {
+        for (const chunk of chunks.splice(0)) upstream.write(chunk);
+      }
     },
     async close() {
       for (const socket of sockets) socket.destroy();

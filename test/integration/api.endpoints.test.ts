@@ -109,9 +109,10 @@ describe('POST /v1/endpoints', () => {
       'webhook-timestamp': String(request!.headers['webhook-timestamp']),
       'webhook-signature': String(request!.headers['webhook-signature']),
     };
+    // In the envelope, as the endpoint's deliveries will be.
     expect(new Webhook(created.secret).verify(request!.body, headers)).toMatchObject({
       type: 'hookfleet.endpoint.verification',
-      endpointId: created.id,
+      data: { type: 'hookfleet.endpoint.verification', endpointId: created.id },
     });
   });
 

@@ -170,8 +170,58 @@ describe('hookfleet endpoints and send', () => {
     [['send', 'cli.test'], 2, /expected <eventType> <json\|@file>/],
     [['send', 'bad type!', '{}'], 2, /eventType/],
     [['frobnicate'], 2, /unknown command 'frobnicate'/],
+    [
+      ['endpoints', 'add', 'http://127.0.0.1:9/', '--header', 'Webhook-Id: x'],
+      2,
+      /--header 'Webhook-Id': webhook-\* headers/,
+    ],
+    [['endpoints', 'add', 'http://127.0.0.1:9/', '--header', 'novalue'], 2, /'Name: value'/],
+    [
+      ['endpoints', 'add', 'http://127.0.0.1:9/', '--payload-format', 'xml'],
+      2,
+      /--payload-format takes envelope or raw/,
+    ],
+    [
+      ['endpoints', 'add', 'http://127.0.0.1:9/', '--retry-schedule', '5s,forever'],
+      2,
+      /--retry-schedule: expected a delay from 1s to 24h/,
+    ],
+    [['endpoints', 'show', 'ep_x', '--header', 'X-A: b'], 2, /--header applies to add/],
   ])('exits with a one-line error for %j (exit code %i)', async (args, code, message) => {
     expectOneLineError(await hookfleet(...args), code, message);
+  });
+
+  it('adds an endpoint with its payload format, headers and retry schedule, and shows them with header values masked', async () => {
+    const added = await hookfleet(
+      'endpoints',
+      'add',
+      'http://127.0.0.1:9/settings',
+      '--payload-format',
+      'raw',
+      '--header',
+      'X-Api-Key: key-123',
+      '--header',
+      'X-Team:billing',
+      '--retry-schedule',
+      '10s,5m,2h',
+      '--json',
+    );
+    expect(added.code).toBe(0);
+    const { id } = JSON.parse(added.stdout) as { id: string };
+    expect(added.stdout).not.toContain('key-123');
+    const row = await findEndpoint(fleet.db.db, id);
+    expect(row).toMatchObject({
+      payloadFormat: 'raw',
+      headers: { 'X-Api-Key': 'key-123', 'X-Team': 'billing' },
+      retryScheduleMs: [10_000, 300_000, 7_200_000],
+    });
+    const shown = await hookfleet('endpoints', 'show', id);
+    expect(shown.stdout).toMatch(/payload\s+raw/);
+    expect(shown.stdout).toMatch(/headers\s+X-Api-Key: \*+, X-Team: \*+/);
+    expect(shown.stdout).toMatch(/retry schedule\s+10s, 5m, 2h/);
+    expect(shown.stdout).not.toContain('key-123');
+    const listed = await hookfleet('endpoints', 'list', '--json');
+    expect(listed.stdout).not.toContain('key-123');
   });
 
   it('exits 1 with one line when PostgreSQL cannot be reached', async () => {

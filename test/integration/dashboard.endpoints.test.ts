@@ -375,6 +375,24 @@ describe('GET /admin/endpoints/:id', () => {
     expect(res.text).toContain('href="/admin/queues"');
   });
 
+  it('shows the payload format, the custom header names without their values, and the retry schedule', async () => {
+    const own = await makeEndpoint({
+      payloadFormat: 'raw',
+      headers: { 'X-Api-Key': 'value-never-shown' },
+      retryScheduleMs: [30_000, 7_200_000],
+    });
+    const page = await get(`/admin/endpoints/${own}`);
+    expect(fact(page.text, 'payloadFormat')).toBe('raw (the payload alone)');
+    expect(fact(page.text, 'headers')).toBe('X-Api-Key (value hidden)');
+    expect(fact(page.text, 'retrySchedule')).toBe('30s, 2h (its own)');
+    expect(page.text).not.toContain('value-never-shown');
+
+    const plain = await get(`/admin/endpoints/${await makeEndpoint()}`);
+    expect(fact(plain.text, 'payloadFormat')).toBe('envelope (type, timestamp, data)');
+    expect(fact(plain.text, 'headers')).toBe('none');
+    expect(fact(plain.text, 'retrySchedule')).toMatch(/ \(the default\)$/);
+  });
+
   it('answers 404 with a page for an unknown or malformed id', async () => {
     for (const id of ['ep_0000000000doesnotexist', 'nonsense', '%3Cscript%3E']) {
       const res = await get(`/admin/endpoints/${id}`);

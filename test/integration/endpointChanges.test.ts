@@ -77,6 +77,29 @@ describe('endpoint change notifications (drizzle/0003)', () => {
   });
 });
 
+describe('endpoint change notifications (drizzle/0006)', () => {
+  it('announce changes to the payload format, the custom headers and the retry schedule', async () => {
+    const a = await insertEndpoint(db.db, { url: 'http://127.0.0.1/a' });
+    const heard: string[] = [];
+    let sentinel!: () => void;
+    const sentinelHeard = new Promise<void>((resolve) => (sentinel = resolve));
+    const listening = await db.sql.listen(ENDPOINT_CHANGES_CHANNEL, (payload) => {
+      if (payload === 'sentinel') sentinel();
+      else heard.push(payload);
+    });
+    try {
+      await db.sql`update endpoints set payload_format = 'raw' where id = ${a.id}`;
+      await db.sql`update endpoints set headers = '{"X-A":"b"}' where id = ${a.id}`;
+      await db.sql`update endpoints set retry_schedule_ms = '{1000}' where id = ${a.id}`;
+      await db.sql`select pg_notify(${ENDPOINT_CHANGES_CHANNEL}, 'sentinel')`;
+      await sentinelHeard;
+      expect(heard).toEqual([a.id, a.id, a.id]);
+    } finally {
+      await listening.unlisten();
+    }
+  });
+});
+
 describe('createEndpointCache with change notifications', () => {
   it('drops a row the moment its change is announced, long before the bound', async () => {
     const a = await insertEndpoint(db.db, { url: 'http://127.0.0.1/before' });

@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { findEndpoint, insertEndpoint } from '../../src/db/endpoints.js';
 import { MAINTENANCE_QUEUE } from '../../src/jobs.js';
 import { createLogger } from '../../src/logger.js';
+import { HOUSEKEEPING_SCHEDULER_ID } from '../../src/worker/housekeeping.js';
 import {
   SWEEP_JOB,
   SWEEP_SCHEDULER_ID,
@@ -67,15 +68,22 @@ describe('startMaintenance', () => {
     const [first] = await Promise.all([start(config), start(config), start(config)]);
 
     const schedulers = await queue.getJobSchedulers();
-    expect(schedulers).toHaveLength(1);
-    expect(schedulers[0]).toMatchObject({
+    // The sweep's and housekeeping's, one each.
+    expect(schedulers.map((s) => s.key).sort()).toEqual([
+      HOUSEKEEPING_SCHEDULER_ID,
+      SWEEP_SCHEDULER_ID,
+    ]);
+    expect(schedulers.find((s) => s.key === SWEEP_SCHEDULER_ID)).toMatchObject({
       key: SWEEP_SCHEDULER_ID,
       name: SWEEP_JOB,
       pattern: '30 4 * * *',
       tz: 'Europe/Berlin',
     });
     // One next run, not one per process.
-    expect(await queue.getDelayedCount()).toBe(1);
+    const delayed = await queue.getDelayed();
+    expect(
+      delayed.filter((job) => job.id!.startsWith(`repeat:${SWEEP_SCHEDULER_ID}:`)),
+    ).toHaveLength(1);
     await first.close();
     await first.close();
   });
@@ -114,6 +122,7 @@ describe('startMaintenance', () => {
     const completed: { jobId: string; returnvalue: unknown }[] = [];
     const firstTwo = new Promise<void>((resolve) => {
       events.on('completed', (event) => {
+        if (!event.jobId.startsWith(`repeat:${SWEEP_SCHEDULER_ID}:`)) return;
         completed.push(event);
         if (completed.length === 2) resolve();
       });
@@ -134,6 +143,6 @@ describe('startMaintenance', () => {
       expect(jobId).toMatch(new RegExp(`^repeat:${SWEEP_SCHEDULER_ID}:\\d+$`));
     const periods = completed.map(({ jobId }) => Number(jobId.split(':').pop()));
     expect(periods[1]! - periods[0]!).toBeGreaterThanOrEqual(1000);
-    expect(await queue.getJobSchedulersCount()).toBe(1);
+    expect(await queue.getJobSchedulersCount()).toBe(2);
   });
 });

@@ -108,6 +108,42 @@ describe('GroupCommit', () => {
     await expect(Promise.all([first, ...waiting])).resolves.toEqual(['w1', 'w2', 'w3']);
   });
 
+  it('refuses at once past maxQueuedSize, and accepts again once the waiting items went out', async () => {
+    const writes = manualWrites();
+    const commit = groupCommit(writes.write, {
+      maxQueuedSize: 10,
+      sizeOf: (n) => n,
+      overloaded: (queued, size) => new Error(`overloaded (${queued} waiting, size ${size})`),
+    });
+    const first = commit.submit(100); // in flight: not counted
+    await writes.started(0);
+    const waiting = [commit.submit(4), commit.submit(5)];
+    await expect(commit.submit(2)).rejects.toThrow('overloaded (2 waiting, size 9)');
+    const small = commit.submit(1);
+    writes.pending[0]!.resolve();
+    await writes.started(1);
+    // The waiting items are in flight now; the queue's size starts again from zero.
+    const after = commit.submit(9);
+    writes.pending[1]!.resolve();
+    await writes.started(2);
+    writes.pending[2]!.resolve();
+    await expect(Promise.all([first, ...waiting, small, after])).resolves.toEqual([
+      'w100',
+      'w4',
+      'w5',
+      'w1',
+      'w9',
+    ]);
+  });
+
+  it('takes one item larger than maxQueuedSize when nothing waits', async () => {
+    const commit = groupCommit(
+      (items) => Promise.resolve(items.map((n) => ({ status: 'fulfilled', value: `w${n}` }))),
+      { maxQueuedSize: 10, sizeOf: (n) => n },
+    );
+    await expect(commit.submit(50)).resolves.toBe('w50');
+  });
+
   it('fails every caller of a batch whose write fails, then goes on with the next batch', async () => {
     const writes = manualWrites();
     const commit = groupCommit(writes.write);

@@ -1,0 +1,3 @@
+CREATE INDEX "endpoints_previous_secret_expires_idx" ON "endpoints" USING btree ("previous_secret_expires_at") WHERE "endpoints"."previous_secret" is not null;--> statement-breakpoint
+CREATE INDEX "messages_not_enqueued_idx" ON "messages" USING btree ("created_at") WHERE "messages"."enqueued_at" is null;--> statement-breakpoint
+CREATE INDEX "portal_sessions_ended_idx" ON "portal_sessions" USING btree (least("expires_at", "revoked_at"));
