@@ -165,3 +165,8 @@ export async function recordQueueShards(
       : await redis.eval(RECORD_MAX, 1, queueShardsKey(settings), settings.queueShards);
   return Math.max(settings.queueShards, Number(recorded ?? 0));
 }
+
+/** An unsharded Queue seen as a ShardedQueue of one shard (tools and tests that hold one Queue). */
+export function oneShard<T>(queue: Queue<T>): ShardedQueue<T> {
+  return { name: queue.name, shards: [queue], forMessage: () => queue, forJobId: () => queue };
+}
