@@ -16,7 +16,7 @@ import { createLogger } from '../../src/logger.js';
 import { Producer } from '../../src/producer/producer.js';
 import { shardPrefix, singleQueuePrefix } from '../../src/queueShards.js';
 import { createWorkerRedis } from '../../src/redis.js';
-import { startMaintenance } from '../../src/worker/maintenance.js';
+import { SWEEP_SCHEDULER_ID, startMaintenance } from '../../src/worker/maintenance.js';
 import { startDeliveryLedger, type DeliveryLedger } from '../helpers/deliveryLedger.js';
 import {
   addEndpoints,
@@ -162,7 +162,12 @@ describe('hookfleet on a Redis Cluster', () => {
       prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
     });
     await events.waitUntilReady();
-    const completed = new Promise<void>((resolve) => events.once('completed', () => resolve()));
+    // The maintenance queue runs housekeeping too: wait for the sweep's own run.
+    const completed = new Promise<void>((resolve) =>
+      events.on('completed', ({ jobId }) => {
+        if (jobId.startsWith(`repeat:${SWEEP_SCHEDULER_ID}:`)) resolve();
+      }),
+    );
     const maintenance = await startMaintenance({
       config,
       logger: createLogger(config),
