@@ -568,12 +568,17 @@ function handleFor(child: ChildProcess): WorkerHandle {
  * The real `hookfleet worker`, from dist/ when built (as in production), else through tsx; with
  * the heap cap README (Operations) and docker-compose.yml give workers.
  */
-export function startHookfleetWorker(env: Record<string, string>): Promise<WorkerHandle> {
+export function startHookfleetWorker(
+  env: Record<string, string>,
+  root = ROOT,
+): Promise<WorkerHandle> {
   const nodeOptions = [process.env.NODE_OPTIONS, WORKER_NODE_OPTIONS].filter(Boolean).join(' ');
   return startHookfleetProcess(
     'worker',
     { ...env, NODE_OPTIONS: nodeOptions },
     '"msg":"worker started"',
+    undefined,
+    root,
   );
 }
 
@@ -584,11 +589,13 @@ export async function startHookfleetProcess(
   readyLine: string,
   // BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the workers (where the time goes).
   nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  /** The checkout to run it from: another one measures a change side by side (fan-out workloads). */
+  root = ROOT,
 ): Promise<WorkerHandle> {
-  const built = `${ROOT}dist/cli/main.js`;
+  const built = `${root}dist/cli/main.js`;
   const args = existsSync(built)
     ? [...nodeArgs, built, command]
-    : [...nodeArgs, '--import', 'tsx', `${ROOT}src/cli/main.ts`, command];
+    : [...nodeArgs, '--import', 'tsx', `${root}src/cli/main.ts`, command];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],

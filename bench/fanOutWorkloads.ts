@@ -23,7 +23,9 @@ import {
   type ReceiverProcess,
   type WorkerHandle,
 } from './delivery.js';
+import { postgresCpu, processCpuSeconds, redisServerCpu, sampleAll } from './apiLoad.js';
 import { createBenchScratch } from './scratch.js';
+import { Redis } from 'ioredis';
 
 const PAD = 'x'.repeat(1000); // ~1 KiB bodies
 
@@ -34,17 +36,52 @@ export interface FanOutWorkloadOptions {
   concurrency?: number;
   redisUrl?: string;
   adminUrl?: string;
+  /**
+   * Another checkout of hookfleet (built, with its node_modules), whose worker runs each workload
+   * too, right after this one's, on the same database and receiver (mode `compared`): a change
+   * measured side by side in one run, on a host whose load moves between runs. Its migrations
+   * must match this checkout's.
+   */
+  compareRoot?: string;
+  /**
+   * Run only hookfleet (and `compared`), `pairs` times each, alternating: the baselines do not
+   * change with hookfleet, and on a busy host several interleaved pairs say more about a change
+   * than one. Default: one run of every mode.
+   */
+  pairs?: number;
   /** Workloads to run. Default both. */
   workloads?: readonly ('broadcast' | 'per-customer')[];
   log?: (line: string) => void;
 }
 
-export type Mode = 'hookfleet' | 'naive' | 'perDeliveryCeiling' | 'perMessageCeiling';
+/** `compared`: hookfleet's worker from the checkout in `compareRoot`, when given. */
+export type Mode = 'hookfleet' | 'compared' | 'naive' | 'perDeliveryCeiling' | 'perMessageCeiling';
 
 export interface FanOutWorkloadResult {
   deliveries: number;
+  /** Deliveries/s of each mode. */
   broadcast: Partial<Record<Mode, number>>;
   perCustomer: Partial<Record<Mode, number>>;
+  /**
+   * CPU ms per delivery of each mode's worker processes, and of the receiver, PostgreSQL (this
+   * run's backends) and Redis (the whole server): on a host shared with other jobs these move far
+   * less between runs than deliveries/s, which follow whatever CPU is left over.
+   */
+  cpuMsPerDelivery: {
+    broadcast: Partial<Record<Mode, CpuShare>>;
+    perCustomer: Partial<Record<Mode, CpuShare>>;
+  };
+  /** hookfleet's sends into the paused queue (50 in flight, Producer.send), deliveries/s. */
+  enqueuePerSecond: { broadcast?: number; perCustomer?: number };
+  /** Largest RSS of a hookfleet worker during each workload's run (MiB). */
+  workerPeakRssMiB: { broadcast?: number; perCustomer?: number };
+}
+
+export interface CpuShare {
+  workers: number;
+  receiver: number;
+  postgres: number;
+  redis: number;
 }
 
 export async function runFanOutWorkloads(
@@ -56,10 +93,19 @@ export async function runFanOutWorkloads(
   const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
   const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const log = options.log ?? (() => {});
+  const compareRoot = options.compareRoot?.replace(/\/?$/, '/');
   const scratch = await createBenchScratch(adminUrl, redisUrl);
   const prefixes: string[] = [];
   const receiver = await startReceiverProcess();
   const db = createDbClient(scratch.dbUrl);
+  const infoRedis = new Redis(redisUrl);
+  const meter: CpuMeter = (workerPids) => () =>
+    sampleAll({
+      workers: () => Promise.resolve(processCpuSeconds(workerPids)),
+      receiver: () => Promise.resolve(processCpuSeconds([receiver.pid])),
+      postgres: postgresCpu(scratch.admin, scratch.dbName),
+      redis: redisServerCpu(infoRedis),
+    }) as Promise<Record<keyof CpuShare, number>>;
   const newPrefix = () => {
     prefixes.push(`hfbench-${scratch.runId}-${prefixes.length}`);
     return prefixes[prefixes.length - 1]!;
@@ -86,11 +132,13 @@ export async function runFanOutWorkloads(
       eventType: string,
       endpointsOf: (m: number) => string[],
       per: number,
+      root?: string,
     ) => {
       const prefix = newPrefix();
       const producer = new Producer({ config: loadConfig(workerEnv(prefix)), dbClient: db });
       await producer.messagesQueue.pause();
       const messages = n / per;
+      const enqueueStarted = performance.now();
       for (let m = 0; m < messages; m += 50) {
         await Promise.all(
           Array.from({ length: Math.min(50, messages - m) }, (_, j) =>
@@ -102,12 +150,13 @@ export async function runFanOutWorkloads(
           ),
         );
       }
-      const rate = await drain(receiver, n, producer.messagesQueue, () =>
-        start(() => startHookfleetWorker(workerEnv(prefix))),
+      const enqueue = Math.round(n / ((performance.now() - enqueueStarted) / 1000));
+      const run = await drain(receiver, n, producer.messagesQueue, meter, () =>
+        start(() => startHookfleetWorker(workerEnv(prefix), root)),
       );
       await producer.close();
-      log(`${name} hookfleet: ${rate}/s`);
-      return rate;
+      log(`${name} ${root ?? 'hookfleet'}: ${describe(run)}; enqueued at ${enqueue}/s`);
+      return { ...run, enqueue };
     };
 
     /** A baseline: the jobs `jobsFor(i)` (i < count) in a paused queue, drained by `mode`. */
@@ -136,12 +185,12 @@ export async function runFanOutWorkloads(
         // already 100 requests in flight, twice hookfleet's default bound.
         CONCURRENCY: mode === 'per-message' ? '1' : String(concurrency),
       };
-      const rate = await drain(receiver, n, queue, () =>
+      const run = await drain(receiver, n, queue, meter, () =>
         start(() => startBaselineWorker(mode, env)),
       );
       await queue.close();
-      log(`${name} ${mode}: ${rate}/s`);
-      return rate;
+      log(`${name} ${mode}: ${describe(run)}`);
+      return run;
     };
 
     const body = (k: number) => JSON.stringify({ n: k, pad: PAD });
@@ -151,48 +200,85 @@ export async function runFanOutWorkloads(
       body: body(k),
     });
     const workloads = options.workloads ?? ['broadcast', 'per-customer'];
-    const broadcast: FanOutWorkloadResult['broadcast'] = !workloads.includes('broadcast')
-      ? {}
-      : {
-          hookfleet: await hookfleet(
-            'broadcast',
-            'broadcast',
-            () => broadcastIds,
-            broadcastIds.length,
-          ),
-          naive: await baseline('broadcast', 'naive', n, perDelivery(broadcastIds, url)),
-          perDeliveryCeiling: await baseline(
-            'broadcast',
-            'ceiling',
-            n,
-            perDelivery(broadcastIds, url),
-          ),
-          perMessageCeiling: await baseline('broadcast', 'per-message', n / 100, (m) => ({
-            urls: broadcastIds.map((_, i) => url(i)),
-            body: body(m),
-          })),
-        };
-    const customerUrl = (i: number) => url(1000 + i);
-    const perCustomer: FanOutWorkloadResult['perCustomer'] = !workloads.includes('per-customer')
-      ? {}
-      : {
-          hookfleet: await hookfleet(
-            'per-customer',
-            'customer',
-            (m: number) => [customerIds[m % customerIds.length]!],
-            1,
-          ),
-          naive: await baseline('per-customer', 'naive', n, perDelivery(customerIds, customerUrl)),
-          perDeliveryCeiling: await baseline(
-            'per-customer',
-            'ceiling',
-            n,
-            perDelivery(customerIds, customerUrl),
-          ),
-        };
-    return { deliveries: n, broadcast, perCustomer };
+    const result: FanOutWorkloadResult = {
+      deliveries: n,
+      broadcast: {},
+      perCustomer: {},
+      cpuMsPerDelivery: { broadcast: {}, perCustomer: {} },
+      enqueuePerSecond: {},
+      workerPeakRssMiB: {},
+    };
+    const keep = (workload: 'broadcast' | 'perCustomer', mode: Mode, run: DrainResult) => {
+      result[workload][mode] = run.perSecond;
+      result.cpuMsPerDelivery[workload][mode] = run.cpuMsPerDelivery;
+    };
+    if (options.pairs !== undefined) {
+      for (let pair = 0; pair < options.pairs; pair++) {
+        for (const root of [undefined, compareRoot]) {
+          if (workloads.includes('broadcast'))
+            await hookfleet('broadcast', 'broadcast', () => broadcastIds, 100, root);
+          if (workloads.includes('per-customer'))
+            await hookfleet(
+              'per-customer',
+              'customer',
+              (m: number) => [customerIds[m % customerIds.length]!],
+              1,
+              root,
+            );
+        }
+      }
+      return result;
+    }
+    if (workloads.includes('broadcast')) {
+      const h = await hookfleet('broadcast', 'broadcast', () => broadcastIds, broadcastIds.length);
+      keep('broadcast', 'hookfleet', h);
+      result.enqueuePerSecond.broadcast = h.enqueue;
+      result.workerPeakRssMiB.broadcast = h.peakRssMiB;
+      if (compareRoot) {
+        const c = await hookfleet('broadcast', 'broadcast', () => broadcastIds, 100, compareRoot);
+        keep('broadcast', 'compared', c);
+      }
+      const jobs = perDelivery(broadcastIds, url);
+      keep('broadcast', 'naive', await baseline('broadcast', 'naive', n, jobs));
+      keep('broadcast', 'perDeliveryCeiling', await baseline('broadcast', 'ceiling', n, jobs));
+      keep(
+        'broadcast',
+        'perMessageCeiling',
+        await baseline('broadcast', 'per-message', n / 100, (m) => ({
+          urls: broadcastIds.map((_, i) => url(i)),
+          body: body(m),
+        })),
+      );
+    }
+    if (workloads.includes('per-customer')) {
+      const customerUrl = (i: number) => url(1000 + i);
+      const h = await hookfleet(
+        'per-customer',
+        'customer',
+        (m: number) => [customerIds[m % customerIds.length]!],
+        1,
+      );
+      keep('perCustomer', 'hookfleet', h);
+      result.enqueuePerSecond.perCustomer = h.enqueue;
+      result.workerPeakRssMiB.perCustomer = h.peakRssMiB;
+      if (compareRoot) {
+        const c = await hookfleet(
+          'per-customer',
+          'customer',
+          (m: number) => [customerIds[m % customerIds.length]!],
+          1,
+          compareRoot,
+        );
+        keep('perCustomer', 'compared', c);
+      }
+      const jobs = perDelivery(customerIds, customerUrl);
+      keep('perCustomer', 'naive', await baseline('per-customer', 'naive', n, jobs));
+      keep('perCustomer', 'perDeliveryCeiling', await baseline('per-customer', 'ceiling', n, jobs));
+    }
+    return result;
   } finally {
     await db.close();
+    await infoRedis.quit();
     await receiver.stop();
     await scratch.remove(prefixes);
   }
@@ -213,23 +299,55 @@ async function endpoints(
   return [first.id, ...rest.map((row) => row.id)];
 }
 
-/** Starts the workers, resumes the queue, and returns deliveries/s until all `n` were received. */
+interface DrainResult {
+  perSecond: number;
+  cpuMsPerDelivery: CpuShare;
+  peakRssMiB: number;
+}
+
+function describe(run: DrainResult): string {
+  const cpu = run.cpuMsPerDelivery;
+  return `${run.perSecond}/s; CPU ms/delivery workers ${cpu.workers}, receiver ${cpu.receiver}, postgres ${cpu.postgres}, redis ${cpu.redis}; worker peak RSS ${run.peakRssMiB} MiB`;
+}
+
+/** CPU seconds so far of each group of processes a run uses; workers' pids are given per run. */
+type CpuMeter = (workerPids: number[]) => () => Promise<Record<keyof CpuShare, number>>;
+
+/**
+ * Starts the workers, resumes the queue, and measures until all `n` were received: deliveries/s,
+ * CPU per delivery of each process group, and the workers' peak RSS.
+ */
 async function drain(
   receiver: ReceiverProcess,
   n: number,
   queue: Queue,
+  meter: CpuMeter,
   start: () => Promise<WorkerHandle[]>,
-): Promise<number> {
+): Promise<DrainResult> {
   await receiver.reset();
   const handles = await start();
   try {
+    const sample = meter(handles.map((h) => h.pid));
+    const before = await sample();
     const startedMs = performance.now();
     await queue.resume();
     while ((await receiver.received()) < n) {
       if (performance.now() - startedMs > 600_000) throw new Error('not drained in 10 minutes');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    return Math.round(n / ((performance.now() - startedMs) / 1000));
+    const seconds = (performance.now() - startedMs) / 1000;
+    const after = await sample();
+    const per = (k: keyof CpuShare) => Math.round(((after[k] - before[k]) * 1e6) / n) / 1000;
+    return {
+      perSecond: Math.round(n / seconds),
+      cpuMsPerDelivery: {
+        workers: per('workers'),
+        receiver: per('receiver'),
+        postgres: per('postgres'),
+        redis: per('redis'),
+      },
+      peakRssMiB: Math.max(...handles.map((h) => h.peakRssMiB())),
+    };
   } finally {
     await Promise.all(handles.map((h) => h.stop()));
   }

@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|workers] [--json] [--deliveries N] [--endpoints N] [--workers N]
- * [--concurrency N] [--api-processes N] [--seconds N] [--in-flight N]`: runs the benchmarks
+ * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|workers|trial] [--json] [--rounds N]
+ * [--deliveries N] [--endpoints N] [--workers N] [--concurrency N] [--api-processes N] [--seconds N]
+ * [--in-flight N] [--compare <checkout>] [--pairs N]`: runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
  * with --json.
  * Progress goes to stderr. Numbers vary between runs on a shared machine; the ratios, measured
@@ -13,6 +14,7 @@ import { runDeliveryBench, runWorkerScalingBench } from './delivery.js';
 import { runFanOutWorkloads } from './fanOutWorkloads.js';
 import { runRedisBytesBench } from './redisBytes.js';
 import { runSweepBench } from './sweep.js';
+import { runTrialBench } from './trial.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -27,14 +29,17 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string' },
     'in-flight': { type: 'string' },
     'redis-url': { type: 'string' },
+    rounds: { type: 'string' },
+    compare: { type: 'string' },
+    pairs: { type: 'string' },
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
-const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out', 'workers'];
+const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out', 'workers', 'trial'];
 const unknown = which.filter((name) => !BENCHMARKS.includes(name));
 if (unknown.length > 0) {
   console.error(
-    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out or workers)`,
+    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out, workers or trial)`,
   );
   process.exit(2);
 }
@@ -130,15 +135,31 @@ if (which.includes('fan-out')) {
     deliveries: num(values.deliveries),
     workers: num(values.workers),
     concurrency: num(values.concurrency),
+    ...(values.compare !== undefined && { compareRoot: values.compare }),
+    ...(values.pairs !== undefined && { pairs: Number(values.pairs) }),
     log,
   });
   results.fanOut = r;
   if (!values.json) {
     console.log(`\nFan-out workloads, ${r.deliveries} deliveries each (deliveries/s):`);
     console.table({ broadcast: r.broadcast, 'per-customer': r.perCustomer });
-    const b = r.broadcast;
+    console.log('Worker CPU ms per delivery:');
+    const workersCpu = (byMode: Partial<Record<string, { workers: number }>>) =>
+      Object.fromEntries(Object.entries(byMode).map(([mode, cpu]) => [mode, cpu?.workers]));
+    console.table({
+      broadcast: workersCpu(r.cpuMsPerDelivery.broadcast),
+      'per-customer': workersCpu(r.cpuMsPerDelivery.perCustomer),
+    });
+    const ratios = (w: Partial<Record<string, number>>, against: string[]) =>
+      against
+        .filter((mode) => w[mode] !== undefined)
+        .map((mode) => `hookfleet/${mode} ${(w.hookfleet! / w[mode]!).toFixed(2)}`)
+        .join(', ');
+    const modes = ['naive', 'perDeliveryCeiling', 'perMessageCeiling', 'compared'];
+    if (r.broadcast.hookfleet) console.log(`broadcast: ${ratios(r.broadcast, modes)}`);
+    if (r.perCustomer.hookfleet) console.log(`per-customer: ${ratios(r.perCustomer, modes)}`);
     console.log(
-      `broadcast: hookfleet/per-delivery ceiling ${(b.hookfleet! / b.perDeliveryCeiling!).toFixed(2)}, hookfleet/naive ${(b.hookfleet! / b.naive!).toFixed(2)}, hookfleet/per-message ceiling ${(b.hookfleet! / b.perMessageCeiling!).toFixed(2)}`,
+      `enqueue (Producer.send, 50 in flight, into a paused queue): ${JSON.stringify(r.enqueuePerSecond)} deliveries/s; hookfleet worker peak RSS ${JSON.stringify(r.workerPeakRssMiB)} MiB`,
     );
   }
 }
@@ -175,6 +196,32 @@ if (which.includes('workers')) {
         'pg rows/delivery': run.postgresRowsPerDelivery,
       })),
     );
+  }
+}
+if (which.includes('trial')) {
+  const r = await runTrialBench({
+    deliveries: num(values.deliveries),
+    concurrency: num(values.concurrency),
+    rounds: num(values.rounds),
+    log,
+  });
+  results.trial = r;
+  if (!values.json) {
+    console.log(
+      `\nTrial mode (queues on PostgreSQL) beside Redis: one worker x ${r.concurrency}, ${r.deliveries} deliveries per run (deliveries/s, each run):`,
+    );
+    console.table({
+      broadcast: {
+        redis: r.deliveriesPerSecond.broadcast.redis.join(' '),
+        postgres: r.deliveriesPerSecond.broadcast.postgres.join(' '),
+        'postgres/redis': r.ratios.broadcast,
+      },
+      single: {
+        redis: r.deliveriesPerSecond.single.redis.join(' '),
+        postgres: r.deliveriesPerSecond.single.postgres.join(' '),
+        'postgres/redis': r.ratios.single,
+      },
+    });
   }
 }
 if (values.json) console.log(JSON.stringify(results));

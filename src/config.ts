@@ -145,6 +145,12 @@ const envSchema = z.object({
   ),
   /** Set: a Redis Cluster, and REDIS_URL is ignored. */
   REDIS_CLUSTER_NODES: clusterNodes.optional(),
+  /**
+   * Where the queues live: `redis` (REDIS_URL), or `postgres` (trial mode: BullMQ's PostgreSQL
+   * backend on DATABASE_URL or the embedded server). Unset: redis when REDIS_URL is set; otherwise
+   * redis if one answers at the default address, else postgres.
+   */
+  HOOKFLEET_QUEUE_BACKEND: z.enum(['redis', 'postgres']).optional(),
   /** Unset: `start` runs an embedded PostgreSQL under HOOKFLEET_DATA_DIR. */
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'a postgres:// URL').optional(),
   PORT: positiveInt('a TCP port (1-65535)')
@@ -164,6 +170,9 @@ const envSchema = z.object({
   HOOKFLEET_CONCURRENCY: positiveInt('a positive whole number of parallel deliveries').default(50),
   HOOKFLEET_ALLOW_CIDRS: cidrList.default([]),
   HOOKFLEET_STALE_AFTER_DAYS: positiveInt('a positive whole number of days').default(365),
+  HOOKFLEET_FAILING_DISABLE_AFTER_HOURS: positiveInt('a positive whole number of hours').default(
+    120,
+  ),
   HOOKFLEET_OPERATOR_WEBHOOK_URL: url(['http:', 'https:'], 'an http(s) URL').optional(),
   HOOKFLEET_OPERATOR_WEBHOOK_SECRET: signingSecret.optional(),
   HOOKFLEET_OPERATOR_ALLOW_CIDRS: cidrList.default([]),
@@ -223,6 +232,12 @@ export interface Config {
   readonly redis: RedisTarget;
   /** REDIS_URL as given (default redis://127.0.0.1:6379); meaningless when `redis` is a cluster. */
   readonly redisUrl: string;
+  /**
+   * Where the queues live (HOOKFLEET_QUEUE_BACKEND). `auto` (neither it nor REDIS_URL set): the
+   * commands use Redis when one answers at `redisUrl`, else PostgreSQL (trial mode); the library
+   * and tests take `auto` as Redis. See queueBackend.ts.
+   */
+  readonly queueBackend: 'redis' | 'postgres' | 'auto';
   /** Undefined means "use the embedded PostgreSQL" (only `hookfleet start` offers that). */
   readonly databaseUrl: string | undefined;
   readonly port: number;
@@ -253,7 +268,12 @@ export interface Config {
   readonly allowCidrs: readonly string[];
   /** Days without a success after which the sweep deactivates an endpoint. Default 365. */
   readonly staleAfterDays: number;
-  /** Where operational events (`endpoint.deactivated`, …) are POSTed. Default none. */
+  /**
+   * Hours an endpoint's attempts may keep failing with no success before the maintenance queue
+   * disables it (reason `failing`); it is warned at half of it. Default 120, as Svix.
+   */
+  readonly failingDisableAfterHours: number;
+  /** Where operational events (`endpoint.disabled`, …) are POSTed. Default none. */
   readonly operatorWebhookUrl: string | undefined;
   /**
    * `whsec_` secret that signs the operational events like any webhook. Default none: events are
@@ -426,6 +446,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return Object.freeze({
     redis,
     redisUrl: e.REDIS_URL,
+    queueBackend: e.HOOKFLEET_QUEUE_BACKEND ?? (present.REDIS_URL === undefined ? 'auto' : 'redis'),
     databaseUrl: e.DATABASE_URL,
     port: e.PORT,
     apiKeys: Object.freeze(e.HOOKFLEET_API_KEYS),
@@ -437,6 +458,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     concurrency: e.HOOKFLEET_CONCURRENCY,
     allowCidrs: Object.freeze(e.HOOKFLEET_ALLOW_CIDRS),
     staleAfterDays: e.HOOKFLEET_STALE_AFTER_DAYS,
+    failingDisableAfterHours: e.HOOKFLEET_FAILING_DISABLE_AFTER_HOURS,
     operatorWebhookUrl: e.HOOKFLEET_OPERATOR_WEBHOOK_URL,
     operatorWebhookSecret: e.HOOKFLEET_OPERATOR_WEBHOOK_SECRET,
     operatorAllowCidrs: Object.freeze(e.HOOKFLEET_OPERATOR_ALLOW_CIDRS),

@@ -16,10 +16,11 @@
  * and workers serve every shard up to that recorded maximum (or only HOOKFLEET_WORKER_SHARDS when
  * set), so jobs left on shards a smaller setting no longer writes to are still delivered.
  */
-import { Queue, type ConnectionOptions } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Config } from './config.js';
 import { DELIVERIES_QUEUE, MESSAGES_QUEUE } from './jobs.js';
-import { isCluster, type RedisClient } from './redis.js';
+import type { ConnectionRole, QueueBackend } from './queueBackend.js';
+import { isCluster } from './redis.js';
 
 /** A queue split over shards: one BullMQ Queue per shard, in shard order. */
 export interface ShardedQueue<T = unknown> {
@@ -99,16 +100,30 @@ export function boardPrefix(
   return shardPrefix(settings, queueName, shard) === settings.queuePrefix ? '' : `shard${shard}-`;
 }
 
-/** Shards 0 … count-1 of a queue, each a Queue on `connection` (which it does not close). */
+/**
+ * How many shards a queue has on `backend`: HOOKFLEET_QUEUE_SHARDS on Redis; exactly one on
+ * PostgreSQL, which has one table for every queue and ignores prefixes.
+ */
+export function shardCount(
+  backend: Pick<QueueBackend, 'kind'>,
+  settings: Pick<Config, 'queueShards'>,
+): number {
+  return backend.kind === 'postgres' ? 1 : settings.queueShards;
+}
+
+/**
+ * Shards 0 … count-1 of a queue, each a Queue the backend makes on its connection of `role`
+ * (with the shard's prefix); on PostgreSQL one shard whatever `count` says.
+ */
 export function openShardedQueue<T>(
+  backend: QueueBackend,
   settings: Pick<Config, 'redis' | 'queuePrefix'>,
   name: string,
   count: number,
-  connection: ConnectionOptions,
+  role: ConnectionRole,
 ): ShardedQueue<T> {
-  const shards = Array.from(
-    { length: count },
-    (_, shard) => new Queue<T>(name, { connection, prefix: shardPrefix(settings, name, shard) }),
+  const shards = Array.from({ length: backend.kind === 'postgres' ? 1 : count }, (_, shard) =>
+    backend.queue<T>(name, role, shardPrefix(settings, name, shard)),
   );
   const forMessage = (messageId: string) => shards[shardOf(messageId, shards.length)]!;
   return {
@@ -119,14 +134,16 @@ export function openShardedQueue<T>(
   };
 }
 
-/** The `messages` and `deliveries` queues of a producer or tool, on one connection. */
+/** The `messages` and `deliveries` queues of a producer or tool, on the backend's `role`. */
 export function openMessageQueues(
+  backend: QueueBackend,
   settings: ShardSettings,
-  connection: RedisClient,
+  role: ConnectionRole = 'producer',
 ): { messages: ShardedQueue; deliveries: ShardedQueue } {
+  const count = shardCount(backend, settings);
   return {
-    messages: openShardedQueue(settings, MESSAGES_QUEUE, settings.queueShards, connection),
-    deliveries: openShardedQueue(settings, DELIVERIES_QUEUE, settings.queueShards, connection),
+    messages: openShardedQueue(backend, settings, MESSAGES_QUEUE, count, role),
+    deliveries: openShardedQueue(backend, settings, DELIVERIES_QUEUE, count, role),
   };
 }
 
@@ -155,9 +172,13 @@ return current`;
  * kept) and returns the largest number recorded: the shards that may hold jobs.
  */
 export async function recordQueueShards(
-  redis: RedisClient,
+  backend: QueueBackend,
   settings: Pick<Config, 'queuePrefix' | 'queueShards'>,
+  role: ConnectionRole = 'producer',
 ): Promise<number> {
+  // PostgreSQL has one shard and nothing to record.
+  if (backend.kind === 'postgres') return 1;
+  const redis = backend.redis(role);
   // One shard writes nothing: a fleet that never sharded has no key, as before shards existed.
   const recorded =
     settings.queueShards === 1

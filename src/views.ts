@@ -28,6 +28,7 @@ export const endpointSchema = z.strictObject({
   eventTypes: z.array(z.string()),
   active: z.boolean(),
   staleAfterDays: z.number().int().nullable(),
+  failingDisableAfterHours: z.number().int().nullable(),
   /** 'envelope': {"type","timestamp","data"} around the payload; 'raw': the payload alone. */
   payloadFormat: z.enum(PAYLOAD_FORMATS),
   /** Custom headers sent on every attempt: names, with every value masked (they may be credentials). */
@@ -39,6 +40,8 @@ export const endpointSchema = z.strictObject({
   lastSuccessAt: timestamp.nullable(),
   lastFailureAt: timestamp.nullable(),
   consecutiveFailures: z.number().int(),
+  /** Since when its attempts have failed with no success; null while it is not failing. */
+  failingSince: timestamp.nullable(),
   successCount: z.number().int(),
   failureCount: z.number().int(),
   deactivatedAt: timestamp.nullable(),
@@ -79,7 +82,17 @@ export const attemptSchema = z.strictObject({
   error: z.string().nullable(),
 });
 
-export const deliveryStatusSchema = z.enum(['pending', 'retrying', 'succeeded', 'failed']);
+/**
+ * `queued`: no attempt yet and none being made; `in_flight`: an attempt is being sent now;
+ * `retrying`: the last attempt failed and another is scheduled; `succeeded`, `failed`: final.
+ */
+export const deliveryStatusSchema = z.enum([
+  'queued',
+  'in_flight',
+  'retrying',
+  'succeeded',
+  'failed',
+]);
 
 export const messageSchema = z.strictObject({
   id: z.string(),
@@ -115,6 +128,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
     eventTypes: row.eventTypes,
     active: row.active,
     staleAfterDays: row.staleAfterDays,
+    failingDisableAfterHours: row.failingDisableAfterHours,
     payloadFormat: row.payloadFormat,
     headers: maskHeaders(row.headers),
     retrySchedule: row.retryScheduleMs?.map(durationText) ?? null,
@@ -123,6 +137,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
     lastSuccessAt: iso(row.lastSuccessAt),
     lastFailureAt: iso(row.lastFailureAt),
     consecutiveFailures: row.consecutiveFailures,
+    failingSince: iso(row.failingSince),
     successCount: row.successCount,
     failureCount: row.failureCount,
     deactivatedAt: iso(row.deactivatedAt),
@@ -133,21 +148,31 @@ export function toEndpointView(row: EndpointRow): EndpointView {
 type DeliveryStatus = MessageView['deliveries'][number]['status'];
 
 /**
- * A delivery's status from its attempts, newest last: none yet is `pending`; otherwise the newest
- * attempt's outcome (`retrying` while the retry schedule lasts, then `succeeded` or `failed`).
+ * A delivery's status from its attempts, newest last, and whether an attempt is being sent now
+ * (`sending`, from the endpoint limits' in-flight set): an attempt being sent is `in_flight`
+ * (a retry or a redelivery too), none yet is `queued`; otherwise the newest attempt's outcome
+ * (`retrying` while the retry schedule lasts, then `succeeded` or `failed`).
  */
-export function deliveryStatus(attempts: readonly AttemptSelect[]): DeliveryStatus {
+export function deliveryStatus(
+  attempts: readonly AttemptSelect[],
+  sending = false,
+): DeliveryStatus {
+  if (sending) return 'in_flight';
   const newest = attempts[attempts.length - 1];
-  if (newest === undefined) return 'pending';
+  if (newest === undefined) return 'queued';
   return newest.outcome === 'succeeded' || newest.outcome === 'failed'
     ? newest.outcome
     : 'retrying';
 }
 
-/** A message with one delivery per endpoint it was fanned out to; `attempts` sorted oldest first. */
+/**
+ * A message with one delivery per endpoint it was fanned out to; `attempts` sorted oldest first,
+ * `sending` the endpoints an attempt is being sent to now.
+ */
 export function toMessageView(
   message: MessageRow,
   attempts: readonly AttemptSelect[],
+  sending: ReadonlySet<string> = new Set(),
 ): MessageView {
   const byEndpoint = new Map<string, AttemptSelect[]>(message.endpointIds.map((id) => [id, []]));
   for (const attempt of attempts) byEndpoint.get(attempt.endpointId)?.push(attempt);
@@ -162,7 +187,7 @@ export function toMessageView(
     enqueuedAt: iso(message.enqueuedAt),
     deliveries: [...byEndpoint].map(([endpointId, list]) => ({
       endpointId,
-      status: deliveryStatus(list),
+      status: deliveryStatus(list, sending.has(endpointId)),
       attempts: list.map((a) => ({
         attemptNumber: a.attemptNumber,
         attemptedAt: a.attemptedAt.toISOString(),

@@ -15,10 +15,11 @@
  * Every answer that is not a success is `{code, detail}`; nothing a client sends can produce a
  * stack trace (see httpErrors.ts and jsonBody.ts).
  */
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { RedisClient } from '../redis.js';
 import type { Config } from '../config.js';
+import type { QueueBackend } from '../queueBackend.js';
 import { createBullBoardApp } from '../dashboard/bullBoard.js';
 import { createEndpointsPage } from '../dashboard/endpointsPage.js';
 import { createPortalPage } from '../dashboard/portalPage.js';
@@ -28,13 +29,17 @@ import { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, type DeliveryJobData } from '../jo
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
-import { readCircuitStates, type CircuitStates } from '../delivery/endpointLimits.js';
+import {
+  readCircuitStates,
+  readDeliveriesInFlight,
+  type CircuitStates,
+} from '../delivery/endpointLimits.js';
 import { requireAdmin } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
 import { messageRoutes } from './messageRoutes.js';
 import { openApiDocument } from './openapi.js';
-import { opsRoutes } from './opsRoutes.js';
+import { opsRoutes, type QueueStore } from './opsRoutes.js';
 import { ownerRoutes } from './ownerRoutes.js';
 import { requireApiKeyOrPortalToken } from './portalAuth.js';
 import type { Producer } from '../producer/producer.js';
@@ -61,18 +66,19 @@ export interface ApiDeps {
   producer: Producer;
   metrics: Metrics;
   /**
-   * The Redis connection the producer uses: /healthz pings it, and while it is not connected
-   * the routes that enqueue answer 503 with Retry-After at once.
+   * A Redis connection to watch instead of the producer's queue backend: /healthz pings it, and
+   * while it is not connected the routes that enqueue answer 503 with Retry-After at once.
+   * Default: the producer's queue backend (`producer.queueBackend`).
    */
-  redis: RedisClient;
+  redis?: RedisClient | undefined;
   /** DNS resolver for the address guard; tests inject one (default: the system resolver). */
   resolve?: Resolver;
-  /** The `maintenance` queue for Bull Board and /metrics. Default: one on `redis` (opens no connection of its own). */
+  /** The `maintenance` queue for Bull Board and /metrics. Default: one on the producer's queue backend. */
   maintenanceQueue?: Queue;
   /**
    * The circuit breaker's view of endpoints, for GET /v1/endpoints/:id and the endpoint health
-   * page. Default: read from
-   * `redis` (none when HOOKFLEET_CIRCUIT_FAILURES is 0).
+   * page. Default: read from Redis (none when HOOKFLEET_CIRCUIT_FAILURES is 0, or when the queues
+   * are on PostgreSQL: the limits then live in the worker's memory, see startWorker's).
    */
   circuitStates?: CircuitStates;
 }
@@ -85,8 +91,10 @@ export function createApp(deps: ApiDeps): Hono {
   });
   const deliveriesQueue = producer.deliveries as ShardedQueue<DeliveryJobData>;
   const messagesQueue = producer.messages;
-  const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(deps.redis, config, logger);
-  const redisReady = () => deps.redis.status === 'ready';
+  const backend = producer.queueBackend;
+  const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(backend, config, logger);
+  const { redis } = deps;
+  const redisReady = redis ? () => redis.status === 'ready' : () => backend.ready();
 
   const app = new Hono();
   app.onError((error, c) => errorResponse(c, error, logger));
@@ -102,6 +110,7 @@ export function createApp(deps: ApiDeps): Hono {
     opsRoutes({
       ...deps,
       queues: [...messagesQueue.shards, ...deliveriesQueue.shards, maintenanceQueue],
+      queueStore: redis ? redisQueueStore(redis) : backend,
     }),
   );
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
@@ -109,8 +118,24 @@ export function createApp(deps: ApiDeps): Hono {
   // An API key acts for the platform; a portal session token only for its owner (scope.ts).
   app.use('/v1/*', requireApiKeyOrPortalToken(config.apiKeys, deps.dbClient.db));
   const circuitStates = deps.circuitStates ?? defaultCircuitStates(deps);
+  // The endpoint limits' sets, in Redis unless the queues are in PostgreSQL (trial mode), where
+  // the limits live in the delivering process's memory and statuses come from attempts alone.
+  const limitsRedis = redis ?? (backend.kind === 'redis' ? backend.redis('producer') : undefined);
   app.route('/v1/endpoints', endpointRoutes({ ...deps, guard, redisReady, circuitStates }));
-  app.route('/v1/messages', messageRoutes({ ...deps, deliveriesQueue, messagesQueue, redisReady }));
+  app.route(
+    '/v1/messages',
+    messageRoutes({
+      ...deps,
+      deliveriesQueue,
+      messagesQueue,
+      redisReady,
+      ...(config.endpointMaxInFlight > 0 &&
+        limitsRedis && {
+          deliveriesInFlight: (messageId: string, endpointIds: readonly string[]) =>
+            readDeliveriesInFlight(limitsRedis, config.queuePrefix, messageId, endpointIds),
+        }),
+    }),
+  );
   app.route('/v1/owners', ownerRoutes({ ...deps, portalPath: PORTAL_PATH }));
 
   app.get(`${PORTAL_PATH}/`, (c) => c.redirect(PORTAL_PATH, 301));
@@ -143,7 +168,7 @@ export function createApp(deps: ApiDeps): Hono {
         endpoints: ENDPOINTS_PAGE_PATH,
         queues: DASHBOARD_PATH,
         deliveriesQueueOf: (messageId) =>
-          boardName(config, DELIVERIES_QUEUE, shardOf(messageId, config.queueShards)),
+          boardName(config, DELIVERIES_QUEUE, shardOf(messageId, deliveriesQueue.shards.length)),
       },
     }),
   );
@@ -153,20 +178,34 @@ export function createApp(deps: ApiDeps): Hono {
 /** The breaker's state as the workers keep it in Redis; none (shown as "—") when it is off. */
 function defaultCircuitStates(deps: ApiDeps): CircuitStates | undefined {
   if (deps.config.circuitFailures === 0) return undefined;
-  return (endpointIds) => readCircuitStates(deps.redis, deps.config.queuePrefix, endpointIds);
+  const backend = deps.producer.queueBackend;
+  const redis = deps.redis ?? (backend.kind === 'redis' ? backend.redis('producer') : undefined);
+  if (!redis) return undefined;
+  return (endpointIds) => readCircuitStates(redis, deps.config.queuePrefix, endpointIds);
 }
 
 /**
- * A Queue on a connection someone else owns opens nothing of its own, so it needs no closing;
- * its errors (Redis down) are logged rather than thrown from an EventEmitter.
+ * On Redis, a Queue on a connection someone else owns opens nothing of its own, so it needs no
+ * closing; on PostgreSQL it is closed with the process. Its errors (Redis down) are logged rather
+ * than thrown from an EventEmitter.
  */
-function maintenanceQueueOn(redis: RedisClient, config: Config, logger: Logger): Queue {
-  const queue = new Queue(MAINTENANCE_QUEUE, {
-    connection: redis,
-    prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
-  });
+function maintenanceQueueOn(backend: QueueBackend, config: Config, logger: Logger): Queue {
+  const queue = backend.queue(
+    MAINTENANCE_QUEUE,
+    'producer',
+    singleQueuePrefix(config, MAINTENANCE_QUEUE),
+  );
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   return queue;
+}
+
+/** A Redis connection given in the deps, as the health check sees a queue store. */
+function redisQueueStore(redis: RedisClient): QueueStore {
+  return {
+    kind: 'redis',
+    ready: () => redis.status === 'ready',
+    ping: () => redis.ping().then(() => {}),
+  };
 }
 
 /** Every shard of a queue for Bull Board, each under its own name (queueShards.ts's boardName). */

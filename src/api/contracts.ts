@@ -45,6 +45,8 @@ export const contracts = z.registry<{ id: string; description?: string }>();
 export const eventTypeSchema = sendInputSchema.shape.eventType;
 
 const staleAfterDays = z.number().int().min(1).max(36_500);
+/** Up to a year: past that the stale sweep disables a failing endpoint first anyway. */
+const failingDisableAfterHours = z.number().int().min(1).max(8_760);
 const timestamp = z.iso.datetime();
 contracts.add(jsonValueSchema, { id: 'JsonValue' });
 
@@ -71,6 +73,11 @@ export const createEndpointRequest = z
     description: text(1000).optional(),
     /** Days without a success before the sweep deactivates it; default HOOKFLEET_STALE_AFTER_DAYS. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /**
+     * Hours of failed attempts with no success before it is disabled (reason `failing`); default
+     * HOOKFLEET_FAILING_DISABLE_AFTER_HOURS.
+     */
+    failingDisableAfterHours: failingDisableAfterHours.nullable().optional(),
     /** 'envelope' (default): {"type","timestamp","data"} around the payload; 'raw': the payload alone. */
     payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),
     /** Extra request headers sent on every attempt (no hop-by-hop, content-type or webhook-* names). */
@@ -89,6 +96,8 @@ export const updateEndpointRequest = z
     description: text(1000).optional(),
     /** Null restores the default. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /** Null restores the default. */
+    failingDisableAfterHours: failingDisableAfterHours.nullable().optional(),
     payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),
     /** A value sets that header, null removes it; headers not named are kept. */
     headers: endpointHeadersChangeSchema.optional(),

@@ -16,7 +16,6 @@ import {
   insertEndpointWithSecret,
   listEndpoints,
   rotateEndpointSecret,
-  setEndpointActive,
   updateEndpoint,
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
@@ -101,6 +100,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       eventTypes: input.eventTypes,
       description: input.description,
       staleAfterDays: input.staleAfterDays,
+      failingDisableAfterHours: input.failingDisableAfterHours,
       payloadFormat: input.payloadFormat,
       headers: input.headers,
       retryScheduleMs: input.retrySchedule,
@@ -161,8 +161,9 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
     // Only a change of state touches the row: re-enabling restarts the stale clock, and disabling
     // an endpoint the sweep already disabled keeps its reason ('stale').
     if (row && active !== undefined && active !== row.active) {
-      row = await setEndpointActive(db, existing.id, active, 'manual');
-      if (!active) deps.metrics.endpointsDeactivated.inc({ reason: 'manual' });
+      const change = await producer.setEndpointActive(existing.id, active);
+      row = change.row;
+      if (!active && change.changed) deps.metrics.endpointsDeactivated.inc({ reason: 'manual' });
     }
     if (!row) throw notFound(existing.id); // deleted meanwhile
     return c.json(toEndpointView(row));

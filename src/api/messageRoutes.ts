@@ -41,6 +41,14 @@ export interface MessageRoutesDeps {
   /** Fan-outs: a delivery whose fan-out has not run yet is not redelivered (it is on its way). */
   messagesQueue: ShardedQueue;
   redisReady: () => boolean;
+  /**
+   * Which of a message's endpoints an attempt is being sent to now (the endpoint limits'
+   * in-flight sets in Redis). Default: none known, every delivery's status from its attempts.
+   */
+  deliveriesInFlight?: (
+    messageId: string,
+    endpointIds: readonly string[],
+  ) => Promise<ReadonlySet<string>>;
 }
 
 export function messageRoutes(deps: MessageRoutesDeps): Hono {
@@ -56,6 +64,15 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
         404,
       );
     return row;
+  }
+
+  /**
+   * Best effort: with Redis unreachable the history still answers, and a delivery being sent
+   * shows as its attempts say (queued, or retrying).
+   */
+  async function inFlight(message: MessageRow): Promise<ReadonlySet<string>> {
+    if (!deps.deliveriesInFlight || !deps.redisReady()) return new Set();
+    return deps.deliveriesInFlight(message.id, message.endpointIds).catch(() => new Set());
   }
 
   app.post('/', async (c) => {
@@ -98,8 +115,11 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
 
   app.get('/:id', async (c) => {
     const message = await requireMessage(c, c.req.param('id'));
-    const attempts = await findAttemptsForMessage(db, message.id);
-    return c.json(toMessageView(message, attempts));
+    const [attempts, sending] = await Promise.all([
+      findAttemptsForMessage(db, message.id),
+      inFlight(message),
+    ]);
+    return c.json(toMessageView(message, attempts, sending));
   });
 
   app.post('/:id/redeliver', async (c) => {

@@ -1,7 +1,6 @@
 /** `/healthz` and `/metrics`: open (no credentials), for load balancers and Prometheus. */
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
-import type { RedisClient } from '../redis.js';
 import { pingDatabase, type DbClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -21,10 +20,17 @@ export const QUEUE_STATES = [
   'failed',
 ] as const;
 
+/** What /healthz and /metrics ask of where the queues live (a QueueBackend is one). */
+export interface QueueStore {
+  kind: 'redis' | 'postgres';
+  ready(): boolean;
+  ping(): Promise<void>;
+}
+
 export interface OpsRoutesDeps {
   logger: Logger;
   dbClient: DbClient;
-  redis: RedisClient;
+  queueStore: QueueStore;
   metrics: Metrics;
   queues: readonly Queue[];
 }
@@ -33,16 +39,20 @@ export function opsRoutes(deps: OpsRoutesDeps): Hono {
   const app = new Hono();
 
   app.get('/healthz', async (c) => {
+    const store = deps.queueStore;
+    const headers = { 'cache-control': 'no-store' };
+    if (store.kind === 'postgres') {
+      // Trial mode: the queues are in PostgreSQL too, so its answer is theirs.
+      const postgres = await probe(() => pingDatabase(deps.dbClient.sql));
+      const status = postgres === 'up' ? 'ok' : 'unavailable';
+      return c.json({ status, queues: 'postgres', postgres }, status === 'ok' ? 200 : 503, headers);
+    }
     const [redis, postgres] = await Promise.all([
-      deps.redis.status === 'ready'
-        ? probe(() => deps.redis.ping())
-        : Promise.resolve('down' as const),
+      store.ready() ? probe(() => store.ping()) : Promise.resolve('down' as const),
       probe(() => pingDatabase(deps.dbClient.sql)),
     ]);
     const status = redis === 'up' && postgres === 'up' ? 'ok' : 'unavailable';
-    return c.json({ status, redis, postgres }, status === 'ok' ? 200 : 503, {
-      'cache-control': 'no-store',
-    });
+    return c.json({ status, redis, postgres }, status === 'ok' ? 200 : 503, headers);
   });
 
   app.get('/metrics', async (c) => {
@@ -57,9 +67,9 @@ export function opsRoutes(deps: OpsRoutesDeps): Hono {
   return app;
 }
 
-/** Reads each queue's job counts (one Redis round trip per queue) into the queue-depth gauge. */
+/** Reads each queue's job counts (one round trip per queue) into the queue-depth gauge. */
 async function refreshQueueDepth(deps: OpsRoutesDeps): Promise<void> {
-  if (deps.redis.status !== 'ready') throw new Error('Redis is not connected');
+  if (!deps.queueStore.ready()) throw new Error('Redis is not connected');
   const counts = await withTimeout(
     Promise.all(deps.queues.map((queue) => queue.getJobCounts(...QUEUE_STATES))),
   );

@@ -15,8 +15,9 @@ import {
   listenError,
 } from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
-import { printBanner } from './banner.js';
-import { openProducer } from './openProducer.js';
+import { chooseQueueBackend } from '../queueBackend.js';
+import { printBanner, warnTrialMode } from './banner.js';
+import { openProducer, openQueueBackend } from './openProducer.js';
 
 const HELP = `Usage: hookfleet api [--help]
 
@@ -29,7 +30,8 @@ Options:
   -h, --help  show this help
 
 Environment: DATABASE_URL (required), REDIS_URL (or REDIS_CLUSTER_NODES), HOOKFLEET_QUEUE_SHARDS,
-PORT (default 3000), HOOKFLEET_API_KEYS,
+HOOKFLEET_QUEUE_BACKEND (redis|postgres; unset: Redis if one answers, else trial mode on
+PostgreSQL), PORT (default 3000), HOOKFLEET_API_KEYS,
 HOOKFLEET_ADMIN_USER, HOOKFLEET_ADMIN_PASSWORD, HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_ALLOW_CIDRS,
 HOOKFLEET_MAX_PAYLOAD_BYTES, HOOKFLEET_DELIVERY_TIMEOUT_MS (verification requests),
 HOOKFLEET_SECRET_ROTATION_OVERLAP_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,
@@ -51,29 +53,33 @@ export async function run(argv: string[]): Promise<number> {
   const logger = createLogger(loaded, 'hookfleet-api');
   survivePostgresConnectionErrors(logger);
   const life = new Lifecycle(logger);
+  const queueBackend = await chooseQueueBackend(loaded);
+  const redis = queueBackend === 'redis' ? loaded.redis : undefined;
   closeOnSignals(
     life,
     loaded.shutdownTimeoutMs,
     logger,
-    shutdownBudget({ redis: loaded.redis, databaseUrl: () => loaded.databaseUrl }, logger),
+    shutdownBudget({ redis, databaseUrl: () => loaded.databaseUrl }, logger),
   );
   await firstFailure([
     checkPostgres(loaded.databaseUrl),
-    checkRedis(loaded.redis),
+    ...(redis ? [checkRedis(redis)] : []),
     checkApiPort(loaded.port),
   ]);
   // After the checks: a run that cannot start has no use for credentials.
   const config = ensureCredentials(loaded, logger);
   try {
     const dbClient = life.add('database', createDbClient(loaded.databaseUrl), (c) => c.close());
-    const { producer, redis } = openProducer(life, config, dbClient, logger);
+    const backend = openQueueBackend(life, config, queueBackend, loaded.databaseUrl, logger);
+    if (backend.kind === 'postgres') warnTrialMode(logger, config, backend.schema);
+    const producer = openProducer(life, config, dbClient, backend, logger);
     const metrics = createMetrics();
     const api = life.add(
       'api',
-      await startApiServer({ config, logger, dbClient, producer, metrics, redis }),
+      await startApiServer({ config, logger, dbClient, producer, metrics }),
       (s) => s.close(),
     );
-    printBanner({ title: 'hookfleet api', port: api.port, loaded, config });
+    printBanner({ title: 'hookfleet api', port: api.port, loaded, config, queueBackend });
   } catch (error) {
     await life.close(DEGRADED_SHUTDOWN_MS);
     throw listenError(error, config.port);

@@ -7,6 +7,8 @@
  * the generated-credentials warning); a log shipper keeps a non-JSON line as a plain message.
  */
 import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { QueueBackendKind } from '../queueBackend.js';
 
 export interface BannerFacts {
   /** The process title: `hookfleet` or `hookfleet api`. */
@@ -16,9 +18,38 @@ export interface BannerFacts {
   loaded: Config;
   /** The config after it (with any generated credentials). */
   config: Config;
+  /** Where the queues run; `postgres` (trial mode) gets a box of its own. Default redis. */
+  queueBackend?: QueueBackendKind;
 }
 
-export function bannerLines({ title, port, loaded, config }: BannerFacts): string[] {
+/** Why trial mode was chosen, in the words of the variables that chose it. */
+function trialReason(loaded: Config): string {
+  return loaded.queueBackend === 'postgres'
+    ? 'HOOKFLEET_QUEUE_BACKEND=postgres'
+    : 'REDIS_URL is unset and no Redis answers at redis://127.0.0.1:6379';
+}
+
+/** The lines that say trial mode, what it is for and how to leave it. */
+export function trialModeLines(loaded: Config): string[] {
+  return [
+    '  ************************************************************************',
+    '  TRIAL MODE: the queues run on PostgreSQL, not Redis',
+    `  (${trialReason(loaded)}).`,
+    '  Fine for trying hookfleet out: one process, a few hundred deliveries/s.',
+    '  For production, run Redis and set REDIS_URL (see README, Trial mode).',
+    '  ************************************************************************',
+  ];
+}
+
+/** The same said in the log, once, for log readers who never see the banner. */
+export function warnTrialMode(logger: Logger, config: Config, schema: string): void {
+  logger.warn(
+    { queueBackend: 'postgres', schema, reason: trialReason(config) },
+    'trial mode: queues on PostgreSQL (one process only; use Redis in production)',
+  );
+}
+
+export function bannerLines({ title, port, loaded, config, queueBackend }: BannerFacts): string[] {
   const base = `http://127.0.0.1:${port}`;
   const generatedKey = loaded.apiKeys.length === 0 ? config.apiKeys[0] : undefined;
   const generatedAdmin = loaded.adminPassword === undefined;
@@ -29,6 +60,7 @@ export function bannerLines({ title, port, loaded, config }: BannerFacts): strin
     `  API         ${base}/v1   (reference: ${base}/openapi.json)`,
     `  Dashboard   ${base}/admin/queues   and ${base}/admin/endpoints`,
   ];
+  if (queueBackend === 'postgres') lines.splice(2, 0, ...trialModeLines(loaded));
   if (generatedKey !== undefined) lines.push(`  API key     ${generatedKey}`);
   if (generatedAdmin) {
     lines.push(

@@ -1,8 +1,9 @@
 import type { Config } from '../config.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
+import { openQueueBackend } from '../queueBackend.js';
 import { closeShardedQueue, openMessageQueues, type ShardedQueue } from '../queueShards.js';
-import { createProducerRedis, redisTargetVariable, waitUntilRedisReady } from '../redis.js';
+import { redisTargetVariable } from '../redis.js';
 
 /** How long a command waits for Redis before it reports it unreachable (exit code 1). */
 export const CLI_REDIS_WAIT_MS = 3000;
@@ -16,26 +17,27 @@ export interface DeliveriesQueue {
 }
 
 /**
- * The `deliveries` queue on a connection of its own, for commands that redeliver. Fails with
- * `redis_unavailable` (one line, no URL: it may hold a password) when Redis does not answer
- * within CLI_REDIS_WAIT_MS, rather than hanging while ioredis reconnects.
+ * The `deliveries` queue, for commands that redeliver, on the queue backend the fleet runs on
+ * (queueBackend.ts: Redis, or PostgreSQL in trial mode). Fails with `redis_unavailable` (one
+ * line, no URL: it may hold a password) when Redis does not answer within CLI_REDIS_WAIT_MS,
+ * rather than hanging while ioredis reconnects.
  */
 export async function openDeliveriesQueue(
   config: Config,
   command: string,
+  databaseUrl: string,
 ): Promise<DeliveriesQueue> {
-  const redis = createProducerRedis(config.redis, 'hookfleet:cli');
-  // Failed connection attempts are reported once, below; ioredis would print each of them.
-  redis.on('error', () => {});
-  if (!(await waitUntilRedisReady(redis, CLI_REDIS_WAIT_MS))) {
-    redis.disconnect();
+  const backend = await openQueueBackend(config, { databaseUrl });
+  const why = await backend.whyUnavailable(CLI_REDIS_WAIT_MS);
+  if (why !== undefined) {
+    await backend.close();
     throw new HookfleetError(
       'redis_unavailable',
       `${command}: cannot reach Redis within ${CLI_REDIS_WAIT_MS / 1000} s (check ${redisTargetVariable(config.redis)})`,
       503,
     );
   }
-  const { deliveries, messages } = openMessageQueues(config, redis);
+  const { deliveries, messages } = openMessageQueues(backend, config);
   for (const shard of [...deliveries.shards, ...messages.shards]) shard.on('error', () => {});
   const queue = deliveries as ShardedQueue<DeliveryJobData>;
   const messagesQueue = messages;
@@ -45,7 +47,7 @@ export async function openDeliveriesQueue(
     async close() {
       await closeShardedQueue(messagesQueue);
       await closeShardedQueue(queue);
-      await redis.quit().catch(() => redis.disconnect());
+      await backend.close();
     },
   };
 }

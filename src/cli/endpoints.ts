@@ -6,13 +6,13 @@ import {
   insertEndpoint,
   listEndpoints,
   rotateEndpointSecret,
-  setEndpointActive,
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { endpointHealthView, type EndpointHealthView } from '../views.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { Producer } from '../producer/producer.js';
+import { openQueueBackend } from '../queueBackend.js';
 import { createAddressGuard } from '../delivery/addressGuard.js';
 import { badArguments, parseCommandArgs } from './args.js';
 import { formatDurationMs, printFields, printTable } from './output.js';
@@ -28,6 +28,7 @@ const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rota
   add <url> [--event-type T]…   register an endpoint (prints its signing secret once); with
             [--owner O]         --owner it belongs to customer O and receives only O's messages
             [--description D] [--stale-after-days N]
+            [--failing-disable-after-hours N]
             [--payload-format envelope|raw]
                                 envelope (default): {"type","timestamp","data"}; raw: the payload
             [--header 'Name: value']…
@@ -35,7 +36,7 @@ const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rota
             [--retry-schedule 5s,5m,2h]
                                 delays before each retry; default HOOKFLEET_RETRY_SCHEDULE
   show <id>                     one endpoint with its health: counters, 24 h success rate, latency
-  enable <id>                   re-enable (restarts the stale clock)
+  enable <id>                   re-enable (restarts the stale clock, ends its failing streak)
   disable <id>                  disable; queued deliveries to it fail and can be replayed
   test <id>                     send a test event now (a worker delivers it)
   rotate-secret <id>            new signing secret, printed once; the old one keeps signing for
@@ -59,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       'event-type': { type: 'string', multiple: true },
       description: { type: 'string' },
       'stale-after-days': { type: 'string' },
+      'failing-disable-after-hours': { type: 'string' },
       owner: { type: 'string' },
       'payload-format': { type: 'string' },
       header: { type: 'string', multiple: true },
@@ -108,8 +110,18 @@ export async function run(argv: string[]): Promise<number> {
         if (staleAfterDays !== undefined && !/^[1-9]\d*$/.test(staleAfterDays)) {
           throw usage(`--stale-after-days takes a positive whole number (got '${staleAfterDays}')`);
         }
+        const failingHours = values['failing-disable-after-hours'];
+        if (
+          failingHours !== undefined &&
+          !(/^[1-9]\d{0,3}$/.test(failingHours) && Number(failingHours) <= 8760)
+        ) {
+          throw usage(
+            `--failing-disable-after-hours takes a whole number from 1 to 8760 (got '${failingHours}')`,
+          );
+        }
         const row = await insertEndpoint(dbClient.db, {
           url,
+          failingDisableAfterHours: failingHours === undefined ? null : Number(failingHours),
           ownerId: owner,
           eventTypes: values['event-type'] ?? [],
           description: values.description ?? '',
@@ -133,7 +145,14 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'enable':
       case 'disable': {
-        const row = await setEndpointActive(dbClient.db, target!, action === 'enable');
+        // Through a Producer, which reports the change to the operator webhook.
+        const producer = new Producer({ config, dbClient });
+        let row;
+        try {
+          ({ row } = await producer.setEndpointActive(target!, action === 'enable'));
+        } finally {
+          await producer.close();
+        }
         if (!row) throw notFound(target!);
         print([row]);
         return 0;
@@ -151,13 +170,17 @@ export async function run(argv: string[]): Promise<number> {
 
 async function sendTest(dbClient: DbClient, id: string, json: boolean): Promise<number> {
   await requireEndpoint(dbClient, id);
-  const producer = new Producer({ config: loadConfig(), dbClient });
+  const config = loadConfig();
+  // The backend the fleet runs on: Redis, or PostgreSQL in trial mode.
+  const backend = await openQueueBackend(config, { databaseUrl: dbClient.url });
+  const producer = new Producer({ config, dbClient, backend });
   try {
     const result = await producer.sendTestEvent(id);
     console.log(json ? JSON.stringify(result) : `queued test message ${result.id} for ${id}`);
     return 0;
   } finally {
     await producer.close();
+    await backend.close();
   }
 }
 
@@ -269,12 +292,19 @@ function printHealth(view: EndpointHealthView, config: Config): void {
     ['last success', view.lastSuccessAt ?? 'never'],
     ['last failure', view.lastFailureAt ?? 'never'],
     ['failures in a row', String(view.consecutiveFailures)],
+    ['failing since', view.failingSince ?? '— (not failing)'],
     ['attempts (all time)', `${view.successCount} succeeded, ${view.failureCount} failed`],
     [
       'stale after',
       view.staleAfterDays === null
         ? `${config.staleAfterDays} days without a success (the default)`
         : `${view.staleAfterDays} days without a success`,
+    ],
+    [
+      'disabled when failing for',
+      view.failingDisableAfterHours === null
+        ? `${config.failingDisableAfterHours} hours (the default)`
+        : `${view.failingDisableAfterHours} hours`,
     ],
     [
       'payload',

@@ -111,7 +111,7 @@ async function replay(
   { endpointId, since }: { endpointId: string; since: Date },
   json: boolean,
 ): Promise<number> {
-  const deliveries = await openDeliveriesQueue(config, 'failed replay');
+  const deliveries = await openDeliveriesQueue(config, 'failed replay', dbClient.url);
   const bar = createProgressBar(process.stderr, { lineIntervalMs: 2000 });
   try {
     const result = await replayFailedDeliveries(

@@ -6,6 +6,9 @@ import { findMessage } from '../db/messages.js';
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { redeliverMessage } from '../producer/redeliver.js';
+import type { Config } from '../config.js';
+import { readDeliveriesInFlight } from '../delivery/endpointLimits.js';
+import { createProducerRedis, quitRedis, waitUntilRedisReady } from '../redis.js';
 import { toMessageView, type MessageView } from '../views.js';
 import { badArguments, parseCommandArgs } from './args.js';
 import { openDeliveriesQueue } from './deliveriesQueue.js';
@@ -24,7 +27,8 @@ Attempts are written by the workers in batches, so the newest can lag by
 HOOKFLEET_RECORDER_FLUSH_MS.
 
 Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start', under
-HOOKFLEET_DATA_DIR), REDIS_URL and HOOKFLEET_QUEUE_PREFIX (redeliver).`;
+HOOKFLEET_DATA_DIR), REDIS_URL and HOOKFLEET_QUEUE_PREFIX (redeliver; show reads which
+deliveries are in flight there, and goes without when Redis does not answer within 1 s).`;
 
 /** Payloads are shown up to this many characters; --json shows them whole. */
 const PAYLOAD_PREVIEW_CHARS = 500;
@@ -54,14 +58,14 @@ export async function run(argv: string[]): Promise<number> {
     const message = await findMessage(dbClient.db, id);
     if (!message) throw new HookfleetError('not_found', `messages: no message ${id}`, 404);
     const json = values.json ?? false;
-    if (action === 'show') return await show(dbClient, message, json);
+    if (action === 'show') return await show(config, dbClient, message, json);
     const endpointIds = values.endpoint ?? message.endpointIds;
     const fanOut = new Set(message.endpointIds);
     const stranger = endpointIds.find((endpointId) => !fanOut.has(endpointId));
     if (stranger !== undefined) {
       throw usage(`redeliver: ${stranger} was not a recipient of ${message.id}`);
     }
-    const deliveries = await openDeliveriesQueue(config, 'messages redeliver');
+    const deliveries = await openDeliveriesQueue(config, 'messages redeliver', dbClient.url);
     try {
       const redeliveries = await redeliverMessage(
         deliveries.queue.forMessage(message.id),
@@ -84,14 +88,52 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function show(dbClient: DbClient, message: MessageRow, json: boolean): Promise<number> {
-  const view = toMessageView(message, await findAttemptsForMessage(dbClient.db, message.id));
+/** How long `show` waits for Redis to tell which deliveries are in flight before going without. */
+const IN_FLIGHT_WAIT_MS = 1000;
+
+async function show(
+  config: Config,
+  dbClient: DbClient,
+  message: MessageRow,
+  json: boolean,
+): Promise<number> {
+  const [attempts, sending] = await Promise.all([
+    findAttemptsForMessage(dbClient.db, message.id),
+    deliveriesInFlight(config, message),
+  ]);
+  const view = toMessageView(message, attempts, sending);
   if (json) {
     console.log(JSON.stringify(view));
     return 0;
   }
   printMessage(view);
   return 0;
+}
+
+/**
+ * Which deliveries are being sent now (the endpoint limits' in-flight sets), best effort: with
+ * Redis unreachable, or the in-flight limit off, statuses come from the attempts alone.
+ */
+async function deliveriesInFlight(
+  config: Config,
+  message: MessageRow,
+): Promise<ReadonlySet<string>> {
+  // In trial mode the limits live in the delivering process's memory: nothing to read here.
+  if (config.endpointMaxInFlight === 0 || config.queueBackend === 'postgres') return new Set();
+  const redis = createProducerRedis(config.redis, 'hookfleet:cli');
+  redis.on('error', () => {});
+  try {
+    if (!(await waitUntilRedisReady(redis, IN_FLIGHT_WAIT_MS))) return new Set();
+    return await readDeliveriesInFlight(
+      redis,
+      config.queuePrefix,
+      message.id,
+      message.endpointIds,
+    ).catch(() => new Set<string>());
+  } finally {
+    if (redis.status === 'ready') await quitRedis(redis);
+    else redis.disconnect();
+  }
 }
 
 function printMessage(view: MessageView): void {

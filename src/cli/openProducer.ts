@@ -3,25 +3,34 @@ import type { DbClient } from '../db/client.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { Producer } from '../producer/producer.js';
-import { createProducerRedis, quitRedis } from '../redis.js';
-import { logRepeatedErrors } from '../repeatedErrorLog.js';
+import { createQueueBackend, type QueueBackend, type QueueBackendKind } from '../queueBackend.js';
 
 /**
- * The Producer an api process sends with (`hookfleet api` and `start`), on a Redis connection of
- * its own that the api's health check and Bull Board share. Both are registered with `life`, so
- * they close after the server that uses them. A Redis outage is logged once per 30 s, not per
- * reconnect attempt.
+ * The queue backend of a long-lived command (`hookfleet start`, `api`, `worker`) and the Producer
+ * an api process sends with, on it. Both are registered with `life`, the backend first, so it
+ * closes after everything that uses it (the api's health check and Bull Board use the producer's
+ * queues). A Redis outage is logged once per 30 s, not per reconnect attempt.
  */
+export function openQueueBackend(
+  life: Lifecycle,
+  config: Config,
+  kind: QueueBackendKind,
+  databaseUrl: string,
+  logger: Logger,
+): QueueBackend {
+  return life.add('queue backend', createQueueBackend(config, kind, { databaseUrl, logger }), (b) =>
+    b.close(),
+  );
+}
+
 export function openProducer(
   life: Lifecycle,
   config: Config,
   dbClient: DbClient,
+  backend: QueueBackend,
   logger: Logger,
-): { producer: Producer; redis: ReturnType<typeof createProducerRedis> } {
-  const redis = life.add('redis', createProducerRedis(config.redis, 'hookfleet:api'), quitRedis);
-  redis.on('error', logRepeatedErrors(logger, 'warn', 'redis connection error'));
-  const producer = life.add('producer', new Producer({ config, dbClient, redis }), (p) =>
+): Producer {
+  return life.add('producer', new Producer({ config, dbClient, backend, logger }), (p) =>
     p.close(),
   );
-  return { producer, redis };
 }

@@ -4,6 +4,7 @@ import { createDbClient } from '../db/client.js';
 import { resolveDatabaseUrl } from '../db/embeddedPostgres.js';
 import { HookfleetError } from '../errors.js';
 import { Producer } from '../producer/producer.js';
+import { openQueueBackend } from '../queueBackend.js';
 import type { SendInput } from '../producer/sendInput.js';
 import { parseCommandArgs } from './args.js';
 
@@ -44,7 +45,9 @@ export async function run(argv: string[]): Promise<number> {
   const payload = parsePayload(await readSource(source));
   const config = loadConfig();
   const dbClient = createDbClient(await resolveDatabaseUrl(config), { max: 2 });
-  const producer = new Producer({ config, dbClient });
+  // The backend the fleet runs on: Redis, or PostgreSQL in trial mode.
+  const backend = await openQueueBackend(config, { databaseUrl: dbClient.url });
+  const producer = new Producer({ config, dbClient, backend });
   try {
     const result = await producer.send({
       eventType,
@@ -61,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await producer.close();
+    await backend.close();
     await dbClient.close();
   }
 }

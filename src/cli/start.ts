@@ -20,14 +20,18 @@ import {
 } from '../startupChecks.js';
 import { parseCommandArgs } from './args.js';
 import { printBanner } from './banner.js';
-import { openProducer } from './openProducer.js';
+import { chooseQueueBackend } from '../queueBackend.js';
+import { openProducer, openQueueBackend } from './openProducer.js';
+import { warnTrialMode } from './banner.js';
 
 const HELP = `Usage: hookfleet start
 
 Runs the whole fleet in one process: migrations, the HTTP API with Bull Board, a delivery
 worker and the scheduler (stale-endpoint sweep). With DATABASE_URL unset it starts an embedded
 PostgreSQL kept under HOOKFLEET_DATA_DIR (.hookfleet/); with REDIS_URL unset it uses
-redis://127.0.0.1:6379. Without API keys or dashboard credentials it generates them and prints
+redis://127.0.0.1:6379 if a Redis answers there, and otherwise runs its queues on that
+PostgreSQL (trial mode: one process, for trying hookfleet out; HOOKFLEET_QUEUE_BACKEND=redis or
+postgres forces either). Without API keys or dashboard credentials it generates them and prints
 them once. SIGTERM or SIGINT shuts everything down gracefully.
 
 Environment: every variable of the api and worker commands (see 'hookfleet api --help' and
@@ -48,15 +52,18 @@ export async function run(argv: string[]): Promise<number> {
   survivePostgresConnectionErrors(logger);
   const life = new Lifecycle(logger);
   let databaseUrl = loaded.databaseUrl;
+  // Before anything else: it decides which stores the checks and the shutdown probe look at.
+  const queueBackend = await chooseQueueBackend(loaded);
+  const redis = queueBackend === 'redis' ? loaded.redis : undefined;
   closeOnSignals(
     life,
     loaded.shutdownTimeoutMs,
     logger,
-    shutdownBudget({ redis: loaded.redis, databaseUrl: () => databaseUrl }, logger),
+    shutdownBudget({ redis, databaseUrl: () => databaseUrl }, logger),
   );
   await firstFailure([
     databaseUrl === undefined ? checkDataDirWritable(loaded.dataDir) : checkPostgres(databaseUrl),
-    checkRedis(loaded.redis),
+    ...(redis ? [checkRedis(redis)] : []),
     checkApiPort(loaded.port),
   ]);
   // After the checks: a run that cannot start has no use for credentials.
@@ -74,14 +81,24 @@ export async function run(argv: string[]): Promise<number> {
     await runMigrations(databaseUrl);
     const dbClient = life.add('database', createDbClient(databaseUrl), (c) => c.close());
     const metrics = createMetrics();
-    const { producer, redis } = openProducer(life, config, dbClient, logger);
-    life.add('worker', startWorker({ config, logger, dbClient, metrics }), (w) => w.close());
-    life.add('maintenance', await startMaintenance({ config, logger, dbClient, metrics }), (m) =>
-      m.close(),
+    const backend = openQueueBackend(life, config, queueBackend, databaseUrl, logger);
+    if (backend.kind === 'postgres') warnTrialMode(logger, config, backend.schema);
+    const producer = openProducer(life, config, dbClient, backend, logger);
+    const worker = life.add(
+      'worker',
+      startWorker({ config, logger, dbClient, metrics, backend }),
+      (w) => w.close(),
     );
+    life.add(
+      'maintenance',
+      await startMaintenance({ config, logger, dbClient, metrics, backend }),
+      (m) => m.close(),
+    );
+    // This process's worker keeps the breaker's view (in Redis, or in its memory in trial mode).
+    const circuitStates = config.circuitFailures === 0 ? undefined : worker.circuitStates;
     const api = life.add(
       'api',
-      await startApiServer({ config, logger, dbClient, producer, metrics, redis }),
+      await startApiServer({ config, logger, dbClient, producer, metrics, circuitStates }),
       (a) => a.close(),
     );
     logger.info(
@@ -91,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
       },
       'hookfleet is up',
     );
-    printBanner({ title: 'hookfleet', port: api.port, loaded, config });
+    printBanner({ title: 'hookfleet', port: api.port, loaded, config, queueBackend });
   } catch (error) {
     // Whatever started is stopped (the embedded PostgreSQL above all) before the one-line error.
     await life.close(DEGRADED_SHUTDOWN_MS);

@@ -1,5 +1,9 @@
+import { closeShardedQueue, openShardedQueue, shardCount } from '../queueShards.js';
 import { pino } from 'pino';
 import { loadConfig } from '../config.js';
+import { createOperatorEvents } from '../delivery/operatorEvents.js';
+import { MESSAGES_QUEUE } from '../jobs.js';
+import { chooseQueueBackend, createQueueBackend } from '../queueBackend.js';
 import { createDbClient } from '../db/client.js';
 import { resolveDatabaseUrl } from '../db/embeddedPostgres.js';
 import {
@@ -16,7 +20,9 @@ const HELP = `Usage: hookfleet sweep [--dry-run] [--json]
 Runs the stale-endpoint sweep once, now, and exits. It deactivates active endpoints whose last
 success (or reactivation, or creation) is older than their threshold (their own staleAfterDays,
 else HOOKFLEET_STALE_AFTER_DAYS), reports endpoints within HOOKFLEET_STALE_WARNING_DAYS of it
-once as endpoint.stale_warning, and deletes attempt history older than
+once as endpoint.stale_warning, disables endpoints failing with no success for longer than
+their failingDisableAfterHours (else HOOKFLEET_FAILING_DISABLE_AFTER_HOURS; warned at half of
+it as endpoint.failing_warning), and deletes attempt history older than
 HOOKFLEET_ATTEMPT_RETENTION_DAYS. Workers run the same sweep on HOOKFLEET_SWEEP_CRON; running
 both at once is safe.
 
@@ -27,9 +33,9 @@ Options:
 
 Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start', under
 HOOKFLEET_DATA_DIR), HOOKFLEET_STALE_AFTER_DAYS, HOOKFLEET_STALE_WARNING_DAYS,
-HOOKFLEET_ATTEMPT_RETENTION_DAYS, HOOKFLEET_OPERATOR_WEBHOOK_URL,
-HOOKFLEET_OPERATOR_WEBHOOK_SECRET, HOOKFLEET_OPERATOR_ALLOW_CIDRS (if the operator URL is
-private), HOOKFLEET_DELIVERY_TIMEOUT_MS, LOG_LEVEL (logs go to stderr).`;
+HOOKFLEET_FAILING_DISABLE_AFTER_HOURS, HOOKFLEET_ATTEMPT_RETENTION_DAYS,
+HOOKFLEET_OPERATOR_WEBHOOK_URL and HOOKFLEET_OPERATOR_WEBHOOK_SECRET (events are queued on
+REDIS_URL for the workers to deliver), LOG_LEVEL (logs go to stderr).`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('sweep', argv, {
@@ -41,7 +47,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
-  const dbClient = createDbClient(await resolveDatabaseUrl(config), { max: 2 });
+  const databaseUrl = await resolveDatabaseUrl(config);
+  const dbClient = createDbClient(databaseUrl, { max: 2 });
   const progress = createProgressReporter(process.stderr, DEFAULT_SWEEP_BATCH_SIZE);
   // Logs on stderr keep stdout for the result (--json); each line first clears the progress bar.
   const logger = pino(
@@ -53,10 +60,20 @@ export async function run(argv: string[]): Promise<number> {
       },
     },
   );
+  const dryRun = values['dry-run'] ?? false;
+  // Operational events are messages the workers deliver: queued only when there is somewhere to send them.
+  const backend =
+    !dryRun && config.operatorWebhookUrl !== undefined
+      ? createQueueBackend(config, await chooseQueueBackend(config), { databaseUrl, logger })
+      : undefined;
+  // Each event goes to its message's shard of `messages` (queueShards.ts).
+  const queue =
+    backend &&
+    openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out');
+  const events = queue && createOperatorEvents({ sql: dbClient.sql, queue, config, logger });
   try {
-    const dryRun = values['dry-run'] ?? false;
     const result = await sweepStaleEndpoints(
-      { config, logger, dbClient },
+      { config, logger, dbClient, events },
       { dryRun, ...(!dryRun && { onProgress: progress.update }) },
     );
     progress.clear();
@@ -66,6 +83,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     progress.clear();
+    if (queue) await closeShardedQueue(queue);
+    await backend?.close();
     await dbClient.close();
   }
 }
@@ -76,13 +95,13 @@ export function formatResult(result: SweepResult, staleAfterDays: number): strin
   if (!result.dryRun) {
     const failed =
       result.eventsFailed > 0
-        ? ` ${result.eventsFailed} operator webhook POSTs failed (see the log).`
+        ? ` ${result.eventsFailed} batches of operational events could not be queued (see the log).`
         : '';
-    return `Deactivated ${result.deactivated} stale endpoints, warned ${result.warned}, pruned ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages (${took}).${failed}`;
+    return `Deactivated ${result.deactivated} stale endpoints, warned ${result.warned}, disabled ${result.failingDisabled} failing endpoints, warned ${result.failingWarned}, pruned ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages (${took}).${failed}`;
   }
   const lines = [
     `Dry run, nothing changed: ${result.deactivated} endpoints would be deactivated (default threshold ${staleAfterDays} days), ` +
-      `${result.warned} warned, ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages pruned (${took}).`,
+      `${result.warned} warned, ${result.failingDisabled} failing endpoints would be disabled and ${result.failingWarned} warned, ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages pruned (${took}).`,
   ];
   if (result.sample.length > 0) {
     const rows = result.sample.map((row) => [
@@ -130,7 +149,13 @@ export function createProgressReporter(
     update: (done, total, phase) => {
       if (total <= minTotal) return;
       const label =
-        phase === 'deactivate' ? 'deactivating' : phase === 'warn' ? 'warning' : 'pruning attempts';
+        phase === 'deactivate'
+          ? 'deactivating'
+          : phase === 'warn'
+            ? 'warning'
+            : phase === 'failing'
+              ? 'disabling failing endpoints'
+              : 'pruning attempts';
       const percent = Math.floor(Math.min(1, done / total) * 100);
       bar.draw(
         done,

@@ -17,6 +17,7 @@ import {
   milliseconds,
   percent,
   stateBadge,
+  failingCell,
   staleCell,
   timeCell,
   type CircuitLookup,
@@ -35,6 +36,8 @@ export interface DetailViewModel {
   /** How many rows each of the two tables shows at most. */
   rowLimit: number;
   staleWarningDays: number;
+  /** HOOKFLEET_FAILING_DISABLE_AFTER_HOURS. */
+  failingDisableAfterHours: number;
   /** HOOKFLEET_RETRY_SCHEDULE, shown for endpoints without a schedule of their own. */
   defaultRetryScheduleMs: readonly number[];
   flash?: Flash | undefined;
@@ -100,6 +103,19 @@ function facts(model: DetailViewModel): Html {
     <dd>${endpoint.successCount} succeeded, ${endpoint.failureCount} failed attempts</dd>
     <dt>Circuit</dt>
     <dd data-fact="circuit">${circuitCell(model.circuits, endpoint.id, now)}</dd>
+    <dt>Failing since</dt>
+    <dd data-fact="failingSince">
+      ${failingCell({
+        active: endpoint.active,
+        failingSince: endpoint.failingSince,
+        disableAfterHours: endpoint.failingDisableAfterHours ?? model.failingDisableAfterHours,
+        now,
+      })}
+      <span class="muted small"
+        >(disabled after ${endpoint.failingDisableAfterHours ?? model.failingDisableAfterHours}
+        hours of failures${endpoint.failingDisableAfterHours === null ? ', the default' : ''})</span
+      >
+    </dd>
     <dt>Stale in</dt>
     <dd data-fact="staleIn">
       ${staleCell({

@@ -7,6 +7,7 @@ import {
   milliseconds,
   percent,
   stateBadge,
+  failingCell,
   staleCell,
   timeCell,
   type CircuitLookup,
@@ -32,6 +33,8 @@ export interface ListViewModel {
   pageSize: number;
   defaultStaleAfterDays: number;
   staleWarningDays: number;
+  /** HOOKFLEET_FAILING_DISABLE_AFTER_HOURS, the threshold of endpoints without one of their own. */
+  failingDisableAfterHours: number;
   flash?: Flash | undefined;
 }
 
@@ -108,6 +111,7 @@ function table(model: ListViewModel): Html {
         <th>Success (24 h)</th>
         <th>Latency mean / p95 (24 h)</th>
         <th>Consecutive failures</th>
+        <th>Failing since</th>
         <th>Circuit</th>
         <th>Stale in</th>
       </tr>
@@ -145,6 +149,14 @@ function tableRow(model: ListViewModel, row: EndpointHealth): Html {
       ${milliseconds(stats.meanLatencyMs)} / ${milliseconds(stats.p95LatencyMs)}
     </td>
     <td data-col="consecutiveFailures" class="num">${endpoint.consecutiveFailures}</td>
+    <td data-col="failingSince">
+      ${failingCell({
+        active: endpoint.active,
+        failingSince: endpoint.failingSince,
+        disableAfterHours: endpoint.failingDisableAfterHours ?? model.failingDisableAfterHours,
+        now: model.now,
+      })}
+    </td>
     <td data-col="circuit">${circuitCell(model.circuits, endpoint.id, model.now)}</td>
     <td data-col="staleIn" class="num">
       ${staleCell({

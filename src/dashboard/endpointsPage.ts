@@ -27,7 +27,7 @@ import {
   recentAttempts,
   type EndpointStateFilter,
 } from '../db/endpointHealth.js';
-import { findEndpoint, setEndpointActive } from '../db/endpoints.js';
+import { findEndpoint } from '../db/endpoints.js';
 import { listFailedDeliveries } from '../db/failedDeliveries.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
@@ -55,7 +55,7 @@ export interface EndpointsPageDeps {
   logger: Logger;
   dbClient: DbClient;
   /** Sends test events; its `deliveries` queue is where replays go. */
-  producer: Pick<Producer, 'sendTestEvent' | 'deliveries'>;
+  producer: Pick<Producer, 'sendTestEvent' | 'deliveries' | 'setEndpointActive'>;
   /** Counts manual deactivations, as PATCH /v1/endpoints/:id does. Default: not counted. */
   metrics?: Metrics;
   /** False while the producer's Redis connection is down: test and replay then fail at once. */
@@ -173,6 +173,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         pageSize: LIST_PAGE_SIZE,
         defaultStaleAfterDays: config.staleAfterDays,
         staleWarningDays: config.staleWarningDays,
+        failingDisableAfterHours: config.failingDisableAfterHours,
         flash: flashFromQuery(query),
       }),
     );
@@ -198,6 +199,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
         failed,
         rowLimit: DETAIL_ROW_LIMIT,
         staleWarningDays: config.staleWarningDays,
+        failingDisableAfterHours: config.failingDisableAfterHours,
         defaultRetryScheduleMs: config.retryScheduleMs,
         flash: flashFromQuery(c.req.query()),
       }),
@@ -242,13 +244,13 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
 
   action('enable', async (_c, endpoint) => {
     if (endpoint.active) return { done: 'already-active' };
-    await setEndpointActive(db, endpoint.id, true);
+    await deps.producer.setEndpointActive(endpoint.id, true);
     return { done: 'enabled' };
   });
 
   action('disable', async (_c, endpoint) => {
     if (!endpoint.active) return { done: 'already-disabled' };
-    await setEndpointActive(db, endpoint.id, false, 'manual');
+    await deps.producer.setEndpointActive(endpoint.id, false);
     deps.metrics?.endpointsDeactivated.inc({ reason: 'manual' });
     return { done: 'disabled' };
   });

@@ -163,6 +163,33 @@ export function staleCell(options: {
     : html`<span title="${title}">${text}</span>`;
 }
 
+/**
+ * "Failing since": when the endpoint's attempts started failing with no success since, and when
+ * the failing sweep disables it (its failingSince plus its threshold in hours); a warning badge
+ * from half of it, when `endpoint.failing_warning` is sent. A dash when it is not failing.
+ */
+export function failingCell(options: {
+  active: boolean;
+  failingSince: Date | null;
+  disableAfterHours: number;
+  now: Date;
+}): Html {
+  const { active, failingSince, disableAfterHours, now } = options;
+  if (failingSince === null) return html`<span class="muted">—</span>`;
+  const since = timeCell(failingSince, now);
+  if (!active) return since;
+  const hourMs = 3_600_000;
+  const disableAt = new Date(failingSince.getTime() + disableAfterHours * hourMs);
+  const title = `disabled after ${disableAfterHours} hours of failures; at ${exactTime(disableAt)}`;
+  const warned = now.getTime() - failingSince.getTime() >= (disableAfterHours * hourMs) / 2;
+  return html`${since}
+    <div class="small" title="${title}">
+      <span class="${warned ? 'badge warn' : 'muted'}"
+        >disabled ${relativeTime(disableAt, now)}</span
+      >
+    </div>`;
+}
+
 // A page of its own, with no script: the pages are plain forms and links. The customer portal
 // (portalView.ts) shares them.
 export const STYLES = `

@@ -30,12 +30,7 @@ import { getCookie } from 'hono/cookie';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { findEndpointHealth, listEndpointHealth, recentAttempts } from '../db/endpointHealth.js';
-import {
-  findEndpoint,
-  insertEndpoint,
-  setEndpointActive,
-  updateEndpoint,
-} from '../db/endpoints.js';
+import { findEndpoint, insertEndpoint, updateEndpoint } from '../db/endpoints.js';
 import { listOwnerMessages, recentOwnerAttempts } from '../db/ownerActivity.js';
 import type { AddressGuard } from '../delivery/addressGuard.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
@@ -55,7 +50,7 @@ import { refuseCrossSite } from './refuseCrossSite.js';
 export interface PortalPageDeps {
   config: Config;
   dbClient: DbClient;
-  producer: Pick<Producer, 'deliveries'>;
+  producer: Pick<Producer, 'deliveries' | 'setEndpointActive'>;
   guard: AddressGuard;
   redisReady: () => boolean;
   /** Where the portal is mounted, e.g. '/portal'. */
@@ -181,7 +176,11 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     ]);
     const model = { ownerId, now, endpoints, messages, attempts, flash, created };
     return c.html(
-      portalHome(frame, { ...model, staleWarningDays: config.staleWarningDays }),
+      portalHome(frame, {
+        ...model,
+        staleWarningDays: config.staleWarningDays,
+        failingDisableAfterHours: config.failingDisableAfterHours,
+      }),
       status,
     );
   }
@@ -253,7 +252,7 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
       const endpoint = await endpointOf(c, owner);
       if (!endpoint) return notFound(c, owner);
       if (endpoint.active !== (action === 'enable'))
-        await setEndpointActive(db, endpoint.id, action === 'enable', 'manual');
+        await deps.producer.setEndpointActive(endpoint.id, action === 'enable');
       return c.redirect(`${base}/endpoints/${endpoint.id}?done=${action}d`, 303);
     });
   }

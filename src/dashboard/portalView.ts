@@ -13,6 +13,7 @@ import {
   pageShell,
   percent,
   stateBadge,
+  failingCell,
   staleCell,
   timeCell,
   type Flash,
@@ -68,6 +69,8 @@ export interface PortalHomeModel {
   messages: readonly OwnerMessage[];
   attempts: readonly AttemptSelect[];
   staleWarningDays: number;
+  /** HOOKFLEET_FAILING_DISABLE_AFTER_HOURS. */
+  failingDisableAfterHours: number;
   flash?: Flash | undefined;
   /** The secret of the endpoint just added: shown this once. */
   created?: { id: string; secret: string } | undefined;
@@ -107,6 +110,7 @@ function endpointTable(frame: PortalFrame, model: PortalHomeModel): Html {
         <th>Last success</th>
         <th>Success (24 h)</th>
         <th>Failures in a row</th>
+        <th>Failing since</th>
         <th>Disabled in</th>
         <th></th>
       </tr>
@@ -133,6 +137,15 @@ function endpointTable(frame: PortalFrame, model: PortalHomeModel): Html {
                       last ${timeCell(endpoint.lastFailureAt, model.now)}
                     </div>`
               }
+            </td>
+            <td data-col="failingSince">
+              ${failingCell({
+                active: endpoint.active,
+                failingSince: endpoint.failingSince,
+                disableAfterHours:
+                  endpoint.failingDisableAfterHours ?? model.failingDisableAfterHours,
+                now: model.now,
+              })}
             </td>
             <td class="num">
               ${staleCell({

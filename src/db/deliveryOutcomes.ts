@@ -28,6 +28,18 @@ export interface EndpointTally {
   failures: number;
   /** Failures after the newest success in this tally (or all of them, if none succeeded). */
   failuresSinceSuccess: number;
+  /** The earliest of those failures: where `failing_since` starts if the endpoint was not failing. */
+  firstFailureSinceSuccessAtMs: number | undefined;
+}
+
+/** An endpoint whose first success after an `endpoint.failing_warning` this write recorded. */
+export interface RecoveredEndpoint {
+  id: string;
+  ownerId: string | null;
+  url: string;
+  /** When the failing streak that ended began. */
+  failingSince: Date;
+  lastSuccessAt: Date;
 }
 
 /** Bounds of an attempt row's `error`, whatever produced the text. */
@@ -41,14 +53,17 @@ const INT_MAX = 2_147_483_647;
  * id order, one UPDATE … FROM unnest(), one INSERT of the attempt rows.
  *
  * `last_success_at = greatest(old, new)`, so whichever worker writes last, it never moves
- * backwards. Error texts go through readableText here too, whoever made them: a NUL in one would
- * make PostgreSQL refuse the whole statement.
+ * backwards. `failing_since` is set by the first failure after the newest success and kept while
+ * failures go on, cleared by a newer success. Error texts go through readableText here too,
+ * whoever made them: a NUL in one would make PostgreSQL refuse the whole statement.
+ *
+ * Returns the endpoints this write ended a warned failing streak of (see RecoveredEndpoint).
  */
 export async function writeDeliveryOutcomes(
   sql: postgres.Sql,
   tallies: ReadonlyMap<string, EndpointTally>,
   attempts: readonly AttemptRecord[],
-): Promise<void> {
+): Promise<RecoveredEndpoint[]> {
   // Sorted ids and an ordered FOR UPDATE: two workers flushing overlapping endpoints lock them in
   // the same order, so they queue behind each other instead of deadlocking.
   const ids = [...tallies.keys()].sort();
@@ -64,9 +79,10 @@ export async function writeDeliveryOutcomes(
   // reserved connection drops mid-transaction (porsager/postgres#1208), which is what a
   // PostgreSQL outage does. Data-modifying CTEs always run, whether read or not. Counters arrive
   // as bigint and consecutive_failures saturates, so no tally can overflow an int column.
-  await sql`
+  const [result] = await sql<{ recovered: RecoveredRow[] | null }[]>`
     with locked as (
-      select id from endpoints where id = any(${pgArray(ids)}::text[]) order by id for update
+      select id, failing_since as was_failing_since, failing_warned_at
+      from endpoints where id = any(${pgArray(ids)}::text[]) order by id for update
     ), v as (
       -- Times come from the worker's clock; one running ahead must not put last_success_at in
       -- the future, where greatest() would keep it and the sweep would never see the endpoint
@@ -74,6 +90,8 @@ export async function writeDeliveryOutcomes(
       select id,
         case when success_at is null then null else least(success_at, now()) end as last_success_at,
         case when failure_at is null then null else least(failure_at, now()) end as last_failure_at,
+        case when first_failure_at is null then null else least(first_failure_at, now()) end
+          as first_failure_at,
         successes, failures, failures_since_success
       from unnest(
         ${pgArray(ids)}::text[],
@@ -81,8 +99,10 @@ export async function writeDeliveryOutcomes(
         ${pgArray(rows.map((r) => iso(r.lastFailureAtMs)))}::timestamptz[],
         ${pgArray(rows.map((r) => r.successes))}::bigint[],
         ${pgArray(rows.map((r) => r.failures))}::bigint[],
-        ${pgArray(rows.map((r) => r.failuresSinceSuccess))}::bigint[]
-      ) as u(id, success_at, failure_at, successes, failures, failures_since_success)
+        ${pgArray(rows.map((r) => r.failuresSinceSuccess))}::bigint[],
+        ${pgArray(rows.map((r) => iso(r.firstFailureSinceSuccessAtMs)))}::timestamptz[]
+      ) as u(id, success_at, failure_at, successes, failures, failures_since_success,
+             first_failure_at)
     ), updated as (
       update endpoints e set
         last_success_at = greatest(e.last_success_at, v.last_success_at),
@@ -95,11 +115,24 @@ export async function writeDeliveryOutcomes(
           when v.last_failure_at is null or v.last_failure_at <= e.last_success_at
           then e.consecutive_failures
           else e.consecutive_failures + v.failures end),
+        -- The same three cases: a newer success restarts the streak from the failures after it
+        -- (none: not failing); failures older than the stored success change nothing; newer
+        -- failures start a streak unless one is running. Never before the success it follows,
+        -- whatever the workers' clocks say.
+        failing_since = case
+          when v.last_success_at is not null
+            and (e.last_success_at is null or v.last_success_at >= e.last_success_at)
+          then case when v.first_failure_at is null then null
+                    else greatest(v.first_failure_at, v.last_success_at) end
+          when v.last_failure_at is null or v.last_failure_at <= e.last_success_at
+          then e.failing_since
+          else coalesce(e.failing_since, greatest(v.first_failure_at, e.last_success_at)) end,
         success_count = e.success_count + v.successes,
         failure_count = e.failure_count + v.failures
       from v join locked using (id)
       where e.id = v.id
-      returning e.id
+      returning e.id, e.owner_id, e.url, e.failing_since, e.last_success_at,
+        locked.was_failing_since, locked.failing_warned_at
     ), inserted as (
       insert into attempts
         (message_id, endpoint_id, attempt_number, attempted_at, outcome, status_code, duration_ms, error)
@@ -115,7 +148,28 @@ export async function writeDeliveryOutcomes(
       )
       returning id
     )
-    select (select count(*) from updated) as updated, (select count(*) from inserted) as inserted`;
+    select (select count(*) from inserted) as inserted,
+      (select json_agg(json_build_object('id', id, 'owner_id', owner_id, 'url', url,
+                'failing_since', was_failing_since, 'last_success_at', last_success_at))
+       from updated
+       where failing_since is null and was_failing_since is not null
+         and failing_warned_at >= was_failing_since) as recovered`;
+  return (result?.recovered ?? []).map((row) => ({
+    id: row.id,
+    ownerId: row.owner_id,
+    url: row.url,
+    failingSince: new Date(row.failing_since),
+    lastSuccessAt: new Date(row.last_success_at),
+  }));
+}
+
+/** A row of `recovered`, as json_build_object gives it. */
+interface RecoveredRow {
+  id: string;
+  owner_id: string | null;
+  url: string;
+  failing_since: string;
+  last_success_at: string;
 }
 
 /**
@@ -192,6 +246,7 @@ export function repairTally(tally: EndpointTally): EndpointTally {
     successes: clampInt(tally.successes, 0, Number.MAX_SAFE_INTEGER),
     failures: clampInt(tally.failures, 0, Number.MAX_SAFE_INTEGER),
     failuresSinceSuccess: clampInt(tally.failuresSinceSuccess, 0, INT_MAX),
+    firstFailureSinceSuccessAtMs: time(tally.firstFailureSinceSuccessAtMs),
   };
 }
 

@@ -15,6 +15,7 @@ import {
   asc,
   desc,
   eq,
+  ne,
   getTableColumns,
   gt,
   gte,
@@ -25,6 +26,7 @@ import {
 } from 'drizzle-orm';
 import type { AttemptSelect, EndpointAttemptStats } from './attempts.js';
 import type { Database } from './client.js';
+import { OPERATOR_ENDPOINT_ID } from './operatorMessages.js';
 import { attempts, endpoints, type EndpointRow } from './schema.js';
 import { staleDeadline, staleThreshold } from './staleClock.js';
 
@@ -139,7 +141,10 @@ export async function listEndpointHealth(
     .leftJoinLateral(stats, sql`true`)
     .where(
       and(
-        query.id === undefined ? undefined : eq(endpoints.id, query.id),
+        // The operator's endpoint is no customer endpoint: only its own page shows it.
+        query.id === undefined
+          ? ne(endpoints.id, OPERATOR_ENDPOINT_ID)
+          : eq(endpoints.id, query.id),
         query.ownerId === undefined ? undefined : eq(endpoints.ownerId, query.ownerId),
         query.afterId === undefined ? undefined : gt(endpoints.id, query.afterId),
         stateCondition(query.state ?? 'all'),
@@ -181,7 +186,11 @@ export async function countEndpointsByState(
       failing: sql<number>`(count(*) filter (where ${endpoints.consecutiveFailures} > 0))::int`,
     })
     .from(endpoints)
-    .where(ownerId === undefined ? undefined : eq(endpoints.ownerId, ownerId));
+    .where(
+      ownerId === undefined
+        ? ne(endpoints.id, OPERATOR_ENDPOINT_ID)
+        : eq(endpoints.ownerId, ownerId),
+    );
   const all = row?.all ?? 0;
   const active = row?.active ?? 0;
   return { all, active, disabled: all - active, failing: row?.failing ?? 0 };

@@ -1,5 +1,6 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Database } from './client.js';
+import { OPERATOR_ENDPOINT_ID } from './operatorMessages.js';
 import { endpoints, type EndpointRow } from './schema.js';
 import { newId, newSecret } from '../ids.js';
 
@@ -10,6 +11,7 @@ export interface NewEndpoint {
   eventTypes?: string[];
   description?: string;
   staleAfterDays?: number | null;
+  failingDisableAfterHours?: number | null;
   /** Default 'envelope'. */
   payloadFormat?: 'envelope' | 'raw' | undefined;
   /** Checked by delivery/endpointHeaders.ts; default none. */
@@ -29,6 +31,7 @@ export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      failingDisableAfterHours: input.failingDisableAfterHours ?? null,
       payloadFormat: input.payloadFormat ?? 'envelope',
       headers: input.headers ?? {},
       retryScheduleMs: input.retryScheduleMs ?? null,
@@ -69,14 +72,20 @@ export async function listEndpoints(
     .where(
       and(
         afterId === undefined ? undefined : sql`${endpoints.id} > ${afterId}`,
-        ownerId === undefined ? undefined : eq(endpoints.ownerId, ownerId),
+        // The operator's endpoint is listed to no one (db/operatorMessages.ts).
+        ownerId === undefined
+          ? ne(endpoints.id, OPERATOR_ENDPOINT_ID)
+          : eq(endpoints.ownerId, ownerId),
       ),
     )
     .orderBy(asc(endpoints.id))
     .limit(limit);
 }
 
-/** Enables or disables an endpoint; enabling restarts its stale clock. */
+/**
+ * Enables or disables an endpoint; enabling restarts its stale clock and ends its failing streak
+ * (it starts again at the next failure), so the failing sweep does not disable it again at once.
+ */
 export async function setEndpointActive(
   db: Database,
   id: string,
@@ -87,10 +96,48 @@ export async function setEndpointActive(
     .update(endpoints)
     .set(
       active
-        ? { active: true, reactivatedAt: sql`now()`, deactivatedAt: null, deactivationReason: null }
+        ? {
+            active: true,
+            reactivatedAt: sql`now()`,
+            deactivatedAt: null,
+            deactivationReason: null,
+            failingSince: null,
+          }
         : { active: false, deactivatedAt: sql`now()`, deactivationReason: reason },
     )
     .where(eq(endpoints.id, id))
+    .returning();
+  return row;
+}
+
+/**
+ * setEndpointActive for a change made by hand, telling whether the state changed: an endpoint
+ * already in that state is left alone (disabling one the sweep disabled keeps its reason).
+ */
+export async function changeEndpointActive(
+  db: Database,
+  id: string,
+  active: boolean,
+): Promise<{ row: EndpointRow | undefined; changed: boolean }> {
+  const current = await findEndpoint(db, id);
+  if (!current || current.active === active) return { row: current, changed: false };
+  const row = await setEndpointActive(db, id, active, 'manual');
+  return { row, changed: row !== undefined };
+}
+
+/**
+ * Disables an endpoint if it is active (a receiver answered 410 Gone); undefined when it was not
+ * (already disabled, deleted), so exactly one of several concurrent callers reports the change.
+ */
+export async function disableActiveEndpoint(
+  db: Database,
+  id: string,
+  reason: string,
+): Promise<EndpointRow | undefined> {
+  const [row] = await db
+    .update(endpoints)
+    .set({ active: false, deactivatedAt: sql`now()`, deactivationReason: reason })
+    .where(and(eq(endpoints.id, id), eq(endpoints.active, true)))
     .returning();
   return row;
 }
@@ -133,6 +180,7 @@ export async function insertEndpointWithSecret(
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      failingDisableAfterHours: input.failingDisableAfterHours ?? null,
       payloadFormat: input.payloadFormat ?? 'envelope',
       headers: input.headers ?? {},
       retryScheduleMs: input.retryScheduleMs ?? null,
@@ -147,6 +195,8 @@ export interface EndpointChanges {
   description?: string | undefined;
   /** Null restores the default (HOOKFLEET_STALE_AFTER_DAYS). */
   staleAfterDays?: number | null | undefined;
+  /** Null restores the default (HOOKFLEET_FAILING_DISABLE_AFTER_HOURS). */
+  failingDisableAfterHours?: number | null | undefined;
   payloadFormat?: 'envelope' | 'raw' | undefined;
   /** The whole new set (see delivery/endpointHeaders.ts changedHeaders). */
   headers?: Record<string, string> | undefined;

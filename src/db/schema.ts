@@ -74,6 +74,17 @@ export const endpoints = pgTable(
      */
     staleWarnedAt: tz('stale_warned_at'),
     /**
+     * When its attempts started failing with no success since: set by the success recorder at the
+     * first failure after a success (clamped to the database's clock, never moved while failing),
+     * cleared by a success and by re-enabling. The maintenance queue disables an endpoint failing
+     * for longer than its threshold (reason `failing`).
+     */
+    failingSince: tz('failing_since'),
+    /** When `endpoint.failing_warning` was last reported; counts only while newer than `failing_since`. */
+    failingWarnedAt: tz('failing_warned_at'),
+    /** Per-endpoint failing threshold in hours; null means HOOKFLEET_FAILING_DISABLE_AFTER_HOURS. */
+    failingDisableAfterHours: integer('failing_disable_after_hours'),
+    /**
      * 'envelope': the body is the Standard Webhooks envelope {"type","timestamp","data"} around
      * the payload (src/delivery/envelope.ts); 'raw': the payload alone. Endpoints created before
      * the envelope existed were set to 'raw' by their migration, so their receivers see no change.
@@ -112,6 +123,11 @@ export const endpoints = pgTable(
     index('endpoints_stale_after_days_active_idx')
       .on(t.staleAfterDays)
       .where(sql`${t.active} and ${t.staleAfterDays} is not null`),
+    // Failing sweep: the (few) active endpoints failing right now. failing_since changes only when
+    // an endpoint starts or stops failing, so the recorder's updates of healthy endpoints stay HOT.
+    index('endpoints_failing_since_active_idx')
+      .on(t.failingSince)
+      .where(sql`${t.active} and ${t.failingSince} is not null`),
     // Clearing expired previous secrets (maintenance): only endpoints mid-rotation are indexed,
     // so the index stays a handful of rows however many endpoints there are.
     index('endpoints_previous_secret_expires_idx')

@@ -13,6 +13,7 @@
  *   `endpoints_stale_after_days_active_idx` (usually a handful of rows).
  */
 import type postgres from 'postgres';
+import { OPERATOR_ENDPOINT_ID } from './operatorMessages.js';
 import { indexedStaleClock, staleClock, staleThreshold } from './staleClock.js';
 
 type Sql = postgres.Sql;
@@ -69,12 +70,14 @@ function scanRange(
   afterIndexedClock?: Date,
 ): Fragment {
   const indexed = indexedStaleClock(sql);
+  // The operator's endpoint is never swept: it carries the news of everything else.
+  const active = sql`active and id <> ${OPERATOR_ENDPOINT_ID}`;
   if (scan === 'default') {
-    return sql`active
+    return sql`${active}
       ${afterIndexedClock === undefined ? sql`` : sql`and ${indexed} >= ${iso(afterIndexedClock)}::timestamptz`}
       and ${indexed} < ${iso(defaultCutoff)}::timestamptz`;
   }
-  return sql`active
+  return sql`${active}
     and stale_after_days < ${rule.defaultDays}::int
     and ${indexed} >= ${iso(defaultCutoff)}::timestamptz`;
 }

@@ -28,7 +28,9 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
 export interface EndpointLimitsOptions {
-  redis: RedisClient;
+  /** Where the fleet's limits live; or `store`, e.g. one process's memory (localEndpointLimits.ts). */
+  redis?: RedisClient;
+  store?: LimitsStore;
   /** The queue prefix (HOOKFLEET_QUEUE_PREFIX), so a `{hash-tag}` keeps these keys in its slot. */
   prefix: string;
   /** Most deliveries in flight to one endpoint across the fleet (the adaptive limit's top); 0 means no cap. */
@@ -128,17 +130,61 @@ function busyRetryMs(lastAttemptMs: number): number {
 /**
  * Start of an endpoint's keys. Each script takes three keys of one endpoint, which a Redis
  * Cluster accepts only in one slot: there the endpoint id is a hash tag, which also spreads the
- * endpoints over the masters. One node keeps the names it always had.
+ * endpoints over the masters. One node (and the in-memory store) keeps the names it always had.
  */
-function endpointKeyBase(redis: RedisClient, prefix: string, endpointId: string): string {
-  return redis.isCluster
-    ? `${prefix}:endpoints:{${endpointId}}`
-    : `${prefix}:endpoints:${endpointId}`;
+function endpointKeyBase(prefix: string, endpointId: string, cluster: boolean): string {
+  return cluster ? `${prefix}:endpoints:{${endpointId}}` : `${prefix}:endpoints:${endpointId}`;
 }
 
 /** The hash holding an endpoint's circuit state and in-flight limit. */
-function endpointStateKey(redis: RedisClient, prefix: string, endpointId: string): string {
-  return `${endpointKeyBase(redis, prefix, endpointId)}:limits`;
+export function endpointStateKey(prefix: string, endpointId: string, cluster = false): string {
+  return `${endpointKeyBase(prefix, endpointId, cluster)}:limits`;
+}
+
+/**
+ * The sorted set of an endpoint's admitted deliveries (member: the permit's token, score: its
+ * lease end). A token starts with the delivery's job id and a `/`, so the set also tells which
+ * deliveries are being sent now (readDeliveriesInFlight), at no cost per delivery.
+ */
+function inFlightKey(prefix: string, endpointId: string, cluster = false): string {
+  return `${endpointKeyBase(prefix, endpointId, cluster)}:in-flight`;
+}
+
+/** An endpoint's three keys, as the scripts take them (hash-tagged on a cluster). */
+export function endpointLimitKeys(prefix: string, endpointId: string, cluster = false): LimitKeys {
+  return [
+    endpointStateKey(prefix, endpointId, cluster),
+    inFlightKey(prefix, endpointId, cluster),
+    `${endpointKeyBase(prefix, endpointId, cluster)}:postponed`,
+  ];
+}
+
+/**
+ * Which of a message's deliveries are being sent now, by any worker: the endpoints whose
+ * in-flight set holds a live permit of a delivery of `messageId` (its job ids all start with the
+ * message id and a dot). Empty when the in-flight limit is off, since nothing is kept then.
+ */
+export async function readDeliveriesInFlight(
+  redis: RedisClient,
+  prefix: string,
+  messageId: string,
+  endpointIds: readonly string[],
+  nowMs = Date.now(),
+): Promise<ReadonlySet<string>> {
+  const sending = new Set<string>();
+  if (endpointIds.length === 0) return sending;
+  // One command per endpoint rather than one pipeline: on a Redis Cluster each endpoint's set
+  // may live on another node, and a cluster pipeline must stay within one slot.
+  const replies = await Promise.all(
+    endpointIds.map((id) =>
+      redis.zrangebyscore(inFlightKey(prefix, id, redis.isCluster), nowMs, '+inf'),
+    ),
+  );
+  const mine = `${messageId}.`;
+  endpointIds.forEach((id, index) => {
+    if (replies[index]?.some((token) => token.startsWith(mine))) sending.add(id);
+  });
+  return sending;
 }
 
 /**
@@ -153,7 +199,7 @@ async function readStates(
   if (redis.isCluster) {
     return Promise.all(
       endpointIds.map((id) =>
-        redis.hmget(endpointStateKey(redis, prefix, id), 'state', 'retryAt').then(
+        redis.hmget(endpointStateKey(prefix, id, true), 'state', 'retryAt').then(
           (fields): [Error | null, unknown] => [null, fields],
           (error: Error): [Error | null, unknown] => [error, null],
         ),
@@ -161,9 +207,7 @@ async function readStates(
     );
   }
   const pipeline = redis.pipeline();
-  for (const id of endpointIds) {
-    pipeline.hmget(endpointStateKey(redis, prefix, id), 'state', 'retryAt');
-  }
+  for (const id of endpointIds) pipeline.hmget(endpointStateKey(prefix, id), 'state', 'retryAt');
   return (await pipeline.exec()) ?? [];
 }
 
@@ -198,6 +242,20 @@ export async function readCircuitStates(
   return states;
 }
 
+/**
+ * Where the limits' state lives and how its two atomic steps run. `admit` and `release` take an
+ * endpoint (the store names its keys: endpointLimitKeys) and the ARGV of the .lua scripts, and
+ * answer as they do; `read` answers circuitStates.
+ */
+export interface LimitsStore {
+  admit(endpointId: string, args: (string | number)[]): Promise<[string, number]>;
+  release(endpointId: string, args: (string | number)[]): Promise<string[]>;
+  read(endpointIds: readonly string[], nowMs: number): Promise<ReadonlyMap<string, CircuitState>>;
+}
+
+/** An endpoint's state hash, its in-flight sorted set and its set of postponed deliveries. */
+export type LimitKeys = readonly [state: string, inFlight: string, postponed: string];
+
 type LimitsRedis = RedisClient & {
   hookfleetAdmit(
     circuitKey: string,
@@ -213,22 +271,34 @@ type LimitsRedis = RedisClient & {
   ): Promise<string[]>;
 };
 
+/**
+ * The store a fleet shares: the .lua scripts on Redis, on keys named after `prefix` (hash-tagged
+ * by endpoint on a Redis Cluster, today's names on one node).
+ */
+export function redisLimitsStore(redis: RedisClient, prefix: string): LimitsStore {
+  const scripts = redis as LimitsRedis;
+  if (typeof scripts.hookfleetAdmit !== 'function') {
+    redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
+    redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
+  }
+  const keysOf = (id: string) => endpointLimitKeys(prefix, id, redis.isCluster);
+  return {
+    admit: (id, args) => scripts.hookfleetAdmit(...keysOf(id), ...args),
+    release: (id, args) => scripts.hookfleetRelease(...keysOf(id), ...args),
+    read: (endpointIds, nowMs) => readCircuitStates(redis, prefix, endpointIds, nowMs),
+  };
+}
+
 export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLimits {
   const { prefix, maxInFlight, failureThreshold, cooldownMs, leaseMs, logger, metrics } = options;
   const enabled = maxInFlight > 0 || failureThreshold > 0;
   const clock = options.now ?? Date.now;
-  // A token only has to be unique among one endpoint's deliveries in flight: a random prefix per
+  // A token only has to be unique among one endpoint's deliveries in flight: a random part per
   // process and a counter are, and cost less per delivery than random bytes each time.
   const tokenPrefix = `${randomBytes(6).toString('base64url')}.`;
   let tokenCount = 0;
-  const redis = options.redis as LimitsRedis;
-  if (enabled && typeof redis.hookfleetAdmit !== 'function') {
-    redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
-    redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
-  }
-  const stateKey = (id: string) => endpointStateKey(redis, prefix, id);
-  const inFlightKey = (id: string) => `${endpointKeyBase(redis, prefix, id)}:in-flight`;
-  const postponedKey = (id: string) => `${endpointKeyBase(redis, prefix, id)}:postponed`;
+  if (!options.store && !options.redis) throw new Error('endpoint limits need redis or a store');
+  const store = options.store ?? redisLimitsStore(options.redis!, prefix);
 
   let lastWarningMs = 0;
   const warn = (error: unknown, what: string) => {
@@ -240,14 +310,12 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
   return {
     async admit(endpointId, jobId) {
       if (!enabled) return { admitted: true, permit: { endpointId, token: undefined } };
-      const token = `${tokenPrefix}${(++tokenCount).toString(36)}`;
+      // The job id first: readDeliveriesInFlight tells from it which deliveries are being sent.
+      const token = `${jobId ?? ''}/${tokenPrefix}${(++tokenCount).toString(36)}`;
       const now = clock();
       let answer: [string, number];
       try {
-        answer = await redis.hookfleetAdmit(
-          stateKey(endpointId),
-          inFlightKey(endpointId),
-          postponedKey(endpointId),
+        answer = await store.admit(endpointId, [
           now,
           token,
           leaseMs,
@@ -255,7 +323,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           failureThreshold > 0 ? 1 : 0,
           jobId ?? '',
           STATE_KEY_TTL_MS,
-        );
+        ]);
       } catch (error) {
         warn(error, 'admission');
         return { admitted: true, permit: { endpointId, token: undefined } };
@@ -279,10 +347,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
     async release(permit, verdict) {
       if (permit.token === undefined) return;
       try {
-        const [transition, ...postponed] = await redis.hookfleetRelease(
-          stateKey(permit.endpointId),
-          inFlightKey(permit.endpointId),
-          postponedKey(permit.endpointId),
+        const [transition, ...postponed] = await store.release(permit.endpointId, [
           permit.token,
           verdict,
           clock(),
@@ -293,7 +358,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           maxInFlight,
           Math.max(0, clock() - (permit.admittedAtMs ?? clock())),
           MAX_PROMOTED_ON_CLOSE,
-        );
+        ]);
         if (transition === 'opened' || transition === 'reopened') {
           metrics?.circuitsOpened.inc();
           logger.warn(
@@ -313,6 +378,6 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       }
     },
 
-    circuitStates: (endpointIds) => readCircuitStates(redis, prefix, endpointIds, clock()),
+    circuitStates: (endpointIds) => store.read(endpointIds, clock()),
   };
 }

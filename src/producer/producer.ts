@@ -2,20 +2,18 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Queue } from 'bullmq';
 import { loadConfig, type Config } from '../config.js';
 import { createDbClient, type DbClient } from '../db/client.js';
-import { findEndpoint } from '../db/endpoints.js';
+import { changeEndpointActive, findEndpoint } from '../db/endpoints.js';
+import type { EndpointRow } from '../db/schema.js';
+import { createOperatorEvents, type OperatorEvents } from '../delivery/operatorEvents.js';
+import type { Logger } from '../logger.js';
 import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from '../db/messages.js';
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
 import { addMessageJobs } from '../jobs.js';
 import { Lifecycle } from '../lifecycle.js';
-import {
-  createProducerRedis,
-  PRODUCER_REDIS_WAIT_MS,
-  type RedisClient,
-  quitRedis,
-  waitUntilRedisReady,
-} from '../redis.js';
+import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
+import { PRODUCER_REDIS_WAIT_MS, type RedisClient } from '../redis.js';
 import {
   closeShardedQueue,
   openMessageQueues,
@@ -37,6 +35,13 @@ export interface ProducerOptions {
   dbClient?: DbClient;
   /** A Redis connection to use instead of one made from config.redis (not closed by close()). */
   redis?: RedisClient;
+  /**
+   * Where the queues live (not closed by close()). Default: the one HOOKFLEET_QUEUE_BACKEND
+   * names, Redis unless it says `postgres` (then on DATABASE_URL).
+   */
+  backend?: QueueBackend;
+  /** Where the Producer logs operational events it publishes and failures to; default nowhere. */
+  logger?: Logger;
   /**
    * Most sends waiting to be stored while a batch is written; past it send() fails at once with
    * 503 `overloaded`. Default 10,000.
@@ -68,16 +73,15 @@ export interface SendResult {
 export class Producer {
   private readonly config: Config;
   private readonly dbClient: DbClient;
-  private readonly redis: RedisClient;
+  private readonly backend: QueueBackend;
   private readonly queue: ShardedQueue;
   private readonly messagesShards: ShardedQueue;
   /** Recording the number of shards in use, once, before the first enqueue (queueShards.ts). */
   private shardsRecorded: Promise<unknown> | undefined;
   private readonly batcher: MessageBatcher;
+  private readonly events: OperatorEvents;
   /** What close() closes, in reverse order: the batcher, the queues, then the connections it opened. */
   private readonly life = new Lifecycle();
-  /** One wait for a (re)connecting Redis, shared by the sends that arrive meanwhile. */
-  private redisWait: Promise<boolean> | undefined;
 
   constructor(options: ProducerOptions = {}) {
     this.config = options.config ?? loadConfig();
@@ -94,20 +98,29 @@ export class Producer {
         c.close(),
       );
     }
-    this.redis =
-      options.redis ??
+    this.backend =
+      options.backend ??
       this.life.add(
-        'redis',
-        createProducerRedis(this.config.redis, 'hookfleet:producer'),
-        quitRedis,
+        'queue backend',
+        createQueueBackend(this.config, undefined, {
+          producerRedis: options.redis,
+          databaseUrl: this.dbClient.url,
+        }),
+        (b) => b.close(),
       );
-    const queues = openMessageQueues(this.config, this.redis);
+    const queues = openMessageQueues(this.backend, this.config);
     this.queue = this.life.add('deliveries queue', queues.deliveries, closeShardedQueue);
     this.messagesShards = this.life.add('messages queue', queues.messages, closeShardedQueue);
     // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
     // BullMQ prints every failed reconnection attempt to stderr.
-    for (const shard of [...this.queue.shards, ...this.messages.shards])
+    for (const shard of [...this.queue.shards, ...this.messagesShards.shards])
       shard.on('error', () => {});
+    this.events = createOperatorEvents({
+      sql: this.dbClient.sql,
+      queue: this.messagesShards,
+      config: this.config,
+      ...(options.logger && { logger: options.logger }),
+    });
     this.batcher = this.life.add(
       'message batcher',
       new MessageBatcher({
@@ -119,6 +132,38 @@ export class Producer {
       }),
       (b) => b.close(),
     );
+  }
+
+  /** Where this producer's queues live; the api reports on it and checks it before enqueuing. */
+  get queueBackend(): QueueBackend {
+    return this.backend;
+  }
+
+  /**
+   * Enables or disables an endpoint by hand (API, command line, dashboard, portal) and, when its
+   * state changed, reports `endpoint.enabled` or `endpoint.disabled` (reason `manual`) to the
+   * operator webhook. Undefined: no such endpoint.
+   */
+  async setEndpointActive(
+    id: string,
+    active: boolean,
+  ): Promise<{ row: EndpointRow | undefined; changed: boolean }> {
+    const result = await changeEndpointActive(this.dbClient.db, id, active);
+    if (result.changed && result.row) {
+      const { row } = result;
+      await this.events.publish([
+        {
+          type: active ? 'endpoint.enabled' : 'endpoint.disabled',
+          data: {
+            endpointId: row.id,
+            ownerId: row.ownerId,
+            url: row.url,
+            ...(!active && { reason: 'manual' }),
+          },
+        },
+      ]);
+    }
+    return result;
   }
 
   /** The `deliveries` queue's shards (retries, postponements, redeliveries), for the dashboard. */
@@ -296,15 +341,9 @@ export class Producer {
 
   /** Undefined once Redis is ready; otherwise why not, after one wait shared by every caller. */
   private async whyRedisUnavailable(): Promise<string | undefined> {
-    if (this.redis.status !== 'ready') {
-      this.redisWait ??= waitUntilRedisReady(this.redis, PRODUCER_REDIS_WAIT_MS).finally(() => {
-        this.redisWait = undefined;
-      });
-      if (!(await this.redisWait)) {
-        return `no connection (${this.redis.status}) after ${PRODUCER_REDIS_WAIT_MS} ms`;
-      }
-    }
-    return this.whyShardsUnrecorded();
+    return (
+      (await this.backend.whyUnavailable(PRODUCER_REDIS_WAIT_MS)) ?? this.whyShardsUnrecorded()
+    );
   }
 
   /**
@@ -312,9 +351,9 @@ export class Producer {
    * to are recorded before its first job; once per producer, tried again after a failure.
    */
   private async whyShardsUnrecorded(): Promise<string | undefined> {
-    // One shard writes to shard 0 only, which every worker serves.
-    if (this.config.queueShards === 1) return undefined;
-    this.shardsRecorded ??= recordQueueShards(this.redis, this.config).catch((error: unknown) => {
+    // One shard writes to shard 0 only, which every worker serves; PostgreSQL has one shard.
+    if (this.messagesShards.shards.length === 1) return undefined;
+    this.shardsRecorded ??= recordQueueShards(this.backend, this.config).catch((error: unknown) => {
       this.shardsRecorded = undefined;
       return error instanceof Error ? error : new Error(String(error));
     });

@@ -12,6 +12,8 @@
  *   2xx                                                   -> succeeded
  *   retryable failure, schedule not run out               -> retry (recorded 'retrying')
  *   permanent failure, or the schedule has run out        -> failed (recorded 'failed')
+ *   ... and 410 Gone                                      -> the endpoint is disabled (`gone`)
+ *   ... and the schedule has run out                      -> message.attempt.exhausted
  */
 import { DeliveryError, PermanentDeliveryError, RetryableDeliveryError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -25,10 +27,19 @@ import { signatureHeader } from '../delivery/signature.js';
 import type { SuccessRecorder } from './successRecorder.js';
 import type { EndpointRow } from '../db/schema.js';
 import type { AttemptSlots } from './attemptSlots.js';
+import type { DeliveryFailureEvents } from './deliveryFailureEvents.js';
+import { OPERATOR_ENDPOINT_ID } from '../db/operatorMessages.js';
 
 export interface DeliveryAttemptDeps {
   endpoints: EndpointCache;
   client: DeliveryClient;
+  /**
+   * Client for the operator's endpoint only, whose address guard also allows
+   * HOOKFLEET_OPERATOR_ALLOW_CIDRS. Default: `client`.
+   */
+  operatorClient?: DeliveryClient | undefined;
+  /** Disables endpoints that answer 410 and reports exhausted deliveries. Default: neither. */
+  failures?: DeliveryFailureEvents | undefined;
   /** Per-endpoint in-flight cap and circuit breaker, shared through Redis. */
   limits: EndpointLimits;
   /** HTTP attempts in flight in this process, shared by fan-outs and delivery jobs. */
@@ -156,8 +167,9 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
     }
     let verdict: AttemptVerdict = 'none';
     let permit: Permit | undefined;
+    let endpoint: EndpointRow | undefined;
     try {
-      const endpoint = usableEndpoint(endpointId, read.row);
+      endpoint = usableEndpoint(endpointId, read.row);
       if (endpoint.retryScheduleMs !== null) schedule = endpoint.retryScheduleMs;
       // A delivery the circuit breaker holds back is postponed for free only while it is younger
       // than its whole retry schedule; after that each refusal counts as an attempt, so a delivery
@@ -184,7 +196,9 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
       startedMs = performance.now();
       const timestampSec = Math.floor(attemptedAt.getTime() / 1000);
       const body = request.content.body(endpoint.payloadFormat);
-      const { statusCode } = await deps.client.post({
+      const client =
+        endpoint.id === OPERATOR_ENDPOINT_ID ? (deps.operatorClient ?? deps.client) : deps.client;
+      const { statusCode } = await client.post({
         url: endpoint.url,
         body,
         headers: {
@@ -221,6 +235,11 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
         ? `gave up after ${attemptNumber} attempts: ${error.message}`
         : error.message;
       deps.logger.info({ messageId, endpointId, attemptNumber, reason }, 'delivery failed');
+      if (endpoint && deps.failures) {
+        if (error.statusCode === 410) await deps.failures.gone(endpoint, messageId, error.message);
+        else if (error.retryable)
+          await deps.failures.exhausted(endpoint, messageId, attemptNumber, reason);
+      }
       return { kind: 'failed', reason };
     } finally {
       if (permit) await deps.limits.release(permit, verdict);

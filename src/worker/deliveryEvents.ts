@@ -5,10 +5,9 @@
  * QueueEvents listener sees every delivery end. Tests and tools that follow deliveries use it;
  * off by default, because it costs Redis one stream entry per delivery.
  */
-import { QueueEventsProducer } from 'bullmq';
-import type { RedisClient } from '../redis.js';
+import type { QueueBackend } from '../queueBackend.js';
 import { DELIVERIES_QUEUE, deliveryJobId } from '../jobs.js';
-import { shardOf, shardPrefix, type ShardSettings } from '../queueShards.js';
+import { shardCount, shardOf, shardPrefix, type ShardSettings } from '../queueShards.js';
 import type { Logger } from '../logger.js';
 
 /** As BullMQ's own event stream: its default length. */
@@ -28,20 +27,16 @@ export interface DeliveryEvents {
 
 export function createDeliveryEvents(options: {
   enabled: boolean;
-  redis: RedisClient;
+  /** Whose `deliveries` queue's event streams the events go on (Redis: the fan-out connection). */
+  backend: QueueBackend;
   /** Each delivery's event goes to the stream of its message's shard of `deliveries`. */
   settings: ShardSettings;
   logger: Logger;
 }): DeliveryEvents {
   if (!options.enabled) return { ended: () => Promise.resolve(), close: () => Promise.resolve() };
-  const { settings } = options;
-  const producers = Array.from(
-    { length: settings.queueShards },
-    (_, shard) =>
-      new QueueEventsProducer(DELIVERIES_QUEUE, {
-        connection: options.redis,
-        prefix: shardPrefix(settings, DELIVERIES_QUEUE, shard),
-      }),
+  const { backend, settings } = options;
+  const producers = Array.from({ length: shardCount(backend, settings) }, (_, shard) =>
+    backend.queueEventsProducer(DELIVERIES_QUEUE, shardPrefix(settings, DELIVERIES_QUEUE, shard)),
   );
   return {
     async ended(messageId, endpointId, failedReason) {

@@ -11,6 +11,7 @@ export function emptyTally(): EndpointTally {
     successes: 0,
     failures: 0,
     failuresSinceSuccess: 0,
+    firstFailureSinceSuccessAtMs: undefined,
   };
 }
 
@@ -21,12 +22,23 @@ export function addToTally(tally: EndpointTally, attempt: AttemptRecord, atMs: n
     if (tally.lastSuccessAtMs === undefined || atMs >= tally.lastSuccessAtMs) {
       tally.lastSuccessAtMs = atMs;
       tally.failuresSinceSuccess = 0;
+      // Failures recorded here before this success (in time) no longer make a streak.
+      if (
+        tally.firstFailureSinceSuccessAtMs !== undefined &&
+        tally.firstFailureSinceSuccessAtMs <= atMs
+      )
+        tally.firstFailureSinceSuccessAtMs = undefined;
     }
   } else {
     tally.failures += 1;
     tally.lastFailureAtMs = Math.max(tally.lastFailureAtMs ?? atMs, atMs);
-    if (tally.lastSuccessAtMs === undefined || atMs >= tally.lastSuccessAtMs)
+    if (tally.lastSuccessAtMs === undefined || atMs >= tally.lastSuccessAtMs) {
       tally.failuresSinceSuccess += 1;
+      tally.firstFailureSinceSuccessAtMs = Math.min(
+        tally.firstFailureSinceSuccessAtMs ?? atMs,
+        atMs,
+      );
+    }
   }
 }
 
@@ -34,6 +46,8 @@ export function addToTally(tally: EndpointTally, attempt: AttemptRecord, atMs: n
 export function mergeTallies(older: EndpointTally, newer: EndpointTally): EndpointTally {
   const max = (a: number | undefined, b: number | undefined) =>
     a === undefined ? b : b === undefined ? a : Math.max(a, b);
+  const min = (a: number | undefined, b: number | undefined) =>
+    a === undefined ? b : b === undefined ? a : Math.min(a, b);
   return {
     lastSuccessAtMs: max(older.lastSuccessAtMs, newer.lastSuccessAtMs),
     lastFailureAtMs: max(older.lastFailureAtMs, newer.lastFailureAtMs),
@@ -43,6 +57,10 @@ export function mergeTallies(older: EndpointTally, newer: EndpointTally): Endpoi
       newer.lastSuccessAtMs !== undefined
         ? newer.failuresSinceSuccess
         : older.failuresSinceSuccess + newer.failures,
+    firstFailureSinceSuccessAtMs:
+      newer.lastSuccessAtMs !== undefined
+        ? newer.firstFailureSinceSuccessAtMs
+        : min(older.firstFailureSinceSuccessAtMs, newer.firstFailureSinceSuccessAtMs),
   };
 }
 

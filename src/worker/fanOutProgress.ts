@@ -7,6 +7,7 @@
  * carries the rest (a retry, a postponement, a guard of a slow attempt). Deleted when the fan-out
  * completes; the expiry only clears bitmaps of fan-outs that never complete.
  */
+import type { QueueBackend } from '../queueBackend.js';
 import type { RedisClient } from '../redis.js';
 
 /** Longer than any fan-out could take, including its takeovers. */
@@ -43,4 +44,36 @@ export function createFanOutProgress(redis: RedisClient, prefix: string): FanOut
       await redis.del(key(messageId));
     },
   };
+}
+
+/**
+ * The same in one process's memory, for trial mode: a takeover happens only within the process
+ * (a fan-out retried after an error), so that is where the progress has to be; after a crash the
+ * fan-out runs again from the start (at-least-once, as with a bitmap that expired).
+ */
+export function createLocalFanOutProgress(): FanOutProgress {
+  const finished = new Map<string, Set<number>>();
+  return {
+    finished(messageId) {
+      let done = finished.get(messageId);
+      if (!done) finished.set(messageId, (done = new Set()));
+      const seen = new Set(done);
+      return Promise.resolve((index) => seen.has(index));
+    },
+    mark(messageId, index) {
+      finished.get(messageId)?.add(index);
+      return Promise.resolve();
+    },
+    clear(messageId) {
+      finished.delete(messageId);
+      return Promise.resolve();
+    },
+  };
+}
+
+/** The progress store of `backend`: Redis's, shared by the fleet, or this process's memory. */
+export function fanOutProgressOn(backend: QueueBackend, prefix: string): FanOutProgress {
+  return backend.kind === 'redis'
+    ? createFanOutProgress(backend.redis('fan-out'), prefix)
+    : createLocalFanOutProgress();
 }

@@ -9,8 +9,7 @@
  * guarantee: one job per period, run by one process.
  */
 import type { Queue } from 'bullmq';
-import { closeShardedQueue, openShardedQueue } from '../queueShards.js';
-import type { RedisClient } from '../redis.js';
+import { closeShardedQueue, openShardedQueue, shardCount } from '../queueShards.js';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { clearExpiredPreviousSecrets } from '../db/expiredSecrets.js';
@@ -18,6 +17,7 @@ import { pruneEndedPortalSessions } from '../db/portalSessions.js';
 import { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
+import type { QueueBackend } from '../queueBackend.js';
 import { reconcileMessages, type ReconcileResult } from './unqueuedMessages.js';
 import { recordFailedJobs } from './unseenFailures.js';
 
@@ -50,8 +50,8 @@ export interface HousekeepingDeps {
   config: Config;
   logger: Logger;
   dbClient: DbClient;
-  /** The maintenance worker's Redis connection, shared by the queues opened here. */
-  connection: RedisClient;
+  /** Where the queues live; the Redis backend also holds the scans' cursors. */
+  backend: QueueBackend;
 }
 
 export interface Housekeeping {
@@ -63,12 +63,15 @@ export interface Housekeeping {
 }
 
 export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
-  const { config, dbClient, logger, connection } = deps;
+  const { config, dbClient, logger, backend } = deps;
+  // Both scans below look for what Redis acknowledged and then lost, and keep their cursors in
+  // Redis; BullMQ's PostgreSQL backend commits a job or fails, so trial mode needs neither.
+  const connection = backend.kind === 'redis' ? backend.redis('fan-out') : undefined;
   const life = new Lifecycle(logger);
   const open = (name: string) => {
     const queue = life.add(
       `${name} queue (housekeeping)`,
-      openShardedQueue(config, name, config.queueShards, connection),
+      openShardedQueue(backend, config, name, shardCount(backend, config), 'fan-out'),
       closeShardedQueue,
     );
     for (const shard of queue.shards) {
@@ -100,19 +103,22 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
         logger,
       });
       signal?.throwIfAborted();
-      const failuresRecorded = await recordFailedJobs({
-        sql: dbClient.sql,
-        redis: connection,
-        queues: [...deliveriesQueue.shards, ...messagesQueue.shards],
-        // A shard's own cursor: `deliveries` on one node with one shard, `{deliveries-3}` else.
-        cursorKey: (queue) =>
-          `${maintenanceKey}:failed-cursor:${
-            queue.opts.prefix === config.queuePrefix
-              ? queue.name
-              : (queue.opts.prefix ?? '').slice(config.queuePrefix.length + 1)
-          }`,
-        deliveriesOf: (messageId) => deliveriesQueue.forMessage(messageId),
-      });
+      const failuresRecorded =
+        connection === undefined
+          ? 0
+          : await recordFailedJobs({
+              sql: dbClient.sql,
+              redis: connection,
+              queues: [...deliveriesQueue.shards, ...messagesQueue.shards],
+              // A shard's own cursor: `deliveries` on one node with one shard, `{deliveries-3}` else.
+              cursorKey: (queue) =>
+                `${maintenanceKey}:failed-cursor:${
+                  queue.opts.prefix === config.queuePrefix
+                    ? queue.name
+                    : (queue.opts.prefix ?? '').slice(config.queuePrefix.length + 1)
+                }`,
+              deliveriesOf: (messageId) => deliveriesQueue.forMessage(messageId),
+            });
       if (failuresRecorded > 0) {
         logger.warn(
           { failuresRecorded },

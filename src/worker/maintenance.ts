@@ -1,23 +1,33 @@
 /**
- * Scheduled work on the `maintenance` queue: the daily stale-endpoint sweep, and housekeeping
- * every minute (housekeeping.ts).
+ * Scheduled work on the `maintenance` queue: the daily stale-endpoint sweep, the hourly failing
+ * sweep (worker/failingSweep.ts), and housekeeping every minute (housekeeping.ts). The sweeps'
+ * operational events go out as messages on the `messages` queue (delivery/operatorEvents.ts).
  *
  * Every worker process (and `hookfleet start`) upserts the same job scheduler under a fixed id.
  * BullMQ keeps one scheduler per id and gives each run a deterministic job id
  * (`repeat:<scheduler id>:<time>`), so however many processes register it, each period yields
  * exactly one job, which exactly one of them runs.
  */
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
-import { MAINTENANCE_QUEUE } from '../jobs.js';
+import { MAINTENANCE_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Lifecycle } from '../lifecycle.js';
-import { createWorkerRedis, quitRedis } from '../redis.js';
-import { singleQueuePrefix } from '../queueShards.js';
+import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
+import {
+  closeShardedQueue,
+  openShardedQueue,
+  shardCount,
+  singleQueuePrefix,
+} from '../queueShards.js';
 import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
+import { createOperatorEvents } from '../delivery/operatorEvents.js';
+import { databaseNow } from '../db/staleEndpoints.js';
+import { sweepFailingEndpoints } from './failingSweep.js';
+import { DEFAULT_SWEEP_BATCH_SIZE } from './staleSweep.js';
 import { logRepeatedErrors } from '../repeatedErrorLog.js';
 import { createHousekeeping, HOUSEKEEPING_JOB } from './housekeeping.js';
 
@@ -25,6 +35,11 @@ import { createHousekeeping, HOUSEKEEPING_JOB } from './housekeeping.js';
 export const SWEEP_SCHEDULER_ID = 'sweep-stale-endpoints';
 /** Name of the sweep's jobs on the maintenance queue. */
 export const SWEEP_JOB = 'sweep-stale-endpoints';
+/** Id of the job scheduler of the failing sweep, and the name of its jobs. */
+export const FAILING_SWEEP_SCHEDULER_ID = 'sweep-failing-endpoints';
+export const FAILING_SWEEP_JOB = 'sweep-failing-endpoints';
+/** Hourly: an endpoint is disabled at most an hour past its failing threshold. */
+const FAILING_SWEEP_PATTERN = '7 * * * *';
 
 /** Options of every sweep job the scheduler creates. */
 export const SWEEP_JOB_OPTIONS = {
@@ -42,6 +57,8 @@ export interface MaintenanceDeps {
   metrics?: Metrics | undefined;
   /** DNS resolver for the operator webhook's address guard; tests inject one. */
   resolve?: Resolver | undefined;
+  /** Where the queues live. Default: Redis (REDIS_URL), on connections of its own. */
+  backend?: QueueBackend | undefined;
 }
 
 export interface RunningMaintenance {
@@ -56,6 +73,8 @@ export interface SweepJobResult {
   attemptsPruned: number;
   messagesPruned: number;
   eventsFailed: number;
+  failingDisabled: number;
+  failingWarned: number;
   durationMs: number;
   longestStatementMs: number;
 }
@@ -67,22 +86,33 @@ export interface SweepJobResult {
 export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMaintenance> {
   const { config, logger } = deps;
   const life = new Lifecycle(logger);
-  const connection = life.add(
-    'maintenance redis',
-    createWorkerRedis(config.redis, 'hookfleet:maintenance'),
-    quitRedis,
-  );
+  // Closed last: the queue and worker below share its connections.
+  const backend =
+    deps.backend ??
+    life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
   const queue = life.add(
     'maintenance queue',
-    new Queue(MAINTENANCE_QUEUE, {
-      connection,
-      prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
-    }),
+    backend.queue(MAINTENANCE_QUEUE, 'fan-out', singleQueuePrefix(config, MAINTENANCE_QUEUE)),
     (q) => q.close(),
   );
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
-  const housekeeping = life.add('housekeeping', createHousekeeping({ ...deps, connection }), (h) =>
+  // Operational events are messages: their fan-outs go on the `messages` queue.
+  const messagesQueue = life.add(
+    'operator events queue',
+    openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out'),
+    closeShardedQueue,
+  );
+  for (const shard of messagesQueue.shards) {
+    shard.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
+  }
+  const events = createOperatorEvents({
+    sql: deps.dbClient.sql,
+    queue: messagesQueue,
+    config,
+    logger,
+  });
+  const housekeeping = life.add('housekeeping', createHousekeeping({ ...deps, backend }), (h) =>
     h.close(),
   );
   try {
@@ -90,28 +120,53 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     await housekeeping.schedule(queue).catch((error: unknown) => {
       if (!isIterationTaken(error)) throw error;
     });
-    await queue.upsertJobScheduler(
-      SWEEP_SCHEDULER_ID,
-      { pattern: config.sweepCron, tz: config.sweepTz },
-      { name: SWEEP_JOB, data: {}, opts: SWEEP_JOB_OPTIONS },
-    );
   } catch (error) {
-    if (isIterationTaken(error)) {
-      // Another process registered the scheduler and its next run a moment ago (processes
-      // starting together, or one starting while the run is being picked up): the run exists,
-      // so there is nothing left to register. Failing here would stop a worker from starting.
-      logger.info(
-        { scheduler: SWEEP_SCHEDULER_ID },
-        "sweep's next run was already registered by another process",
-      );
-    } else {
-      await life.close(config.shutdownTimeoutMs);
-      throw error;
+    await life.close(config.shutdownTimeoutMs);
+    throw error;
+  }
+  const schedulers = [
+    {
+      id: SWEEP_SCHEDULER_ID,
+      repeat: { pattern: config.sweepCron, tz: config.sweepTz },
+      name: SWEEP_JOB,
+    },
+    {
+      id: FAILING_SWEEP_SCHEDULER_ID,
+      repeat: { pattern: FAILING_SWEEP_PATTERN, tz: 'UTC' },
+      name: FAILING_SWEEP_JOB,
+    },
+  ];
+  for (const scheduler of schedulers) {
+    try {
+      await queue.upsertJobScheduler(scheduler.id, scheduler.repeat, {
+        name: scheduler.name,
+        data: {},
+        opts: SWEEP_JOB_OPTIONS,
+      });
+    } catch (error) {
+      if (isIterationTaken(error)) {
+        // Another process registered the scheduler and its next run a moment ago (processes
+        // starting together, or one starting while the run is being picked up): the run exists,
+        // so there is nothing left to register. Failing here would stop a worker from starting.
+        logger.info(
+          { scheduler: scheduler.id },
+          "scheduler's next run was already registered by another process",
+        );
+      } else {
+        await life.close(config.shutdownTimeoutMs);
+        throw error;
+      }
     }
   }
 
   const running = new Set<AbortController>();
   const processor = async (job: Job, _token?: string, signal?: AbortSignal): Promise<unknown> => {
+    if (job.name === FAILING_SWEEP_JOB) {
+      return sweepFailingEndpoints(
+        { config, dbClient: deps.dbClient, events, metrics: deps.metrics },
+        { now: await databaseNow(deps.dbClient.sql), batchSize: DEFAULT_SWEEP_BATCH_SIZE },
+      );
+    }
     if (job.name !== SWEEP_JOB && job.name !== HOUSEKEEPING_JOB)
       throw new UnrecoverableError(`unknown maintenance job '${job.name}'`);
     const controller = new AbortController();
@@ -119,14 +174,15 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     running.add(controller);
     try {
       if (job.name === HOUSEKEEPING_JOB) return await housekeeping.run(controller.signal);
-      return summariseSweep(await sweepStaleEndpoints(deps, { signal: controller.signal }));
+      return summariseSweep(
+        await sweepStaleEndpoints({ ...deps, events }, { signal: controller.signal }),
+      );
     } finally {
       running.delete(controller);
     }
   };
-  // Shares `connection` for commands; BullMQ opens its own blocking connection and closes it.
-  const worker = new Worker(MAINTENANCE_QUEUE, processor, {
-    connection,
+  const worker = backend.worker(MAINTENANCE_QUEUE, processor, {
+    connectionName: 'maintenance',
     prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
     concurrency: 1,
   });

@@ -28,26 +28,37 @@ import {
 import { staleDeadlineOf } from '../db/staleClock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Resolver } from '../delivery/addressGuard.js';
 import {
-  createOperatorEvents,
+  logOperatorEvents,
+  type OperatorEvent,
   type OperatorEvents,
-  type OperatorEventType,
-} from './operatorEvents.js';
+} from '../delivery/operatorEvents.js';
+import { sweepFailingEndpoints } from './failingSweep.js';
 
 export interface SweepDeps {
   config: Config;
   logger: Logger;
   dbClient: DbClient;
   metrics?: Metrics | undefined;
-  /** DNS resolver for the operator webhook's address guard; tests inject one. */
-  resolve?: Resolver | undefined;
-  /** Where events go; default: a publisher made from config for this sweep and closed after it. */
+  /**
+   * Where operational events go (delivery/operatorEvents.ts). Default: they are only logged, for
+   * callers with no Redis at hand (tests of the SQL).
+   */
   events?: OperatorEvents | undefined;
 }
 
+/** Events only logged (with their type and endpoint), never delivered. */
+function loggedEvents(logger: Logger): OperatorEvents {
+  return {
+    publish(events) {
+      logOperatorEvents(logger, events);
+      return Promise.resolve(true);
+    },
+  };
+}
+
 /** What the sweep is doing when it reports progress. */
-export type SweepPhase = 'deactivate' | 'warn' | 'prune';
+export type SweepPhase = 'deactivate' | 'warn' | 'failing' | 'prune';
 
 export interface SweepOptions {
   /** Change nothing; count what would change and return a sample. Default false. */
@@ -79,15 +90,19 @@ export interface SweepResult {
   deactivated: number;
   /** Endpoints reported as `endpoint.stale_warning` (in a dry run: that would be). */
   warned: number;
+  /** Endpoints disabled for failing too long (in a dry run: that would be). */
+  failingDisabled: number;
+  /** Endpoints reported as `endpoint.failing_warning` (in a dry run: that would be). */
+  failingWarned: number;
   /** Attempt rows deleted (in a dry run: that would be). */
   attemptsPruned: number;
   /** Messages deleted, with their bodies (in a dry run: that would be). */
   messagesPruned: number;
   /** Dry run only: up to 20 of the endpoints that would be deactivated, oldest clock first. */
   sample: SweepSampleRow[];
-  /** Operator-webhook POSTs that failed or were skipped (the events were still logged). */
+  /** Batches of operational events that could not be stored or enqueued (they were still logged). */
   eventsFailed: number;
-  durationMs: { total: number; deactivate: number; warn: number; prune: number };
+  durationMs: { total: number; deactivate: number; warn: number; failing: number; prune: number };
   /** SQL statements run, and the longest of them: the longest any lock was held. */
   statements: number;
   longestStatementMs: number;
@@ -135,11 +150,13 @@ export async function sweepStaleEndpoints(
     now,
     deactivated: 0,
     warned: 0,
+    failingDisabled: 0,
+    failingWarned: 0,
     attemptsPruned: 0,
     messagesPruned: 0,
     sample: [],
     eventsFailed: 0,
-    durationMs: { total: 0, deactivate: 0, warn: 0, prune: 0 },
+    durationMs: { total: 0, deactivate: 0, warn: 0, failing: 0, prune: 0 },
     statements: 0,
     longestStatementMs: 0,
   };
@@ -147,6 +164,12 @@ export async function sweepStaleEndpoints(
   if (result.dryRun) {
     result.deactivated = await timed(() => countStale(sql, rule));
     result.warned = await timed(() => countWarnings(sql, rule));
+    const failing = await sweepFailingEndpoints(
+      { config, dbClient, events: loggedEvents(deps.logger) },
+      { now, batchSize, dryRun: true, timed },
+    );
+    result.failingDisabled = failing.disabled;
+    result.failingWarned = failing.warned;
     result.attemptsPruned = await timed(() =>
       countPrunable(sql, PRUNABLE.attempts, pruneBefore.attempts),
     );
@@ -161,21 +184,29 @@ export async function sweepStaleEndpoints(
       staleAfterDays,
     }));
   } else {
-    const events = deps.events ?? createOperatorEvents(deps);
-    try {
-      const run = { sql, rule, batchSize, options, events, timed, result };
-      result.durationMs.deactivate = await measure(() =>
-        runEndpointPhase(run, 'deactivate', deps.metrics),
+    const events = deps.events ?? loggedEvents(deps.logger);
+    const run = { sql, rule, batchSize, options, events, timed, result };
+    result.durationMs.deactivate = await measure(() =>
+      runEndpointPhase(run, 'deactivate', deps.metrics),
+    );
+    if (rule.warningDays > 0)
+      result.durationMs.warn = await measure(() => runEndpointPhase(run, 'warn'));
+    result.durationMs.failing = await measure(async () => {
+      options.onProgress?.(0, 0, 'failing');
+      const failing = await sweepFailingEndpoints(
+        { config, dbClient, events, metrics: deps.metrics },
+        { now, batchSize, timed },
       );
-      if (rule.warningDays > 0)
-        result.durationMs.warn = await measure(() => runEndpointPhase(run, 'warn'));
-      result.durationMs.prune = await measure(async () => {
-        result.attemptsPruned = await runPrunePhase(run, PRUNABLE.attempts, pruneBefore.attempts);
-        result.messagesPruned = await runPrunePhase(run, PRUNABLE.messages, pruneBefore.messages);
-      });
-    } finally {
-      if (deps.events === undefined) await events.close();
-    }
+      result.failingDisabled = failing.disabled;
+      result.failingWarned = failing.warned;
+      result.eventsFailed += failing.eventsFailed;
+      const done = failing.disabled + failing.warned;
+      options.onProgress?.(done, done, 'failing');
+    });
+    result.durationMs.prune = await measure(async () => {
+      result.attemptsPruned = await runPrunePhase(run, PRUNABLE.attempts, pruneBefore.attempts);
+      result.messagesPruned = await runPrunePhase(run, PRUNABLE.messages, pruneBefore.messages);
+    });
   }
 
   result.durationMs.total = performance.now() - startedMs;
@@ -193,6 +224,8 @@ export function summariseSweep(result: SweepResult) {
   return {
     deactivated: result.deactivated,
     warned: result.warned,
+    failingDisabled: result.failingDisabled,
+    failingWarned: result.failingWarned,
     attemptsPruned: result.attemptsPruned,
     messagesPruned: result.messagesPruned,
     eventsFailed: result.eventsFailed,
@@ -236,9 +269,8 @@ async function runEndpointPhase(run: Run, phase: StaleAction, metrics?: Metrics)
         // Only the default scan walks the clock index in order, and only it pages.
         if (scan === 'default')
           afterClock = new Date(Math.max(...batch.map((e) => e.indexedClock.getTime())));
-        const type: OperatorEventType =
-          phase === 'deactivate' ? 'endpoint.deactivated' : 'endpoint.stale_warning';
-        if (!(await run.events.publish(type, eventData(type, batch)))) result.eventsFailed += 1;
+        if (!(await run.events.publish(batch.map((endpoint) => staleEvent(phase, endpoint)))))
+          result.eventsFailed += 1;
       }
       options.onProgress?.(done, Math.max(total, done), phase);
       if (batch.length < batchSize) break;
@@ -266,22 +298,22 @@ async function runPrunePhase(run: Run, what: Prunable, before: Date): Promise<nu
   }
 }
 
-/** The `data` of an operator event: the endpoints of one batch, with what the receiver needs to act. */
-function eventData(type: OperatorEventType, batch: readonly StaleEndpoint[]) {
-  const endpoints = batch.map((endpoint) => {
-    const staleAt = staleDeadlineOf(endpoint.clockStartedAt, endpoint.staleAfterDays);
-    return {
-      id: endpoint.id,
-      url: endpoint.url,
-      ownerId: endpoint.ownerId,
-      lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
-      staleAfterDays: endpoint.staleAfterDays,
-      ...(type === 'endpoint.stale_warning'
-        ? { deactivatesAt: staleAt.toISOString() }
-        : { reason: 'stale' }),
-    };
-  });
-  return type === 'endpoint.deactivated' ? { reason: 'stale', endpoints } : { endpoints };
+/** The operational event of one endpoint the stale sweep disabled or warned. */
+function staleEvent(phase: StaleAction, endpoint: StaleEndpoint): OperatorEvent {
+  const data = {
+    endpointId: endpoint.id,
+    ownerId: endpoint.ownerId,
+    url: endpoint.url,
+    lastSuccessAt: endpoint.lastSuccessAt?.toISOString() ?? null,
+    staleAfterDays: endpoint.staleAfterDays,
+  };
+  if (phase === 'deactivate')
+    return { type: 'endpoint.disabled', data: { ...data, reason: 'stale' } };
+  const disablesAt = staleDeadlineOf(endpoint.clockStartedAt, endpoint.staleAfterDays);
+  return {
+    type: 'endpoint.stale_warning',
+    data: { ...data, disablesAt: disablesAt.toISOString() },
+  };
 }
 
 async function measure(work: () => Promise<void>): Promise<number> {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { RetryableDeliveryError } from '../errors.js';
@@ -12,11 +12,12 @@ import {
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Lifecycle } from '../lifecycle.js';
-import { createFanOutRedis, createLimitsRedis, createWorkerRedis, quitRedis } from '../redis.js';
+import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
 import {
   closeShardedQueue,
   openShardedQueue,
   recordQueueShards,
+  shardCount,
   shardPrefix,
 } from '../queueShards.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
@@ -26,13 +27,16 @@ import { createDeliveryEvents } from './deliveryEvents.js';
 import { createDeliveryFollowUps } from './deliveryFollowUps.js';
 import { createDeliveryProcessor } from './deliveryProcessor.js';
 import { createFanOutProcessor } from './fanOutProcessor.js';
-import { createFanOutProgress } from './fanOutProgress.js';
+import { fanOutProgressOn } from './fanOutProgress.js';
 import { createMessageBodies } from './messageBodies.js';
 import { createMessageLoader } from './messageLoader.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointChanges } from './endpointChanges.js';
-import { createEndpointLimits } from '../delivery/endpointLimits.js';
+import { createEndpointLimits, type CircuitStates } from '../delivery/endpointLimits.js';
+import { endpointLimitsStoreOn } from '../delivery/localEndpointLimits.js';
 import { createDeliveryClient } from '../delivery/httpClient.js';
+import { createOperatorEvents } from '../delivery/operatorEvents.js';
+import { createDeliveryFailureEvents } from './deliveryFailureEvents.js';
 import { createPostponedDeliveries } from './postponedDeliveries.js';
 import { retryDelayMs } from '../delivery/retrySchedule.js';
 import { SuccessRecorder } from './successRecorder.js';
@@ -45,6 +49,8 @@ export interface WorkerDeps {
   metrics?: Metrics;
   /** DNS resolver for the address guard; tests inject one (this machine has no outside DNS). */
   resolve?: Resolver;
+  /** Where the queues live. Default: Redis (REDIS_URL), on connections of the worker's own. */
+  backend?: QueueBackend;
 }
 
 export interface RunningWorker {
@@ -58,6 +64,8 @@ export interface RunningWorker {
    */
   shardsServed(): Promise<readonly number[]>;
   recorder: SuccessRecorder;
+  /** The circuit breaker's view of endpoints as this worker's limits keep it (the api shows it). */
+  circuitStates: CircuitStates;
   /**
    * Stops taking jobs, waits for those in flight (each bounded by the delivery timeout), flushes
    * recorded outcomes, closes connections. Safe to call twice.
@@ -92,32 +100,17 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   // wait for the fan-outs and deliveries in flight), then the attempts fan-outs handed off, then
   // the recorder's flush, while the connections those use are still open.
   const life = new Lifecycle(logger);
-  const limitsRedis = life.add(
-    'endpoint limits redis',
-    createLimitsRedis(config.redis, 'hookfleet:endpoint-limits'),
-    quitRedis,
-  );
-  const connection = life.add(
-    'worker redis',
-    createWorkerRedis(config.redis, 'hookfleet:worker'),
-    quitRedis,
-  );
-  const fanOutConnection = life.add(
-    'fan-out worker redis',
-    createWorkerRedis(config.redis, 'hookfleet:fan-out'),
-    quitRedis,
-  );
-  const fanOutRedis = life.add(
-    'fan-out follow-ups redis',
-    createFanOutRedis(config.redis, 'hookfleet:fan-out-follow-ups'),
-    quitRedis,
-  );
+  // Closed last: the queues and workers below close first (they share its connections).
+  const backend =
+    deps.backend ??
+    life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
+  // Shards written to: HOOKFLEET_QUEUE_SHARDS on Redis, one on PostgreSQL (queueShards.ts).
+  const shards = shardCount(backend, config);
   // On the limits' connection: a Queue on a connection it does not own opens none of its own.
-  const postponedQueue = openShardedQueue(
-    config,
-    DELIVERIES_QUEUE,
-    config.queueShards,
-    limitsRedis,
+  const postponedQueue = life.add(
+    'postponed deliveries queue',
+    openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'limits'),
+    closeShardedQueue,
   );
   for (const shard of postponedQueue.shards) {
     shard.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
@@ -128,7 +121,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     (p) => p.settled(),
   );
   const limits = createEndpointLimits({
-    redis: limitsRedis,
+    store: endpointLimitsStoreOn(backend, config.queuePrefix),
     prefix: config.queuePrefix,
     maxInFlight: config.endpointMaxInFlight,
     failureThreshold: config.circuitFailures,
@@ -148,6 +141,40 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     createDeliveryClient({ timeoutMs: config.deliveryTimeoutMs, guard }),
     (c) => c.close(),
   );
+  // The operator's endpoint may also reach HOOKFLEET_OPERATOR_ALLOW_CIDRS, which customer
+  // endpoints may not: it has a client (and an address guard) of its own.
+  const operatorClient =
+    config.operatorWebhookUrl === undefined
+      ? undefined
+      : life.add(
+          'operator delivery client',
+          createDeliveryClient({
+            timeoutMs: config.deliveryTimeoutMs,
+            guard: createAddressGuard({
+              allowCidrs: [...config.allowCidrs, ...config.operatorAllowCidrs],
+              allowCidrsSetting: 'HOOKFLEET_ALLOW_CIDRS or HOOKFLEET_OPERATOR_ALLOW_CIDRS',
+              ...(deps.resolve && { resolve: deps.resolve }),
+            }),
+            connectionsPerOrigin: 1,
+          }),
+          (c) => c.close(),
+        );
+  // Operational events (an endpoint disabled by a 410, recovered, a delivery exhausted) are
+  // messages: their fan-outs go on the `messages` queue, through this process's own workers.
+  const operatorQueue = life.add(
+    'operator events queue',
+    openShardedQueue(backend, config, MESSAGES_QUEUE, shards, 'fan-out'),
+    closeShardedQueue,
+  );
+  for (const shard of operatorQueue.shards) {
+    shard.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
+  }
+  const operatorEvents = createOperatorEvents({
+    sql: dbClient.sql,
+    queue: operatorQueue,
+    config,
+    logger,
+  });
   const changes = life.add(
     'endpoint changes',
     createEndpointChanges({
@@ -163,7 +190,25 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   );
   const recorder = life.add(
     'success recorder',
-    new SuccessRecorder({ sql: dbClient.sql, logger, metrics, flushMs: config.recorderFlushMs }),
+    new SuccessRecorder({
+      sql: dbClient.sql,
+      logger,
+      metrics,
+      flushMs: config.recorderFlushMs,
+      onRecovered: (recovered) =>
+        void operatorEvents.publish(
+          recovered.map((endpoint) => ({
+            type: 'endpoint.recovered',
+            data: {
+              endpointId: endpoint.id,
+              ownerId: endpoint.ownerId,
+              url: endpoint.url,
+              failingSince: endpoint.failingSince.toISOString(),
+              recoveredAt: endpoint.lastSuccessAt.toISOString(),
+            },
+          })),
+        ),
+    }),
     (r) => r.close(config.shutdownTimeoutMs),
   );
   const slots = createAttemptSlots(config.concurrency);
@@ -174,6 +219,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       metrics,
     }),
     client,
+    operatorClient,
+    failures: createDeliveryFailureEvents({
+      db: dbClient.db,
+      events: operatorEvents,
+      logger,
+      metrics,
+    }),
     limits,
     slots,
     recorder,
@@ -187,7 +239,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   });
   const followUpQueue = life.add(
     'follow-up queue',
-    openShardedQueue<DeliveryJobData>(config, DELIVERIES_QUEUE, config.queueShards, fanOutRedis),
+    openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'fan-out'),
     closeShardedQueue,
   );
   for (const shard of followUpQueue.shards) {
@@ -197,7 +249,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     'delivery events',
     createDeliveryEvents({
       enabled: config.deliveryEvents,
-      redis: fanOutRedis,
+      backend,
       settings: config,
       logger,
     }),
@@ -212,7 +264,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       attempt,
       slots,
       followUps: createDeliveryFollowUps(followUpQueue),
-      progress: createFanOutProgress(fanOutRedis, config.queuePrefix),
+      progress: fanOutProgressOn(backend, config.queuePrefix),
       events,
       logger,
       retryScheduleMs: config.retryScheduleMs,
@@ -222,7 +274,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     (f) => f.settled(),
   );
   const deliveryWorkerOptions = {
-    connection,
+    connectionName: 'worker',
     // A killed worker's deliveries go back to the queue once their lock expires and a stalled-job
     // check (run by every live worker) sees it; both are settings so tests and impatient fleets can
     // shorten the takeover.
@@ -256,7 +308,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   };
   // As many fan-outs as slots: a fan-out to one endpoint needs one; the slots bound the HTTP.
   const fanOutWorkerOptions = {
-    connection: fanOutConnection,
+    connectionName: 'fan-out',
     lockDuration: Math.min(config.lockDurationMs, MESSAGE_LOCK_MS),
     stalledInterval: Math.min(config.stalledIntervalMs, MESSAGE_STALLED_INTERVAL_MS),
     maxStalledCount: MESSAGE_MAX_STALLED,
@@ -268,21 +320,29 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   >();
   const serve = (shard: number) => {
     if (served.has(shard) || stopping) return;
-    const worker = new Worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
+    // One connection per worker; a shard's name shows in CLIENT LIST beyond shard 0.
+    const suffix = shard === 0 ? '' : `:${shard}`;
+    const worker = backend.worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
       ...deliveryWorkerOptions,
+      connectionName: `worker${suffix}`,
       concurrency: perShard,
       prefix: shardPrefix(config, DELIVERIES_QUEUE, shard),
     });
     worker.on('error', logRepeatedErrors(logger, 'error', 'worker error'));
-    const fanOutWorker = new Worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
+    const fanOutWorker = backend.worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
       ...fanOutWorkerOptions,
+      connectionName: `fan-out${suffix}`,
       concurrency: perShard,
       prefix: shardPrefix(config, MESSAGES_QUEUE, shard),
     });
     fanOutWorker.on('error', logRepeatedErrors(logger, 'error', 'fan-out worker error'));
     served.set(shard, { worker, fanOutWorker });
   };
-  const configured = config.workerShards ?? Array.from({ length: config.queueShards }, (_, n) => n);
+  // PostgreSQL has one shard, whatever HOOKFLEET_WORKER_SHARDS says.
+  const configured =
+    backend.kind === 'postgres'
+      ? [0]
+      : (config.workerShards ?? Array.from({ length: shards }, (_, n) => n));
   // HOOKFLEET_CONCURRENCY is per process: split over the shards (messages hash evenly over them).
   const perShard = Math.max(1, Math.ceil(config.concurrency / configured.length));
   for (const shard of configured) serve(shard);
@@ -298,7 +358,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const shardsServed = watchRecordedShards({
     config,
     logger,
-    redis: limitsRedis,
+    backend,
     serve,
     served: () => [...served.keys()].sort((a, b) => a - b),
     life,
@@ -316,6 +376,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     fanOutWorker: first.fanOutWorker,
     shardsServed,
     recorder,
+    circuitStates: limits.circuitStates,
     close,
   };
 }
@@ -327,25 +388,26 @@ const SHARD_CHECK_MS = 10_000;
  * Without HOOKFLEET_WORKER_SHARDS, a worker serves every shard up to the largest number ever
  * recorded (queueShards.ts): it records its own setting, serves what the record adds, and looks
  * again every SHARD_CHECK_MS, so shards a producer started writing to are served without a
- * restart and shards a smaller setting left behind keep draining.
+ * restart and shards a smaller setting left behind keep draining. On PostgreSQL (one shard)
+ * nothing is recorded.
  */
 function watchRecordedShards(deps: {
   config: Config;
   logger: Logger;
-  redis: Parameters<typeof recordQueueShards>[0];
+  backend: QueueBackend;
   serve: (shard: number) => void;
   served: () => number[];
   life: Lifecycle;
 }): () => Promise<readonly number[]> {
-  const { config, logger } = deps;
-  if (config.workerShards !== undefined) {
+  const { config, logger, backend } = deps;
+  if (config.workerShards !== undefined || backend.kind === 'postgres') {
     const fixed = deps.served();
     return () => Promise.resolve(fixed);
   }
 
   const check = async (): Promise<readonly number[]> => {
     const before = deps.served().length;
-    const recorded = await recordQueueShards(deps.redis, config);
+    const recorded = await recordQueueShards(backend, config, 'limits');
     for (let shard = 0; shard < recorded; shard++) deps.serve(shard);
     const now = deps.served();
     if (now.length > before) logger.info({ shards: now }, 'serving queue shards');

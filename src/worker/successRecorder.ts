@@ -4,6 +4,7 @@ import {
   writeDeliveryOutcomes,
   type AttemptRecord,
   type EndpointTally,
+  type RecoveredEndpoint,
 } from '../db/deliveryOutcomes.js';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
@@ -51,6 +52,11 @@ export interface SuccessRecorderOptions {
    * are one small entry per endpoint. Default 200000.
    */
   maxPendingAttempts?: number;
+  /**
+   * Called after a write with the endpoints whose first success after an
+   * `endpoint.failing_warning` it recorded (`endpoint.recovered`). Default: nothing.
+   */
+  onRecovered?: (endpoints: RecoveredEndpoint[]) => void;
 }
 
 /**
@@ -194,13 +200,17 @@ export class SuccessRecorder {
       this.attempts = [];
       this.oldestPendingMs = undefined;
       const { sql } = this.options;
-      const result = await writeIsolatingRows(batch, (slice) =>
-        withDeadline(
-          writeDeliveryOutcomes(sql, slice.tallies, slice.attempts),
-          WRITE_DEADLINE_MS,
-          STUCK,
-        ),
-      );
+      const recovered: RecoveredEndpoint[] = [];
+      const result = await writeIsolatingRows(batch, async (slice) => {
+        recovered.push(
+          ...(await withDeadline(
+            writeDeliveryOutcomes(sql, slice.tallies, slice.attempts),
+            WRITE_DEADLINE_MS,
+            STUCK,
+          )),
+        );
+      });
+      if (recovered.length > 0) this.options.onRecovered?.(recovered);
       this.reportRefused(result.refused, result.statements, result.ok);
       if (!result.ok) {
         // An error PostgreSQL reported means the statement was rolled back; a lost connection may

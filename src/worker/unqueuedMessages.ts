@@ -57,8 +57,12 @@ export interface ReconcileDeps {
   sql: postgres.Sql;
   messagesQueue: ShardedQueue;
   deliveriesQueue: ShardedQueue;
-  /** The connection the queues use, for the cursor and the existence checks. */
-  redis: RedisClient;
+  /**
+   * The connection the queues use, for the cursor and the existence checks; undefined on the
+   * PostgreSQL queue backend, whose job inserts commit or fail with nothing acknowledged and
+   * then lost, so there is no vanished job to look for.
+   */
+  redis: RedisClient | undefined;
   /** HOOKFLEET_QUEUE_PREFIX, which also prefixes the fan-out progress keys. */
   queuePrefix: string;
   /** Where the scan for vanished jobs keeps its cursor (a Redis key). */
@@ -81,7 +85,7 @@ export interface ReconcileResult {
 export async function reconcileMessages(deps: ReconcileDeps): Promise<ReconcileResult> {
   const result: ReconcileResult = { queued: 0, marked: 0, checked: 0, requeued: 0 };
   await queueUnqueued(deps, result);
-  await requeueVanished(deps, result);
+  if (deps.redis !== undefined) await requeueVanished({ ...deps, redis: deps.redis }, result);
   if (result.queued + result.requeued > 0) {
     deps.logger.warn(
       { ...result },
@@ -114,7 +118,10 @@ async function queueUnqueued(deps: ReconcileDeps, result: ReconcileResult): Prom
   }
 }
 
-async function requeueVanished(deps: ReconcileDeps, result: ReconcileResult): Promise<void> {
+async function requeueVanished(
+  deps: ReconcileDeps & { redis: RedisClient },
+  result: ReconcileResult,
+): Promise<void> {
   const { redis } = deps;
   const stored = await redis.get(deps.cursorKey);
   let cursor: MessageCursor = stored
@@ -144,7 +151,7 @@ async function requeueVanished(deps: ReconcileDeps, result: ReconcileResult): Pr
 
 /** The messages for which Redis holds no fan-out job, no fan-out progress and none of the first delivery jobs. */
 async function withoutJobs<M extends { id: string; endpointIds: string[] }>(
-  deps: ReconcileDeps,
+  deps: ReconcileDeps & { redis: RedisClient },
   messages: readonly M[],
 ): Promise<M[]> {
   if (messages.length === 0) return [];

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { MESSAGES_QUEUE } from '../../src/jobs.js';
 import { createLogger } from '../../src/logger.js';
+import { createQueueBackend } from '../../src/queueBackend.js';
 import { createHousekeeping } from '../../src/worker/housekeeping.js';
 import { freePort } from '../helpers/freePort.js';
 import { spawnHookfleet, type HookfleetProcess } from '../helpers/hookfleetProcess.js';
@@ -80,21 +81,24 @@ describe('the api killed between storing a message and queueing it', () => {
 
       // Past the reconciler's grace (a send still being written is left alone).
       await db.sql`update messages set created_at = now() - interval '90 seconds'`;
+      const config = loadConfig({
+        REDIS_URL: TEST_REDIS_URL,
+        DATABASE_URL: db.url,
+        HOOKFLEET_QUEUE_PREFIX: prefix,
+        LOG_LEVEL: 'silent',
+      });
+      const backend = createQueueBackend(config, 'redis');
       const housekeeping = createHousekeeping({
-        config: loadConfig({
-          REDIS_URL: TEST_REDIS_URL,
-          DATABASE_URL: db.url,
-          HOOKFLEET_QUEUE_PREFIX: prefix,
-          LOG_LEVEL: 'silent',
-        }),
+        config,
         logger: createLogger({ logLevel: 'silent' }),
         dbClient: db,
-        connection: redis,
+        backend,
       });
       try {
         expect(await housekeeping.run()).toMatchObject({ queued: 1 });
       } finally {
         await housekeeping.close();
+        await backend.close();
       }
       expect((await messages.getJob(stored.id))?.data).toMatchObject({ messageId: stored.id });
       expect((await storedMessage())?.enqueued_at).not.toBeNull();

@@ -267,6 +267,23 @@ describe('PATCH /v1/endpoints/:id', () => {
     });
   });
 
+  it('sets the failing threshold in hours, refuses one out of range, and null restores the default', async () => {
+    const created = await register({ failingDisableAfterHours: 24 });
+    expect(created).toMatchObject({ failingDisableAfterHours: 24, failingSince: null });
+    const bad = await api.call('PATCH', `/v1/endpoints/${created.id}`, {
+      body: { failingDisableAfterHours: 0 },
+    });
+    expect(bad.status).toBe(422);
+    expect(bad.body).toMatchObject({
+      code: 'validation_failed',
+      fields: [expect.objectContaining({ path: 'failingDisableAfterHours' })],
+    });
+    const res = await api.call('PATCH', `/v1/endpoints/${created.id}`, {
+      body: { failingDisableAfterHours: null },
+    });
+    expect(endpointSchema.parse(res.body)).toMatchObject({ failingDisableAfterHours: null });
+  });
+
   it('disables with reason manual, and re-enables restarting the stale clock', async () => {
     const created = await register();
     const off = await api.call('PATCH', `/v1/endpoints/${created.id}`, { body: { active: false } });

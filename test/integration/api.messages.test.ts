@@ -165,7 +165,7 @@ describe('GET /v1/messages/:id', () => {
     const byEndpoint = new Map(message.deliveries.map((d) => [d.endpointId, d]));
     expect(byEndpoint.get(pending)).toEqual({
       endpointId: pending,
-      status: 'pending',
+      status: 'queued',
       attempts: [],
     });
     expect(byEndpoint.get(retrying)?.status).toBe('retrying');
@@ -278,6 +278,7 @@ describe('with Redis unreachable', () => {
     const producer = {
       deliveries: api.fleet.producer.deliveries,
       messages: api.fleet.producer.messages,
+      queueBackend: api.fleet.producer.queueBackend,
       send: () =>
         Promise.reject(new HookfleetError('redis_unavailable', 'Redis is unavailable', 503)),
     } as unknown as Producer;

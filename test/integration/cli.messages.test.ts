@@ -76,7 +76,7 @@ describe('hookfleet messages show', () => {
         { attemptNumber: 2, outcome: 'succeeded', statusCode: 200, durationMs: 12 },
       ],
     });
-    expect(byEndpoint.get(waiting)).toMatchObject({ status: 'pending', attempts: [] });
+    expect(byEndpoint.get(waiting)).toMatchObject({ status: 'queued', attempts: [] });
   });
 
   it('prints each delivery with its attempts: time, outcome, status, duration, error', async () => {
@@ -85,7 +85,7 @@ describe('hookfleet messages show', () => {
     expect(shown.stdout).toMatch(/^message\s+msg_\w+$/m);
     expect(shown.stdout).toMatch(/^payload\s+\{"invoice":"in_1"\}$/m);
     expect(shown.stdout).toContain(`${delivered}: succeeded (2 attempts)`);
-    expect(shown.stdout).toContain(`${waiting}: pending (0 attempts)`);
+    expect(shown.stdout).toContain(`${waiting}: queued (0 attempts)`);
     expect(shown.stdout).toMatch(/^#\s+TIME\s+OUTCOME\s+STATUS\s+DURATION\s+ERROR$/m);
     expect(shown.stdout).toMatch(
       /^1\s+\d{4}-\S+\s+retrying\s+503\s+41 ms\s+HTTP 503 Service Unavailable$/m,

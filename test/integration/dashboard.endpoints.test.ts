@@ -148,7 +148,12 @@ describe('GET /admin/endpoints', () => {
       await recordAttempt(healthy, { agoMs: 3_600_000, outcome, durationMs });
     }
     await recordAttempt(healthy, { agoMs: 2 * DAY_MS, outcome: 'failed', durationMs: 9000 }); // outside 24 h
-    const failing = await makeEndpoint({ description: `failing ${tag}`, consecutiveFailures: 4 });
+    // Failing for 70 of its 120 hours: past half, so marked as warned, disabled in 50 hours.
+    const failing = await makeEndpoint({
+      description: `failing ${tag}`,
+      consecutiveFailures: 4,
+      failingSince: new Date(now - 70 * 3_600_000),
+    });
     const stale = await makeEndpoint({ description: `stale ${tag}` });
     await setEndpointActive(api.fleet.db.db, stale, false, 'stale');
 
@@ -166,6 +171,7 @@ describe('GET /admin/endpoints', () => {
     expect(healthyRow).toContain('title="3 of 4 attempts"');
     expect(cell(healthyRow, 'latency')).toBe('250 ms / 385 ms');
     expect(cell(healthyRow, 'consecutiveFailures')).toBe('0');
+    expect(cell(healthyRow, 'failingSince')).toBe('—');
     expect(cell(healthyRow, 'circuit')).toBe('—');
     expect(cell(healthyRow, 'staleIn')).toBe('26 days');
 
@@ -184,6 +190,8 @@ describe('GET /admin/endpoints', () => {
     expect(cell(failingRow, 'lastSuccess')).toBe('never');
     expect(cell(failingRow, 'successRate')).toBe('—');
     expect(cell(failingRow, 'consecutiveFailures')).toBe('4');
+    expect(cell(failingRow, 'failingSince')).toBe('2 days ago disabled in 2 days');
+    expect(failingRow).toMatch(/class="badge warn"\s*>disabled in 2 days/);
     // Default threshold (365 days) counted from creation a moment ago.
     expect(cell(failingRow, 'staleIn')).toBe('364 days');
 

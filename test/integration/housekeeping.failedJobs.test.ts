@@ -23,6 +23,7 @@ import {
 } from '../../src/jobs.js';
 import { createLogger } from '../../src/logger.js';
 import { replayFailedDeliveries } from '../../src/producer/replayFailed.js';
+import { createQueueBackend, type QueueBackend } from '../../src/queueBackend.js';
 import { createHousekeeping, type Housekeeping } from '../../src/worker/housekeeping.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
 import { TEST_REDIS_URL, deleteQueueKeys, testQueuePrefix } from '../helpers/testRedis.js';
@@ -31,6 +32,7 @@ let db: TestDatabase;
 let redis: Redis;
 let prefix: string;
 let housekeeping: Housekeeping;
+let backend: QueueBackend;
 let deliveries: Queue;
 let messages: Queue;
 
@@ -45,16 +47,18 @@ afterAll(async () => {
 beforeEach(async () => {
   await db.sql`truncate endpoints, messages, attempts`;
   prefix = testQueuePrefix();
+  const config = loadConfig({
+    REDIS_URL: TEST_REDIS_URL,
+    DATABASE_URL: db.url,
+    HOOKFLEET_QUEUE_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+  });
+  backend = createQueueBackend(config, 'redis');
   housekeeping = createHousekeeping({
-    config: loadConfig({
-      REDIS_URL: TEST_REDIS_URL,
-      DATABASE_URL: db.url,
-      HOOKFLEET_QUEUE_PREFIX: prefix,
-      LOG_LEVEL: 'silent',
-    }),
+    config,
     logger: createLogger({ logLevel: 'silent' }),
     dbClient: db,
-    connection: redis,
+    backend,
   });
   deliveries = new Queue(DELIVERIES_QUEUE, { connection: redis, prefix });
   messages = new Queue(MESSAGES_QUEUE, { connection: redis, prefix });
@@ -63,6 +67,7 @@ afterEach(async () => {
   await deliveries.close();
   await messages.close();
   await housekeeping.close();
+  await backend.close();
   await deleteQueueKeys(prefix);
 });
 

@@ -9,6 +9,7 @@ import { insertPortalSession, revokePortalSessions } from '../../src/db/portalSe
 import { addMessageJobs, deliveryJobId, MESSAGES_QUEUE } from '../../src/jobs.js';
 import { newId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
+import { createQueueBackend, type QueueBackend } from '../../src/queueBackend.js';
 import { createHousekeeping, type Housekeeping } from '../../src/worker/housekeeping.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
 import { TEST_REDIS_URL, deleteQueueKeys, testQueuePrefix } from '../helpers/testRedis.js';
@@ -17,6 +18,7 @@ let db: TestDatabase;
 let redis: Redis;
 let prefix: string;
 let housekeeping: Housekeeping;
+let backend: QueueBackend;
 let messagesQueue: Queue;
 
 beforeAll(async () => {
@@ -36,17 +38,19 @@ beforeEach(async () => {
     HOOKFLEET_QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'silent',
   });
+  backend = createQueueBackend(config, 'redis');
   housekeeping = createHousekeeping({
     config,
     logger: createLogger({ logLevel: 'silent' }),
     dbClient: db,
-    connection: redis,
+    backend,
   });
   messagesQueue = new Queue(MESSAGES_QUEUE, { connection: redis, prefix });
 });
 afterEach(async () => {
   await messagesQueue.close();
   await housekeeping.close();
+  await backend.close();
   await deleteQueueKeys(prefix);
 });
 

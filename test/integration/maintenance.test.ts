@@ -7,6 +7,8 @@ import { MAINTENANCE_QUEUE } from '../../src/jobs.js';
 import { createLogger } from '../../src/logger.js';
 import { HOUSEKEEPING_SCHEDULER_ID } from '../../src/worker/housekeeping.js';
 import {
+  FAILING_SWEEP_JOB,
+  FAILING_SWEEP_SCHEDULER_ID,
   SWEEP_JOB,
   SWEEP_SCHEDULER_ID,
   startMaintenance,
@@ -68,22 +70,25 @@ describe('startMaintenance', () => {
     const [first] = await Promise.all([start(config), start(config), start(config)]);
 
     const schedulers = await queue.getJobSchedulers();
-    // The sweep's and housekeeping's, one each.
-    expect(schedulers.map((s) => s.key).sort()).toEqual([
-      HOUSEKEEPING_SCHEDULER_ID,
-      SWEEP_SCHEDULER_ID,
-    ]);
+    // The stale sweep's, the failing sweep's and housekeeping's, one each.
+    expect(schedulers.map((s) => s.key).sort()).toEqual(
+      [FAILING_SWEEP_SCHEDULER_ID, HOUSEKEEPING_SCHEDULER_ID, SWEEP_SCHEDULER_ID].sort(),
+    );
     expect(schedulers.find((s) => s.key === SWEEP_SCHEDULER_ID)).toMatchObject({
       key: SWEEP_SCHEDULER_ID,
       name: SWEEP_JOB,
       pattern: '30 4 * * *',
       tz: 'Europe/Berlin',
     });
-    // One next run, not one per process.
+    // The failing sweep runs hourly, whatever the stale sweep's pattern.
+    expect(schedulers.find((s) => s.key === FAILING_SWEEP_SCHEDULER_ID)).toMatchObject({
+      name: FAILING_SWEEP_JOB,
+      pattern: '7 * * * *',
+    });
+    // One next run per scheduler, not one per process.
     const delayed = await queue.getDelayed();
-    expect(
-      delayed.filter((job) => job.id!.startsWith(`repeat:${SWEEP_SCHEDULER_ID}:`)),
-    ).toHaveLength(1);
+    for (const id of [SWEEP_SCHEDULER_ID, FAILING_SWEEP_SCHEDULER_ID])
+      expect(delayed.filter((job) => job.id!.startsWith(`repeat:${id}:`))).toHaveLength(1);
     await first.close();
     await first.close();
   });
@@ -143,6 +148,6 @@ describe('startMaintenance', () => {
       expect(jobId).toMatch(new RegExp(`^repeat:${SWEEP_SCHEDULER_ID}:\\d+$`));
     const periods = completed.map(({ jobId }) => Number(jobId.split(':').pop()));
     expect(periods[1]! - periods[0]!).toBeGreaterThanOrEqual(1000);
-    expect(await queue.getJobSchedulersCount()).toBe(2);
+    expect(await queue.getJobSchedulersCount()).toBe(3);
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
+import { createOperatorEvents } from '../../src/delivery/operatorEvents.js';
 import { deliveryJobId } from '../../src/jobs.js';
 import { createLogger } from '../../src/logger.js';
 import { sweepStaleEndpoints } from '../../src/worker/staleSweep.js';
@@ -47,21 +48,32 @@ describe('HOOKFLEET_OPERATOR_ALLOW_CIDRS covering loopback, HOOKFLEET_ALLOW_CIDR
     await fleet.db.sql`
       update endpoints set created_at = now() - interval '400 days' where id = ${stale.id}`;
 
+    const logger = createLogger(fleet.config);
+    const events = createOperatorEvents({
+      sql: fleet.db.sql,
+      queue: fleet.producer.messagesQueue,
+      config: fleet.config,
+      logger,
+    });
     const result = await sweepStaleEndpoints({
       config: fleet.config,
-      logger: createLogger(fleet.config),
+      logger,
       dbClient: fleet.db,
+      events,
     });
 
     expect(result.deactivated).toBe(1);
     expect(result.eventsFailed).toBe(0);
+    // The worker delivers the event through its operator client, whose guard allows loopback.
     const [request] = await operator.waitForRequests(1);
     const event = JSON.parse(request!.body) as {
       type: string;
-      data: { endpoints: { id: string }[] };
+      data: { endpointId: string; reason: string };
     };
-    expect(event.type).toBe('endpoint.deactivated');
-    expect(event.data.endpoints.map((e) => e.id)).toEqual([stale.id]);
+    expect(event).toMatchObject({
+      type: 'endpoint.disabled',
+      data: { endpointId: stale.id, reason: 'stale' },
+    });
     expect(customer.requests).toHaveLength(0);
   });
 });

@@ -67,6 +67,31 @@ describe('the customer portal page', () => {
     expect(res.text).not.toContain(epNone);
   });
 
+  it('shows since when an endpoint has been failing, and when it will be disabled', async () => {
+    const { db } = api.fleet.db;
+    const failing = await insertEndpoint(db, {
+      url: 'http://127.0.0.1:9/failing',
+      ownerId: 'org_a',
+      failingDisableAfterHours: 10,
+    });
+    await api.fleet.db.sql`
+      update endpoints set failing_since = now() - interval '210 minutes' where id = ${failing.id}`;
+
+    const res = await portal('GET', '/portal');
+
+    const row = new RegExp(`<tr data-endpoint="${failing.id}">([\\s\\S]*?)</tr>`).exec(
+      res.text,
+    )![1]!;
+    const cell = /<td data-col="failingSince">([\s\S]*?)<\/td>/.exec(row)![1]!;
+    const text = cell
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
+    expect(text).toBe('3 hours ago disabled in 6 hours');
+    const healthy = new RegExp(`<tr data-endpoint="${epA}">([\\s\\S]*?)</tr>`).exec(res.text)![1]!;
+    expect(healthy).toMatch(/<td data-col="failingSince">\s*<span class="muted">—<\/span>/);
+  });
+
   it("answers another owner's or an ownerless endpoint as a missing one, and changes nothing", async () => {
     for (const id of [epB, epNone]) {
       const missing = await portal('GET', '/portal/endpoints/ep_0000000000000000000000000');

@@ -1,19 +1,25 @@
+import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
+import { OPERATOR_OWNER_ID } from '../../src/db/operatorMessages.js';
+import { createOperatorEvents } from '../../src/delivery/operatorEvents.js';
+import { MESSAGES_QUEUE } from '../../src/jobs.js';
 import { createLogger } from '../../src/logger.js';
 import { sweepStaleEndpoints } from '../../src/worker/staleSweep.js';
-import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
+import { deleteQueueKeys, TEST_REDIS_URL, testQueuePrefix } from '../helpers/testRedis.js';
 
 let db: TestDatabase;
-let receiver: Receiver;
+let queue: Queue;
+const prefix = testQueuePrefix();
 beforeAll(async () => {
   db = await createTestDatabase();
-  receiver = await startReceiver();
+  queue = new Queue(MESSAGES_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix });
 });
 afterAll(async () => {
-  await receiver.close();
+  await queue.close();
+  await deleteQueueKeys(prefix);
   await db.drop();
 });
 afterEach(async () => {
@@ -30,7 +36,7 @@ async function endpointOf(ownerId: string | undefined, createdDaysAgo: number): 
 
 interface EventBody {
   type: string;
-  data: { endpoints: { id: string; ownerId: string | null }[] };
+  data: { endpointId: string; ownerId: string | null };
 }
 
 describe('operator events name the owner', () => {
@@ -41,19 +47,23 @@ describe('operator events name the owner', () => {
     const config = loadConfig({
       DATABASE_URL: db.url,
       HOOKFLEET_ALLOW_CIDRS: '127.0.0.0/8',
-      HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url,
+      HOOKFLEET_OPERATOR_WEBHOOK_URL: 'http://127.0.0.1:9/operator',
       LOG_LEVEL: 'silent',
     });
-    await sweepStaleEndpoints({ config, logger: createLogger(config), dbClient: db });
+    const logger = createLogger(config);
+    const events = createOperatorEvents({ sql: db.sql, queue, config, logger });
+    await sweepStaleEndpoints({ config, logger, dbClient: db, events });
+    const rows = await db.sql<{ event_type: string; body: string }[]>`
+      select event_type, body from messages where owner_id = ${OPERATOR_OWNER_ID}`;
     const owners = new Map(
-      receiver.requests
-        .map((request) => JSON.parse(request.body) as EventBody)
-        .flatMap((event) => event.data.endpoints.map((e) => [`${event.type} ${e.id}`, e.ownerId])),
+      rows
+        .map((row) => ({ type: row.event_type, data: JSON.parse(row.body) as EventBody['data'] }))
+        .map((event) => [`${event.type} ${event.data.endpointId}`, event.data.ownerId]),
     );
     expect(owners).toEqual(
       new Map([
-        [`endpoint.deactivated ${staleOfA}`, 'org_a'],
-        [`endpoint.deactivated ${staleOfNone}`, null],
+        [`endpoint.disabled ${staleOfA}`, 'org_a'],
+        [`endpoint.disabled ${staleOfNone}`, null],
         [`endpoint.stale_warning ${nearlyOfB}`, 'org_b'],
       ]),
     );

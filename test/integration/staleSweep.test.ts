@@ -1,30 +1,35 @@
-import { Webhook } from 'standardwebhooks';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { findEndpoint, insertEndpoint, setEndpointActive } from '../../src/db/endpoints.js';
 import { explainStaleBatch } from '../../src/db/staleEndpoints.js';
-import { newSecret } from '../../src/ids.js';
+import { OPERATOR_OWNER_ID } from '../../src/db/operatorMessages.js';
+import { createOperatorEvents } from '../../src/delivery/operatorEvents.js';
+import { MESSAGES_QUEUE } from '../../src/jobs.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { sweepStaleEndpoints, type SweepOptions } from '../../src/worker/staleSweep.js';
-import { startReceiver, type ReceivedRequest, type Receiver } from '../helpers/receiver.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
+import { deleteQueueKeys, TEST_REDIS_URL, testQueuePrefix } from '../helpers/testRedis.js';
 
 let db: TestDatabase;
-let receiver: Receiver | undefined;
+/** The `messages` queue operational events are enqueued on (no worker takes them here). */
+let messagesQueue: Queue;
+const prefix = testQueuePrefix();
+/** An operator URL no request reaches: these tests read the events stored, not delivered. */
+const OPERATOR_URL = 'http://127.0.0.1:9/operator';
 
 beforeAll(async () => {
   db = await createTestDatabase();
+  messagesQueue = new Queue(MESSAGES_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix });
 });
 afterAll(async () => {
+  await messagesQueue.close();
+  await deleteQueueKeys(prefix);
   await db.drop();
 });
 beforeEach(async () => {
-  await db.sql`truncate endpoints, attempts`;
-});
-afterEach(async () => {
-  await receiver?.close();
-  receiver = undefined;
+  await db.sql`truncate endpoints, attempts, messages`;
 });
 
 const logger = createLogger({ logLevel: 'silent' });
@@ -40,7 +45,9 @@ function configWith(env: Record<string, string> = {}) {
 }
 
 function sweep(options: SweepOptions = {}, env: Record<string, string> = {}) {
-  return sweepStaleEndpoints({ config: configWith(env), logger, dbClient: db }, options);
+  const config = configWith(env);
+  const events = createOperatorEvents({ sql: db.sql, queue: messagesQueue, config, logger });
+  return sweepStaleEndpoints({ config, logger, dbClient: db, events }, options);
 }
 
 interface Clock {
@@ -70,23 +77,29 @@ async function isActive(id: string): Promise<boolean> {
   return (await findEndpoint(db.db, id))!.active;
 }
 
+/** An event as stored: its type, and its `data` (the workers wrap it in the envelope). */
 interface EventBody {
   type: string;
-  timestamp: string;
   data: {
+    endpointId: string;
+    ownerId: string | null;
     reason?: string;
-    endpoints: { id: string; lastSuccessAt: string | null; deactivatesAt?: string }[];
+    lastSuccessAt: string | null;
+    disablesAt?: string;
   };
 }
 
-function eventsOf(requests: readonly ReceivedRequest[], type: string): EventBody[] {
-  return requests
-    .map((r) => JSON.parse(r.body) as EventBody)
-    .filter((event) => event.type === type);
+/** The operational events stored for the operator's endpoint, oldest first. */
+async function storedEvents(type: string): Promise<EventBody[]> {
+  const rows = await db.sql<{ event_type: string; body: string }[]>`
+    select event_type, body from messages where owner_id = ${OPERATOR_OWNER_ID} order by id`;
+  return rows
+    .map((row) => ({ type: row.event_type, data: JSON.parse(row.body) as EventBody['data'] }))
+    .filter((e) => e.type === type);
 }
 
 function idsIn(events: readonly EventBody[]): string[] {
-  return events.flatMap((event) => event.data.endpoints.map((endpoint) => endpoint.id));
+  return events.map((event) => event.data.endpointId);
 }
 
 describe('sweepStaleEndpoints', () => {
@@ -234,9 +247,8 @@ describe('sweepStaleEndpoints', () => {
     await db.sql`
       insert into attempts (message_id, endpoint_id, attempt_number, attempted_at, outcome, duration_ms)
       values ('msg_old', ${stale}, 1, now() - interval '90 days', 'failed', 5)`;
-    receiver = await startReceiver();
 
-    const result = await sweep({ dryRun: true }, { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url });
+    const result = await sweep({ dryRun: true }, { HOOKFLEET_OPERATOR_WEBHOOK_URL: OPERATOR_URL });
 
     expect(result).toMatchObject({ dryRun: true, deactivated: 2, warned: 1, attemptsPruned: 1 });
     expect(result.sample.map((row) => row.id)).toEqual([stale, neverSucceeded]);
@@ -252,7 +264,7 @@ describe('sweepStaleEndpoints', () => {
     }
     const [left] = await db.sql<{ n: number }[]>`select count(*)::int as n from attempts`;
     expect(left?.n).toBe(1);
-    expect(receiver.requests).toHaveLength(0);
+    expect(await storedEvents('endpoint.disabled')).toHaveLength(0);
   });
 });
 
@@ -282,13 +294,8 @@ describe('stale sweep query plan', () => {
 });
 
 describe('operator events', () => {
-  it('two concurrent sweeps deactivate each endpoint once and report it in exactly one signed event', async () => {
-    receiver = await startReceiver();
-    const secret = newSecret();
-    const env = {
-      HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url,
-      HOOKFLEET_OPERATOR_WEBHOOK_SECRET: secret,
-    };
+  it('two concurrent sweeps deactivate each endpoint once and store exactly one endpoint.disabled event for it, with a fan-out job', async () => {
+    const env = { HOOKFLEET_OPERATOR_WEBHOOK_URL: OPERATOR_URL };
     const stale: string[] = [];
     for (let i = 0; i < 12; i++)
       stale.push(await endpointWith({ createdDaysAgo: 900, lastSuccessDaysAgo: 400 + i }));
@@ -298,38 +305,32 @@ describe('operator events', () => {
     const [a, b] = await Promise.all([sweep({ batchSize: 2 }, env), sweep({ batchSize: 3 }, env)]);
 
     expect(a.deactivated + b.deactivated).toBe(stale.length);
-    const events = eventsOf(receiver.requests, 'endpoint.deactivated');
-    const reported = idsIn(events);
-    expect(reported).toHaveLength(stale.length);
-    expect(new Set(reported)).toEqual(new Set(stale));
+    expect(a.eventsFailed + b.eventsFailed).toBe(0);
+    const events = await storedEvents('endpoint.disabled');
+    expect(idsIn(events)).toHaveLength(stale.length);
+    expect(new Set(idsIn(events))).toEqual(new Set(stale));
     expect(events.every((event) => event.data.reason === 'stale')).toBe(true);
-    const webhook = new Webhook(secret);
-    for (const request of receiver.requests) {
-      const headers = {
-        'webhook-id': String(request.headers['webhook-id']),
-        'webhook-timestamp': String(request.headers['webhook-timestamp']),
-        'webhook-signature': String(request.headers['webhook-signature']),
-      };
-      expect(() => webhook.verify(request.body, headers)).not.toThrow();
-    }
+    const [message] = await db.sql<{ id: string }[]>`
+      select id from messages where owner_id = ${OPERATOR_OWNER_ID} limit 1`;
+    expect(await messagesQueue.getJob(message!.id)).toBeDefined();
   });
 
-  it('batches the events of one sweep batch into one POST', async () => {
-    receiver = await startReceiver();
-    for (let i = 0; i < 5; i++) await endpointWith({ createdDaysAgo: 400 + i });
+  it('stores nothing without HOOKFLEET_OPERATOR_WEBHOOK_URL', async () => {
+    await endpointWith({ createdDaysAgo: 400 });
 
-    await sweep({ batchSize: 2 }, { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url });
+    const result = await sweep();
 
-    const events = eventsOf(receiver.requests, 'endpoint.deactivated');
-    expect(events.map((event) => event.data.endpoints.length)).toEqual([2, 2, 1]);
-    // No secret configured: sent unsigned, still with the other Standard Webhooks headers.
-    expect(receiver.requests[0]!.headers['webhook-signature']).toBeUndefined();
-    expect(receiver.requests[0]!.headers['webhook-id']).toMatch(/^msg_/);
+    expect(result.deactivated).toBe(1);
+    const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from messages`;
+    expect(row!.n).toBe(0);
   });
 
   it('warns once across two sweeps, and again only after a newer success', async () => {
-    receiver = await startReceiver();
-    const env = { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url };
+    // Kept past the third sweep, a year on, which would otherwise prune the stored events.
+    const env = {
+      HOOKFLEET_OPERATOR_WEBHOOK_URL: OPERATOR_URL,
+      HOOKFLEET_MESSAGE_RETENTION_DAYS: '1000',
+    };
     const nearly = await endpointWith({ createdDaysAgo: 800, lastSuccessDaysAgo: 340 });
     const customNearly = await endpointWith({
       createdDaysAgo: 80,
@@ -344,11 +345,11 @@ describe('operator events', () => {
 
     expect(first.warned).toBe(2);
     expect(second.warned).toBe(0);
-    const warnings = eventsOf(receiver.requests, 'endpoint.stale_warning');
+    const warnings = await storedEvents('endpoint.stale_warning');
     expect(new Set(idsIn(warnings))).toEqual(new Set([nearly, customNearly]));
     expect(idsIn(warnings)).toHaveLength(2);
-    const warning = warnings.flatMap((e) => e.data.endpoints).find((e) => e.id === nearly)!;
-    const inDays = (Date.parse(warning.deactivatesAt!) - Date.now()) / 86_400_000;
+    const warning = warnings.find((e) => e.data.endpointId === nearly)!;
+    const inDays = (Date.parse(warning.data.disablesAt!) - Date.now()) / 86_400_000;
     expect(inDays).toBeGreaterThan(24.9);
     expect(inDays).toBeLessThan(25.1);
     expect(await isActive(nearly)).toBe(true);
@@ -357,38 +358,7 @@ describe('operator events', () => {
     await db.sql`update endpoints set last_success_at = now() where id = ${nearly}`;
     const later = new Date(Date.now() + 340 * 86_400_000);
     const third = await sweep({ now: later }, env);
-    expect(
-      idsIn(eventsOf(receiver.requests.slice(warnings.length), 'endpoint.stale_warning')),
-    ).toContain(nearly);
+    expect(idsIn((await storedEvents('endpoint.stale_warning')).slice(2))).toContain(nearly);
     expect(third.warned).toBeGreaterThanOrEqual(1);
-  });
-
-  it('never lets a failing operator URL fail the sweep', async () => {
-    receiver = await startReceiver((_request, _index, res) => void res.writeHead(500).end('down'));
-    const a = await endpointWith({ createdDaysAgo: 400 });
-    const b = await endpointWith({ createdDaysAgo: 401 });
-
-    const result = await sweep({ batchSize: 1 }, { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url });
-
-    expect(result.deactivated).toBe(2);
-    expect(await isActive(a)).toBe(false);
-    expect(await isActive(b)).toBe(false);
-    // The first POST is tried twice; after it failed, the rest of the sweep's events are only logged.
-    expect(receiver.requests).toHaveLength(2);
-    expect(result.eventsFailed).toBe(2);
-  });
-
-  it('applies the address guard to the operator URL', async () => {
-    receiver = await startReceiver();
-    await endpointWith({ createdDaysAgo: 400 });
-
-    const result = await sweep(
-      {},
-      { HOOKFLEET_OPERATOR_WEBHOOK_URL: receiver.url, HOOKFLEET_ALLOW_CIDRS: '' },
-    );
-
-    expect(result.deactivated).toBe(1);
-    expect(result.eventsFailed).toBe(1);
-    expect(receiver.requests).toHaveLength(0);
   });
 });

@@ -39,12 +39,17 @@ describe('request contracts', () => {
 describe('deliveryStatus', () => {
   const attempt = (outcome: string) =>
     ({ outcome }) as Parameters<typeof deliveryStatus>[0][number];
-  it('is pending without attempts, else the newest attempt’s outcome', () => {
-    expect(deliveryStatus([])).toBe('pending');
+  it('is queued without attempts, else the newest attempt’s outcome', () => {
+    expect(deliveryStatus([])).toBe('queued');
     expect(deliveryStatus([attempt('retrying')])).toBe('retrying');
     expect(deliveryStatus([attempt('retrying'), attempt('succeeded')])).toBe('succeeded');
     expect(deliveryStatus([attempt('retrying'), attempt('failed')])).toBe('failed');
     expect(deliveryStatus([attempt('failed'), attempt('retrying')])).toBe('retrying');
+  });
+  it('is in_flight while an attempt is being sent, whatever the attempts before', () => {
+    expect(deliveryStatus([], true)).toBe('in_flight');
+    expect(deliveryStatus([attempt('retrying')], true)).toBe('in_flight');
+    expect(deliveryStatus([attempt('failed')], true)).toBe('in_flight');
   });
 });
 

@@ -31,4 +31,42 @@ describe('bannerLines', () => {
     expect(text).not.toContain('configured-password');
     expect(text).toContain("Bearer <a key from HOOKFLEET_API_KEYS>'");
   });
+
+  it('puts trial mode in a box at the top, saying why and what to use in production', () => {
+    const auto = loadConfig({});
+    const lines = bannerLines({
+      title: 'hookfleet',
+      port: 3000,
+      loaded: auto,
+      config: auto,
+      queueBackend: 'postgres',
+    });
+    expect(lines[1]).toBe('hookfleet is up');
+    expect(lines[3]).toContain('TRIAL MODE: the queues run on PostgreSQL, not Redis');
+    const text = lines.join('\n');
+    expect(text).toContain('no Redis answers at redis://127.0.0.1:6379');
+    expect(text).toContain('For production, run Redis and set REDIS_URL');
+    const forced = loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'postgres' });
+    expect(
+      bannerLines({
+        title: 'hookfleet',
+        port: 3000,
+        loaded: forced,
+        config: forced,
+        queueBackend: 'postgres',
+      }).join('\n'),
+    ).toContain('(HOOKFLEET_QUEUE_BACKEND=postgres)');
+  });
+
+  it('says nothing of trial mode on Redis', () => {
+    const loaded = loadConfig({});
+    const text = bannerLines({
+      title: 'hookfleet',
+      port: 3000,
+      loaded,
+      config: loaded,
+      queueBackend: 'redis',
+    }).join('\n');
+    expect(text).not.toContain('TRIAL MODE');
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { queueSchemaName } from '../../src/postgresQueueBackend.js';
 
 describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -60,6 +61,11 @@ describe('loadConfig', () => {
       /HOOKFLEET_STALE_AFTER_DAYS: expected a positive whole number of days/,
     ],
     [
+      'HOOKFLEET_FAILING_DISABLE_AFTER_HOURS',
+      '0',
+      /HOOKFLEET_FAILING_DISABLE_AFTER_HOURS: expected a positive whole number of hours/,
+    ],
+    [
       'HOOKFLEET_RETRY_SCHEDULE',
       '5 minutes',
       /HOOKFLEET_RETRY_SCHEDULE: expected comma-separated durations/,
@@ -104,6 +110,27 @@ describe('loadConfig', () => {
         { host: '::1', port: 7002 },
       ],
     });
+  });
+
+  it('chooses the queue backend: as told, Redis when REDIS_URL is set, else auto', () => {
+    expect(loadConfig({}).queueBackend).toBe('auto');
+    expect(loadConfig({ REDIS_URL: 'redis://10.0.0.1:6379' }).queueBackend).toBe('redis');
+    expect(loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'postgres' }).queueBackend).toBe('postgres');
+    expect(
+      loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'postgres', REDIS_URL: 'redis://10.0.0.1:6379' })
+        .queueBackend,
+    ).toBe('postgres');
+    expect(loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'redis' }).queueBackend).toBe('redis');
+    expect(() => loadConfig({ HOOKFLEET_QUEUE_BACKEND: 'sqlite' })).toThrow(
+      /HOOKFLEET_QUEUE_BACKEND: .*"sqlite"/,
+    );
+  });
+
+  it('names the PostgreSQL schema of the queues after the queue prefix', () => {
+    expect(queueSchemaName('hookfleet')).toBe('hookfleet_queues');
+    expect(queueSchemaName('{hf-Test.1}')).toBe('_hf_test_1__queues');
+    expect(queueSchemaName('9lives')).toBe('q_9lives_queues');
+    expect(queueSchemaName('x'.repeat(100))).toHaveLength(63);
   });
 
   it('keeps the operator allow-list apart from the customer one', () => {

@@ -18,6 +18,8 @@ const result: SweepResult = {
   now: new Date('2026-01-01T00:00:00Z'),
   deactivated: 3,
   warned: 1,
+  failingDisabled: 4,
+  failingWarned: 5,
   attemptsPruned: 10,
   messagesPruned: 2,
   sample: [
@@ -30,7 +32,7 @@ const result: SweepResult = {
     { id: 'ep_2', url: 'https://b.example/h', lastSuccessAt: null, staleAfterDays: 30 },
   ],
   eventsFailed: 0,
-  durationMs: { total: 1234, deactivate: 0, warn: 0, prune: 0 },
+  durationMs: { total: 1234, deactivate: 0, warn: 0, failing: 0, prune: 0 },
   statements: 4,
   longestStatementMs: 12.3,
 };
@@ -77,6 +79,7 @@ describe('sweep report', () => {
     expect(text).toMatch(/^ID +URL +LAST SUCCESS +STALE AFTER DAYS$/m);
     expect(text).toContain('ep_2  https://b.example/h     never');
     expect(text).toContain('… and 1 more');
+    expect(text).toContain('4 failing endpoints would be disabled and 5 warned');
   });
 });
 
@@ -85,6 +88,7 @@ describe('sweep configuration', () => {
 
   it('has the documented defaults', () => {
     expect(loadConfig(base)).toMatchObject({
+      failingDisableAfterHours: 120,
       staleAfterDays: 365,
       staleWarningDays: 30,
       sweepCron: '0 3 * * *',
