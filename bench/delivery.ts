@@ -638,8 +638,9 @@ export interface ReceiverProcess {
   stop(): Promise<void>;
 }
 
-export async function startReceiverProcess(): Promise<ReceiverProcess> {
-  const child = fork(`${ROOT}bench/receiver.ts`, [], {
+/** `answerAfterMs`: a slow receiver, answering each POST that much later. Default 0. */
+export async function startReceiverProcess(answerAfterMs = 0): Promise<ReceiverProcess> {
+  const child = fork(`${ROOT}bench/receiver.ts`, answerAfterMs > 0 ? [String(answerAfterMs)] : [], {
     execArgv: ['--import', 'tsx'],
     stdio: 'inherit',
   });

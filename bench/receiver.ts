@@ -1,11 +1,13 @@
 /**
  * The benchmark's receiver, run as a process of its own (as a real receiver would be): answers
  * every POST with 204 and reports, over IPC, how many deliveries arrived and, for payloads that
- * carry `sentAtMs`, the end-to-end latency.
+ * carry `sentAtMs`, the end-to-end latency. An argument (milliseconds) makes it a slow receiver
+ * that answers each POST that much later.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+const answerAfterMs = Number(process.argv[2] ?? 0);
 let received = 0;
 let latenciesMs: number[] = [];
 
@@ -20,7 +22,8 @@ const server = createServer((req, res) => {
       const sentAtMs = Number(/^\{"sentAtMs":(\d+)/.exec(body.toString('latin1'))?.[1]);
       latenciesMs.push(Date.now() - sentAtMs);
     }
-    res.writeHead(204).end();
+    if (answerAfterMs > 0) setTimeout(() => res.writeHead(204).end(), answerAfterMs);
+    else res.writeHead(204).end();
   });
 });
 server.keepAliveTimeout = 30_000;

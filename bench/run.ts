@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|workers|trial] [--json] [--rounds N]
- * [--deliveries N] [--endpoints N] [--workers N] [--concurrency N] [--api-processes N] [--seconds N]
- * [--in-flight N] [--compare <checkout>] [--pairs N]`: runs the benchmarks
+ * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|workers|trial|fairness] [--json]
+ * [--rounds N] [--deliveries N] [--endpoints N] [--workers N] [--concurrency N] [--api-processes N]
+ * [--seconds N] [--in-flight N] [--compare <checkout>] [--pairs N] [--flood N] [--rate N]
+ * [--owners N] [--before DIR]`: runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
  * with --json.
  * Progress goes to stderr. Numbers vary between runs on a shared machine; the ratios, measured
@@ -11,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runApiBench } from './api.js';
 import { runDeliveryBench, runWorkerScalingBench } from './delivery.js';
+import { runFairnessBench } from './fairness.js';
 import { runFanOutWorkloads } from './fanOutWorkloads.js';
 import { runRedisBytesBench } from './redisBytes.js';
 import { runSweepBench } from './sweep.js';
@@ -29,17 +31,30 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string' },
     'in-flight': { type: 'string' },
     'redis-url': { type: 'string' },
+    flood: { type: 'string' },
+    rate: { type: 'string' },
+    owners: { type: 'string' },
+    before: { type: 'string' },
     rounds: { type: 'string' },
     compare: { type: 'string' },
     pairs: { type: 'string' },
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
-const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out', 'workers', 'trial'];
+const BENCHMARKS = [
+  'delivery',
+  'sweep',
+  'api',
+  'redis-bytes',
+  'fan-out',
+  'workers',
+  'trial',
+  'fairness',
+];
 const unknown = which.filter((name) => !BENCHMARKS.includes(name));
 if (unknown.length > 0) {
   console.error(
-    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out, workers or trial)`,
+    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out, workers, trial or fairness)`,
   );
   process.exit(2);
 }
@@ -196,6 +211,26 @@ if (which.includes('workers')) {
         'pg rows/delivery': run.postgresRowsPerDelivery,
       })),
     );
+  }
+}
+if (which.includes('fairness')) {
+  const r = await runFairnessBench({
+    flood: num(values.flood),
+    rate: num(values.rate),
+    owners: num(values.owners),
+    seconds: num(values.seconds),
+    workers: num(values.workers),
+    concurrency: num(values.concurrency),
+    before: values.before,
+    redisUrl: values['redis-url'],
+    log,
+  });
+  results.fairness = r;
+  if (!values.json) {
+    console.log(
+      `\nFairness: ${r.owners} owners sending ${r.ratePerSecond} messages/s in all; one owner's flood of ${r.flood} messages to one endpoint answering in ${r.slowEndpointAnswerMs} ms`,
+    );
+    console.table(r.phases);
   }
 }
 if (which.includes('trial')) {

@@ -217,6 +217,9 @@ const envSchema = z.object({
     'a whole number of failed attempts (0 turns the circuit breaker off)',
   ).default(5),
   HOOKFLEET_CIRCUIT_COOLDOWN_MS: positiveInt('a duration in milliseconds').default(10_000),
+  HOOKFLEET_OWNER_QUEUE_SHARE: wholeNumber(
+    'a whole number of messages (0 turns the per-owner share off)',
+  ).default(100),
   HOOKFLEET_METRICS_PORT: positiveInt('a TCP port (1-65535)')
     .refine((n) => n <= 65535, 'expected a TCP port (1-65535)')
     .optional(),
@@ -371,6 +374,12 @@ export interface Config {
    */
   readonly endpointMaxInFlight: number;
   /**
+   * Fan-outs an owner may have waiting in the `messages` queue before its further messages yield
+   * to other owners' (BullMQ priorities ranked by each owner's count, so owners over their share
+   * are served in turn); ownerless messages count as one owner. 0 turns it off. Default 100.
+   */
+  readonly ownerQueueShare: number;
+  /**
    * Failed attempts in a row after which an endpoint's circuit opens: its deliveries are postponed
    * (not failed, no attempt used) until a probe succeeds; 0 turns the breaker off. Default 5.
    */
@@ -483,6 +492,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedPgPort: e.HOOKFLEET_EMBEDDED_PG_PORT,
     secretRotationOverlapMs: e.HOOKFLEET_SECRET_ROTATION_OVERLAP_MS,
     endpointMaxInFlight: e.HOOKFLEET_ENDPOINT_MAX_IN_FLIGHT,
+    ownerQueueShare: e.HOOKFLEET_OWNER_QUEUE_SHARE,
     circuitFailures: e.HOOKFLEET_CIRCUIT_FAILURES,
     circuitCooldownMs: e.HOOKFLEET_CIRCUIT_COOLDOWN_MS,
     metricsPort: e.HOOKFLEET_METRICS_PORT,

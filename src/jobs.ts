@@ -48,6 +48,11 @@ export const messageJobSchema = z.object({
   messageId: z.string(),
   /** When the producer accepted the message (ms since epoch), for end-to-end latency. */
   enqueuedAtMs: z.number(),
+  /**
+   * The message's owner (null: none), present when the job was counted in its owner's share of
+   * the queue (delivery/ownerQueue.ts), which the fan-out gives back when it completes.
+   */
+  ownerId: z.string().nullable().optional(),
 });
 export type MessageJobData = z.infer<typeof messageJobSchema>;
 
@@ -131,28 +136,44 @@ const JOBS_PER_PIPELINE = 200;
  * message was accepted, if not just now (the reconciler queues messages accepted a while ago; the
  * retry schedule's span counts from acceptance).
  */
+/**
+ * The messages' places in their owners' shares of the queue (delivery/ownerQueue.ts), one per
+ * message id: the owner (null: none), which the fan-out gives back, and the BullMQ priority.
+ */
+export interface OwnerPlaces {
+  ownerIds: readonly (string | null)[];
+  priorities: readonly number[];
+}
+
 export async function addMessageJobs(
   queue: ShardedQueue,
   messageIds: readonly string[],
   acceptedAtMs?: ReadonlyMap<string, number>,
+  owners?: OwnerPlaces,
 ): Promise<void> {
   const now = Date.now();
   // Each message goes to its shard (queueShards.ts), in pipelines of its own: on a Redis Cluster
   // a pipeline must stay within one slot.
   const byShard = new Map<Queue, Parameters<Queue['addBulk']>[0]>();
-  for (const messageId of messageIds) {
+  messageIds.forEach((messageId, i) => {
     const shard = queue.forMessage(messageId);
     const jobs = byShard.get(shard) ?? [];
     if (jobs.length === 0) byShard.set(shard, jobs);
+    const priority = owners?.priorities[i] ?? 0;
+    const enqueuedAtMs = acceptedAtMs?.get(messageId) ?? now;
+    const data: MessageJobData = owners
+      ? { messageId, enqueuedAtMs, ownerId: owners.ownerIds[i] ?? null }
+      : { messageId, enqueuedAtMs };
     jobs.push({
       name: FAN_OUT_JOB,
-      data: {
-        messageId,
-        enqueuedAtMs: acceptedAtMs?.get(messageId) ?? now,
-      } satisfies MessageJobData,
-      opts: { ...MESSAGE_JOB_OPTIONS, jobId: messageJobId(messageId) },
+      data,
+      opts: {
+        ...MESSAGE_JOB_OPTIONS,
+        jobId: messageJobId(messageId),
+        ...(priority > 0 && { priority }),
+      },
     });
-  }
+  });
   const pipelines = [];
   for (const [shard, jobs] of byShard) {
     for (let i = 0; i < jobs.length; i += JOBS_PER_PIPELINE) {

@@ -28,7 +28,7 @@ export interface Metrics {
   recorderAttemptsDropped: Counter;
   /** Endpoints deactivated, by reason. */
   endpointsDeactivated: Counter<'reason'>;
-  /** Deliveries put back without an attempt by the endpoint limits: circuit_open | endpoint_busy. */
+  /** Deliveries put back without an attempt by the endpoint limits: circuit_open | endpoint_busy | rate_limited. */
   deliveriesPostponed: Counter<'reason'>;
   /** Times an endpoint's circuit opened (after repeated failures, or a failed probe). */
   circuitsOpened: Counter;

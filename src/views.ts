@@ -28,6 +28,8 @@ export const endpointSchema = z.strictObject({
   eventTypes: z.array(z.string()),
   active: z.boolean(),
   staleAfterDays: z.number().int().nullable(),
+  /** Most requests per second to it, fleet-wide; null: no such limit. */
+  rateLimitPerSecond: z.number().int().nullable(),
   failingDisableAfterHours: z.number().int().nullable(),
   /** 'envelope': {"type","timestamp","data"} around the payload; 'raw': the payload alone. */
   payloadFormat: z.enum(PAYLOAD_FORMATS),
@@ -128,6 +130,7 @@ export function toEndpointView(row: EndpointRow): EndpointView {
     eventTypes: row.eventTypes,
     active: row.active,
     staleAfterDays: row.staleAfterDays,
+    rateLimitPerSecond: row.rateLimitPerSecond,
     failingDisableAfterHours: row.failingDisableAfterHours,
     payloadFormat: row.payloadFormat,
     headers: maskHeaders(row.headers),

@@ -45,6 +45,11 @@ export const contracts = z.registry<{ id: string; description?: string }>();
 export const eventTypeSchema = sendInputSchema.shape.eventType;
 
 const staleAfterDays = z.number().int().min(1).max(36_500);
+/**
+ * Most requests per second the fleet sends the endpoint, beside the adaptive in-flight limit;
+ * null or absent: none. Up to 10,000: above that a receiver is better served by no limit.
+ */
+const rateLimitPerSecond = z.number().int().min(1).max(10_000);
 /** Up to a year: past that the stale sweep disables a failing endpoint first anyway. */
 const failingDisableAfterHours = z.number().int().min(1).max(8_760);
 const timestamp = z.iso.datetime();
@@ -73,6 +78,8 @@ export const createEndpointRequest = z
     description: text(1000).optional(),
     /** Days without a success before the sweep deactivates it; default HOOKFLEET_STALE_AFTER_DAYS. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /** Most requests per second to it, fleet-wide (1 to 10000); default none. */
+    rateLimitPerSecond: rateLimitPerSecond.nullable().optional(),
     /**
      * Hours of failed attempts with no success before it is disabled (reason `failing`); default
      * HOOKFLEET_FAILING_DISABLE_AFTER_HOURS.
@@ -96,6 +103,8 @@ export const updateEndpointRequest = z
     description: text(1000).optional(),
     /** Null restores the default. */
     staleAfterDays: staleAfterDays.nullable().optional(),
+    /** Null removes the limit. */
+    rateLimitPerSecond: rateLimitPerSecond.nullable().optional(),
     /** Null restores the default. */
     failingDisableAfterHours: failingDisableAfterHours.nullable().optional(),
     payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),

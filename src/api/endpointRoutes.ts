@@ -100,6 +100,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       eventTypes: input.eventTypes,
       description: input.description,
       staleAfterDays: input.staleAfterDays,
+      rateLimitPerSecond: input.rateLimitPerSecond,
       failingDisableAfterHours: input.failingDisableAfterHours,
       payloadFormat: input.payloadFormat,
       headers: input.headers,

@@ -28,6 +28,8 @@ const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rota
   add <url> [--event-type T]…   register an endpoint (prints its signing secret once); with
             [--owner O]         --owner it belongs to customer O and receives only O's messages
             [--description D] [--stale-after-days N]
+            [--rate-limit N]    at most N requests per second to it, fleet-wide (1 to 10000;
+                                change it with PATCH /v1/endpoints/:id {"rateLimitPerSecond"})
             [--failing-disable-after-hours N]
             [--payload-format envelope|raw]
                                 envelope (default): {"type","timestamp","data"}; raw: the payload
@@ -60,6 +62,7 @@ export async function run(argv: string[]): Promise<number> {
       'event-type': { type: 'string', multiple: true },
       description: { type: 'string' },
       'stale-after-days': { type: 'string' },
+      'rate-limit': { type: 'string' },
       'failing-disable-after-hours': { type: 'string' },
       owner: { type: 'string' },
       'payload-format': { type: 'string' },
@@ -83,6 +86,9 @@ export async function run(argv: string[]): Promise<number> {
   const owner = values.owner;
   if (owner !== undefined && action !== 'list' && action !== 'add') {
     throw usage(`--owner applies to list and add, not ${action}`);
+  }
+  if (values['rate-limit'] !== undefined && action !== 'add') {
+    throw usage(`--rate-limit applies to add, not ${action}`);
   }
   for (const option of ['payload-format', 'header', 'retry-schedule'] as const) {
     if (values[option] !== undefined && action !== 'add') {
@@ -110,6 +116,12 @@ export async function run(argv: string[]): Promise<number> {
         if (staleAfterDays !== undefined && !/^[1-9]\d*$/.test(staleAfterDays)) {
           throw usage(`--stale-after-days takes a positive whole number (got '${staleAfterDays}')`);
         }
+        const rateLimit = values['rate-limit'];
+        if (rateLimit !== undefined && !/^[1-9]\d{0,3}$|^10000$/.test(rateLimit)) {
+          throw usage(
+            `--rate-limit takes a whole number of requests per second from 1 to 10000 (got '${rateLimit}')`,
+          );
+        }
         const failingHours = values['failing-disable-after-hours'];
         if (
           failingHours !== undefined &&
@@ -126,6 +138,7 @@ export async function run(argv: string[]): Promise<number> {
           eventTypes: values['event-type'] ?? [],
           description: values.description ?? '',
           staleAfterDays: staleAfterDays === undefined ? null : Number(staleAfterDays),
+          rateLimitPerSecond: rateLimit === undefined ? null : Number(rateLimit),
           payloadFormat: payloadFormatOption(values['payload-format']),
           headers: headerOptions(values.header ?? []),
           retryScheduleMs: retryScheduleOption(values['retry-schedule'], config),
@@ -299,6 +312,12 @@ function printHealth(view: EndpointHealthView, config: Config): void {
       view.staleAfterDays === null
         ? `${config.staleAfterDays} days without a success (the default)`
         : `${view.staleAfterDays} days without a success`,
+    ],
+    [
+      'rate limit',
+      view.rateLimitPerSecond === null
+        ? 'none (in-flight limit only)'
+        : `${view.rateLimitPerSecond} requests per second`,
     ],
     [
       'disabled when failing for',

@@ -103,6 +103,14 @@ function facts(model: DetailViewModel): Html {
     <dd>${endpoint.successCount} succeeded, ${endpoint.failureCount} failed attempts</dd>
     <dt>Circuit</dt>
     <dd data-fact="circuit">${circuitCell(model.circuits, endpoint.id, now)}</dd>
+    <dt>Rate limit</dt>
+    <dd data-fact="rateLimit">
+      ${
+        endpoint.rateLimitPerSecond === null
+          ? html`<span class="muted">none (in-flight limit only)</span>`
+          : `${endpoint.rateLimitPerSecond} requests per second`
+      }
+    </dd>
     <dt>Failing since</dt>
     <dd data-fact="failingSince">
       ${failingCell({

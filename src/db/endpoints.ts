@@ -11,6 +11,8 @@ export interface NewEndpoint {
   eventTypes?: string[];
   description?: string;
   staleAfterDays?: number | null;
+  /** Most requests per second to it, fleet-wide; default none. */
+  rateLimitPerSecond?: number | null;
   failingDisableAfterHours?: number | null;
   /** Default 'envelope'. */
   payloadFormat?: 'envelope' | 'raw' | undefined;
@@ -31,6 +33,7 @@ export async function insertEndpoint(db: Database, input: NewEndpoint): Promise<
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      rateLimitPerSecond: input.rateLimitPerSecond ?? null,
       failingDisableAfterHours: input.failingDisableAfterHours ?? null,
       payloadFormat: input.payloadFormat ?? 'envelope',
       headers: input.headers ?? {},
@@ -180,6 +183,7 @@ export async function insertEndpointWithSecret(
       eventTypes: input.eventTypes ?? [],
       description: input.description ?? '',
       staleAfterDays: input.staleAfterDays ?? null,
+      rateLimitPerSecond: input.rateLimitPerSecond ?? null,
       failingDisableAfterHours: input.failingDisableAfterHours ?? null,
       payloadFormat: input.payloadFormat ?? 'envelope',
       headers: input.headers ?? {},
@@ -195,6 +199,8 @@ export interface EndpointChanges {
   description?: string | undefined;
   /** Null restores the default (HOOKFLEET_STALE_AFTER_DAYS). */
   staleAfterDays?: number | null | undefined;
+  /** Null removes the limit. */
+  rateLimitPerSecond?: number | null | undefined;
   /** Null restores the default (HOOKFLEET_FAILING_DISABLE_AFTER_HOURS). */
   failingDisableAfterHours?: number | null | undefined;
   payloadFormat?: 'envelope' | 'raw' | undefined;

@@ -65,6 +65,11 @@ export const endpoints = pgTable(
     failureCount: bigint('failure_count', { mode: 'number' }).notNull().default(0),
     /** Per-endpoint stale threshold; null means HOOKFLEET_STALE_AFTER_DAYS. */
     staleAfterDays: integer('stale_after_days'),
+    /**
+     * Most requests per second the fleet sends this endpoint (checked beside the in-flight limit,
+     * endpointLimits.ts); null: no such limit.
+     */
+    rateLimitPerSecond: integer('rate_limit_per_second'),
     deactivatedAt: tz('deactivated_at'),
     /** Why the endpoint was deactivated: 'stale', 'manual', … */
     deactivationReason: text('deactivation_reason'),

@@ -10,6 +10,18 @@
  * hangs from the start therefore holds one worker slot, not `maxInFlight` of them, until its
  * first timeout tells us; a healthy one reaches the full limit within a handful of successes.
  *
+ * Postponement: a delivery refused because the endpoint is busy (or over its requests-per-second
+ * limit) is given the next place in the endpoint's queue of postponed deliveries, one expected
+ * drain interval after the last (see endpointLimitsAdmit.lua), so a backlog of 100,000 deliveries
+ * to a slow endpoint comes back about once each, at the pace the endpoint takes them, instead of
+ * every delivery asking again every attempt's duration and keeping the workers and Redis busy.
+ *
+ * Requests-per-second limit: an endpoint may set one (`rate_limit_per_second`); checked in the
+ * same script as the in-flight limit, fleet-wide.
+ *
+ * Keys: every key of one endpoint carries the endpoint id as its hash tag (`{ep_…}`), so each
+ * script touches one Redis Cluster slot, and endpoints spread over the cluster.
+ *
  * Circuit states, per endpoint:
  * - closed: deliveries go out; `failureThreshold` failed attempts in a row (fleet-wide) open it.
  * - open: nothing is sent until `retryAt`; deliveries are postponed, not failed.
@@ -69,7 +81,11 @@ export type CircuitStates = (
 /** The answer to "may this delivery go out now?". */
 export type Admission =
   | { admitted: true; permit: Permit }
-  | { admitted: false; reason: 'circuit_open' | 'endpoint_busy'; retryInMs: number };
+  | {
+      admitted: false;
+      reason: 'circuit_open' | 'endpoint_busy' | 'rate_limited';
+      retryInMs: number;
+    };
 
 /** Held by an admitted delivery until `release`. */
 export interface Permit {
@@ -84,8 +100,11 @@ export interface Permit {
 export type AttemptVerdict = 'succeeded' | 'failed' | 'none';
 
 export interface EndpointLimits {
-  /** `jobId` names the delivery, so one postponed by an open circuit can be sent as soon as it closes. */
-  admit(endpointId: string, jobId?: string): Promise<Admission>;
+  /**
+   * `jobId` names the delivery, so one postponed by an open circuit can be sent as soon as it
+   * closes; `ratePerSecond` is the endpoint's requests-per-second limit (none: undefined or 0).
+   */
+  admit(endpointId: string, jobId?: string, ratePerSecond?: number | null): Promise<Admission>;
   release(permit: Permit, verdict: AttemptVerdict): Promise<void>;
   /** Circuit state of each endpoint, for the health page and the API. */
   circuitStates: CircuitStates;
@@ -94,13 +113,19 @@ export interface EndpointLimits {
 /** The longest a circuit stays open between probes, however often they fail. */
 export const MAX_COOLDOWN_MS = 5 * 60_000;
 /**
- * A delivery refused because its endpoint is busy asks again after about one and a half of the
- * endpoint's last attempt durations (so a fast endpoint's deliveries wait milliseconds, a slow
- * one's do not spin), within these bounds; before any attempt is known, after BUSY_RETRY_MS.
+ * Places in an endpoint's queue of postponed deliveries are this far apart before any attempt
+ * duration is known; and no delivery is asked to come back sooner than MIN_BUSY_WAIT_MS.
  */
-const BUSY_RETRY_MS = 50;
-const MIN_BUSY_RETRY_MS = 10;
-const MAX_BUSY_RETRY_MS = 2000;
+const BUSY_SPACING_MS = 50;
+const MIN_BUSY_WAIT_MS = 10;
+/**
+ * No place is handed out further ahead than this: deliveries beyond come back within 10 to 15 min
+ * and ask again, so a wrong estimate of the drain time (an endpoint that got faster) costs at most
+ * that wait, and a backlog too long for it costs one refusal per delivery per 10 minutes (100,000
+ * deliveries: about 170 a second, against tens of thousands when each came back every 1.5
+ * attempt durations).
+ */
+export const MAX_BUSY_WAIT_MS = 10 * 60_000;
 /** While a probe is in flight, the other deliveries ask again after about this long. */
 const PROBE_WAIT_MS = 1000;
 /** State keys outlive their last change by this much, so forgotten endpoints leave nothing. */
@@ -122,23 +147,21 @@ function readLua(name: string): string {
   return readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
 }
 
-function busyRetryMs(lastAttemptMs: number): number {
-  if (lastAttemptMs < 0) return BUSY_RETRY_MS;
-  return Math.min(MAX_BUSY_RETRY_MS, Math.max(MIN_BUSY_RETRY_MS, lastAttemptMs * 1.5));
-}
-
 /**
- * Start of an endpoint's keys. Each script takes three keys of one endpoint, which a Redis
- * Cluster accepts only in one slot: there the endpoint id is a hash tag, which also spreads the
- * endpoints over the masters. One node (and the in-memory store) keeps the names it always had.
+ * The keys of one endpoint's limits: `{id}` is the hash tag (Redis Cluster hashes only what is
+ * between the first braces), so the scripts, which take three of them, touch a single slot.
  */
-function endpointKeyBase(prefix: string, endpointId: string, cluster: boolean): string {
-  return cluster ? `${prefix}:endpoints:{${endpointId}}` : `${prefix}:endpoints:${endpointId}`;
+export function endpointLimitsKey(
+  prefix: string,
+  endpointId: string,
+  what: 'limits' | 'in-flight' | 'postponed',
+): string {
+  return `${prefix}:endpoint:{${endpointId}}:${what}`;
 }
 
-/** The hash holding an endpoint's circuit state and in-flight limit. */
-export function endpointStateKey(prefix: string, endpointId: string, cluster = false): string {
-  return `${endpointKeyBase(prefix, endpointId, cluster)}:limits`;
+/** The hash holding an endpoint's circuit state, in-flight limit and postponement queue. */
+export function endpointStateKey(prefix: string, endpointId: string): string {
+  return endpointLimitsKey(prefix, endpointId, 'limits');
 }
 
 /**
@@ -146,17 +169,8 @@ export function endpointStateKey(prefix: string, endpointId: string, cluster = f
  * lease end). A token starts with the delivery's job id and a `/`, so the set also tells which
  * deliveries are being sent now (readDeliveriesInFlight), at no cost per delivery.
  */
-function inFlightKey(prefix: string, endpointId: string, cluster = false): string {
-  return `${endpointKeyBase(prefix, endpointId, cluster)}:in-flight`;
-}
-
-/** An endpoint's three keys, as the scripts take them (hash-tagged on a cluster). */
-export function endpointLimitKeys(prefix: string, endpointId: string, cluster = false): LimitKeys {
-  return [
-    endpointStateKey(prefix, endpointId, cluster),
-    inFlightKey(prefix, endpointId, cluster),
-    `${endpointKeyBase(prefix, endpointId, cluster)}:postponed`,
-  ];
+function inFlightKey(prefix: string, endpointId: string): string {
+  return endpointLimitsKey(prefix, endpointId, 'in-flight');
 }
 
 /**
@@ -176,39 +190,13 @@ export async function readDeliveriesInFlight(
   // One command per endpoint rather than one pipeline: on a Redis Cluster each endpoint's set
   // may live on another node, and a cluster pipeline must stay within one slot.
   const replies = await Promise.all(
-    endpointIds.map((id) =>
-      redis.zrangebyscore(inFlightKey(prefix, id, redis.isCluster), nowMs, '+inf'),
-    ),
+    endpointIds.map((id) => redis.zrangebyscore(inFlightKey(prefix, id), nowMs, '+inf')),
   );
   const mine = `${messageId}.`;
   endpointIds.forEach((id, index) => {
     if (replies[index]?.some((token) => token.startsWith(mine))) sending.add(id);
   });
   return sending;
-}
-
-/**
- * Each endpoint's [error, [state, retryAt]]: one pipeline on one node; on a cluster, where a
- * pipeline must stay on one node and the endpoints hash all over, commands sent side by side.
- */
-async function readStates(
-  redis: RedisClient,
-  prefix: string,
-  endpointIds: readonly string[],
-): Promise<[Error | null, unknown][]> {
-  if (redis.isCluster) {
-    return Promise.all(
-      endpointIds.map((id) =>
-        redis.hmget(endpointStateKey(prefix, id, true), 'state', 'retryAt').then(
-          (fields): [Error | null, unknown] => [null, fields],
-          (error: Error): [Error | null, unknown] => [error, null],
-        ),
-      ),
-    );
-  }
-  const pipeline = redis.pipeline();
-  for (const id of endpointIds) pipeline.hmget(endpointStateKey(prefix, id), 'state', 'retryAt');
-  return (await pipeline.exec()) ?? [];
 }
 
 /**
@@ -223,7 +211,9 @@ export async function readCircuitStates(
 ): Promise<ReadonlyMap<string, CircuitState>> {
   const states = new Map<string, CircuitState>();
   if (endpointIds.length === 0) return states;
-  const replies = await readStates(redis, prefix, endpointIds);
+  const pipeline = redis.pipeline();
+  for (const id of endpointIds) pipeline.hmget(endpointStateKey(prefix, id), 'state', 'retryAt');
+  const replies = (await pipeline.exec()) ?? [];
   endpointIds.forEach((id, index) => {
     const [error, fields] = replies[index] ?? [];
     if (error) throw error;
@@ -243,13 +233,12 @@ export async function readCircuitStates(
 }
 
 /**
- * Where the limits' state lives and how its two atomic steps run. `admit` and `release` take an
- * endpoint (the store names its keys: endpointLimitKeys) and the ARGV of the .lua scripts, and
- * answer as they do; `read` answers circuitStates.
+ * Where the limits' state lives and how its two atomic steps run. `admit` and `release` take the
+ * KEYS and ARGV of the .lua scripts and answer as they do; `read` answers circuitStates.
  */
 export interface LimitsStore {
-  admit(endpointId: string, args: (string | number)[]): Promise<[string, number]>;
-  release(endpointId: string, args: (string | number)[]): Promise<string[]>;
+  admit(keys: LimitKeys, args: (string | number)[]): Promise<[string, number, number?]>;
+  release(keys: LimitKeys, args: (string | number)[]): Promise<string[]>;
   read(endpointIds: readonly string[], nowMs: number): Promise<ReadonlyMap<string, CircuitState>>;
 }
 
@@ -262,7 +251,7 @@ type LimitsRedis = RedisClient & {
     inFlightKey: string,
     postponedKey: string,
     ...args: (string | number)[]
-  ): Promise<[string, number]>;
+  ): Promise<[string, number, number?]>;
   hookfleetRelease(
     circuitKey: string,
     inFlightKey: string,
@@ -271,20 +260,16 @@ type LimitsRedis = RedisClient & {
   ): Promise<string[]>;
 };
 
-/**
- * The store a fleet shares: the .lua scripts on Redis, on keys named after `prefix` (hash-tagged
- * by endpoint on a Redis Cluster, today's names on one node).
- */
+/** The store a fleet shares: the .lua scripts on Redis. */
 export function redisLimitsStore(redis: RedisClient, prefix: string): LimitsStore {
   const scripts = redis as LimitsRedis;
   if (typeof scripts.hookfleetAdmit !== 'function') {
     redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
     redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
   }
-  const keysOf = (id: string) => endpointLimitKeys(prefix, id, redis.isCluster);
   return {
-    admit: (id, args) => scripts.hookfleetAdmit(...keysOf(id), ...args),
-    release: (id, args) => scripts.hookfleetRelease(...keysOf(id), ...args),
+    admit: (keys, args) => scripts.hookfleetAdmit(...keys, ...args),
+    release: (keys, args) => scripts.hookfleetRelease(...keys, ...args),
     read: (endpointIds, nowMs) => readCircuitStates(redis, prefix, endpointIds, nowMs),
   };
 }
@@ -299,6 +284,10 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
   let tokenCount = 0;
   if (!options.store && !options.redis) throw new Error('endpoint limits need redis or a store');
   const store = options.store ?? redisLimitsStore(options.redis!, prefix);
+  const keysOf = (id: string): LimitKeys => [stateKey(id), inFlightSetKey(id), postponedKey(id)];
+  const stateKey = (id: string) => endpointStateKey(prefix, id);
+  const inFlightSetKey = (id: string) => inFlightKey(prefix, id);
+  const postponedKey = (id: string) => endpointLimitsKey(prefix, id, 'postponed');
 
   let lastWarningMs = 0;
   const warn = (error: unknown, what: string) => {
@@ -308,14 +297,17 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
   };
 
   return {
-    async admit(endpointId, jobId) {
-      if (!enabled) return { admitted: true, permit: { endpointId, token: undefined } };
+    async admit(endpointId, jobId, ratePerSecond) {
+      const rate = ratePerSecond ?? 0;
+      if (!enabled && rate <= 0) {
+        return { admitted: true, permit: { endpointId, token: undefined } };
+      }
       // The job id first: readDeliveriesInFlight tells from it which deliveries are being sent.
       const token = `${jobId ?? ''}/${tokenPrefix}${(++tokenCount).toString(36)}`;
       const now = clock();
-      let answer: [string, number];
+      let answer: [string, number, number?];
       try {
-        answer = await store.admit(endpointId, [
+        answer = await store.admit(keysOf(endpointId), [
           now,
           token,
           leaseMs,
@@ -323,23 +315,43 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
           failureThreshold > 0 ? 1 : 0,
           jobId ?? '',
           STATE_KEY_TTL_MS,
+          rate,
+          MAX_BUSY_WAIT_MS,
+          MIN_BUSY_WAIT_MS,
+          BUSY_SPACING_MS,
         ]);
       } catch (error) {
         warn(error, 'admission');
         return { admitted: true, permit: { endpointId, token: undefined } };
       }
-      const [verdict, value] = answer;
+      const [verdict, value, spreadMs] = answer;
       if (verdict === 'admitted') {
         if (value === 1) logger.info({ endpointId }, 'circuit half-open: sending a probe');
         return { admitted: true, permit: { endpointId, token, admittedAtMs: now } };
       }
-      const reason = verdict === 'busy' ? 'endpoint_busy' : 'circuit_open';
-      const baseMs =
-        verdict === 'busy'
-          ? busyRetryMs(value)
-          : Math.max(50, verdict === 'open' ? value - now : Math.min(value - now, PROBE_WAIT_MS));
-      // Spread the waiting deliveries so they do not all come back in the same instant.
-      const retryInMs = Math.round(baseMs * (1 + Math.random() / 2));
+      let reason: 'endpoint_busy' | 'rate_limited' | 'circuit_open';
+      let retryInMs: number;
+      if (verdict === 'busy' || verdict === 'rate') {
+        reason = verdict === 'busy' ? 'endpoint_busy' : 'rate_limited';
+        retryInMs =
+          spreadMs === undefined
+            ? // The in-memory store of trial mode (localEndpointLimits.ts) answers the last attempt's
+              // duration, as the script did before it handed out places: about 1.5 of it.
+              Math.round(
+                Math.min(2000, Math.max(10, value < 0 ? 50 : value * 1.5)) *
+                  (1 + Math.random() / 2),
+              )
+            : // Within its own place in the queue (spread: half the spacing), so the order holds.
+              Math.round(value + Math.random() * spreadMs);
+      } else {
+        reason = 'circuit_open';
+        const baseMs = Math.max(
+          50,
+          verdict === 'open' ? value - now : Math.min(value - now, PROBE_WAIT_MS),
+        );
+        // Spread the waiting deliveries so they do not all come back in the same instant.
+        retryInMs = Math.round(baseMs * (1 + Math.random() / 2));
+      }
       metrics?.deliveriesPostponed.inc({ reason });
       return { admitted: false, reason, retryInMs };
     },
@@ -347,7 +359,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
     async release(permit, verdict) {
       if (permit.token === undefined) return;
       try {
-        const [transition, ...postponed] = await store.release(permit.endpointId, [
+        const [transition, ...postponed] = await store.release(keysOf(permit.endpointId), [
           permit.token,
           verdict,
           clock(),

@@ -13,7 +13,10 @@ local maxInFlight = tonumber(ARGV[8])
 local state, limit, failures = unpack(redis.call('HMGET', KEYS[1], 'state', 'limit', 'failures'))
 state = state or 'closed'
 limit = tonumber(limit or '1')
-redis.call('HSET', KEYS[1], 'latencyMs', ARGV[9])
+-- Only a success says how fast the endpoint drains (endpointLimitsAdmit.lua spaces postponed
+-- deliveries by it): a timeout says it hangs, and its deliveries should come back soon to meet the
+-- circuit, which hands them back as soon as the endpoint recovers, rather than a timeout apart each.
+if ARGV[2] == 'succeeded' then redis.call('HSET', KEYS[1], 'latencyMs', ARGV[9]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 if ARGV[2] == 'succeeded' then
   -- A healthy endpoint at its full limit has nothing else to change: the common path.

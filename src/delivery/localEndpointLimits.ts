@@ -1,14 +1,13 @@
 /**
  * The per-endpoint limits' store in one process's memory, for trial mode (queues on PostgreSQL,
  * no Redis): the same state machine as endpointLimitsAdmit.lua and endpointLimitsRelease.lua,
- * line for line, taking the same arguments (and naming its keys as one Redis node does), so endpointLimits.ts works on either. Node
+ * line for line, taking the same keys and arguments, so endpointLimits.ts works on either. Node
  * runs each call to the end before the next, which gives the atomicity Redis gives the scripts.
  * What it cannot do is share: every process has its own limits, which is why trial mode is for
  * one process. Keys never expire here; an endpoint's entry is a few hundred bytes.
  */
 import type { QueueBackend } from '../queueBackend.js';
 import {
-  endpointLimitKeys,
   endpointStateKey,
   redisLimitsStore,
   type CircuitState,
@@ -61,8 +60,7 @@ export function localLimitsStore(shared: LocalLimitsState, prefix: string): Limi
 
   return {
     // endpointLimitsAdmit.lua. ARGV: now, token, leaseMs, maxInFlight, breakerOn, jobId, keyTtlMs.
-    admit(endpointId, args) {
-      const [stateKey, inFlightKey, postponedKey] = endpointLimitKeys(prefix, endpointId);
+    admit([stateKey, inFlightKey, postponedKey], args) {
       const [now, token, leaseMs, maxInFlight, breakerOn, jobId] = args;
       const nowMs = Number(now);
       const leaseUntil = nowMs + Number(leaseMs);
@@ -96,8 +94,7 @@ export function localLimitsStore(shared: LocalLimitsState, prefix: string): Limi
 
     // endpointLimitsRelease.lua. ARGV: token, verdict, now, failureThreshold, cooldownMs,
     // maxCooldownMs, keyTtlMs, maxInFlight, attemptMs, maxPromoted.
-    release(endpointId, args) {
-      const [stateKey, inFlightKey, postponedKey] = endpointLimitKeys(prefix, endpointId);
+    release([stateKey, inFlightKey, postponedKey], args) {
       const [token, verdict, now, threshold, cooldownMs, maxCooldownMs, , maxInFlight] = args;
       const [attemptMs, maxPromoted] = args.slice(8).map(Number);
       leases(inFlightKey).delete(String(token));

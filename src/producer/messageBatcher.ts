@@ -18,6 +18,7 @@ import {
 } from '../db/messages.js';
 import { HookfleetError } from '../errors.js';
 import { addMessageJobs } from '../jobs.js';
+import { ownerPlaces, type OwnerShares } from '../delivery/ownerQueue.js';
 import { GroupCommit } from './groupCommit.js';
 import { isUnavailableError, redisUnavailable } from '../unavailable.js';
 
@@ -35,6 +36,8 @@ export type PendingMessage = NewFannedOutMessage;
 export interface MessageBatcherOptions {
   sql: postgres.Sql;
   queue: ShardedQueue;
+  /** Where each owner's share of the queue is counted (addMessageJobs), with the share; none: not counted. */
+  owners?: OwnerShares;
   /** Resolves undefined once Redis is ready (waiting a little for a reconnection), else why not. */
   whyRedisUnavailable: () => Promise<string | undefined>;
   /** Most sends waiting for a batch; past it a send fails at once with 503 `overloaded`. Default 10,000. */
@@ -175,9 +178,16 @@ export class MessageBatcher {
     if (reason !== undefined) return (messageId) => redisUnavailable(reason, messageId);
     try {
       // A message with no endpoint has nothing to fan out.
+      const toFanOut = stored.filter((message) => inserted.get(message.id)!.length > 0);
+      const { owners } = this.options;
       await addMessageJobs(
         this.options.queue,
-        ids(stored.filter((message) => inserted.get(message.id)!.length > 0)),
+        ids(toFanOut),
+        undefined,
+        await ownerPlaces(
+          owners,
+          toFanOut.map((message) => message.ownerId ?? null),
+        ),
       );
       return undefined;
     } catch (error) {

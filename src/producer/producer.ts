@@ -11,6 +11,7 @@ import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
 import { addMessageJobs } from '../jobs.js';
+import { ownerPlaces, type OwnerShares } from '../delivery/ownerQueue.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
 import { PRODUCER_REDIS_WAIT_MS, type RedisClient } from '../redis.js';
@@ -126,6 +127,7 @@ export class Producer {
       new MessageBatcher({
         sql: this.dbClient.sql,
         queue: this.messagesShards,
+        owners: this.ownerShares(),
         whyRedisUnavailable: () => this.whyRedisUnavailable(),
         ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
         maxQueuedBytes: options.maxQueuedSendBytes ?? this.config.sendQueueMaxBytes,
@@ -262,7 +264,7 @@ export class Producer {
       body,
       endpointIds: [endpointId],
     });
-    await this.enqueue(id, [endpointId]);
+    await this.enqueue(id, [endpointId], endpoint.ownerId);
     return { id, deliveries: 1, endpointIds: [endpointId], duplicate: false };
   }
 
@@ -301,7 +303,7 @@ export class Producer {
       );
     }
     if (existing.enqueuedAt === null) {
-      await this.enqueue(existing.id, existing.endpointIds);
+      await this.enqueue(existing.id, existing.endpointIds, existing.ownerId);
     }
     return {
       id: existing.id,
@@ -311,12 +313,32 @@ export class Producer {
     };
   }
 
+  /** Where fan-outs count in their owner's share of the queue (delivery/ownerQueue.ts). */
+  private ownerShares(): OwnerShares | undefined {
+    // Trial mode (queues on PostgreSQL) is one process: nothing to share, no priorities.
+    if (this.backend.kind !== 'redis') return undefined;
+    return {
+      redis: this.backend.redis('producer'),
+      prefix: this.config.queuePrefix,
+      share: this.config.ownerQueueShare,
+    };
+  }
+
   /** Enqueues one stored message's fan-out (not batched: resumes and deliver() are rare), then marks it enqueued. */
-  private async enqueue(messageId: string, endpointIds: string[]): Promise<void> {
+  private async enqueue(
+    messageId: string,
+    endpointIds: string[],
+    ownerId: string | null,
+  ): Promise<void> {
     if (endpointIds.length > 0) {
       await this.assertRedisReady(messageId);
       try {
-        await addMessageJobs(this.messagesShards, [messageId]);
+        await addMessageJobs(
+          this.messagesShards,
+          [messageId],
+          undefined,
+          await ownerPlaces(this.ownerShares(), [ownerId]),
+        );
       } catch (error) {
         // Connection lost, command timed out, Redis out of memory or read-only: all mean "not
         // enqueued, try again later". Job ids are deterministic, so a retry cannot add twice.

@@ -177,11 +177,14 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
       // waiting forever.
       const scheduleSpanMs =
         endpoint.retryScheduleMs === null ? defaultSpanMs : spanMs(endpoint.retryScheduleMs);
-      const admission = await deps.limits.admit(endpointId, request.jobId);
+      const admission = await deps.limits.admit(
+        endpointId,
+        request.jobId,
+        endpoint.rateLimitPerSecond,
+      );
       if (!admission.admitted) {
         const free =
-          admission.reason === 'endpoint_busy' ||
-          Date.now() - request.enqueuedAtMs < scheduleSpanMs;
+          admission.reason !== 'circuit_open' || Date.now() - request.enqueuedAtMs < scheduleSpanMs;
         if (free && request.canPostpone) {
           // Not an attempt: nothing was sent, so neither the schedule nor the history moves.
           return { kind: 'postponed', delayMs: admission.retryInMs, reason: admission.reason };

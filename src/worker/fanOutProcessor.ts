@@ -58,6 +58,11 @@ export interface FanOutDeps {
   /** Default HAND_OFF_AFTER_MS. */
   handOffAfterMs?: number;
   /**
+   * Gives back the message's place in its owner's share of the queue (delivery/ownerQueue.ts)
+   * once its fan-out completes; called only for jobs counted there. Default: none.
+   */
+  leaveOwnerQueue?: (ownerId: string | null) => Promise<void>;
+  /**
    * True once the worker is shutting down: a fan-out then starts no more attempts, waits for
    * those in flight, and goes back to the queue, where the next run skips what this one finished.
    */
@@ -258,11 +263,28 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
     }
   }
 
+  /** Best effort: a count left too high only lowers the owner's priority until its key expires. */
+  async function leaveOwnerQueue(job: Job<MessageJobData>): Promise<void> {
+    const { ownerId } = job.data;
+    if (ownerId === undefined || !deps.leaveOwnerQueue) return;
+    await deps
+      .leaveOwnerQueue(ownerId)
+      .catch((error: unknown) =>
+        deps.logger.warn(
+          { err: error, ownerId },
+          "could not give back an owner's place in the queue",
+        ),
+      );
+  }
+
   async function processFanOut(job: Job<MessageJobData>, token?: string): Promise<FanOutResult> {
     const { messageId } = job.data;
     const message = await readMessage(job, token);
     // Gone: deleted by its retention before it was fanned out (a queue stopped for days).
-    if (!message) return { endpoints: 0, skipped: 0, handedOff: 0 };
+    if (!message) {
+      await leaveOwnerQueue(job);
+      return { endpoints: 0, skipped: 0, handedOff: 0 };
+    }
     // One content for every endpoint of the message: its envelope is built once.
     const content = messageContent(message.body, message.envelope);
     // With one endpoint there is nothing a re-run could skip: no bitmap (three Redis calls saved).
@@ -310,6 +332,7 @@ export function createFanOutProcessor(deps: FanOutDeps): FanOutProcessor {
       );
     }
     if (tracked) await deps.progress.clear(messageId);
+    await leaveOwnerQueue(job);
     return { endpoints: message.endpointIds.length, skipped, handedOff };
   }
 

@@ -1,7 +1,7 @@
 import { QueueEvents } from 'bullmq';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { Producer } from '../../src/producer/producer.js';
 import { startWorker, type RunningWorker } from '../../src/worker/startWorker.js';
 import { DELIVERIES_QUEUE } from '../../src/jobs.js';
@@ -21,7 +21,8 @@ export interface TestFleet {
   events: QueueEvents;
   /** Events of every shard of the deliveries queue (`events` is shard 0's). */
   shardEvents: QueueEvents[];
-  startWorker(overrides?: Record<string, string>): RunningWorker;
+  /** `metrics`: the worker's registry, for a test that reads its counters (default: a fresh one). */
+  startWorker(overrides?: Record<string, string>, metrics?: Metrics): RunningWorker;
   /** Resolves when the delivery job ends: completed, or failed for good. */
   waitForDelivery(jobId: string): Promise<DeliveryEnd>;
   /**
@@ -122,13 +123,13 @@ export async function createTestFleet(
     producer,
     events,
     shardEvents,
-    startWorker(overrides = {}) {
+    startWorker(overrides = {}, metrics = createMetrics({ defaultMetrics: false })) {
       const workerConfig = loadConfig({ ...baseEnv, ...overrides });
       const running = startWorker({
         config: workerConfig,
         logger: createLogger(workerConfig),
         dbClient: db,
-        metrics: createMetrics({ defaultMetrics: false }),
+        metrics,
       });
       workers.push(running);
       return running;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLimitsRedis, redisNode } from '../../src/redis.js';
 import {
   createEndpointLimits,
+  MAX_BUSY_WAIT_MS,
   MAX_COOLDOWN_MS,
   type Admission,
   type EndpointLimits,
@@ -98,14 +99,72 @@ describe('the per-endpoint in-flight cap', () => {
     const unknown = await limits.admit(endpointId);
     // Nothing known yet about the endpoint: a fixed wait.
     expect(unknown.admitted || unknown.retryInMs).toBeGreaterThanOrEqual(50);
-    nowMs += 40; // the attempt took 40 ms
+    nowMs += 1000; // the queue of postponed deliveries has drained
     await limits.release(first, 'succeeded');
+    const second = permitOf(await limits.admit(endpointId));
+    nowMs += 40; // the attempt took 40 ms
+    await limits.release(second, 'succeeded');
     permitOf(await limits.admit(endpointId));
     const busy = await limits.admit(endpointId);
     expect(busy).toMatchObject({ admitted: false, reason: 'endpoint_busy' });
     if (!busy.admitted) {
-      expect(busy.retryInMs).toBeGreaterThanOrEqual(60);
-      expect(busy.retryInMs).toBeLessThanOrEqual(90);
+      expect(busy.retryInMs).toBeGreaterThanOrEqual(40);
+      expect(busy.retryInMs).toBeLessThanOrEqual(60);
+    }
+  });
+
+  it('gives the deliveries a busy endpoint refuses places one drain interval apart, so a backlog comes back once each', async () => {
+    // A slow endpoint: 2 in flight, attempts of 1 s, so one place frees every 500 ms.
+    const { limits, endpointId } = limitsFor({ maxInFlight: 2 });
+    const warm = [permitOf(await limits.admit(endpointId))];
+    nowMs += 1000;
+    await limits.release(warm[0]!, 'succeeded');
+    permitOf(await limits.admit(endpointId));
+    permitOf(await limits.admit(endpointId));
+    const waits: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const refused = await limits.admit(endpointId);
+      if (refused.admitted) throw new Error('admitted past the cap');
+      expect(refused.reason).toBe('endpoint_busy');
+      waits.push(refused.retryInMs);
+    }
+    // The k-th refused comes back after about k drain intervals (plus up to half of one).
+    for (const [k, waitMs] of waits.entries()) {
+      expect(waitMs).toBeGreaterThanOrEqual((k + 1) * 500);
+      expect(waitMs).toBeLessThanOrEqual((k + 1) * 500 + 250);
+    }
+  });
+
+  it("spaces places by successful attempts only: a hanging endpoint's timeouts do not push its deliveries minutes ahead", async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 1 });
+    const fast = permitOf(await limits.admit(endpointId));
+    nowMs += 20;
+    await limits.release(fast, 'succeeded');
+    const hung = permitOf(await limits.admit(endpointId));
+    nowMs += 15_000; // the delivery timeout
+    await limits.release(hung, 'failed');
+    nowMs += 1000;
+    permitOf(await limits.admit(endpointId));
+    const refused = await limits.admit(endpointId);
+    expect(refused.admitted).toBe(false);
+    if (!refused.admitted) expect(refused.retryInMs).toBeLessThan(100);
+  });
+
+  it('hands out no place further ahead than MAX_BUSY_WAIT_MS', async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 1 });
+    const first = permitOf(await limits.admit(endpointId));
+    nowMs += 60_000; // a one-minute attempt
+    await limits.release(first, 'succeeded');
+    permitOf(await limits.admit(endpointId));
+    const waits: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const refused = await limits.admit(endpointId);
+      if (!refused.admitted) waits.push(refused.retryInMs);
+    }
+    expect(waits.slice(0, 10).every((ms, k) => ms >= (k + 1) * 60_000)).toBe(true);
+    for (const ms of waits.slice(10)) {
+      expect(ms).toBeGreaterThanOrEqual(MAX_BUSY_WAIT_MS);
+      expect(ms).toBeLessThanOrEqual(MAX_BUSY_WAIT_MS * 1.5);
     }
   });
 
@@ -282,5 +341,47 @@ describe('when the limits cannot work', () => {
     } finally {
       deadRedis.disconnect();
     }
+  });
+});
+
+describe("an endpoint's requests-per-second limit", () => {
+  it('spaces admissions one interval apart, fleet-wide, even with the other limits off', async () => {
+    const { limits, endpointId } = limitsFor();
+    const other = limitsFor().limits; // another worker
+    const admittedAt: number[] = [];
+    const start = nowMs;
+    // 10 per second, asked every 10 ms for 2 s by two workers.
+    while (nowMs < start + 2000) {
+      for (const l of [limits, other]) {
+        const admission = await l.admit(endpointId, undefined, 10);
+        if (admission.admitted) admittedAt.push(nowMs);
+        else expect(admission).toMatchObject({ reason: 'rate_limited' });
+      }
+      nowMs += 10;
+    }
+    expect(admittedAt.length).toBeGreaterThanOrEqual(20);
+    expect(admittedAt.length).toBeLessThanOrEqual(21);
+    // No one second holds more than rate + 1.
+    for (const t of admittedAt) {
+      expect(admittedAt.filter((u) => u >= t && u < t + 1000).length).toBeLessThanOrEqual(11);
+    }
+  });
+
+  it('asks a refused delivery back at its own place in the endpoint queue, one interval apart', async () => {
+    const { limits, endpointId } = limitsFor();
+    permitOf(await limits.admit(endpointId, undefined, 4));
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const refused = await limits.admit(endpointId, undefined, 4);
+      if (refused.admitted) throw new Error('admitted over the rate');
+      waits.push(refused.retryInMs);
+    }
+    for (const [k, waitMs] of waits.entries()) {
+      expect(waitMs).toBeGreaterThanOrEqual((k + 1) * 250);
+      expect(waitMs).toBeLessThanOrEqual((k + 1) * 250 + 125);
+    }
+    // At its place, each is admitted.
+    nowMs += waits[0]!;
+    expect((await limits.admit(endpointId, undefined, 4)).admitted).toBe(true);
   });
 });

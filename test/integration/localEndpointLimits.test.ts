@@ -1,13 +1,15 @@
 /**
  * Trial mode's endpoint limits (one process's memory) against the fleet's (the .lua scripts on
  * Redis): the same long, seeded run of admissions and releases over a moving clock goes to both
- * stores with the same endpoints and arguments, and every answer and every circuit state must match.
+ * stores with the same keys and arguments, and every answer and every circuit state must match.
  * The behaviours themselves are spelled out in endpointLimits.test.ts; this holds the port to them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  endpointStateKey,
   MAX_PROMOTED_ON_CLOSE,
   redisLimitsStore,
+  type LimitKeys,
   type LimitsStore,
 } from '../../src/delivery/endpointLimits.js';
 import {
@@ -37,6 +39,12 @@ function random(seed: number): () => number {
   };
 }
 
+const keysOf = (id: string): LimitKeys => [
+  endpointStateKey(prefix, id),
+  `${prefix}:endpoints:${id}:in-flight`,
+  `${prefix}:endpoints:${id}:postponed`,
+];
+
 describe('the endpoint limits kept in memory (trial mode)', () => {
   it.each([1, 2, 3])('answers as the Redis scripts do, step for step (seed %i)', async (seed) => {
     const stores: LimitsStore[] = [
@@ -59,7 +67,7 @@ describe('the endpoint limits kept in memory (trial mode)', () => {
         const token = `t${++tokens}`;
         const jobId = next() < 0.5 ? `job${tokens}` : '';
         const args = [now, token, leaseMs, maxInFlight, 1, jobId, 86_400_000];
-        answers = await Promise.all(stores.map((s) => s.admit(endpointId, args)));
+        answers = await Promise.all(stores.map((s) => s.admit(keysOf(endpointId), args)));
         if ((answers[0] as [string])[0] === 'admitted')
           held.push({ endpointId, token, admittedAt: now });
       } else {
@@ -78,7 +86,9 @@ describe('the endpoint limits kept in memory (trial mode)', () => {
           now - permit.admittedAt,
           MAX_PROMOTED_ON_CLOSE,
         ];
-        const replies = await Promise.all(stores.map((s) => s.release(permit.endpointId, args)));
+        const replies = await Promise.all(
+          stores.map((s) => s.release(keysOf(permit.endpointId), args)),
+        );
         // Redis hands the postponed deliveries back in no particular order.
         answers = replies.map(([transition, ...postponed]) => [transition, ...postponed.sort()]);
       }
