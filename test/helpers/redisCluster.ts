@@ -155,8 +155,8 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  create.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  create.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  create.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  create.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const [code] = (await once(create, 'exit')) as [number];
   if (code !== 0) throw new Error(`redis-cli --cluster create failed:\n${output}`);
 

@@ -53,7 +53,12 @@ describe('POST /v1/messages', () => {
     expect(sent).toMatchObject({ deliveries: 2, duplicate: false });
     expect(new Set(sent.endpointIds)).toEqual(new Set([a, b]));
     const job = await api.fleet.producer.messagesQueue.getJob(messageJobId(sent.id));
-    expect(job?.data).toEqual({ messageId: sent.id, enqueuedAtMs: expect.any(Number) });
+    // The owner (none here) is carried for its share of the queue (delivery/ownerQueue.ts).
+    expect(job?.data).toEqual({
+      messageId: sent.id,
+      enqueuedAtMs: expect.any(Number),
+      ownerId: null,
+    });
     expect((await findMessage(api.fleet.db.db, sent.id))?.body).toBe('{"n":1}');
   });
 
