@@ -51,10 +51,14 @@ beforeAll(async () => {
   ledger = await startDeliveryLedger();
 }, 60_000);
 afterAll(async () => {
-  await stopAll(processes, 'SIGKILL');
-  await fleet?.close();
-  await ledger?.close();
-  await cluster?.close();
+  try {
+    await stopAll(processes, 'SIGKILL');
+    await fleet?.close();
+    await ledger?.close();
+  } finally {
+    // Whatever failed above, no cluster node outlives the file.
+    await cluster?.close();
+  }
 }, 60_000);
 
 /** Sends `count` messages to every one of `endpointIds`, 10 at a time; returns their ids. */

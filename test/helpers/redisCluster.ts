@@ -73,7 +73,7 @@ async function startNode(dir: string): Promise<{ node: ClusterNode; stop: () => 
   const exited = once(proc, 'exit');
   let running = true;
   void exited.then(() => (running = false));
-  await waitFor(async () => {
+  const ready = waitFor(async () => {
     const redis = new Redis(port, { lazyConnect: true, retryStrategy: () => null });
     redis.on('error', () => {});
     try {
@@ -85,6 +85,12 @@ async function startNode(dir: string): Promise<{ node: ClusterNode; stop: () => 
       redis.disconnect();
     }
   }, 10_000);
+  // A node that never answers (its port taken meanwhile) is not left running.
+  await ready.catch(async (error: unknown) => {
+    proc.kill('SIGKILL');
+    await exited;
+    throw error;
+  });
   const kill = async () => {
     if (!running) return;
     proc.kill('SIGKILL');
