@@ -185,6 +185,7 @@ const envSchema = z.object({
   HOOKFLEET_STALE_WARNING_DAYS: wholeNumber(
     'a whole number of days (0 turns warnings off)',
   ).default(30),
+  HOOKFLEET_STALE_PROBE_GRACE_HOURS: positiveInt('a positive whole number of hours').default(12),
   HOOKFLEET_SWEEP_CRON: cronPattern.default('0 3 * * *'),
   HOOKFLEET_SWEEP_TZ: timeZone.default('UTC'),
   HOOKFLEET_HOUSEKEEPING_INTERVAL_MS: positiveInt('an interval in milliseconds').default(60_000),
@@ -298,6 +299,12 @@ export interface Config {
    * 0 turns warnings off. Must be below HOOKFLEET_STALE_AFTER_DAYS. Default 30.
    */
   readonly staleWarningDays: number;
+  /**
+   * How long a `hookfleet.ping` sent to a stale but idle endpoint has to be answered before a
+   * later sweep deactivates it anyway (a failed ping needs no wait: it makes the endpoint
+   * non-idle). Shorter than the daily sweep, so an unanswered probe costs one day. Default 12.
+   */
+  readonly staleProbeGraceHours: number;
   /** When the stale-endpoint sweep runs, as a cron pattern. Default '0 3 * * *'. */
   readonly sweepCron: string;
   /** Time zone of `sweepCron`. Default 'UTC'. */
@@ -473,6 +480,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     operatorAllowCidrs: Object.freeze(e.HOOKFLEET_OPERATOR_ALLOW_CIDRS),
     portalFrameAncestors: Object.freeze(e.HOOKFLEET_PORTAL_FRAME_ANCESTORS),
     staleWarningDays: e.HOOKFLEET_STALE_WARNING_DAYS,
+    staleProbeGraceHours: e.HOOKFLEET_STALE_PROBE_GRACE_HOURS,
     sweepCron: e.HOOKFLEET_SWEEP_CRON,
     sweepTz: e.HOOKFLEET_SWEEP_TZ,
     housekeepingIntervalMs: e.HOOKFLEET_HOUSEKEEPING_INTERVAL_MS,

@@ -12,6 +12,7 @@ import {
   type SweepPhase,
   type SweepResult,
 } from '../worker/staleSweep.js';
+import { createStaleProbes } from '../worker/staleProbes.js';
 import { parseCommandArgs } from './args.js';
 import { createProgressBar } from './progress.js';
 
@@ -19,7 +20,9 @@ const HELP = `Usage: hookfleet sweep [--dry-run] [--json]
 
 Runs the stale-endpoint sweep once, now, and exits. It deactivates active endpoints whose last
 success (or reactivation, or creation) is older than their threshold (their own staleAfterDays,
-else HOOKFLEET_STALE_AFTER_DAYS), reports endpoints within HOOKFLEET_STALE_WARNING_DAYS of it
+else HOOKFLEET_STALE_AFTER_DAYS); one that got no deliveries in that time is first sent a signed
+hookfleet.ping and deactivated only if it fails or goes unanswered for
+HOOKFLEET_STALE_PROBE_GRACE_HOURS. It reports endpoints within HOOKFLEET_STALE_WARNING_DAYS of it
 once as endpoint.stale_warning, disables endpoints failing with no success for longer than
 their failingDisableAfterHours (else HOOKFLEET_FAILING_DISABLE_AFTER_HOURS; warned at half of
 it as endpoint.failing_warning), and deletes attempt history older than
@@ -27,15 +30,17 @@ HOOKFLEET_ATTEMPT_RETENTION_DAYS. Workers run the same sweep on HOOKFLEET_SWEEP_
 both at once is safe.
 
 Options:
-  --dry-run   change nothing: print how many endpoints would be deactivated, and a sample
+  --dry-run   change nothing: print how many endpoints would be deactivated or probed,
+              and a sample
   --json      print the result as JSON on stdout
   -h, --help  show this help
 
 Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start', under
 HOOKFLEET_DATA_DIR), HOOKFLEET_STALE_AFTER_DAYS, HOOKFLEET_STALE_WARNING_DAYS,
-HOOKFLEET_FAILING_DISABLE_AFTER_HOURS, HOOKFLEET_ATTEMPT_RETENTION_DAYS,
-HOOKFLEET_OPERATOR_WEBHOOK_URL and HOOKFLEET_OPERATOR_WEBHOOK_SECRET (events are queued on
-REDIS_URL for the workers to deliver), LOG_LEVEL (logs go to stderr).`;
+HOOKFLEET_FAILING_DISABLE_AFTER_HOURS, HOOKFLEET_STALE_PROBE_GRACE_HOURS,
+HOOKFLEET_ATTEMPT_RETENTION_DAYS, HOOKFLEET_OPERATOR_WEBHOOK_URL and
+HOOKFLEET_OPERATOR_WEBHOOK_SECRET, REDIS_URL (operational events and pings are queued there for
+the workers to deliver), LOG_LEVEL (logs go to stderr).`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('sweep', argv, {
@@ -61,20 +66,24 @@ export async function run(argv: string[]): Promise<number> {
     },
   );
   const dryRun = values['dry-run'] ?? false;
-  // Operational events are messages the workers deliver: queued only when there is somewhere to send them.
-  const backend =
-    !dryRun && config.operatorWebhookUrl !== undefined
-      ? createQueueBackend(config, await chooseQueueBackend(config), { databaseUrl, logger })
-      : undefined;
-  // Each event goes to its message's shard of `messages` (queueShards.ts).
+  // Operational events and the pings to idle stale endpoints are messages the workers deliver;
+  // a dry run queues nothing, so it opens no queue (and still counts the pings, probe: true).
+  const backend = !dryRun
+    ? createQueueBackend(config, await chooseQueueBackend(config), { databaseUrl, logger })
+    : undefined;
+  // Each message goes to its shard of `messages` (queueShards.ts).
   const queue =
     backend &&
     openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out');
-  const events = queue && createOperatorEvents({ sql: dbClient.sql, queue, config, logger });
+  const events =
+    queue &&
+    config.operatorWebhookUrl !== undefined &&
+    createOperatorEvents({ sql: dbClient.sql, queue, config, logger });
+  const probes = queue && createStaleProbes({ sql: dbClient.sql, queue, logger });
   try {
     const result = await sweepStaleEndpoints(
-      { config, logger, dbClient, events },
-      { dryRun, ...(!dryRun && { onProgress: progress.update }) },
+      { config, logger, dbClient, events: events || undefined, probes },
+      { dryRun, probe: true, ...(!dryRun && { onProgress: progress.update }) },
     );
     progress.clear();
     console.log(
@@ -97,11 +106,11 @@ export function formatResult(result: SweepResult, staleAfterDays: number): strin
       result.eventsFailed > 0
         ? ` ${result.eventsFailed} batches of operational events could not be queued (see the log).`
         : '';
-    return `Deactivated ${result.deactivated} stale endpoints, warned ${result.warned}, disabled ${result.failingDisabled} failing endpoints, warned ${result.failingWarned}, pruned ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages (${took}).${failed}`;
+    return `Deactivated ${result.deactivated} stale endpoints, probed ${result.probed} idle ones, warned ${result.warned}, disabled ${result.failingDisabled} failing endpoints, warned ${result.failingWarned}, pruned ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages (${took}).${failed}`;
   }
   const lines = [
     `Dry run, nothing changed: ${result.deactivated} endpoints would be deactivated (default threshold ${staleAfterDays} days), ` +
-      `${result.warned} warned, ${result.failingDisabled} failing endpoints would be disabled and ${result.failingWarned} warned, ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages pruned (${took}).`,
+      `${result.probed} idle ones probed first, ${result.warned} warned, ${result.failingDisabled} failing endpoints would be disabled and ${result.failingWarned} warned, ${result.attemptsPruned} attempt rows and ${result.messagesPruned} messages pruned (${took}).`,
   ];
   if (result.sample.length > 0) {
     const rows = result.sample.map((row) => [
@@ -151,11 +160,13 @@ export function createProgressReporter(
       const label =
         phase === 'deactivate'
           ? 'deactivating'
-          : phase === 'warn'
-            ? 'warning'
-            : phase === 'failing'
-              ? 'disabling failing endpoints'
-              : 'pruning attempts';
+          : phase === 'probe'
+            ? 'probing idle endpoints'
+            : phase === 'warn'
+              ? 'warning'
+              : phase === 'failing'
+                ? 'disabling failing endpoints'
+                : 'pruning attempts';
       const percent = Math.floor(Math.min(1, done / total) * 100);
       bar.draw(
         done,

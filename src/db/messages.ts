@@ -175,3 +175,38 @@ export async function markMessagesEnqueued(
   if (ids.length === 0) return;
   await sql`update messages set enqueued_at = now() where id = any(${pgArray(ids)}::text[])`;
 }
+
+export interface NewPingMessage {
+  id: string;
+  endpointId: string;
+  /** The payload as JSON text (the body that will be sent, in the envelope). */
+  payloadJson: string;
+}
+
+/**
+ * Inserts one `eventType` message per endpoint, each restricted to its endpoint whatever event
+ * types it subscribes to (the stale sweep's `hookfleet.ping` asks "are you there", not "do you
+ * want this"). The owner is read from the endpoint row in the same statement, so the message
+ * belongs to the endpoint's owner by construction and the fan-out's owner rule holds. An
+ * endpoint no longer active gets none. Returns the ids of the messages inserted.
+ */
+export async function insertPingMessages(
+  sql: postgres.Sql,
+  eventType: string,
+  pings: readonly NewPingMessage[],
+): Promise<string[]> {
+  if (pings.length === 0) return [];
+  const rows = pings.map(
+    (ping) =>
+      `{"id":${JSON.stringify(ping.id)},"endpoint_id":${JSON.stringify(ping.endpointId)},` +
+      `"payload":${ping.payloadJson}}`,
+  );
+  const inserted = await sql<{ id: string }[]>`
+    insert into messages (id, event_type, owner_id, payload, body, envelope, endpoint_ids)
+    select m.id, ${eventType}, e.owner_id, m.payload::jsonb, m.payload::text, true, array[e.id]
+    from json_to_recordset(${`[${rows.join(',')}]`}::json)
+      as m(id text, endpoint_id text, payload json)
+    join endpoints e on e.id = m.endpoint_id and e.active
+    returning id`;
+  return inserted.map((row) => row.id);
+}

@@ -79,6 +79,12 @@ export const endpoints = pgTable(
      */
     staleWarnedAt: tz('stale_warned_at'),
     /**
+     * When the stale sweep sent it a `hookfleet.ping` because it was stale but idle (no failed
+     * attempt since its clock started). Like stale_warned_at it counts only while newer than the
+     * clock: a 2xx moves the clock past it, so each stale period gets one probe, not one a sweep.
+     */
+    staleProbedAt: tz('stale_probed_at'),
+    /**
      * When its attempts started failing with no success since: set by the success recorder at the
      * first failure after a success (clamped to the database's clock, never moved while failing),
      * cleared by a success and by re-enabling. The maintenance queue disables an endpoint failing

@@ -29,6 +29,11 @@ export interface StaleRule {
   defaultDays: number;
   /** HOOKFLEET_STALE_WARNING_DAYS: how long before its threshold an endpoint is warned. */
   warningDays: number;
+  /**
+   * HOOKFLEET_STALE_PROBE_GRACE_HOURS, or undefined for a sweep that cannot send probes (no
+   * queue at hand): then every stale endpoint is deactivated, idle or not.
+   */
+  probeGraceHours?: number | undefined;
 }
 
 /** An endpoint the sweep deactivated, warned, or would deactivate. */
@@ -82,8 +87,42 @@ function scanRange(
     and ${indexed} >= ${iso(defaultCutoff)}::timestamptz`;
 }
 
-/** Conditions of "stale now". */
+/**
+ * Conditions of "stale now, and due to be deactivated": with probing, an idle endpoint (no failed
+ * attempt since its clock started: it got no deliveries, which says nothing of its health) is
+ * deactivated only once a probe sent since its clock started has gone unanswered for the grace
+ * period; one whose attempts failed is deactivated at once, as before probing existed.
+ */
 function staleWhere(
+  sql: Sql,
+  rule: StaleRule,
+  scan: StaleScan,
+  afterIndexedClock?: Date,
+): Fragment {
+  const stale = staleOnlyWhere(sql, rule, scan, afterIndexedClock);
+  if (rule.probeGraceHours === undefined) return stale;
+  const clock = staleClock(sql);
+  return sql`${stale}
+    and (last_failure_at >= ${clock}
+      or (stale_probed_at >= ${clock}
+        and stale_probed_at <= ${iso(rule.now)}::timestamptz - ${rule.probeGraceHours}::int * interval '1 hour'))`;
+}
+
+/** Conditions of "stale now, idle, and not probed since its clock started": due a hookfleet.ping. */
+function probeWhere(
+  sql: Sql,
+  rule: StaleRule,
+  scan: StaleScan,
+  afterIndexedClock?: Date,
+): Fragment {
+  const clock = staleClock(sql);
+  return sql`${staleOnlyWhere(sql, rule, scan, afterIndexedClock)}
+    and (last_failure_at is null or last_failure_at < ${clock})
+    and (stale_probed_at is null or stale_probed_at < ${clock})`;
+}
+
+/** Conditions of "stale now". */
+function staleOnlyWhere(
   sql: Sql,
   rule: StaleRule,
   scan: StaleScan,
@@ -179,8 +218,11 @@ function toStaleEndpoint(row: Returned): StaleEndpoint {
   };
 }
 
-/** What a sweep batch does: deactivate stale endpoints, or warn those inside the warning window. */
-export type StaleAction = 'deactivate' | 'warn';
+/**
+ * What a sweep batch does: deactivate stale endpoints, warn those inside the warning window, or
+ * mark idle stale ones as probed (the caller sends their hookfleet.ping).
+ */
+export type StaleAction = 'deactivate' | 'warn' | 'probe';
 
 /**
  * Deactivates up to `limit` stale endpoints of one scan (`deactivate`), or marks up to `limit`
@@ -203,10 +245,15 @@ export async function sweepStaleBatch(
           staleWhere(sql, rule, scan, afterIndexedClock),
           sql`active = false, deactivated_at = now(), deactivation_reason = 'stale'`,
         ]
-      : [
-          warningWhere(sql, rule, scan, afterIndexedClock),
-          sql`stale_warned_at = ${iso(rule.now)}::timestamptz`,
-        ];
+      : action === 'probe'
+        ? [
+            probeWhere(sql, rule, scan, afterIndexedClock),
+            sql`stale_probed_at = ${iso(rule.now)}::timestamptz`,
+          ]
+        : [
+            warningWhere(sql, rule, scan, afterIndexedClock),
+            sql`stale_warned_at = ${iso(rule.now)}::timestamptz`,
+          ];
   const rows = await sql<Returned[]>`
     with batch as (${candidates(sql, where, scan, limit)})
     update endpoints e
@@ -222,6 +269,15 @@ export async function countStale(sql: Sql, rule: StaleRule): Promise<number> {
   const [row] = await sql<{ n: number }[]>`
     select (select count(*) from endpoints where ${staleWhere(sql, rule, 'default')})
          + (select count(*) from endpoints where ${staleWhere(sql, rule, 'custom')}) as n`;
+  return Number(row?.n ?? 0);
+}
+
+/** How many idle stale endpoints a sweep would probe now (none without probing). */
+export async function countProbes(sql: Sql, rule: StaleRule): Promise<number> {
+  if (rule.probeGraceHours === undefined) return 0;
+  const [row] = await sql<{ n: number }[]>`
+    select (select count(*) from endpoints where ${probeWhere(sql, rule, 'default')})
+         + (select count(*) from endpoints where ${probeWhere(sql, rule, 'custom')}) as n`;
   return Number(row?.n ?? 0);
 }
 

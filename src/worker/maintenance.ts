@@ -24,6 +24,7 @@ import {
 } from '../queueShards.js';
 import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
+import { createStaleProbes } from './staleProbes.js';
 import { createOperatorEvents } from '../delivery/operatorEvents.js';
 import { databaseNow } from '../db/staleEndpoints.js';
 import { sweepFailingEndpoints } from './failingSweep.js';
@@ -112,6 +113,8 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     config,
     logger,
   });
+  // Pings to idle stale endpoints are messages too, on the same queue.
+  const probes = createStaleProbes({ sql: deps.dbClient.sql, queue: messagesQueue, logger });
   const housekeeping = life.add('housekeeping', createHousekeeping({ ...deps, backend }), (h) =>
     h.close(),
   );
@@ -175,7 +178,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     try {
       if (job.name === HOUSEKEEPING_JOB) return await housekeeping.run(controller.signal);
       return summariseSweep(
-        await sweepStaleEndpoints({ ...deps, events }, { signal: controller.signal }),
+        await sweepStaleEndpoints({ ...deps, events, probes }, { signal: controller.signal }),
       );
     } finally {
       running.delete(controller);

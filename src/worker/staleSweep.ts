@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import {
   countPrunable,
+  countProbes,
   countStale,
   countWarnings,
   databaseNow,
@@ -34,6 +35,7 @@ import {
   type OperatorEvents,
 } from '../delivery/operatorEvents.js';
 import { sweepFailingEndpoints } from './failingSweep.js';
+import type { StaleProbes } from './staleProbes.js';
 
 export interface SweepDeps {
   config: Config;
@@ -45,6 +47,11 @@ export interface SweepDeps {
    * callers with no Redis at hand (tests of the SQL).
    */
   events?: OperatorEvents | undefined;
+  /**
+   * Sends `hookfleet.ping` to idle stale endpoints before they are deactivated (staleProbes.ts).
+   * Default: no probing, every stale endpoint is deactivated (callers with no queue at hand).
+   */
+  probes?: StaleProbes | undefined;
 }
 
 /** Events only logged (with their type and endpoint), never delivered. */
@@ -58,11 +65,17 @@ function loggedEvents(logger: Logger): OperatorEvents {
 }
 
 /** What the sweep is doing when it reports progress. */
-export type SweepPhase = 'deactivate' | 'warn' | 'failing' | 'prune';
+export type SweepPhase = 'deactivate' | 'probe' | 'warn' | 'failing' | 'prune';
 
 export interface SweepOptions {
   /** Change nothing; count what would change and return a sample. Default false. */
   dryRun?: boolean;
+  /**
+   * Dry runs only: count as a sweep that probes (idle stale endpoints probed, not deactivated).
+   * Default: when `probes` is given. `hookfleet sweep --dry-run` has no queue to send with but
+   * counts as the real sweep would.
+   */
+  probe?: boolean;
   /** Rows per statement. Default 5000. */
   batchSize?: number;
   /**
@@ -88,6 +101,8 @@ export interface SweepResult {
   now: Date;
   /** Endpoints deactivated (in a dry run: that would be). */
   deactivated: number;
+  /** Idle stale endpoints sent a `hookfleet.ping` instead (in a dry run: that would be). */
+  probed: number;
   /** Endpoints reported as `endpoint.stale_warning` (in a dry run: that would be). */
   warned: number;
   /** Endpoints disabled for failing too long (in a dry run: that would be). */
@@ -102,7 +117,14 @@ export interface SweepResult {
   sample: SweepSampleRow[];
   /** Batches of operational events that could not be stored or enqueued (they were still logged). */
   eventsFailed: number;
-  durationMs: { total: number; deactivate: number; warn: number; failing: number; prune: number };
+  durationMs: {
+    total: number;
+    deactivate: number;
+    probe: number;
+    warn: number;
+    failing: number;
+    prune: number;
+  };
   /** SQL statements run, and the longest of them: the longest any lock was held. */
   statements: number;
   longestStatementMs: number;
@@ -140,6 +162,12 @@ export async function sweepStaleEndpoints(
     now,
     defaultDays: config.staleAfterDays,
     warningDays: config.staleWarningDays,
+    // A real sweep probes only with something to send the pings with.
+    probeGraceHours: (
+      options.dryRun ? (options.probe ?? deps.probes !== undefined) : deps.probes !== undefined
+    )
+      ? config.staleProbeGraceHours
+      : undefined,
   };
   const pruneBefore = {
     attempts: new Date(now.getTime() - config.attemptRetentionDays * DAY_MS),
@@ -149,6 +177,7 @@ export async function sweepStaleEndpoints(
     dryRun: options.dryRun ?? false,
     now,
     deactivated: 0,
+    probed: 0,
     warned: 0,
     failingDisabled: 0,
     failingWarned: 0,
@@ -156,13 +185,14 @@ export async function sweepStaleEndpoints(
     messagesPruned: 0,
     sample: [],
     eventsFailed: 0,
-    durationMs: { total: 0, deactivate: 0, warn: 0, failing: 0, prune: 0 },
+    durationMs: { total: 0, deactivate: 0, probe: 0, warn: 0, failing: 0, prune: 0 },
     statements: 0,
     longestStatementMs: 0,
   };
 
   if (result.dryRun) {
     result.deactivated = await timed(() => countStale(sql, rule));
+    result.probed = await timed(() => countProbes(sql, rule));
     result.warned = await timed(() => countWarnings(sql, rule));
     const failing = await sweepFailingEndpoints(
       { config, dbClient, events: loggedEvents(deps.logger) },
@@ -185,10 +215,13 @@ export async function sweepStaleEndpoints(
     }));
   } else {
     const events = deps.events ?? loggedEvents(deps.logger);
-    const run = { sql, rule, batchSize, options, events, timed, result };
+    const run = { sql, rule, batchSize, options, events, probes: deps.probes, timed, result };
     result.durationMs.deactivate = await measure(() =>
       runEndpointPhase(run, 'deactivate', deps.metrics),
     );
+    // After deactivating: an endpoint probed now waits out the grace period either way.
+    if (rule.probeGraceHours !== undefined)
+      result.durationMs.probe = await measure(() => runEndpointPhase(run, 'probe'));
     if (rule.warningDays > 0)
       result.durationMs.warn = await measure(() => runEndpointPhase(run, 'warn'));
     result.durationMs.failing = await measure(async () => {
@@ -223,6 +256,7 @@ export async function sweepStaleEndpoints(
 export function summariseSweep(result: SweepResult) {
   return {
     deactivated: result.deactivated,
+    probed: result.probed,
     warned: result.warned,
     failingDisabled: result.failingDisabled,
     failingWarned: result.failingWarned,
@@ -240,6 +274,7 @@ interface Run {
   batchSize: number;
   options: SweepOptions;
   events: OperatorEvents;
+  probes: StaleProbes | undefined;
   timed: <T>(statement: () => Promise<T>) => Promise<T>;
   result: SweepResult;
 }
@@ -247,9 +282,8 @@ interface Run {
 /** Deactivates (or warns) batch by batch, first through the default scan, then the custom one. */
 async function runEndpointPhase(run: Run, phase: StaleAction, metrics?: Metrics): Promise<void> {
   const { sql, rule, batchSize, options, timed, result } = run;
-  const total = options.onProgress
-    ? await timed(() => (phase === 'deactivate' ? countStale(sql, rule) : countWarnings(sql, rule)))
-    : 0;
+  const count = { deactivate: countStale, probe: countProbes, warn: countWarnings }[phase];
+  const total = options.onProgress ? await timed(() => count(sql, rule)) : 0;
   let done = 0;
   options.onProgress?.(0, total, phase);
   for (const scan of ['default', 'custom'] as const satisfies StaleScan[]) {
@@ -263,14 +297,22 @@ async function runEndpointPhase(run: Run, phase: StaleAction, metrics?: Metrics)
         if (phase === 'deactivate') {
           result.deactivated += batch.length;
           metrics?.endpointsDeactivated.inc({ reason: 'stale' }, batch.length);
+        } else if (phase === 'probe') {
+          result.probed += batch.length;
         } else {
           result.warned += batch.length;
         }
         // Only the default scan walks the clock index in order, and only it pages.
         if (scan === 'default')
           afterClock = new Date(Math.max(...batch.map((e) => e.indexedClock.getTime())));
-        if (!(await run.events.publish(batch.map((endpoint) => staleEvent(phase, endpoint)))))
+        if (phase === 'probe') {
+          // A ping that cannot be sent is logged; the grace period then ends in deactivation.
+          await run.probes?.send(batch);
+        } else if (
+          !(await run.events.publish(batch.map((endpoint) => staleEvent(phase, endpoint))))
+        ) {
           result.eventsFailed += 1;
+        }
       }
       options.onProgress?.(done, Math.max(total, done), phase);
       if (batch.length < batchSize) break;
@@ -299,7 +341,7 @@ async function runPrunePhase(run: Run, what: Prunable, before: Date): Promise<nu
 }
 
 /** The operational event of one endpoint the stale sweep disabled or warned. */
-function staleEvent(phase: StaleAction, endpoint: StaleEndpoint): OperatorEvent {
+function staleEvent(phase: Exclude<StaleAction, 'probe'>, endpoint: StaleEndpoint): OperatorEvent {
   const data = {
     endpointId: endpoint.id,
     ownerId: endpoint.ownerId,

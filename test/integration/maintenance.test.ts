@@ -117,7 +117,9 @@ describe('startMaintenance', () => {
     // Every second, so the test sees runs without waiting for 03:00.
     const { config, prefix, queue } = setup({ HOOKFLEET_SWEEP_CRON: '* * * * * *' });
     const { id } = await insertEndpoint(db.db, { url: 'https://receiver.example/hook' });
-    await db.sql`update endpoints set created_at = now() - interval '400 days' where id = ${id}`;
+    // Failed deliveries in its stale window: deactivated at once (an idle one would be probed).
+    await db.sql`update endpoints set created_at = now() - interval '400 days',
+      last_failure_at = now() - interval '10 days' where id = ${id}`;
     const events = new QueueEvents(MAINTENANCE_QUEUE, {
       connection: { url: TEST_REDIS_URL },
       prefix,

@@ -1,0 +1,1 @@
+ALTER TABLE "endpoints" ADD COLUMN "stale_probed_at" timestamp with time zone;
