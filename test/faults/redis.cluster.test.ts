@@ -159,8 +159,9 @@ describe('hookfleet on a Redis Cluster', () => {
       LOG_LEVEL: 'silent',
     });
     const { id } = await insertEndpoint(fleet.db.db, { url: 'https://receiver.example/stale' });
-    await fleet.db
-      .sql`update endpoints set created_at = now() - interval '400 days' where id = ${id}`;
+    // Failed deliveries in its stale window: deactivated at once (an idle one would be probed).
+    await fleet.db.sql`update endpoints set created_at = now() - interval '400 days',
+      last_failure_at = now() - interval '10 days' where id = ${id}`;
     const events = new QueueEvents(MAINTENANCE_QUEUE, {
       connection: createWorkerRedis(config.redis, 'test:maintenance-events'),
       prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
