@@ -16,6 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import type postgres from 'postgres';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
 import { createDbClient, type DbClient } from '../src/db/client.js';
@@ -110,6 +111,46 @@ const ENQUEUE_WARM_UP_DELIVERIES = 10_000;
 export async function runDeliveryBench(
   options: DeliveryBenchOptions = {},
 ): Promise<DeliveryBenchResult> {
+  return (await runDelivery(options)) as DeliveryBenchResult;
+}
+
+export interface WorkerScalingRun {
+  workers: number;
+  deliveriesPerSecond: number;
+  /** deliveries/s over the same run's with one worker process. */
+  speedUp: number;
+  cpuMsPerDelivery: CpuBreakdown;
+  /** PostgreSQL transactions committed per 1,000 deliveries (the recorder's batches and reads). */
+  postgresCommitsPer1000: number;
+  /** Rows PostgreSQL inserted and updated per delivery (attempt history, endpoint counters). */
+  postgresRowsPerDelivery: number;
+}
+
+export interface WorkerScalingResult {
+  deliveries: number;
+  endpoints: number;
+  concurrency: number;
+  /** One entry per run, in the order run (1, 2, 4, then 4, 2, 1: drift in the machine's load shows). */
+  runs: WorkerScalingRun[];
+}
+
+/**
+ * hookfleet alone (no baselines) with 1, 2 and 4 worker processes, each on the same workload,
+ * run twice in mirrored order; CPU of every process per delivery, and PostgreSQL's writes.
+ */
+export async function runWorkerScalingBench(
+  options: DeliveryBenchOptions & { workerCounts?: number[] } = {},
+): Promise<WorkerScalingResult> {
+  const counts = options.workerCounts ?? [1, 2, 4];
+  return (await runDelivery({
+    ...options,
+    workerCounts: [...counts, ...[...counts].reverse()],
+  })) as WorkerScalingResult;
+}
+
+async function runDelivery(
+  options: DeliveryBenchOptions & { workerCounts?: number[] },
+): Promise<DeliveryBenchResult | WorkerScalingResult> {
   const n = options.deliveries ?? 20_000;
   const e = options.endpoints ?? 100;
   const workers = options.workers ?? 2;
@@ -160,6 +201,45 @@ export async function runDeliveryBench(
     };
     // A producer is long-lived, so its enqueue rate is measured warm: this process first sends
     // ENQUEUE_WARM_UP_DELIVERIES through a producer of its own, to a queue no worker reads.
+    if (options.workerCounts) {
+      const runs: Omit<WorkerScalingRun, 'speedUp'>[] = [];
+      for (const count of options.workerCounts) {
+        const prefix = newPrefix();
+        const producer = new Producer({ config: loadConfig(workerEnv(prefix)), dbClient: db });
+        await producer.messagesQueue.pause();
+        await fanOut(producer, n / e);
+        const pgBefore = await postgresWrites(admin, dbName);
+        const start = () =>
+          Promise.all(Array.from({ length: count }, () => startHookfleetWorker(workerEnv(prefix))));
+        const successesBefore = await db.sql<{ s: number }[]>`
+          select coalesce(min(success_count), 0)::int as s from endpoints`;
+        const target = successesBefore[0]!.s + n / e;
+        const run = await drain(`${count} worker(s)`, producer.messagesQueue, start, async () => {
+          const [row] = await db!.sql<{ done: number }[]>`
+            select count(*)::int as done from endpoints where success_count >= ${target}`;
+          return row!.done === e;
+        });
+        // PostgreSQL reports its counters when a backend's transaction ends, within a second.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const pgAfter = await postgresWrites(admin, dbName);
+        await producer.close();
+        runs.push({
+          workers: count,
+          deliveriesPerSecond: run.perSecond,
+          cpuMsPerDelivery: run.cpuMsPerDelivery,
+          postgresCommitsPer1000: round(((pgAfter.commits - pgBefore.commits) * 1000) / n, 1),
+          postgresRowsPerDelivery: round((pgAfter.rows - pgBefore.rows) / n, 2),
+        });
+      }
+      const one = runs.filter((r) => r.workers === 1).map((r) => r.deliveriesPerSecond);
+      const base = one.reduce((a, b) => a + b, 0) / Math.max(1, one.length);
+      return {
+        deliveries: n,
+        endpoints: e,
+        concurrency,
+        runs: runs.map((r) => ({ ...r, speedUp: round(r.deliveriesPerSecond / base, 2) })),
+      };
+    }
     const warmUpMessages = Math.ceil(ENQUEUE_WARM_UP_DELIVERIES / e);
     const warmUp = new Producer({ config: loadConfig(workerEnv(newPrefix())), dbClient: db });
     await fanOut(warmUp, warmUpMessages);
@@ -614,4 +694,15 @@ function formatCpu(cpu: CpuBreakdown): string {
 
 function round(value: number, digits: number): number {
   return Math.round(value * 10 ** digits) / 10 ** digits;
+}
+
+/** Transactions committed and rows written so far in database `dbName` (pg_stat_database). */
+async function postgresWrites(
+  admin: postgres.Sql,
+  dbName: string,
+): Promise<{ commits: number; rows: number }> {
+  const [row] = await admin<{ commits: string; rows: string }[]>`
+    select xact_commit::text as commits, (tup_inserted + tup_updated)::text as rows
+    from pg_stat_database where datname = ${dbName}`;
+  return { commits: Number(row?.commits ?? 0), rows: Number(row?.rows ?? 0) };
 }

@@ -1,16 +1,17 @@
 /**
- * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|trial|fairness] [--json] [--rounds N]
- * [--deliveries N] [--endpoints N] [--workers N] [--concurrency N] [--api-processes N] [--seconds N]
- * [--in-flight N] [--compare <checkout>] [--pairs N] [--flood N] [--rate N] [--owners N] [--before DIR]`:
- * runs the benchmarks
+ * `npm run bench [-- delivery|sweep|api|redis-bytes|fan-out|workers|trial|fairness] [--json]
+ * [--rounds N] [--deliveries N] [--endpoints N] [--workers N] [--concurrency N] [--api-processes N]
+ * [--seconds N] [--in-flight N] [--compare <checkout>] [--pairs N] [--flood N] [--rate N]
+ * [--owners N] [--before DIR]`: runs the benchmarks
  * (delivery and sweep unless named; api only when named) and prints a table, or one JSON object
  * with --json.
  * Progress goes to stderr. Numbers vary between runs on a shared machine; the ratios, measured
  * side by side in one run, are the figures that count.
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runApiBench } from './api.js';
-import { runDeliveryBench } from './delivery.js';
+import { runDeliveryBench, runWorkerScalingBench } from './delivery.js';
 import { runFairnessBench } from './fairness.js';
 import { runFanOutWorkloads } from './fanOutWorkloads.js';
 import { runRedisBytesBench } from './redisBytes.js';
@@ -40,11 +41,20 @@ const { values, positionals } = parseArgs({
   },
 });
 const which = positionals.length > 0 ? positionals : ['delivery', 'sweep'];
-const BENCHMARKS = ['delivery', 'sweep', 'api', 'redis-bytes', 'fan-out', 'trial', 'fairness'];
+const BENCHMARKS = [
+  'delivery',
+  'sweep',
+  'api',
+  'redis-bytes',
+  'fan-out',
+  'workers',
+  'trial',
+  'fairness',
+];
 const unknown = which.filter((name) => !BENCHMARKS.includes(name));
 if (unknown.length > 0) {
   console.error(
-    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out, trial or fairness)`,
+    `bench: unknown benchmark ${unknown.join(', ')} (use delivery, sweep, api, redis-bytes, fan-out, workers, trial or fairness)`,
   );
   process.exit(2);
 }
@@ -176,6 +186,32 @@ if (which.includes('redis-bytes')) {
   });
   results.redisBytes = r;
   if (!values.json) console.table(r);
+}
+if (which.includes('workers')) {
+  const r = await runWorkerScalingBench({
+    deliveries: num(values.deliveries),
+    endpoints: num(values.endpoints),
+    concurrency: num(values.concurrency),
+    log,
+  });
+  results.workers = r;
+  if (!values.json) {
+    console.log(
+      `\nWorker scaling: ${r.deliveries} deliveries to ${r.endpoints} endpoints per run, ${r.concurrency} in flight per process, on ${availableParallelism()} cores (shared: other load shows)`,
+    );
+    console.table(
+      r.runs.map((run) => ({
+        workers: run.workers,
+        'deliveries/s': run.deliveriesPerSecond,
+        'x one worker': run.speedUp,
+        ...Object.fromEntries(
+          Object.entries(run.cpuMsPerDelivery).map(([k, v]) => [`${k} CPU ms`, v]),
+        ),
+        'pg commits/1000': run.postgresCommitsPer1000,
+        'pg rows/delivery': run.postgresRowsPerDelivery,
+      })),
+    );
+  }
 }
 if (which.includes('fairness')) {
   const r = await runFairnessBench({

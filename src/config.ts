@@ -81,6 +81,22 @@ const clusterNodes = commaList.transform((items, ctx) => {
   return nodes as { host: string; port: number }[];
 });
 
+/** Shard numbers: `0,2,5` or ranges `0-3`. */
+const shardList = commaList.transform((items, ctx) => {
+  const shards = new Set<number>();
+  for (const item of items) {
+    const match = /^(\d{1,4})(?:-(\d{1,4}))?$/.exec(item);
+    const from = Number(match?.[1]);
+    const to = Number(match?.[2] ?? match?.[1]);
+    if (!match || to < from) {
+      ctx.addIssue({ code: 'custom', message: 'expected shard numbers such as 0,1 or 0-3' });
+      return z.NEVER;
+    }
+    for (let n = from; n <= to; n++) shards.add(n);
+  }
+  return [...shards].sort((a, b) => a - b);
+});
+
 /** A whole number, zero included (zero usually turns the feature off). */
 const wholeNumber = (what: string) =>
   z
@@ -147,6 +163,10 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_{}.-]+$/, 'expected letters, digits, _ . - and an optional {hash-tag}')
     .default('hookfleet'),
+  HOOKFLEET_QUEUE_SHARDS: positiveInt('a whole number of shards from 1 to 1024')
+    .refine((n) => n <= 1024, 'expected a whole number of shards from 1 to 1024')
+    .default(1),
+  HOOKFLEET_WORKER_SHARDS: shardList.optional(),
   HOOKFLEET_CONCURRENCY: positiveInt('a positive whole number of parallel deliveries').default(50),
   HOOKFLEET_ALLOW_CIDRS: cidrList.default([]),
   HOOKFLEET_STALE_AFTER_DAYS: positiveInt('a positive whole number of days').default(365),
@@ -228,8 +248,21 @@ export interface Config {
   readonly apiKeys: readonly string[];
   readonly adminUser: string | undefined;
   readonly adminPassword: string | undefined;
-  /** BullMQ key prefix; wrap it in {braces} to keep every key in one Redis Cluster slot. */
+  /**
+   * Start of every Redis key. On a Redis Cluster it must not hold a {hash tag}: hookfleet adds
+   * one per queue shard (queueShards.ts). Default 'hookfleet'.
+   */
   readonly queuePrefix: string;
+  /**
+   * Shards the `messages` and `deliveries` queues are split over, so a Redis Cluster spreads
+   * them over its masters; a message's jobs go to the shard its id hashes to. Default 1.
+   */
+  readonly queueShards: number;
+  /**
+   * The shards a worker serves. Default undefined: every shard up to the largest number ever
+   * configured (recorded in Redis), so jobs on shards a smaller setting left behind still drain.
+   */
+  readonly workerShards: readonly number[] | undefined;
   /** Deliveries in flight per worker process. Default 50. */
   readonly concurrency: number;
   /**
@@ -403,6 +436,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `(got ${e.HOOKFLEET_STALE_WARNING_DAYS} and ${e.HOOKFLEET_STALE_AFTER_DAYS})`,
     );
   }
+  if (e.REDIS_CLUSTER_NODES && /[{}]/.test(e.HOOKFLEET_QUEUE_PREFIX)) {
+    throw new ConfigError(
+      'invalid configuration:\n  HOOKFLEET_QUEUE_PREFIX must not hold a {hash tag} on a Redis Cluster ' +
+        `(got ${JSON.stringify(e.HOOKFLEET_QUEUE_PREFIX)}): hookfleet tags each queue shard itself, ` +
+        'and one tag would put every key on one node',
+    );
+  }
   const messagesNeededMs =
     e.HOOKFLEET_RETRY_SCHEDULE.reduce((sum, ms) => sum + ms, 0) +
     FAILED_DELIVERY_RETENTION_DAYS * DAY_MS;
@@ -429,6 +469,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminUser: e.HOOKFLEET_ADMIN_USER,
     adminPassword: e.HOOKFLEET_ADMIN_PASSWORD,
     queuePrefix: e.HOOKFLEET_QUEUE_PREFIX,
+    queueShards: e.HOOKFLEET_QUEUE_SHARDS,
+    workerShards: e.HOOKFLEET_WORKER_SHARDS && Object.freeze(e.HOOKFLEET_WORKER_SHARDS),
     concurrency: e.HOOKFLEET_CONCURRENCY,
     allowCidrs: Object.freeze(e.HOOKFLEET_ALLOW_CIDRS),
     staleAfterDays: e.HOOKFLEET_STALE_AFTER_DAYS,

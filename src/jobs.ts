@@ -23,6 +23,7 @@
  */
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
+import type { ShardedQueue } from './queueShards.js';
 
 /** One job per message: its fan-out. */
 export const MESSAGES_QUEUE = 'messages';
@@ -145,19 +146,25 @@ export interface OwnerPlaces {
 }
 
 export async function addMessageJobs(
-  queue: Queue,
+  queue: ShardedQueue,
   messageIds: readonly string[],
   acceptedAtMs?: ReadonlyMap<string, number>,
   owners?: OwnerPlaces,
 ): Promise<void> {
   const now = Date.now();
-  const jobs = messageIds.map((messageId, i) => {
+  // Each message goes to its shard (queueShards.ts), in pipelines of its own: on a Redis Cluster
+  // a pipeline must stay within one slot.
+  const byShard = new Map<Queue, Parameters<Queue['addBulk']>[0]>();
+  messageIds.forEach((messageId, i) => {
+    const shard = queue.forMessage(messageId);
+    const jobs = byShard.get(shard) ?? [];
+    if (jobs.length === 0) byShard.set(shard, jobs);
     const priority = owners?.priorities[i] ?? 0;
     const enqueuedAtMs = acceptedAtMs?.get(messageId) ?? now;
     const data: MessageJobData = owners
       ? { messageId, enqueuedAtMs, ownerId: owners.ownerIds[i] ?? null }
       : { messageId, enqueuedAtMs };
-    return {
+    jobs.push({
       name: FAN_OUT_JOB,
       data,
       opts: {
@@ -165,11 +172,13 @@ export async function addMessageJobs(
         jobId: messageJobId(messageId),
         ...(priority > 0 && { priority }),
       },
-    };
+    });
   });
   const pipelines = [];
-  for (let i = 0; i < jobs.length; i += JOBS_PER_PIPELINE) {
-    pipelines.push(queue.addBulk(jobs.slice(i, i + JOBS_PER_PIPELINE)));
+  for (const [shard, jobs] of byShard) {
+    for (let i = 0; i < jobs.length; i += JOBS_PER_PIPELINE) {
+      pipelines.push(shard.addBulk(jobs.slice(i, i + JOBS_PER_PIPELINE)));
+    }
   }
   const failure = (await Promise.allSettled(pipelines)).find(
     (r): r is PromiseRejectedResult => r.status === 'rejected',

@@ -55,8 +55,8 @@ interface QueueBackendBase {
     processor: Processor<D, R>,
     options: BackendWorkerOptions,
   ): Worker<D, R>;
-  /** Publishes custom events on a queue's event stream. */
-  queueEventsProducer(name: string): QueueEventsProducer;
+  /** Publishes custom events on a queue's event stream (`prefix` as for queue()). */
+  queueEventsProducer(name: string, prefix?: string): QueueEventsProducer;
   /** Whether the queues answer now (producer-role connection); a send checks it first. */
   ready(): boolean;
   /**

@@ -60,8 +60,8 @@ export function createRedisQueueBackend(
       owned.push(connection);
       return new Worker(name, processor, { ...rest, connection, prefix });
     },
-    queueEventsProducer: (name) =>
-      new QueueEventsProducer(name, { connection: redis('fan-out'), prefix: queuePrefix }),
+    queueEventsProducer: (name, prefix = queuePrefix) =>
+      new QueueEventsProducer(name, { connection: redis('fan-out'), prefix }),
     ready: () => redis('producer').status === 'ready',
     async whyUnavailable(waitMs) {
       const connection = redis('producer');

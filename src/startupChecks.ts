@@ -59,7 +59,9 @@ export async function checkRedis(target: RedisTarget, timeoutMs = STARTUP_CHECK_
   // (ECONNREFUSED, ENOTFOUND) came first, as an 'error' event. Listening also stops ioredis
   // printing it as an unhandled error event.
   let socketError: unknown;
-  redis.on('error', (error) => (socketError ??= error));
+  redis.on('error', (error: unknown) => {
+    socketError ??= error;
+  });
   try {
     await withDeadline(
       redis.connect().then(() => redis.ping()),

@@ -25,7 +25,7 @@ import { createEndpointsPage } from '../dashboard/endpointsPage.js';
 import { createPortalPage } from '../dashboard/portalPage.js';
 import { refuseCrossSite } from '../dashboard/refuseCrossSite.js';
 import type { DbClient } from '../db/client.js';
-import { MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
+import { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, type DeliveryJobData } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
@@ -43,6 +43,13 @@ import { opsRoutes, type QueueStore } from './opsRoutes.js';
 import { ownerRoutes } from './ownerRoutes.js';
 import { requireApiKeyOrPortalToken } from './portalAuth.js';
 import type { Producer } from '../producer/producer.js';
+import {
+  boardName,
+  boardPrefix,
+  shardOf,
+  singleQueuePrefix,
+  type ShardedQueue,
+} from '../queueShards.js';
 
 /** Where Bull Board is mounted. */
 export const DASHBOARD_PATH = '/admin/queues';
@@ -82,10 +89,10 @@ export function createApp(deps: ApiDeps): Hono {
     allowCidrs: config.allowCidrs,
     ...(deps.resolve && { resolve: deps.resolve }),
   });
-  const deliveriesQueue = producer.deliveriesQueue as Queue<DeliveryJobData>;
-  const messagesQueue = producer.messagesQueue;
+  const deliveriesQueue = producer.deliveries as ShardedQueue<DeliveryJobData>;
+  const messagesQueue = producer.messages;
   const backend = producer.queueBackend;
-  const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(backend, logger);
+  const maintenanceQueue = deps.maintenanceQueue ?? maintenanceQueueOn(backend, config, logger);
   const { redis } = deps;
   const redisReady = redis ? () => redis.status === 'ready' : () => backend.ready();
 
@@ -102,7 +109,7 @@ export function createApp(deps: ApiDeps): Hono {
     '/',
     opsRoutes({
       ...deps,
-      queues: [messagesQueue, deliveriesQueue, maintenanceQueue],
+      queues: [...messagesQueue.shards, ...deliveriesQueue.shards, maintenanceQueue],
       queueStore: redis ? redisQueueStore(redis) : backend,
     }),
   );
@@ -142,7 +149,11 @@ export function createApp(deps: ApiDeps): Hono {
   app.route(
     DASHBOARD_PATH,
     createBullBoardApp({
-      queues: [messagesQueue, deliveriesQueue, maintenanceQueue],
+      queues: [
+        ...boardQueues(config, messagesQueue),
+        ...boardQueues(config, deliveriesQueue),
+        { queue: maintenanceQueue },
+      ],
       basePath: DASHBOARD_PATH,
     }),
   );
@@ -153,7 +164,12 @@ export function createApp(deps: ApiDeps): Hono {
       ...deps,
       circuitStates,
       redisReady,
-      paths: { endpoints: ENDPOINTS_PAGE_PATH, queues: DASHBOARD_PATH },
+      paths: {
+        endpoints: ENDPOINTS_PAGE_PATH,
+        queues: DASHBOARD_PATH,
+        deliveriesQueueOf: (messageId) =>
+          boardName(config, DELIVERIES_QUEUE, shardOf(messageId, deliveriesQueue.shards.length)),
+      },
     }),
   );
   return app;
@@ -173,8 +189,12 @@ function defaultCircuitStates(deps: ApiDeps): CircuitStates | undefined {
  * closing; on PostgreSQL it is closed with the process. Its errors (Redis down) are logged rather
  * than thrown from an EventEmitter.
  */
-function maintenanceQueueOn(backend: QueueBackend, logger: Logger): Queue {
-  const queue = backend.queue(MAINTENANCE_QUEUE, 'producer');
+function maintenanceQueueOn(backend: QueueBackend, config: Config, logger: Logger): Queue {
+  const queue = backend.queue(
+    MAINTENANCE_QUEUE,
+    'producer',
+    singleQueuePrefix(config, MAINTENANCE_QUEUE),
+  );
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   return queue;
 }
@@ -186,4 +206,15 @@ function redisQueueStore(redis: RedisClient): QueueStore {
     ready: () => redis.status === 'ready',
     ping: () => redis.ping().then(() => {}),
   };
+}
+
+/** Every shard of a queue for Bull Board, each under its own name (queueShards.ts's boardName). */
+function boardQueues<T>(
+  config: Config,
+  queue: ShardedQueue<T>,
+): { queue: Queue; boardPrefix: string }[] {
+  return queue.shards.map((shard, n) => ({
+    queue: shard as Queue,
+    boardPrefix: boardPrefix(config, queue.name, n),
+  }));
 }

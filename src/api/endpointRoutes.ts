@@ -4,8 +4,8 @@
  * session owner's endpoints: another owner's answers the 404 of a missing one, and a new
  * endpoint belongs to the session's owner.
  */
+import type { ShardedQueue } from '../queueShards.js';
 import type { Context } from 'hono';
-import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../config.js';
@@ -220,7 +220,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
     }
     requireRedis(deps.redisReady);
     const result = await replayFailedDeliveries(
-      { db, queue: producer.deliveriesQueue as Queue<DeliveryJobData> },
+      { db, queue: producer.deliveries as ShardedQueue<DeliveryJobData> },
       { endpointId: endpoint.id, since: new Date(input.since) },
     );
     return c.json(result, 202);

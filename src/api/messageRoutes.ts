@@ -3,8 +3,8 @@
  * token reads and redelivers only its owner's messages (another owner's is the 404 of a missing
  * one) and cannot send: what happens to a customer is the platform's to say.
  */
+import type { ShardedQueue } from '../queueShards.js';
 import type { Context } from 'hono';
-import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Config } from '../config.js';
 import { findAttemptsForMessage } from '../db/attempts.js';
@@ -37,9 +37,9 @@ export interface MessageRoutesDeps {
   config: Config;
   dbClient: DbClient;
   producer: Producer;
-  deliveriesQueue: Queue<DeliveryJobData>;
+  deliveriesQueue: ShardedQueue<DeliveryJobData>;
   /** Fan-outs: a delivery whose fan-out has not run yet is not redelivered (it is on its way). */
-  messagesQueue: Queue;
+  messagesQueue: ShardedQueue;
   redisReady: () => boolean;
   /**
    * Which of a message's endpoints an attempt is being sent to now (the endpoint limits'
@@ -145,10 +145,10 @@ export function messageRoutes(deps: MessageRoutesDeps): Hono {
     }
     requireRedis(deps.redisReady);
     const redeliveries = await redeliverMessage(
-      deps.deliveriesQueue,
+      deps.deliveriesQueue.forMessage(message.id),
       message,
       [...new Set(endpointIds)],
-      { messagesQueue: deps.messagesQueue },
+      { messagesQueue: deps.messagesQueue.forMessage(message.id) },
     );
     return c.json({ id: message.id, redeliveries }, 202);
   });

@@ -73,11 +73,18 @@ async function refreshQueueDepth(deps: OpsRoutesDeps): Promise<void> {
   const counts = await withTimeout(
     Promise.all(deps.queues.map((queue) => queue.getJobCounts(...QUEUE_STATES))),
   );
+  // A sharded queue's shards share its name: the gauge shows the queue's total.
+  const totals = new Map<string, Record<string, number>>();
   deps.queues.forEach((queue, index) => {
+    const total = totals.get(queue.name) ?? {};
+    totals.set(queue.name, total);
     for (const state of QUEUE_STATES) {
-      deps.metrics.queueDepth.set({ queue: queue.name, state }, counts[index]?.[state] ?? 0);
+      total[state] = (total[state] ?? 0) + (counts[index]?.[state] ?? 0);
     }
   });
+  for (const [queue, total] of totals) {
+    for (const state of QUEUE_STATES) deps.metrics.queueDepth.set({ queue, state }, total[state]!);
+  }
 }
 
 async function probe(check: () => Promise<unknown>): Promise<'up' | 'down'> {

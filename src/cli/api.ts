@@ -29,8 +29,9 @@ Without API keys or dashboard credentials it generates them and prints them once
 Options:
   -h, --help  show this help
 
-Environment: DATABASE_URL (required), REDIS_URL, HOOKFLEET_QUEUE_BACKEND (redis|postgres;
-unset: Redis if one answers, else trial mode on PostgreSQL), PORT (default 3000), HOOKFLEET_API_KEYS,
+Environment: DATABASE_URL (required), REDIS_URL (or REDIS_CLUSTER_NODES), HOOKFLEET_QUEUE_SHARDS,
+HOOKFLEET_QUEUE_BACKEND (redis|postgres; unset: Redis if one answers, else trial mode on
+PostgreSQL), PORT (default 3000), HOOKFLEET_API_KEYS,
 HOOKFLEET_ADMIN_USER, HOOKFLEET_ADMIN_PASSWORD, HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_ALLOW_CIDRS,
 HOOKFLEET_MAX_PAYLOAD_BYTES, HOOKFLEET_DELIVERY_TIMEOUT_MS (verification requests),
 HOOKFLEET_SECRET_ROTATION_OVERLAP_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,

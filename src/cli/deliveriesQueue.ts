@@ -1,17 +1,17 @@
-import type { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import { HookfleetError } from '../errors.js';
-import { DELIVERIES_QUEUE, MESSAGES_QUEUE, type DeliveryJobData } from '../jobs.js';
+import type { DeliveryJobData } from '../jobs.js';
 import { openQueueBackend } from '../queueBackend.js';
+import { closeShardedQueue, openMessageQueues, type ShardedQueue } from '../queueShards.js';
 import { redisTargetVariable } from '../redis.js';
 
 /** How long a command waits for Redis before it reports it unreachable (exit code 1). */
 export const CLI_REDIS_WAIT_MS = 3000;
 
 export interface DeliveriesQueue {
-  queue: Queue<DeliveryJobData>;
+  queue: ShardedQueue<DeliveryJobData>;
   /** The `messages` queue on the same connection, to tell whether a fan-out is still on its way. */
-  messagesQueue: Queue;
+  messagesQueue: ShardedQueue;
   /** Closes the queues and their connection. */
   close(): Promise<void>;
 }
@@ -37,16 +37,16 @@ export async function openDeliveriesQueue(
       503,
     );
   }
-  const queue = backend.queue<DeliveryJobData>(DELIVERIES_QUEUE, 'producer');
-  queue.on('error', () => {});
-  const messagesQueue = backend.queue(MESSAGES_QUEUE, 'producer');
-  messagesQueue.on('error', () => {});
+  const { deliveries, messages } = openMessageQueues(backend, config);
+  for (const shard of [...deliveries.shards, ...messages.shards]) shard.on('error', () => {});
+  const queue = deliveries as ShardedQueue<DeliveryJobData>;
+  const messagesQueue = messages;
   return {
     queue,
     messagesQueue,
     async close() {
-      await messagesQueue.close();
-      await queue.close();
+      await closeShardedQueue(messagesQueue);
+      await closeShardedQueue(queue);
       await backend.close();
     },
   };

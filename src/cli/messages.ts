@@ -68,10 +68,10 @@ export async function run(argv: string[]): Promise<number> {
     const deliveries = await openDeliveriesQueue(config, 'messages redeliver', dbClient.url);
     try {
       const redeliveries = await redeliverMessage(
-        deliveries.queue,
+        deliveries.queue.forMessage(message.id),
         message,
         [...new Set(endpointIds)],
-        { messagesQueue: deliveries.messagesQueue },
+        { messagesQueue: deliveries.messagesQueue.forMessage(message.id) },
       );
       if (json) console.log(JSON.stringify({ id: message.id, redeliveries }));
       else {

@@ -1,3 +1,4 @@
+import { closeShardedQueue, openShardedQueue, shardCount } from '../queueShards.js';
 import { pino } from 'pino';
 import { loadConfig } from '../config.js';
 import { createOperatorEvents } from '../delivery/operatorEvents.js';
@@ -70,7 +71,10 @@ export async function run(argv: string[]): Promise<number> {
   const backend = !dryRun
     ? createQueueBackend(config, await chooseQueueBackend(config), { databaseUrl, logger })
     : undefined;
-  const queue = backend?.queue(MESSAGES_QUEUE, 'fan-out');
+  // Each message goes to its shard of `messages` (queueShards.ts).
+  const queue =
+    backend &&
+    openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out');
   const events =
     queue &&
     config.operatorWebhookUrl !== undefined &&
@@ -88,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     progress.clear();
-    await queue?.close();
+    if (queue) await closeShardedQueue(queue);
     await backend?.close();
     await dbClient.close();
   }

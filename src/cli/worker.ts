@@ -20,8 +20,9 @@ Runs a delivery worker: takes jobs from the 'deliveries' queue, POSTs them signe
 endpoints, retries failures with backoff, records outcomes in PostgreSQL. Start as many
 processes as the load needs; they share nothing but Redis and PostgreSQL.
 
-Environment: REDIS_URL, HOOKFLEET_QUEUE_BACKEND (redis|postgres; unset: Redis if one answers,
-else trial mode on PostgreSQL, for one process), DATABASE_URL, HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_CONCURRENCY,
+Environment: REDIS_URL (or REDIS_CLUSTER_NODES), HOOKFLEET_QUEUE_BACKEND (redis|postgres; unset:
+Redis if one answers, else trial mode on PostgreSQL, for one process), DATABASE_URL,
+HOOKFLEET_QUEUE_PREFIX, HOOKFLEET_QUEUE_SHARDS, HOOKFLEET_WORKER_SHARDS, HOOKFLEET_CONCURRENCY,
 HOOKFLEET_ALLOW_CIDRS, HOOKFLEET_DELIVERY_TIMEOUT_MS, HOOKFLEET_RETRY_SCHEDULE,
 HOOKFLEET_RECORDER_FLUSH_MS, HOOKFLEET_ENDPOINT_CACHE_MS, HOOKFLEET_SHUTDOWN_TIMEOUT_MS,
 HOOKFLEET_LOCK_DURATION_MS, HOOKFLEET_STALLED_INTERVAL_MS, HOOKFLEET_STALE_AFTER_DAYS,

@@ -30,7 +30,8 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
 }
 
 export interface BullBoardOptions {
-  queues: readonly Queue[];
+  /** Each queue, with what goes before its name on the board (a shard's, queueShards.ts). */
+  queues: readonly { queue: Queue; boardPrefix?: string }[];
   /** Where the board is mounted, e.g. '/admin/queues'; its pages link to paths under it. */
   basePath: string;
 }
@@ -52,8 +53,12 @@ function refuseFraming(): MiddlewareHandler {
 /** The board's pages, assets and JSON API; mount it with `app.route(basePath, board)`. */
 export function createBullBoardApp(options: BullBoardOptions): Hono {
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(options.basePath);
-  const adapters = options.queues.map((queue) => {
-    const adapter = new BullMQAdapter(queue, { readOnlyMode: false, allowRetries: true });
+  const adapters = options.queues.map(({ queue, boardPrefix }) => {
+    const adapter = new BullMQAdapter(queue, {
+      readOnlyMode: false,
+      allowRetries: true,
+      ...(boardPrefix && { prefix: boardPrefix }),
+    });
     adapter.setFormatter('data', (data: unknown) => redactSecrets(data));
     return adapter;
   });

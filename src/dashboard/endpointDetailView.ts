@@ -257,7 +257,7 @@ function failedTable(model: DetailViewModel): Html {
               <td>${timeCell(row.failedAt, now)}</td>
               <td>
                 <a
-                  href="${paths.queues}/queue/${DELIVERIES_QUEUE}/${deliveryJobId(row.messageId, row.endpointId)}"
+                  href="${paths.queues}/queue/${paths.deliveriesQueueOf?.(row.messageId) ?? DELIVERIES_QUEUE}/${deliveryJobId(row.messageId, row.endpointId)}"
                   ><code>${row.messageId}</code></a
                 >
               </td>

@@ -14,7 +14,7 @@
  *
  * POSTs are refused unless sent from these pages (refuseCrossSite.ts).
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../queueShards.js';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Config } from '../config.js';
@@ -54,8 +54,8 @@ export interface EndpointsPageDeps {
   config: Config;
   logger: Logger;
   dbClient: DbClient;
-  /** Sends test events; its `deliveriesQueue` is where replays go. */
-  producer: Pick<Producer, 'sendTestEvent' | 'deliveriesQueue' | 'setEndpointActive'>;
+  /** Sends test events; its `deliveries` queue is where replays go. */
+  producer: Pick<Producer, 'sendTestEvent' | 'deliveries' | 'setEndpointActive'>;
   /** Counts manual deactivations, as PATCH /v1/endpoints/:id does. Default: not counted. */
   metrics?: Metrics;
   /** False while the producer's Redis connection is down: test and replay then fail at once. */
@@ -268,7 +268,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
     if (!endpoint.active) return { done: 'failed', code: 'endpoint_inactive' };
     requireRedis(deps.redisReady);
     const result = await replayFailedDeliveries(
-      { db, queue: deps.producer.deliveriesQueue as Queue<DeliveryJobData> },
+      { db, queue: deps.producer.deliveries as ShardedQueue<DeliveryJobData> },
       { endpointId: endpoint.id, since: new Date(now().getTime() - REPLAY_WINDOWS[since].ms) },
     );
     return { done: 'replayed', since, ...pickCounts(result) };

@@ -16,6 +16,11 @@ export interface PagePaths {
   endpoints: string;
   /** Bull Board, e.g. '/admin/queues'. */
   queues: string;
+  /**
+   * Bull Board's name of the `deliveries` shard a message's jobs are in (queueShards.ts).
+   * Default: 'deliveries', the only one with one shard on one node.
+   */
+  deliveriesQueueOf?: (messageId: string) => string;
 }
 
 export interface Flash {

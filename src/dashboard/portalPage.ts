@@ -21,8 +21,8 @@
  * is Strict. Every request checks the session again, so a revocation holds at once. POSTs are
  * refused unless sent from these pages (refuseCrossSite.ts, requireOrigin).
  */
+import type { ShardedQueue } from '../queueShards.js';
 import { createHash } from 'node:crypto';
-import type { Queue } from 'bullmq';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
@@ -50,7 +50,7 @@ import { refuseCrossSite } from './refuseCrossSite.js';
 export interface PortalPageDeps {
   config: Config;
   dbClient: DbClient;
-  producer: Pick<Producer, 'deliveriesQueue' | 'setEndpointActive'>;
+  producer: Pick<Producer, 'deliveries' | 'setEndpointActive'>;
   guard: AddressGuard;
   redisReady: () => boolean;
   /** Where the portal is mounted, e.g. '/portal'. */
@@ -264,7 +264,7 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     if (!endpoint) return notFound(c, owner);
     requireRedis(deps.redisReady);
     await replayFailedDeliveries(
-      { db, queue: deps.producer.deliveriesQueue as Queue<DeliveryJobData> },
+      { db, queue: deps.producer.deliveries as ShardedQueue<DeliveryJobData> },
       { endpointId: endpoint.id, since: new Date(Date.now() - REPLAY_DAYS * DAY_MS) },
     );
     return c.redirect(`${base}/endpoints/${endpoint.id}?done=replayed`, 303);

@@ -20,8 +20,9 @@ import type postgres from 'postgres';
 import type { Config } from '../config.js';
 import { insertOperatorMessages, OPERATOR_ENDPOINT_ID } from '../db/operatorMessages.js';
 import { newId, newSecret } from '../ids.js';
-import { FAN_OUT_JOB, MESSAGE_JOB_OPTIONS, messageJobId, type MessageJobData } from '../jobs.js';
+import { addMessageJobs } from '../jobs.js';
 import type { Logger } from '../logger.js';
+import { oneShard, type ShardedQueue } from '../queueShards.js';
 
 export type OperatorEventType =
   | 'endpoint.stale_warning'
@@ -51,8 +52,8 @@ export interface OperatorEvents {
 
 export interface OperatorEventsDeps {
   sql: postgres.Sql;
-  /** The `messages` queue. */
-  queue: Pick<Queue, 'addBulk'>;
+  /** The `messages` queue: its shards (each event goes to its message's), or one Queue. */
+  queue: ShardedQueue | Queue;
   config: Pick<Config, 'operatorWebhookUrl' | 'operatorWebhookSecret'>;
   /** Default: nothing is logged (a library caller's own process). */
   logger?: Logger | undefined;
@@ -60,6 +61,7 @@ export interface OperatorEventsDeps {
 
 export function createOperatorEvents(deps: OperatorEventsDeps): OperatorEvents {
   const { config } = deps;
+  const queue = 'shards' in deps.queue ? deps.queue : oneShard(deps.queue);
   const logger = deps.logger;
   if (config.operatorWebhookUrl !== undefined && config.operatorWebhookSecret === undefined) {
     logger?.warn(
@@ -84,13 +86,9 @@ export function createOperatorEvents(deps: OperatorEventsDeps): OperatorEvents {
           { url, secret: config.operatorWebhookSecret, generatedSecret: newSecret() },
           messages,
         );
-        const enqueuedAtMs = Date.now();
-        await deps.queue.addBulk(
-          messages.map(({ id }) => ({
-            name: FAN_OUT_JOB,
-            data: { messageId: id, enqueuedAtMs } satisfies MessageJobData,
-            opts: { ...MESSAGE_JOB_OPTIONS, jobId: messageJobId(id) },
-          })),
+        await addMessageJobs(
+          queue,
+          messages.map(({ id }) => id),
         );
         return true;
       } catch (error) {

@@ -8,7 +8,7 @@
  * A caller's promise resolves only when its message is in PostgreSQL AND its jobs are in Redis,
  * so a 202 still means both. See groupCommit.ts for when batches go out and what bounds them.
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../queueShards.js';
 import type postgres from 'postgres';
 import {
   insertFannedOutMessages,
@@ -35,7 +35,7 @@ export type PendingMessage = NewFannedOutMessage;
 
 export interface MessageBatcherOptions {
   sql: postgres.Sql;
-  queue: Queue;
+  queue: ShardedQueue;
   /** Where each owner's share of the queue is counted (addMessageJobs), with the share; none: not counted. */
   owners?: OwnerShares;
   /** Resolves undefined once Redis is ready (waiting a little for a reconnection), else why not. */

@@ -10,11 +10,17 @@ import { findMessageByIdempotencyKey, insertMessage, markMessageEnqueued } from 
 import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { newId } from '../ids.js';
-import { addMessageJobs, DELIVERIES_QUEUE, MESSAGES_QUEUE } from '../jobs.js';
+import { addMessageJobs } from '../jobs.js';
 import { ownerPlaces, type OwnerShares } from '../delivery/ownerQueue.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
 import { PRODUCER_REDIS_WAIT_MS, type RedisClient } from '../redis.js';
+import {
+  closeShardedQueue,
+  openMessageQueues,
+  recordQueueShards,
+  type ShardedQueue,
+} from '../queueShards.js';
 import { redisUnavailable } from '../unavailable.js';
 import { MessageBatcher } from './messageBatcher.js';
 import { assertSameOwner } from './ownerScope.js';
@@ -69,8 +75,10 @@ export class Producer {
   private readonly config: Config;
   private readonly dbClient: DbClient;
   private readonly backend: QueueBackend;
-  private readonly queue: Queue;
-  private readonly messages: Queue;
+  private readonly queue: ShardedQueue;
+  private readonly messagesShards: ShardedQueue;
+  /** Recording the number of shards in use, once, before the first enqueue (queueShards.ts). */
+  private shardsRecorded: Promise<unknown> | undefined;
   private readonly batcher: MessageBatcher;
   private readonly events: OperatorEvents;
   /** What close() closes, in reverse order: the batcher, the queues, then the connections it opened. */
@@ -101,23 +109,16 @@ export class Producer {
         }),
         (b) => b.close(),
       );
-    this.queue = this.life.add(
-      'deliveries queue',
-      this.backend.queue(DELIVERIES_QUEUE, 'producer'),
-      (q) => q.close(),
-    );
+    const queues = openMessageQueues(this.backend, this.config);
+    this.queue = this.life.add('deliveries queue', queues.deliveries, closeShardedQueue);
+    this.messagesShards = this.life.add('messages queue', queues.messages, closeShardedQueue);
     // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
     // BullMQ prints every failed reconnection attempt to stderr.
-    this.queue.on('error', () => {});
-    this.messages = this.life.add(
-      'messages queue',
-      this.backend.queue(MESSAGES_QUEUE, 'producer'),
-      (q) => q.close(),
-    );
-    this.messages.on('error', () => {});
+    for (const shard of [...this.queue.shards, ...this.messagesShards.shards])
+      shard.on('error', () => {});
     this.events = createOperatorEvents({
       sql: this.dbClient.sql,
-      queue: this.messages,
+      queue: this.messagesShards,
       config: this.config,
       ...(options.logger && { logger: options.logger }),
     });
@@ -125,7 +126,7 @@ export class Producer {
       'message batcher',
       new MessageBatcher({
         sql: this.dbClient.sql,
-        queue: this.messages,
+        queue: this.messagesShards,
         owners: this.ownerShares(),
         whyRedisUnavailable: () => this.whyRedisUnavailable(),
         ...(options.maxQueuedSends !== undefined && { maxQueued: options.maxQueuedSends }),
@@ -167,14 +168,24 @@ export class Producer {
     return result;
   }
 
-  /** The `deliveries` queue (retries, postponements, redeliveries), for the dashboard and tests. */
-  get deliveriesQueue(): Queue {
+  /** The `deliveries` queue's shards (retries, postponements, redeliveries), for the dashboard. */
+  get deliveries(): ShardedQueue {
     return this.queue;
   }
 
-  /** The `messages` queue (one fan-out job per message), for the dashboard and tests. */
+  /** The `messages` queue's shards (one fan-out job per message), for the dashboard. */
+  get messages(): ShardedQueue {
+    return this.messagesShards;
+  }
+
+  /** Shard 0 of the `deliveries` queue: the whole queue when HOOKFLEET_QUEUE_SHARDS is 1. */
+  get deliveriesQueue(): Queue {
+    return this.queue.shards[0]!;
+  }
+
+  /** Shard 0 of the `messages` queue: the whole queue when HOOKFLEET_QUEUE_SHARDS is 1. */
   get messagesQueue(): Queue {
-    return this.messages;
+    return this.messagesShards.shards[0]!;
   }
 
   /**
@@ -323,7 +334,7 @@ export class Producer {
       await this.assertRedisReady(messageId);
       try {
         await addMessageJobs(
-          this.messages,
+          this.messagesShards,
           [messageId],
           undefined,
           await ownerPlaces(this.ownerShares(), [ownerId]),
@@ -351,7 +362,24 @@ export class Producer {
   }
 
   /** Undefined once Redis is ready; otherwise why not, after one wait shared by every caller. */
-  private whyRedisUnavailable(): Promise<string | undefined> {
-    return this.backend.whyUnavailable(PRODUCER_REDIS_WAIT_MS);
+  private async whyRedisUnavailable(): Promise<string | undefined> {
+    return (
+      (await this.backend.whyUnavailable(PRODUCER_REDIS_WAIT_MS)) ?? this.whyShardsUnrecorded()
+    );
+  }
+
+  /**
+   * Workers serve every shard ever recorded (queueShards.ts), so the shards this producer writes
+   * to are recorded before its first job; once per producer, tried again after a failure.
+   */
+  private async whyShardsUnrecorded(): Promise<string | undefined> {
+    // One shard writes to shard 0 only, which every worker serves; PostgreSQL has one shard.
+    if (this.messagesShards.shards.length === 1) return undefined;
+    this.shardsRecorded ??= recordQueueShards(this.backend, this.config).catch((error: unknown) => {
+      this.shardsRecorded = undefined;
+      return error instanceof Error ? error : new Error(String(error));
+    });
+    const outcome = await this.shardsRecorded;
+    return outcome instanceof Error ? outcome.message : undefined;
   }
 }

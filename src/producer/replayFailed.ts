@@ -2,7 +2,7 @@
  * Replays every delivery to one endpoint that failed since a time: Svix's "recover" (issue #8),
  * behind `hookfleet failed replay`, `POST /v1/endpoints/:id/recover` and the endpoint health page.
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../queueShards.js';
 import type { Database } from '../db/client.js';
 import {
   countFailedDeliveries,
@@ -16,7 +16,7 @@ import { redeliverMessage } from './redeliver.js';
 
 export interface ReplayFailedDeps {
   db: Database;
-  queue: Queue<DeliveryJobData>;
+  queue: ShardedQueue<DeliveryJobData>;
 }
 
 export interface ReplayFailedOptions {
@@ -107,7 +107,7 @@ async function replayPage(
     const chunk = groups.slice(start, start + MESSAGES_AT_ONCE);
     const redeliveries = await Promise.all(
       chunk.map(([messageId, endpointIds]) =>
-        redeliverMessage(deps.queue, messages.get(messageId)!, endpointIds, {
+        redeliverMessage(deps.queue.forMessage(messageId), messages.get(messageId)!, endpointIds, {
           // Named after the failure it replays: the same failure is never enqueued twice.
           redeliveryKey: (endpointId) =>
             `f${failedAt.get(`${messageId} ${endpointId}`)!.getTime().toString(36)}`,

@@ -7,6 +7,7 @@
  */
 import type { QueueBackend } from '../queueBackend.js';
 import { DELIVERIES_QUEUE, deliveryJobId } from '../jobs.js';
+import { shardCount, shardOf, shardPrefix, type ShardSettings } from '../queueShards.js';
 import type { Logger } from '../logger.js';
 
 /** As BullMQ's own event stream: its default length. */
@@ -26,12 +27,17 @@ export interface DeliveryEvents {
 
 export function createDeliveryEvents(options: {
   enabled: boolean;
-  /** Whose `deliveries` queue's event stream the events go on (Redis: the fan-out connection). */
+  /** Whose `deliveries` queue's event streams the events go on (Redis: the fan-out connection). */
   backend: QueueBackend;
+  /** Each delivery's event goes to the stream of its message's shard of `deliveries`. */
+  settings: ShardSettings;
   logger: Logger;
 }): DeliveryEvents {
   if (!options.enabled) return { ended: () => Promise.resolve(), close: () => Promise.resolve() };
-  const producer = options.backend.queueEventsProducer(DELIVERIES_QUEUE);
+  const { backend, settings } = options;
+  const producers = Array.from({ length: shardCount(backend, settings) }, (_, shard) =>
+    backend.queueEventsProducer(DELIVERIES_QUEUE, shardPrefix(settings, DELIVERIES_QUEUE, shard)),
+  );
   return {
     async ended(messageId, endpointId, failedReason) {
       const fields =
@@ -43,7 +49,7 @@ export function createDeliveryEvents(options: {
       };
       for (let tries = 1; ; tries++) {
         try {
-          await producer.publishEvent(event, MAX_EVENTS);
+          await producers[shardOf(messageId, producers.length)]!.publishEvent(event, MAX_EVENTS);
           return;
         } catch (error) {
           if (tries >= PUBLISH_TRIES) {
@@ -54,6 +60,8 @@ export function createDeliveryEvents(options: {
         }
       }
     },
-    close: () => producer.close(),
+    close: async () => {
+      await Promise.all(producers.map((producer) => producer.close()));
+    },
   };
 }

@@ -4,7 +4,7 @@
  * still running when its fan-out completes. Ids only (jobs.ts); the job id is the delivery's, so
  * adding one twice (a fan-out re-run after a crash) adds nothing.
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../queueShards.js';
 import { DELIVERY_JOB_OPTIONS, RETRY_JOB, deliveryJobId, type DeliveryJobData } from '../jobs.js';
 
 export interface DeliveryFollowUp {
@@ -26,18 +26,21 @@ export interface DeliveryFollowUps {
   replace(messageId: string, endpointId: string, next?: DeliveryFollowUp): Promise<boolean>;
 }
 
-export function createDeliveryFollowUps(queue: Queue<DeliveryJobData>): DeliveryFollowUps {
+export function createDeliveryFollowUps(queues: ShardedQueue<DeliveryJobData>): DeliveryFollowUps {
   async function add(followUp: DeliveryFollowUp): Promise<void> {
     const { messageId, endpointId, attemptsBefore, enqueuedAtMs, delayMs } = followUp;
-    await queue.add(
-      RETRY_JOB,
-      { messageId, endpointId, attemptsBefore, enqueuedAtMs },
-      { ...DELIVERY_JOB_OPTIONS, jobId: deliveryJobId(messageId, endpointId), delay: delayMs },
-    );
+    await queues
+      .forMessage(messageId)
+      .add(
+        RETRY_JOB,
+        { messageId, endpointId, attemptsBefore, enqueuedAtMs },
+        { ...DELIVERY_JOB_OPTIONS, jobId: deliveryJobId(messageId, endpointId), delay: delayMs },
+      );
   }
   return {
     add,
     async replace(messageId, endpointId, next) {
+      const queue = queues.forMessage(messageId);
       // remove() refuses a job that is locked (active); it returns 0 when nothing was removed.
       const removed = await queue.remove(deliveryJobId(messageId, endpointId));
       if (

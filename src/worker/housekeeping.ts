@@ -9,6 +9,7 @@
  * guarantee: one job per period, run by one process.
  */
 import type { Queue } from 'bullmq';
+import { closeShardedQueue, openShardedQueue, shardCount } from '../queueShards.js';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { clearExpiredPreviousSecrets } from '../db/expiredSecrets.js';
@@ -68,10 +69,14 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
   const connection = backend.kind === 'redis' ? backend.redis('fan-out') : undefined;
   const life = new Lifecycle(logger);
   const open = (name: string) => {
-    const queue = life.add(`${name} queue (housekeeping)`, backend.queue(name, 'fan-out'), (q) =>
-      q.close(),
+    const queue = life.add(
+      `${name} queue (housekeeping)`,
+      openShardedQueue(backend, config, name, shardCount(backend, config), 'fan-out'),
+      closeShardedQueue,
     );
-    queue.on('error', (error) => logger.debug({ err: error }, 'housekeeping queue error'));
+    for (const shard of queue.shards) {
+      shard.on('error', (error) => logger.debug({ err: error }, 'housekeeping queue error'));
+    }
     return queue;
   };
   const messagesQueue = open(MESSAGES_QUEUE);
@@ -104,8 +109,15 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
           : await recordFailedJobs({
               sql: dbClient.sql,
               redis: connection,
-              queues: [deliveriesQueue, messagesQueue],
-              cursorKey: (queueName) => `${maintenanceKey}:failed-cursor:${queueName}`,
+              queues: [...deliveriesQueue.shards, ...messagesQueue.shards],
+              // A shard's own cursor: `deliveries` on one node with one shard, `{deliveries-3}` else.
+              cursorKey: (queue) =>
+                `${maintenanceKey}:failed-cursor:${
+                  queue.opts.prefix === config.queuePrefix
+                    ? queue.name
+                    : (queue.opts.prefix ?? '').slice(config.queuePrefix.length + 1)
+                }`,
+              deliveriesOf: (messageId) => deliveriesQueue.forMessage(messageId),
             });
       if (failuresRecorded > 0) {
         logger.warn(

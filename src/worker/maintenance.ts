@@ -16,6 +16,12 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
+import {
+  closeShardedQueue,
+  openShardedQueue,
+  shardCount,
+  singleQueuePrefix,
+} from '../queueShards.js';
 import type { Resolver } from '../delivery/addressGuard.js';
 import { summariseSweep, sweepStaleEndpoints } from './staleSweep.js';
 import { createStaleProbes } from './staleProbes.js';
@@ -85,18 +91,22 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   const backend =
     deps.backend ??
     life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
-  const queue = life.add('maintenance queue', backend.queue(MAINTENANCE_QUEUE, 'fan-out'), (q) =>
-    q.close(),
+  const queue = life.add(
+    'maintenance queue',
+    backend.queue(MAINTENANCE_QUEUE, 'fan-out', singleQueuePrefix(config, MAINTENANCE_QUEUE)),
+    (q) => q.close(),
   );
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   // Operational events are messages: their fan-outs go on the `messages` queue.
   const messagesQueue = life.add(
     'operator events queue',
-    backend.queue(MESSAGES_QUEUE, 'fan-out'),
-    (q) => q.close(),
+    openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out'),
+    closeShardedQueue,
   );
-  messagesQueue.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
+  for (const shard of messagesQueue.shards) {
+    shard.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
+  }
   const events = createOperatorEvents({
     sql: deps.dbClient.sql,
     queue: messagesQueue,
@@ -176,6 +186,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   };
   const worker = backend.worker(MAINTENANCE_QUEUE, processor, {
     connectionName: 'maintenance',
+    prefix: singleQueuePrefix(config, MAINTENANCE_QUEUE),
     concurrency: 1,
   });
   worker.on('error', logRepeatedErrors(logger, 'error', 'maintenance worker error'));

@@ -3,7 +3,7 @@
  * when each postponement ends (up to one and a half cooldowns). A delivery that is no longer
  * delayed (already taken, postponed again, removed) is skipped.
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../queueShards.js';
 import type { Logger } from '../logger.js';
 
 /** Deliveries promoted at once: a few dozen Redis round trips in flight. */
@@ -16,7 +16,10 @@ export interface PostponedDeliveries {
   settled(): Promise<void>;
 }
 
-export function createPostponedDeliveries(queue: Queue, logger: Logger): PostponedDeliveries {
+export function createPostponedDeliveries(
+  queue: ShardedQueue,
+  logger: Logger,
+): PostponedDeliveries {
   const running = new Set<Promise<void>>();
 
   async function promoteAll(jobIds: readonly string[]): Promise<void> {
@@ -25,7 +28,7 @@ export function createPostponedDeliveries(queue: Queue, logger: Logger): Postpon
       const chunk = jobIds.slice(start, start + PROMOTE_AT_ONCE);
       const done = await Promise.all(
         chunk.map(async (jobId) => {
-          const job = await queue.getJob(jobId);
+          const job = await queue.forJobId(jobId).getJob(jobId);
           // promote() refuses a job that is not delayed: taken meanwhile, or postponed again.
           return job
             ? job.promote().then(

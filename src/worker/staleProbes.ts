@@ -6,7 +6,7 @@
  * delivery: a 2xx sets last_success_at and so restarts the stale clock; a failure sets
  * last_failure_at, which makes the endpoint non-idle and lets the next sweep deactivate it.
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../queueShards.js';
 import type postgres from 'postgres';
 import { insertPingMessages } from '../db/messages.js';
 import type { StaleEndpoint } from '../db/staleEndpoints.js';
@@ -27,8 +27,8 @@ export interface StaleProbes {
 
 export interface StaleProbesDeps {
   sql: postgres.Sql;
-  /** The `messages` queue. */
-  queue: Queue;
+  /** The `messages` queue: its shards (each ping goes to its message's). */
+  queue: ShardedQueue;
   logger?: Logger | undefined;
 }
 

@@ -13,6 +13,13 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createQueueBackend, type QueueBackend } from '../queueBackend.js';
+import {
+  closeShardedQueue,
+  openShardedQueue,
+  recordQueueShards,
+  shardCount,
+  shardPrefix,
+} from '../queueShards.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
 import { createAttemptSlots } from './attemptSlots.js';
 import { createDeliveryAttempt } from './deliveryAttempt.js';
@@ -48,10 +55,15 @@ export interface WorkerDeps {
 }
 
 export interface RunningWorker {
-  /** The `deliveries` queue's worker. */
+  /** The `deliveries` queue's worker of the first shard served (the only one with one shard). */
   worker: Worker<DeliveryJobData>;
-  /** The `messages` queue's worker (fan-outs). */
+  /** The `messages` queue's worker (fan-outs) of the first shard served. */
   fanOutWorker: Worker<MessageJobData>;
+  /**
+   * Resolves with the shards served once the largest number of shards ever configured has been
+   * read from Redis and a worker started on each (at once with HOOKFLEET_WORKER_SHARDS).
+   */
+  shardsServed(): Promise<readonly number[]>;
   recorder: SuccessRecorder;
   /** The circuit breaker's view of endpoints as this worker's limits keep it (the api shows it). */
   circuitStates: CircuitStates;
@@ -93,12 +105,17 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const backend =
     deps.backend ??
     life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
+  // Shards written to: HOOKFLEET_QUEUE_SHARDS on Redis, one on PostgreSQL (queueShards.ts).
+  const shards = shardCount(backend, config);
+  // On the limits' connection: a Queue on a connection it does not own opens none of its own.
   const postponedQueue = life.add(
     'postponed deliveries queue',
-    backend.queue(DELIVERIES_QUEUE, 'limits'),
-    (q) => q.close(),
+    openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'limits'),
+    closeShardedQueue,
   );
-  postponedQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
+  for (const shard of postponedQueue.shards) {
+    shard.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
+  }
   const postponed = life.add(
     'postponed deliveries',
     createPostponedDeliveries(postponedQueue, logger),
@@ -147,10 +164,12 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   // messages: their fan-outs go on the `messages` queue, through this process's own workers.
   const operatorQueue = life.add(
     'operator events queue',
-    backend.queue(MESSAGES_QUEUE, 'fan-out'),
-    (q) => q.close(),
+    openShardedQueue(backend, config, MESSAGES_QUEUE, shards, 'fan-out'),
+    closeShardedQueue,
   );
-  operatorQueue.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
+  for (const shard of operatorQueue.shards) {
+    shard.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
+  }
   const operatorEvents = createOperatorEvents({
     sql: dbClient.sql,
     queue: operatorQueue,
@@ -221,15 +240,18 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   });
   const followUpQueue = life.add(
     'follow-up queue',
-    backend.queue<DeliveryJobData>(DELIVERIES_QUEUE, 'fan-out'),
-    (q) => q.close(),
+    openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'fan-out'),
+    closeShardedQueue,
   );
-  followUpQueue.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
+  for (const shard of followUpQueue.shards) {
+    shard.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
+  }
   const events = life.add(
     'delivery events',
     createDeliveryEvents({
       enabled: config.deliveryEvents,
       backend,
+      settings: config,
       logger,
     }),
     (e) => e.close(),
@@ -257,18 +279,22 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     // Attempts fan-outs handed off are still sending (each within the delivery timeout).
     (f) => f.settled(),
   );
-  const worker = backend.worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
+  const deliveryWorkerOptions = {
     connectionName: 'worker',
-    concurrency: config.concurrency,
     // A killed worker's deliveries go back to the queue once their lock expires and a stalled-job
     // check (run by every live worker) sees it; both are settings so tests and impatient fleets can
-    // shorten the takeover (issue #7).
+    // shorten the takeover.
     lockDuration: config.lockDurationMs,
     stalledInterval: config.stalledIntervalMs,
     // Shown as each job's processedBy in Bull Board: which process delivered it.
     name: `${hostname()}:${process.pid}`,
     settings: {
-      backoffStrategy: (attemptsMade, _type, error, job) => {
+      backoffStrategy: (
+        attemptsMade: number,
+        _type?: string,
+        error?: Error,
+        job?: { data: unknown },
+      ) => {
         // Worked out by the attempt from the endpoint's own schedule (deliveryProcessor.ts).
         if (error instanceof RetryableDeliveryError && error.retryInMs !== undefined) {
           return error.retryInMs;
@@ -285,28 +311,131 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
         );
       },
     },
-  });
-  worker.on('error', logRepeatedErrors(logger, 'error', 'worker error'));
+  };
   // As many fan-outs as slots: a fan-out to one endpoint needs one; the slots bound the HTTP.
-  const fanOutWorker = backend.worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
+  const fanOutWorkerOptions = {
     connectionName: 'fan-out',
-    concurrency: config.concurrency,
     lockDuration: Math.min(config.lockDurationMs, MESSAGE_LOCK_MS),
     stalledInterval: Math.min(config.stalledIntervalMs, MESSAGE_STALLED_INTERVAL_MS),
     maxStalledCount: MESSAGE_MAX_STALLED,
     name: `${hostname()}:${process.pid}`,
-  });
-  fanOutWorker.on('error', logRepeatedErrors(logger, 'error', 'fan-out worker error'));
+  };
+  const served = new Map<
+    number,
+    { worker: Worker<DeliveryJobData>; fanOutWorker: Worker<MessageJobData> }
+  >();
+  const serve = (shard: number) => {
+    if (served.has(shard) || stopping) return;
+    // One connection per worker; a shard's name shows in CLIENT LIST beyond shard 0.
+    const suffix = shard === 0 ? '' : `:${shard}`;
+    const worker = backend.worker<DeliveryJobData>(DELIVERIES_QUEUE, processor, {
+      ...deliveryWorkerOptions,
+      connectionName: `worker${suffix}`,
+      concurrency: perShard,
+      prefix: shardPrefix(config, DELIVERIES_QUEUE, shard),
+    });
+    worker.on('error', logRepeatedErrors(logger, 'error', 'worker error'));
+    const fanOutWorker = backend.worker<MessageJobData>(MESSAGES_QUEUE, fanOut, {
+      ...fanOutWorkerOptions,
+      connectionName: `fan-out${suffix}`,
+      concurrency: perShard,
+      prefix: shardPrefix(config, MESSAGES_QUEUE, shard),
+    });
+    fanOutWorker.on('error', logRepeatedErrors(logger, 'error', 'fan-out worker error'));
+    served.set(shard, { worker, fanOutWorker });
+  };
+  // PostgreSQL has one shard, whatever HOOKFLEET_WORKER_SHARDS says.
+  const configured =
+    backend.kind === 'postgres'
+      ? [0]
+      : (config.workerShards ?? Array.from({ length: shards }, (_, n) => n));
+  // HOOKFLEET_CONCURRENCY is per process: split over the shards (messages hash evenly over them).
+  const perShard = Math.max(1, Math.ceil(config.concurrency / configured.length));
+  for (const shard of configured) serve(shard);
+  const first = served.get(configured[0]!)!;
 
   // A stopping fan-out starts nothing new, finishes what is in flight and goes back to the queue.
-  life.add('workers', { fanOutWorker, worker }, async (w) => {
+  life.add('workers', served, async (workers) => {
     stopping = true;
-    await Promise.all([w.fanOutWorker.close(), w.worker.close()]);
+    await Promise.all(
+      [...workers.values()].flatMap((w) => [w.fanOutWorker.close(), w.worker.close()]),
+    );
+  });
+  const shardsServed = watchRecordedShards({
+    config,
+    logger,
+    backend,
+    serve,
+    served: () => [...served.keys()].sort((a, b) => a - b),
+    life,
   });
   // The steps that may wait: the fan-outs and deliveries in flight and the attempts handed off
   // (each bounded by the delivery timeout) and the recorder's flush (by the shutdown timeout).
   const close = () =>
     life.close(config.deliveryTimeoutMs + config.shutdownTimeoutMs).then(() => {});
-  logger.info({ concurrency: config.concurrency, prefix: config.queuePrefix }, 'worker started');
-  return { worker, fanOutWorker, recorder, circuitStates: limits.circuitStates, close };
+  logger.info(
+    { concurrency: config.concurrency, prefix: config.queuePrefix, shards: configured },
+    'worker started',
+  );
+  return {
+    worker: first.worker,
+    fanOutWorker: first.fanOutWorker,
+    shardsServed,
+    recorder,
+    circuitStates: limits.circuitStates,
+    close,
+  };
+}
+
+/** How often a worker looks for shards added since it started (a producer's larger setting). */
+const SHARD_CHECK_MS = 10_000;
+
+/**
+ * Without HOOKFLEET_WORKER_SHARDS, a worker serves every shard up to the largest number ever
+ * recorded (queueShards.ts): it records its own setting, serves what the record adds, and looks
+ * again every SHARD_CHECK_MS, so shards a producer started writing to are served without a
+ * restart and shards a smaller setting left behind keep draining. On PostgreSQL (one shard)
+ * nothing is recorded.
+ */
+function watchRecordedShards(deps: {
+  config: Config;
+  logger: Logger;
+  backend: QueueBackend;
+  serve: (shard: number) => void;
+  served: () => number[];
+  life: Lifecycle;
+}): () => Promise<readonly number[]> {
+  const { config, logger, backend } = deps;
+  if (config.workerShards !== undefined || backend.kind === 'postgres') {
+    const fixed = deps.served();
+    return () => Promise.resolve(fixed);
+  }
+
+  const check = async (): Promise<readonly number[]> => {
+    const before = deps.served().length;
+    const recorded = await recordQueueShards(backend, config, 'limits');
+    for (let shard = 0; shard < recorded; shard++) deps.serve(shard);
+    const now = deps.served();
+    if (now.length > before) logger.info({ shards: now }, 'serving queue shards');
+    return now;
+  };
+  // Retried until it succeeds: Redis may be down at start.
+  const untilChecked = async (): Promise<readonly number[]> => {
+    for (;;) {
+      try {
+        return await check();
+      } catch (error) {
+        logger.debug({ err: error }, 'could not read the recorded queue shards');
+        await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+      }
+    }
+  };
+  const firstCheck = untilChecked();
+  const timer = setInterval(() => {
+    check().catch((error: unknown) =>
+      logger.debug({ err: error }, 'could not read the recorded queue shards'),
+    );
+  }, SHARD_CHECK_MS).unref();
+  deps.life.add('queue shard check', timer, clearInterval);
+  return () => firstCheck;
 }

@@ -17,8 +17,9 @@
  * unwritten outcomes) repeats the delivery, which at-least-once allows; receivers deduplicate on
  * webhook-id, which stays the message id.
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../queueShards.js';
 import type { RedisClient } from '../redis.js';
+import { existsEach } from './unseenFailures.js';
 import type postgres from 'postgres';
 import { markMessagesEnqueued } from '../db/messages.js';
 import {
@@ -54,8 +55,8 @@ const MAX_VANISHED_PAGES_PER_RUN = 100;
 
 export interface ReconcileDeps {
   sql: postgres.Sql;
-  messagesQueue: Queue;
-  deliveriesQueue: Queue;
+  messagesQueue: ShardedQueue;
+  deliveriesQueue: ShardedQueue;
   /**
    * The connection the queues use, for the cursor and the existence checks; undefined on the
    * PostgreSQL queue backend, whose job inserts commit or fail with nothing acknowledged and
@@ -156,19 +157,26 @@ async function withoutJobs<M extends { id: string; endpointIds: string[] }>(
   if (messages.length === 0) return [];
   const { redis } = deps;
   const keysOf = (message: M) => [
-    deps.messagesQueue.toKey(message.id),
+    deps.messagesQueue.forMessage(message.id).toKey(message.id),
     // The fan-out's progress bitmap (worker/fanOutProgress.ts): a fan-out under way.
     `${deps.queuePrefix}:fan-out:${message.id}`,
     ...message.endpointIds
       .slice(0, DELIVERY_JOBS_CHECKED)
-      .map((endpointId) => deps.deliveriesQueue.toKey(deliveryJobId(message.id, endpointId))),
+      .map((endpointId) =>
+        deps.deliveriesQueue.forMessage(message.id).toKey(deliveryJobId(message.id, endpointId)),
+      ),
   ];
-  const pipeline = redis.pipeline();
-  for (const message of messages) pipeline.exists(...keysOf(message));
-  const replies = (await pipeline.exec()) ?? [];
+  // One EXISTS per key (a message's keys hash to different slots on a Redis Cluster).
+  const keys = messages.map(keysOf);
+  const replies = await existsEach(redis, keys.flat());
+  let next = 0;
   return messages.filter((_, index) => {
-    const [error, count] = replies[index] ?? [new Error('no reply'), 0];
-    if (error) throw error;
+    let count = 0;
+    for (let k = 0; k < keys[index]!.length; k++) {
+      const [error, exists] = replies[next++] ?? [new Error('no reply'), 0];
+      if (error) throw error;
+      count += Number(exists);
+    }
     return count === 0;
   });
 }

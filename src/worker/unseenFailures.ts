@@ -34,7 +34,9 @@ export interface UnseenFailuresDeps {
   /** The `deliveries` and `messages` queues. */
   queues: readonly Queue[];
   /** A Redis key per queue name where the scan keeps its cursor. */
-  cursorKey: (queueName: string) => string;
+  cursorKey: (queue: Queue) => string;
+  /** The `deliveries` shard a message's jobs are in (queueShards.ts). Default: the one named so. */
+  deliveriesOf?: (messageId: string) => Queue;
 }
 
 /** One run over every queue's failed set; returns how many final attempts were written. */
@@ -45,7 +47,7 @@ export async function recordFailedJobs(deps: UnseenFailuresDeps): Promise<number
 }
 
 async function scanQueue(deps: UnseenFailuresDeps, queue: Queue): Promise<number> {
-  const cursorKey = deps.cursorKey(queue.name);
+  const cursorKey = deps.cursorKey(queue);
   const upTo = Date.now() - FAILURE_GRACE_MS;
   let cursor = Number((await deps.redis.get(cursorKey)) ?? 0);
   let written = 0;
@@ -126,11 +128,9 @@ async function unreachedByFanOuts(
     (unattempted.get(fanOut.messageId) ?? []).map((endpointId) => ({ ...fanOut, endpointId })),
   );
   if (candidates.length === 0 || deliveries === undefined) return [];
-  const pipeline = deps.redis.pipeline();
-  for (const { messageId, endpointId } of candidates) {
-    pipeline.exists(deliveries.toKey(deliveryJobId(messageId, endpointId)));
-  }
-  const replies = (await pipeline.exec()) ?? [];
+  const keyOf = ({ messageId, endpointId }: { messageId: string; endpointId: string }) =>
+    (deps.deliveriesOf?.(messageId) ?? deliveries).toKey(deliveryJobId(messageId, endpointId));
+  const replies = await existsEach(deps.redis, candidates.map(keyOf));
   return candidates
     .filter((_, index) => {
       const [error, count] = replies[index] ?? [new Error('no reply'), 1];
@@ -145,4 +145,27 @@ async function unreachedByFanOuts(
       error,
       onlyIfUnattempted: true,
     }));
+}
+
+/**
+ * EXISTS of each key: one pipeline on one node; on a Redis Cluster, where a pipeline must stay on
+ * one node, commands sent side by side.
+ */
+export async function existsEach(
+  redis: RedisClient,
+  keys: readonly string[],
+): Promise<[Error | null, unknown][]> {
+  if (redis.isCluster) {
+    return Promise.all(
+      keys.map((key) =>
+        redis.exists(key).then(
+          (count): [Error | null, unknown] => [null, count],
+          (error: Error): [Error | null, unknown] => [error, null],
+        ),
+      ),
+    );
+  }
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.exists(key);
+  return (await pipeline.exec()) ?? [];
 }

@@ -5,6 +5,8 @@ import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { Producer } from '../../src/producer/producer.js';
 import { startWorker, type RunningWorker } from '../../src/worker/startWorker.js';
 import { DELIVERIES_QUEUE } from '../../src/jobs.js';
+import { shardPrefix } from '../../src/queueShards.js';
+import { createWorkerRedis } from '../../src/redis.js';
 import { createTestDatabase, type TestDatabase } from './testDatabase.js';
 import { TEST_REDIS_URL, deleteQueueKeys, testQueuePrefix } from './testRedis.js';
 
@@ -17,6 +19,8 @@ export interface TestFleet {
    * 'delivery' (a delivery a fan-out ended; HOOKFLEET_DELIVERY_EVENTS is on in TEST_ENV).
    */
   events: QueueEvents;
+  /** Events of every shard of the deliveries queue (`events` is shard 0's). */
+  shardEvents: QueueEvents[];
   /** `metrics`: the worker's registry, for a test that reads its counters (default: a fresh one). */
   startWorker(overrides?: Record<string, string>, metrics?: Metrics): RunningWorker;
   /** Resolves when the delivery job ends: completed, or failed for good. */
@@ -53,6 +57,8 @@ export interface TestFleetOptions {
    * reconnect never resolves (ioredis emits no 'end' then), so `close()` would hang.
    */
   eventsRetryMs?: number;
+  /** Deletes the queue keys on close; default: deleteQueueKeys on the test Redis. */
+  deleteKeys?: (prefix: string) => Promise<void>;
 }
 
 /** A database, a queue prefix, a producer and (on demand) workers of this test file's own. */
@@ -73,10 +79,23 @@ export async function createTestFleet(
   const producer = new Producer({ config, dbClient: db });
   const retryMs = options.eventsRetryMs;
   const connection =
-    retryMs === undefined
-      ? { url: config.redisUrl }
-      : { url: config.redisUrl, retryStrategy: () => retryMs };
-  const events = new QueueEvents(DELIVERIES_QUEUE, { connection, prefix });
+    config.redis.kind === 'cluster'
+      ? () => createWorkerRedis(config.redis, 'test:events')
+      : () =>
+          retryMs === undefined
+            ? { url: config.redisUrl }
+            : { url: config.redisUrl, retryStrategy: () => retryMs };
+  // Workers serve the shards of HOOKFLEET_QUEUE_SHARDS and any listed in HOOKFLEET_WORKER_SHARDS.
+  const shardCount = Math.max(config.queueShards, ...(config.workerShards ?? []).map((n) => n + 1));
+  const shardEvents = Array.from(
+    { length: shardCount },
+    (_, shard) =>
+      new QueueEvents(DELIVERIES_QUEUE, {
+        connection: connection(),
+        prefix: shardPrefix(config, DELIVERIES_QUEUE, shard),
+      }),
+  );
+  const events = shardEvents[0]!;
   // Collected from the start, so an end that comes before anyone waits for it is not missed.
   const ended = new Map<string, DeliveryEnd>();
   const waiters = new Map<string, (end: DeliveryEnd) => void>();
@@ -84,23 +103,26 @@ export async function createTestFleet(
     ended.set(jobId, end);
     waiters.get(jobId)?.(end);
   };
-  events.on('completed', ({ jobId }) => settle(jobId, { state: 'completed' }));
-  // QueueEvents 'failed' fires only when a job lands in the failed set, not for retried attempts.
-  events.on('failed', ({ jobId, failedReason }) =>
-    settle(jobId, { state: 'failed', reason: failedReason }),
-  );
-  events.on('delivery' as 'completed', (fields: Record<string, string>) => {
-    const jobId = fields.jobId!;
-    if (fields.state === 'completed') settle(jobId, { state: 'completed' });
-    else settle(jobId, { state: 'failed', reason: fields.failedReason ?? '' });
-  });
-  await events.waitUntilReady();
+  for (const shard of shardEvents) {
+    shard.on('completed', ({ jobId }) => settle(jobId, { state: 'completed' }));
+    // QueueEvents 'failed' fires only when a job lands in the failed set, not for retried attempts.
+    shard.on('failed', ({ jobId, failedReason }) =>
+      settle(jobId, { state: 'failed', reason: failedReason }),
+    );
+    shard.on('delivery' as 'completed', (fields: Record<string, string>) => {
+      const jobId = fields.jobId!;
+      if (fields.state === 'completed') settle(jobId, { state: 'completed' });
+      else settle(jobId, { state: 'failed', reason: fields.failedReason ?? '' });
+    });
+  }
+  await Promise.all(shardEvents.map((shard) => shard.waitUntilReady()));
   const workers: RunningWorker[] = [];
   return {
     config,
     db,
     producer,
     events,
+    shardEvents,
     startWorker(overrides = {}, metrics = createMetrics({ defaultMetrics: false })) {
       const workerConfig = loadConfig({ ...baseEnv, ...overrides });
       const running = startWorker({
@@ -127,14 +149,18 @@ export async function createTestFleet(
           const index = waiting.findIndex((matches) => matches(jobId));
           if (index >= 0) waiting.splice(index, 1);
           if (waiting.length > 0) return;
-          events.off('completed', onCompleted);
-          events.off('delivery' as 'completed', onCompleted);
+          for (const shard of shardEvents) {
+            shard.off('completed', onCompleted);
+            shard.off('delivery' as 'completed', onCompleted);
+          }
           resolve();
         };
         if (waiting.length === 0) resolve();
         else {
-          events.on('completed', onCompleted);
-          events.on('delivery' as 'completed', onCompleted);
+          for (const shard of shardEvents) {
+            shard.on('completed', onCompleted);
+            shard.on('delivery' as 'completed', onCompleted);
+          }
         }
       });
     },
@@ -144,9 +170,9 @@ export async function createTestFleet(
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       await producer.close();
-      await events.close();
+      await Promise.all(shardEvents.map((shard) => shard.close()));
       await db.drop();
-      await deleteQueueKeys(prefix);
+      await (options.deleteKeys ?? deleteQueueKeys)(prefix);
     },
   };
 }

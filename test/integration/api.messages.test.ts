@@ -53,7 +53,12 @@ describe('POST /v1/messages', () => {
     expect(sent).toMatchObject({ deliveries: 2, duplicate: false });
     expect(new Set(sent.endpointIds)).toEqual(new Set([a, b]));
     const job = await api.fleet.producer.messagesQueue.getJob(messageJobId(sent.id));
-    expect(job?.data).toEqual({ messageId: sent.id, enqueuedAtMs: expect.any(Number) });
+    // The owner (none here) is carried for its share of the queue (delivery/ownerQueue.ts).
+    expect(job?.data).toEqual({
+      messageId: sent.id,
+      enqueuedAtMs: expect.any(Number),
+      ownerId: null,
+    });
     expect((await findMessage(api.fleet.db.db, sent.id))?.body).toBe('{"n":1}');
   });
 
@@ -276,8 +281,8 @@ describe('POST /v1/messages/:id/redeliver', () => {
 describe('with Redis unreachable', () => {
   it('passes the Producer’s own 503 on with Retry-After (Redis lost in the middle of a send)', async () => {
     const producer = {
-      deliveriesQueue: api.fleet.producer.deliveriesQueue,
-      messagesQueue: api.fleet.producer.messagesQueue,
+      deliveries: api.fleet.producer.deliveries,
+      messages: api.fleet.producer.messages,
       queueBackend: api.fleet.producer.queueBackend,
       send: () =>
         Promise.reject(new HookfleetError('redis_unavailable', 'Redis is unavailable', 503)),

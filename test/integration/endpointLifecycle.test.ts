@@ -4,7 +4,7 @@
  * is reported as recovered, and every operational event reaches the operator receiver signed,
  * through the message pipeline (retried after a 500, attempts recorded).
  */
-import type { Queue } from 'bullmq';
+import type { ShardedQueue } from '../../src/queueShards.js';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findEndpoint, insertEndpoint, listEndpoints } from '../../src/db/endpoints.js';
@@ -91,7 +91,7 @@ function failingSweep(now = new Date()) {
   const logger = createLogger(fleet.config);
   const events = createOperatorEvents({
     sql: fleet.db.sql,
-    queue: fleet.producer.messagesQueue,
+    queue: fleet.producer.messages,
     config: fleet.config,
     logger,
   });
@@ -176,7 +176,7 @@ describe('failing endpoints', () => {
     const replay = await replayFailedDeliveries(
       {
         db: fleet.db.db,
-        queue: fleet.producer.deliveriesQueue as Queue<DeliveryJobData>,
+        queue: fleet.producer.deliveries as ShardedQueue<DeliveryJobData>,
       },
       { endpointId: endpoint.id, since: new Date(Date.now() - 3_600_000) },
     );

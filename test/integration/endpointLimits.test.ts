@@ -320,7 +320,10 @@ describe('when the limits cannot work', () => {
   });
 
   it('admits deliveries without limits while Redis does not answer', async () => {
-    const deadRedis = createLimitsRedis(redisNode(`redis://127.0.0.1:${await freePort()}`), 'test:dead');
+    const deadRedis = createLimitsRedis(
+      redisNode(`redis://127.0.0.1:${await freePort()}`),
+      'test:dead',
+    );
     deadRedis.on('error', () => {});
     try {
       const limits = createEndpointLimits({

@@ -3,6 +3,7 @@
  * stalling, a fan-out that never reached some endpoints, a final row lost in a crash) become
  * visible to `failed list`, recover and the health page, and replayable.
  */
+import { oneShard } from '../../src/queueShards.js';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -144,7 +145,7 @@ describe('housekeeping: failed jobs without a final attempt', () => {
     expect(await listFailedDeliveries(db.db, { endpointId: ep })).toHaveLength(1);
 
     const replay = await replayFailedDeliveries(
-      { db: db.db, queue: deliveries },
+      { db: db.db, queue: oneShard(deliveries) },
       { endpointId: ep, since: new Date(Date.now() - 3_600_000) },
     );
     expect(replay).toMatchObject({ total: 1, retried: 1 });

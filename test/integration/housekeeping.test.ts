@@ -1,3 +1,4 @@
+import { oneShard } from '../../src/queueShards.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -122,10 +123,10 @@ describe('housekeeping: jobs Redis lost', () => {
     const ep = await endpoint();
     const lost = await storedMessage(ep, 180, true);
     // Queued, then gone: as if Redis lost the write after acknowledging it.
-    await addMessageJobs(messagesQueue, [lost]);
+    await addMessageJobs(oneShard(messagesQueue), [lost]);
     await (await messagesQueue.getJob(lost))!.remove();
     const waiting = await storedMessage(ep, 180, true);
-    await addMessageJobs(messagesQueue, [waiting]);
+    await addMessageJobs(oneShard(messagesQueue), [waiting]);
     const postponed = await storedMessage(ep, 180, true);
     await redis.set(`${prefix}:deliveries:${deliveryJobId(postponed, ep)}`, 'x');
     const attempted = await storedMessage(ep, 180, true);

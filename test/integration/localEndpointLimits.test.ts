@@ -1,7 +1,8 @@
 /**
  * Trial mode's endpoint limits (one process's memory) against the fleet's (the .lua scripts on
  * Redis): the same long, seeded run of admissions and releases over a moving clock goes to both
- * stores with the same keys and arguments, and every answer and every circuit state must match.
+ * stores with the same keys and arguments, and every answer (a busy refusal's wait aside) and every
+ * circuit state must match.
  * The behaviours themselves are spelled out in endpointLimits.test.ts; this holds the port to them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,8 +67,13 @@ describe('the endpoint limits kept in memory (trial mode)', () => {
       if (held.length === 0 || next() < 0.5) {
         const token = `t${++tokens}`;
         const jobId = next() < 0.5 ? `job${tokens}` : '';
-        const args = [now, token, leaseMs, maxInFlight, 1, jobId, 86_400_000];
-        answers = await Promise.all(stores.map((s) => s.admit(keysOf(endpointId), args)));
+        // No requests-per-second limit; the busy waits' bounds and first spacing as the worker's.
+        const args = [now, token, leaseMs, maxInFlight, 1, jobId, 86_400_000, 0, 600_000, 10, 50];
+        const admitted = await Promise.all(stores.map((s) => s.admit(keysOf(endpointId), args)));
+        // A busy endpoint's delivery is told when to come back differently: Redis hands out places
+        // in the endpoint's queue of postponed deliveries, the memory store keeps the earlier wait
+        // of one and a half attempt durations. Whether it is refused must agree.
+        answers = admitted.map((answer) => (answer[0] === 'busy' ? ['busy'] : answer));
         if ((answers[0] as [string])[0] === 'admitted')
           held.push({ endpointId, token, admittedAt: now });
       } else {

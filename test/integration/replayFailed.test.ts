@@ -1,3 +1,4 @@
+import type { ShardedQueue } from '../../src/queueShards.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { listFailedDeliveries, listFailedDeliveryPage } from '../../src/db/failedDeliveries.js';
@@ -86,7 +87,7 @@ describe('replayFailedDeliveries', () => {
     const delivered = fleet.nextCompletions(recent);
     const progress: [number, number][] = [];
     const result = await replayFailedDeliveries(
-      { db: fleet.db.db, queue },
+      { db: fleet.db.db, queue: fleet.producer.deliveries as ShardedQueue<DeliveryJobData> },
       {
         endpointId: replayed,
         since,
@@ -124,14 +125,14 @@ describe('replayFailedDeliveries', () => {
     await (await queue.getJob(queued!))!.retry('failed'); // replayed by someone else meanwhile
 
     const result = await replayFailedDeliveries(
-      { db: fleet.db.db, queue },
+      { db: fleet.db.db, queue: fleet.producer.deliveries as ShardedQueue<DeliveryJobData> },
       { endpointId: replayed, since },
     );
 
     expect(result).toEqual({ total: 2, retried: 0, enqueued: 1, pending: 1 });
     // Run again before any worker has tried: the new job is found, not added a second time.
     const again = await replayFailedDeliveries(
-      { db: fleet.db.db, queue },
+      { db: fleet.db.db, queue: fleet.producer.deliveries as ShardedQueue<DeliveryJobData> },
       { endpointId: replayed, since },
     );
     expect(again).toEqual({ total: 2, retried: 0, enqueued: 0, pending: 2 });

@@ -40,7 +40,7 @@ function sweep(options: SweepOptions = {}) {
   const logger = createLogger(fleet.config);
   const probes = createStaleProbes({
     sql: fleet.db.sql,
-    queue: fleet.producer.messagesQueue,
+    queue: fleet.producer.messages,
     logger,
   });
   return sweepStaleEndpoints({ config: fleet.config, logger, dbClient: fleet.db, probes }, options);
