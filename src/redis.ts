@@ -81,6 +81,10 @@ function connect(target: RedisTarget, role: RoleOptions): RedisClient {
     target.nodes.map((n) => ({ host: n.host, port: n.port })),
     pick({
       ...shared,
+      // ioredis's auto-pipelining on a cluster can crash on a reply that arrives while the slot
+      // map changes (`results[i] is not iterable`, redis/ioredis#2109), seen here at failover;
+      // on a cluster each command goes out on its own.
+      enableAutoPipelining: false,
       clusterRetryStrategy,
       redisOptions: node,
       // A failover takes the cluster's node timeout plus an election (a few seconds): commands
