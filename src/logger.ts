@@ -25,3 +25,14 @@ export function createLogger(
   const withStack = config.logLevel === 'debug' || config.logLevel === 'trace';
   return pino(options, prettyDestination(withStack));
 }
+
+/** `url` without its password, for log lines and messages a user may paste somewhere. */
+export function displayUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '(an invalid URL)';
+  }
+}

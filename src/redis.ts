@@ -15,6 +15,7 @@
  * has just written. A caller treats both kinds alike through `RedisClient`.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { displayUrl } from './logger.js';
 
 /** Where Redis is: one node (a redis:// URL) or a cluster (seed nodes; the rest is discovered). */
 export type RedisTarget =
@@ -42,17 +43,7 @@ export function describeRedisTarget(target: RedisTarget): string {
   if (target.kind === 'cluster') {
     return `Redis Cluster at ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   }
-  return `Redis at ${displayRedisUrl(target.url)}`;
-}
-
-function displayRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return '(an invalid URL)';
-  }
+  return `Redis at ${displayUrl(target.url)}`;
 }
 
 /** The variable a user fixes when `target` does not answer. */

@@ -13,6 +13,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { withDeadline } from './deadline.js';
 import { HookfleetError } from './errors.js';
+import { displayUrl } from './logger.js';
 import {
   createProbeRedis,
   describeRedisTarget,
@@ -28,17 +29,6 @@ export const DEPENDENCY_UNAVAILABLE = 'dependency_unavailable';
 
 function unavailable(message: string): HookfleetError {
   return new HookfleetError(DEPENDENCY_UNAVAILABLE, message, 503);
-}
-
-/** `url` without its password, for messages a user may paste somewhere. */
-export function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return '(an invalid URL)';
-  }
 }
 
 /** The most telling short name of a connection failure: its code (ECONNREFUSED), else its message. */
