@@ -89,15 +89,21 @@ type LeaveRedis = (Redis | Cluster) & {
   hookfleetLeaveOwnerQueue?: (key: string) => Promise<number>;
 };
 
-/** One fan-out of the owner has finished. */
-export async function leaveOwnerQueue(
+/**
+ * What a worker calls when one fan-out of an owner has finished. The script is defined on the
+ * connection here, before any traffic: defined lazily on an auto-pipelined connection, it would
+ * be missing from a pipeline ioredis had already begun in that tick, which ioredis answers with
+ * an uncaught TypeError (`results[i] is not iterable`, redis/ioredis#1931) that ends the process.
+ */
+export function ownerQueueLeaver(
   redis: Redis | Cluster,
   prefix: string,
-  ownerId: string | null,
-): Promise<void> {
+): (ownerId: string | null) => Promise<void> {
   const r = redis as LeaveRedis;
   if (typeof r.hookfleetLeaveOwnerQueue !== 'function') {
     r.defineCommand('hookfleetLeaveOwnerQueue', { numberOfKeys: 1, lua: LEAVE_SCRIPT });
   }
-  await r.hookfleetLeaveOwnerQueue!(ownerQueueKey(prefix, ownerId));
+  return async (ownerId) => {
+    await r.hookfleetLeaveOwnerQueue!(ownerQueueKey(prefix, ownerId));
+  };
 }

@@ -34,7 +34,7 @@ import { createEndpointCache } from './endpointCache.js';
 import { createEndpointChanges } from './endpointChanges.js';
 import { createEndpointLimits, type CircuitStates } from '../delivery/endpointLimits.js';
 import { endpointLimitsStoreOn } from '../delivery/localEndpointLimits.js';
-import { leaveOwnerQueue } from '../delivery/ownerQueue.js';
+import { ownerQueueLeaver } from '../delivery/ownerQueue.js';
 import { createDeliveryClient } from '../delivery/httpClient.js';
 import { createOperatorEvents } from '../delivery/operatorEvents.js';
 import { createDeliveryFailureEvents } from './deliveryFailureEvents.js';
@@ -267,8 +267,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       followUps: createDeliveryFollowUps(followUpQueue),
       // Owners' places are counted on Redis only; trial mode's producer counts none.
       ...(backend.kind === 'redis' && {
-        leaveOwnerQueue: (ownerId: string | null) =>
-          leaveOwnerQueue(backend.redis('fan-out'), config.queuePrefix, ownerId),
+        leaveOwnerQueue: ownerQueueLeaver(backend.redis('fan-out'), config.queuePrefix),
       }),
       progress: fanOutProgressOn(backend, config.queuePrefix),
       events,
