@@ -30,6 +30,11 @@ export interface ShardedQueue<T = unknown> {
   forMessage(messageId: string): Queue<T>;
   /** The shard of a job of this queue (its id starts with its message's id). */
   forJobId(jobId: string): Queue<T>;
+  /**
+   * Attaches `listener` to every shard's `error` event; returns this queue. A Queue without one
+   * makes Node print each failed reconnection attempt (or throw on the first error).
+   */
+  on(event: 'error', listener: (error: Error) => void): this;
 }
 
 /** The settings sharding reads (a part of Config). */
@@ -126,12 +131,24 @@ export function openShardedQueue<T>(
     backend.queue<T>(name, role, shardPrefix(settings, name, shard)),
   );
   const forMessage = (messageId: string) => shards[shardOf(messageId, shards.length)]!;
-  return {
+  return withErrorListener({
     name,
     shards,
     forMessage,
     forJobId: (jobId) => forMessage(messageIdOfJob(jobId)),
+  });
+}
+
+/** Adds `on('error', …)` to a sharded queue's parts. */
+function withErrorListener<T>(queue: Omit<ShardedQueue<T>, 'on'>): ShardedQueue<T> {
+  const sharded: ShardedQueue<T> = {
+    ...queue,
+    on(_event, listener) {
+      for (const shard of queue.shards) shard.on('error', listener);
+      return sharded;
+    },
   };
+  return sharded;
 }
 
 /** The `messages` and `deliveries` queues of a producer or tool, on the backend's `role`. */
@@ -189,5 +206,10 @@ export async function recordQueueShards(
 
 /** An unsharded Queue seen as a ShardedQueue of one shard (tools and tests that hold one Queue). */
 export function oneShard<T>(queue: Queue<T>): ShardedQueue<T> {
-  return { name: queue.name, shards: [queue], forMessage: () => queue, forJobId: () => queue };
+  return withErrorListener({
+    name: queue.name,
+    shards: [queue],
+    forMessage: () => queue,
+    forJobId: () => queue,
+  });
 }

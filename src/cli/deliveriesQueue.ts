@@ -38,7 +38,9 @@ export async function openDeliveriesQueue(
     );
   }
   const { deliveries, messages } = openMessageQueues(backend, config);
-  for (const shard of [...deliveries.shards, ...messages.shards]) shard.on('error', () => {});
+  // A lost connection fails the command's own calls; BullMQ need not print each reconnection.
+  deliveries.on('error', () => {});
+  messages.on('error', () => {});
   const queue = deliveries as ShardedQueue<DeliveryJobData>;
   const messagesQueue = messages;
   return {

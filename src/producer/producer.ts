@@ -114,8 +114,8 @@ export class Producer {
     this.messagesShards = this.life.add('messages queue', queues.messages, closeShardedQueue);
     // Connection errors reach each caller of send() as `redis_unavailable`; without a listener
     // BullMQ prints every failed reconnection attempt to stderr.
-    for (const shard of [...this.queue.shards, ...this.messagesShards.shards])
-      shard.on('error', () => {});
+    this.queue.on('error', () => {});
+    this.messagesShards.on('error', () => {});
     this.events = createOperatorEvents({
       sql: this.dbClient.sql,
       queue: this.messagesShards,

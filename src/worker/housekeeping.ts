@@ -68,17 +68,14 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
   // Redis; BullMQ's PostgreSQL backend commits a job or fails, so trial mode needs neither.
   const connection = backend.kind === 'redis' ? backend.redis('fan-out') : undefined;
   const life = new Lifecycle(logger);
-  const open = (name: string) => {
-    const queue = life.add(
-      `${name} queue (housekeeping)`,
-      openShardedQueue(backend, config, name, shardCount(backend, config), 'fan-out'),
-      closeShardedQueue,
-    );
-    for (const shard of queue.shards) {
-      shard.on('error', (error) => logger.debug({ err: error }, 'housekeeping queue error'));
-    }
-    return queue;
-  };
+  const open = (name: string) =>
+    life
+      .add(
+        `${name} queue (housekeeping)`,
+        openShardedQueue(backend, config, name, shardCount(backend, config), 'fan-out'),
+        closeShardedQueue,
+      )
+      .on('error', (error) => logger.debug({ err: error }, 'housekeeping queue error'));
   const messagesQueue = open(MESSAGES_QUEUE);
   /** Where the scans keep their cursors, beside the maintenance queue's own keys. */
   const maintenanceKey = `${config.queuePrefix}:${MAINTENANCE_QUEUE}`;

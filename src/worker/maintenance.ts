@@ -99,14 +99,13 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
   queue.on('error', (error) => logger.debug({ err: error }, 'maintenance queue error'));
   // Operational events are messages: their fan-outs go on the `messages` queue.
-  const messagesQueue = life.add(
-    'operator events queue',
-    openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out'),
-    closeShardedQueue,
-  );
-  for (const shard of messagesQueue.shards) {
-    shard.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
-  }
+  const messagesQueue = life
+    .add(
+      'operator events queue',
+      openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out'),
+      closeShardedQueue,
+    )
+    .on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
   const events = createOperatorEvents({
     sql: deps.dbClient.sql,
     queue: messagesQueue,

@@ -108,14 +108,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   // Shards written to: HOOKFLEET_QUEUE_SHARDS on Redis, one on PostgreSQL (queueShards.ts).
   const shards = shardCount(backend, config);
   // On the limits' connection: a Queue on a connection it does not own opens none of its own.
-  const postponedQueue = life.add(
-    'postponed deliveries queue',
-    openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'limits'),
-    closeShardedQueue,
-  );
-  for (const shard of postponedQueue.shards) {
-    shard.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
-  }
+  const postponedQueue = life
+    .add(
+      'postponed deliveries queue',
+      openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'limits'),
+      closeShardedQueue,
+    )
+    .on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
   const postponed = life.add(
     'postponed deliveries',
     createPostponedDeliveries(postponedQueue, logger),
@@ -162,14 +161,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
         );
   // Operational events (an endpoint disabled by a 410, recovered, a delivery exhausted) are
   // messages: their fan-outs go on the `messages` queue, through this process's own workers.
-  const operatorQueue = life.add(
-    'operator events queue',
-    openShardedQueue(backend, config, MESSAGES_QUEUE, shards, 'fan-out'),
-    closeShardedQueue,
-  );
-  for (const shard of operatorQueue.shards) {
-    shard.on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
-  }
+  const operatorQueue = life
+    .add(
+      'operator events queue',
+      openShardedQueue(backend, config, MESSAGES_QUEUE, shards, 'fan-out'),
+      closeShardedQueue,
+    )
+    .on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
   const operatorEvents = createOperatorEvents({
     sql: dbClient.sql,
     queue: operatorQueue,
@@ -238,14 +236,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     attempt,
     bodies: createMessageBodies(dbClient.sql),
   });
-  const followUpQueue = life.add(
-    'follow-up queue',
-    openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'fan-out'),
-    closeShardedQueue,
-  );
-  for (const shard of followUpQueue.shards) {
-    shard.on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
-  }
+  const followUpQueue = life
+    .add(
+      'follow-up queue',
+      openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'fan-out'),
+      closeShardedQueue,
+    )
+    .on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
   const events = life.add(
     'delivery events',
     createDeliveryEvents({

@@ -1,9 +1,12 @@
+import { EventEmitter } from 'node:events';
+import type { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
 import {
   boardName,
   messageIdOfJob,
+  openShardedQueue,
   shardOf,
   shardPrefix,
   singleQueuePrefix,
@@ -52,5 +55,18 @@ describe('queue shards', () => {
       loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:7000', HOOKFLEET_QUEUE_PREFIX: '{hookfleet}' });
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(/HOOKFLEET_QUEUE_PREFIX must not hold a \{hash tag\}/);
+  });
+
+  it('hands one error listener to every shard', () => {
+    // Shards stand in for Queues here: only their `error` events matter, and no I/O is wanted.
+    const backend = {
+      kind: 'redis',
+      queue: () => new EventEmitter() as unknown as Queue,
+    } as unknown as Parameters<typeof openShardedQueue>[0];
+    const queue = openShardedQueue(backend, node, 'messages', 3, 'fan-out');
+    const seen: string[] = [];
+    expect(queue.on('error', (error) => seen.push(error.message))).toBe(queue);
+    queue.shards.forEach((shard, n) => shard.emit('error', new Error(`shard ${n}`)));
+    expect(seen).toEqual(['shard 0', 'shard 1', 'shard 2']);
   });
 });
