@@ -19,7 +19,9 @@ afterAll(async () => {
   await fleet.close();
 });
 
-describe('hookfleet endpoints and send', () => {
+// Each run is a Node process of its own starting tsx: about 1 s of CPU, up to 4 s on a loaded
+// machine, and the first test runs eight in a row; the timeout is for that, not for the CLI.
+describe('hookfleet endpoints and send', { timeout: 90_000 }, () => {
   it('adds, lists, disables, enables and tests an endpoint, and sends to it, with --json output', async () => {
     const added = await hookfleet(
       'endpoints',
@@ -98,7 +100,10 @@ describe('hookfleet endpoints and send', () => {
       })),
     );
 
-    const shown = await hookfleet('endpoints', 'show', id, '--json');
+    const [shown, text] = await Promise.all([
+      hookfleet('endpoints', 'show', id, '--json'),
+      hookfleet('endpoints', 'show', id),
+    ]);
     expect(shown.code, shown.stderr).toBe(0);
     const view = endpointHealthSchema.parse(JSON.parse(shown.stdout));
     expect(view).toMatchObject({ id, active: true });
@@ -110,7 +115,6 @@ describe('hookfleet endpoints and send', () => {
     });
     expect(shown.stdout).not.toContain('whsec_');
 
-    const text = await hookfleet('endpoints', 'show', id);
     expect(text.stdout).toMatch(/^id\s+ep_/);
     expect(text.stdout).toMatch(/^state\s+active$/m);
     expect(text.stdout).toMatch(/^last 24 h\s+4 attempts, 75\.0% succeeded, latency mean 25 ms/m);
@@ -153,7 +157,9 @@ describe('hookfleet endpoints and send', () => {
     }
   });
 
-  it.each([
+  // Each case is a Node process of its own that changes nothing; run side by side they take a
+  // few seconds rather than one or two each (most of a run is Node and tsx starting).
+  it.concurrent.each([
     [['endpoints', 'frob'], 2, /unknown action 'frob'/],
     [['endpoints'], 2, /expected an action: list, add, show/],
     [['endpoints', 'add'], 2, /expected a URL/],
@@ -215,12 +221,14 @@ describe('hookfleet endpoints and send', () => {
       headers: { 'X-Api-Key': 'key-123', 'X-Team': 'billing' },
       retryScheduleMs: [10_000, 300_000, 7_200_000],
     });
-    const shown = await hookfleet('endpoints', 'show', id);
+    const [shown, listed] = await Promise.all([
+      hookfleet('endpoints', 'show', id),
+      hookfleet('endpoints', 'list', '--json'),
+    ]);
     expect(shown.stdout).toMatch(/payload\s+raw/);
     expect(shown.stdout).toMatch(/headers\s+X-Api-Key: \*+, X-Team: \*+/);
     expect(shown.stdout).toMatch(/retry schedule\s+10s, 5m, 2h/);
     expect(shown.stdout).not.toContain('key-123');
-    const listed = await hookfleet('endpoints', 'list', '--json');
     expect(listed.stdout).not.toContain('key-123');
   });
 

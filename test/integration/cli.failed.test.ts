@@ -149,7 +149,9 @@ describe('hookfleet failed replay', () => {
     }
   });
 
-  it.each([
+  // Each case is a Node process of its own that changes nothing; run side by side they take a
+  // few seconds rather than one or two each (most of a run is Node and tsx starting).
+  it.concurrent.each([
     [['failed'], 2, /expected an action: list, replay/],
     [['failed', 'replay'], 2, /replay: expected --endpoint <id>/],
     [['failed', 'list', '--since', 'yesterday'], 2, /--since takes an age such as 30m/],

@@ -133,7 +133,9 @@ describe('hookfleet messages redeliver', () => {
     }
   });
 
-  it.each([
+  // Each case is a Node process of its own that changes nothing; run side by side they take a
+  // few seconds rather than one or two each (most of a run is Node and tsx starting).
+  it.concurrent.each([
     [['messages'], 2, /expected an action: show, redeliver/],
     [['messages', 'show'], 2, /show: expected a message id/],
     [['messages', 'frob', 'msg_x'], 2, /unknown action 'frob'/],

@@ -22,9 +22,11 @@ async function add(...args: string[]): Promise<{ id: string; ownerId: string | n
 
 describe('hookfleet --owner', () => {
   it('adds endpoints for an owner, lists one owner, and sends to that owner only', async () => {
-    const a = await add('--owner', 'org_a');
-    const b = await add('--owner', 'org_b');
-    const none = await add();
+    const [a, b, none] = await Promise.all([
+      add('--owner', 'org_a'),
+      add('--owner', 'org_b'),
+      add(),
+    ]);
     expect([a.ownerId, b.ownerId, none.ownerId]).toEqual(['org_a', 'org_b', null]);
 
     const listed = JSON.parse(
@@ -76,17 +78,13 @@ describe('hookfleet --owner', () => {
   }, 60_000);
 
   it('refuses an owner id outside the safe set with one line saying which characters', async () => {
-    expectOneLineError(
-      await hookfleet('endpoints', 'add', 'http://127.0.0.1:9/hooks', '--owner', 'a b'),
-      2,
-      /--owner takes 1 to 128 letters, digits and _ - \. : @/,
-    );
-    expectOneLineError(
-      await hookfleet('endpoints', 'show', 'ep_x', '--owner', 'org_a'),
-      2,
-      /--owner applies to list and add/,
-    );
-    const send = await hookfleet('send', 'order.paid', '{}', '--owner', 'a/b');
+    const [badOwner, misplaced, send] = await Promise.all([
+      hookfleet('endpoints', 'add', 'http://127.0.0.1:9/hooks', '--owner', 'a b'),
+      hookfleet('endpoints', 'show', 'ep_x', '--owner', 'org_a'),
+      hookfleet('send', 'order.paid', '{}', '--owner', 'a/b'),
+    ]);
+    expectOneLineError(badOwner, 2, /--owner takes 1 to 128 letters, digits and _ - \. : @/);
+    expectOneLineError(misplaced, 2, /--owner applies to list and add/);
     expect(send.code).not.toBe(0);
     expect(send.stderr).toMatch(/ownerId/);
   }, 60_000);
