@@ -1,12 +1,15 @@
 /**
- * Issue #7, fault 4: sick receivers. Among 100 endpoints, 5 hang until the delivery timeout and
- * 5 answer 500. Two worker processes (50 deliveries in flight each, the default) serve them.
+ * Fault 4: sick receivers. Among 100 endpoints, 5 hang until the delivery timeout and 5 answer
+ * 500. Two worker processes (50 deliveries in flight each, the default) serve them.
  *
  * Checked here:
  * - the 90 healthy endpoints' throughput is at least 80% of a run of the same size without the
- *   sick ones. Healthy receivers answer after 200 ms, so throughput is set by worker slots, not by
- *   this shared 2-core machine's CPU: a slot held by a sick receiver is a slot lost, which is
- *   exactly what the per-endpoint limits must prevent;
+ *   sick ones. Healthy receivers answer after 500 ms, so the 100 slots carry at most 200
+ *   deliveries/s, about half what the two workers manage on this shared 2-core machine under load
+ *   (390/s measured at load 8): throughput is set by worker slots, not by CPU, and a slot held
+ *   by a sick receiver is a slot lost, which is exactly what the per-endpoint limits must
+ *   prevent. (With 200 ms, 500/s, the runs were CPU-bound: the sick endpoints' few hundred extra
+ *   jobs then cost the healthy ones 22-25% under load, and the bound failed with no slot lost.);
  * - a hanging receiver never holds more than one slot at a time (its adaptive limit starts at one
  *   and halves on failure) and none beyond the delivery timeout;
  * - the sick endpoints' circuits open, and their deliveries are postponed, not failed: once the
@@ -31,8 +34,8 @@ import { TEST_REDIS_URL } from '../helpers/testRedis.js';
 import type { WorkerProcess } from '../helpers/workerProcess.js';
 
 const HEALTHY = 90;
-const MESSAGES = 20;
-const HEALTHY_LATENCY_MS = 200;
+const MESSAGES = 10;
+const HEALTHY_LATENCY_MS = 500;
 const TIMEOUT_MS = 2000;
 
 let fleet: TestFleet;
@@ -112,26 +115,30 @@ function healthyArrived(group: string, count: number): Promise<number[]> {
 }
 
 /**
- * Sends MESSAGES to `endpoints`; resolves with the delivery job ids and the rate (per second, from
- * the first send) at which the healthy endpoints under `group` received theirs.
+ * Sends `messages` to `endpoints`; resolves with the delivery job ids and the rate (per second)
+ * at which the healthy endpoints under `group` received theirs, between the 10th and the 90th
+ * percentile of arrivals: the steady state, where slots set the pace. The first and last waves
+ * add the time to send, to pick up and to finish, a second or more that varies with the
+ * machine's load alone and once swung the ratio by a quarter.
  */
-async function run(group: string, endpoints: EndpointRow[]) {
-  const startedMs = Date.now();
-  const arrived = healthyArrived(group, HEALTHY * MESSAGES);
+async function run(group: string, endpoints: EndpointRow[], messages = MESSAGES) {
+  const arrived = healthyArrived(group, HEALTHY * messages);
   const jobIds = await sendMessages(
     fleet,
-    MESSAGES,
+    messages,
     endpoints.map((e) => e.id),
   );
-  const arrivals = await arrived;
-  const rate = (HEALTHY * MESSAGES) / ((Math.max(...arrivals) - startedMs) / 1000);
+  const arrivals = [...(await arrived)].sort((a, b) => a - b);
+  const first = Math.floor(arrivals.length * 0.1);
+  const last = Math.floor(arrivals.length * 0.9);
+  const rate = (last - first) / ((arrivals[last]! - arrivals[first]!) / 1000);
   return { jobIds, rate };
 }
 
 describe('sick receivers among healthy ones', () => {
   it('keep the healthy endpoints at 80% of their throughput, and lose none of their own deliveries', async () => {
     // A first run warms the processes up (JIT, connections), so the two measured runs compare alike.
-    await run('warm-up', await endpointsAt('warm-up', HEALTHY));
+    await run('warm-up', await endpointsAt('warm-up', HEALTHY), 3);
     const alone = await run('a', await endpointsAt('a', HEALTHY));
 
     const hanging = await endpointsAt('hang', 5);
