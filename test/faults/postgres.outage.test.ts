@@ -153,7 +153,8 @@ describe('PostgreSQL unreachable from the workers', () => {
     let terminated: { pid: number }[] = [];
     for (let i = 0; i < 100 && terminated.length === 0; i++) {
       terminated = await fleet.db.sql<{ pid: number }[]>`
-        select pid, pg_terminate_backend(pid) from pg_stat_activity where application_name = ${APP_NAME}`;
+        select pid, pg_terminate_backend(pid) from pg_stat_activity
+        where application_name = ${APP_NAME} and datname = current_database()`;
       if (terminated.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(terminated.length).toBeGreaterThan(0);
