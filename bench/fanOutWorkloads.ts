@@ -118,7 +118,7 @@ export async function runFanOutWorkloads(
       receiver: () => Promise.resolve(processCpuSeconds([receiver.pid])),
       postgres: postgresCpu(scratch.admin, scratch.dbName),
       redis: redisServerCpu(infoRedis),
-    }) as Promise<Record<keyof CpuShare | 'workerWrites' | 'workerReads', number>>;
+    });
   const newPrefix = () => {
     prefixes.push(`hfbench-${scratch.runId}-${prefixes.length}`);
     return prefixes[prefixes.length - 1]!;

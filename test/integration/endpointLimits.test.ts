@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLimitsRedis, redisNode } from '../../src/redis.js';
@@ -389,7 +390,10 @@ describe("an endpoint's requests-per-second limit", () => {
 describe('admissions and releases asked for in one turn of the event loop', () => {
   it('go to Redis as one script call each, in order, with every delivery answered as if alone', async () => {
     // A connection of its own, whose commands the test counts as they are sent.
-    const connection = createLimitsRedis(redisNode(TEST_REDIS_URL), 'test:endpoint-limits-turn');
+    const connection = createLimitsRedis(
+      redisNode(TEST_REDIS_URL),
+      'test:endpoint-limits-turn',
+    ) as Redis;
     const sent: string[] = [];
     const sendCommand = connection.sendCommand.bind(connection);
     connection.sendCommand = (command, stream) => {
@@ -413,8 +417,8 @@ describe('admissions and releases asked for in one turn of the event loop', () =
       ]);
       expect(answers.map((a) => a.admitted)).toEqual([true, false, true, false]);
       await Promise.all([
-        limits.release(permitOf(answers[0]!), 'succeeded'),
-        limits.release(permitOf(answers[2]!), 'failed'),
+        limits.release(permitOf(answers[0]), 'succeeded'),
+        limits.release(permitOf(answers[2]), 'failed'),
       ]);
       // One call for the four admissions, one for the two releases.
       expect(sent).toEqual(['evalsha', 'evalsha']);
