@@ -71,7 +71,7 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
   const open = (name: string) => {
     const queue = life.add(
       `${name} queue (housekeeping)`,
-      openShardedQueue(backend, config, name, shardCount(backend, config), 'fan-out'),
+      openShardedQueue(backend, config, name, shardCount(backend, config), 'queues'),
       closeShardedQueue,
     );
     for (const shard of queue.shards) {

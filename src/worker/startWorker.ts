@@ -107,10 +107,11 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
   // Shards written to: HOOKFLEET_QUEUE_SHARDS on Redis, one on PostgreSQL (queueShards.ts).
   const shards = shardCount(backend, config);
-  // On the limits' connection: a Queue on a connection it does not own opens none of its own.
+  // The queues a worker adds to share one connection, not pipelined (redis.ts createQueuesRedis);
+  // a Queue on a connection it does not own opens none of its own.
   const postponedQueue = life.add(
     'postponed deliveries queue',
-    openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'limits'),
+    openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'queues'),
     closeShardedQueue,
   );
   for (const shard of postponedQueue.shards) {
@@ -164,7 +165,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   // messages: their fan-outs go on the `messages` queue, through this process's own workers.
   const operatorQueue = life.add(
     'operator events queue',
-    openShardedQueue(backend, config, MESSAGES_QUEUE, shards, 'fan-out'),
+    openShardedQueue(backend, config, MESSAGES_QUEUE, shards, 'queues'),
     closeShardedQueue,
   );
   for (const shard of operatorQueue.shards) {
@@ -240,7 +241,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   });
   const followUpQueue = life.add(
     'follow-up queue',
-    openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'fan-out'),
+    openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'queues'),
     closeShardedQueue,
   );
   for (const shard of followUpQueue.shards) {
