@@ -21,8 +21,8 @@ afterAll(async () => {
   await receiver.close();
 });
 
-describe('delivering to an endpoint re-enabled a moment ago', () => {
-  it('reads the row again before failing, and delivers when it is active now', async () => {
+describe('a delivery whose cached endpoint row is disabled or missing', () => {
+  it('is delivered when the endpoint was re-enabled a moment ago: the row is read again before failing', async () => {
     const endpoint = await insertEndpoint(fleet.db.db, { url: receiver.url });
     const send = () =>
       fleet.producer.send({ eventType: 'test.event', payload: {}, endpointIds: [endpoint.id] });
@@ -49,5 +49,28 @@ describe('delivering to an endpoint re-enabled a moment ago', () => {
       state: 'completed',
     });
     expect(receiver.requests.map((request) => request.headers['webhook-id'])).toEqual([after.id]);
+  });
+
+  it('still fails a delivery for good when the row read afresh says the endpoint was deleted', async () => {
+    const endpoint = await insertEndpoint(fleet.db.db, { url: receiver.url });
+    await fleet.db.sql`delete from endpoints where id = ${endpoint.id}`;
+    fleet.startWorker();
+    // A delivery queued before the endpoint was deleted:
+    const jobId = deliveryJobId('msg_queued_before', endpoint.id);
+    await fleet.producer.deliveriesQueue.add(
+      'deliver',
+      {
+        messageId: 'msg_queued_before',
+        endpointId: endpoint.id,
+        eventType: 't',
+        body: '{}',
+        enqueuedAtMs: Date.now(),
+      },
+      { jobId },
+    );
+    expect(await fleet.waitForDelivery(jobId)).toEqual({
+      state: 'failed',
+      reason: `endpoint ${endpoint.id} was deleted`,
+    });
   });
 });
