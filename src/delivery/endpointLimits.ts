@@ -360,16 +360,8 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       let retryInMs: number;
       if (verdict === 'busy' || verdict === 'rate') {
         reason = verdict === 'busy' ? 'endpoint_busy' : 'rate_limited';
-        retryInMs =
-          spreadMs === undefined
-            ? // The in-memory store of trial mode (localEndpointLimits.ts) answers the last attempt's
-              // duration, as the script did before it handed out places: about 1.5 of it.
-              Math.round(
-                Math.min(2000, Math.max(10, value < 0 ? 50 : value * 1.5)) *
-                  (1 + Math.random() / 2),
-              )
-            : // Within its own place in the queue (spread: half the spacing), so the order holds.
-              Math.round(value + Math.random() * spreadMs);
+        // Within its own place in the queue (spread: half the spacing), so the order holds.
+        retryInMs = Math.round(value + Math.random() * (spreadMs ?? 0));
       } else {
         reason = 'circuit_open';
         const baseMs = Math.max(
