@@ -30,17 +30,26 @@ import { getCookie } from 'hono/cookie';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { findEndpointHealth, listEndpointHealth, recentAttempts } from '../db/endpointHealth.js';
-import { findEndpoint, insertEndpoint, updateEndpoint } from '../db/endpoints.js';
+import { findEndpoint, insertEndpoint } from '../db/endpoints.js';
 import { listOwnerMessages, recentOwnerAttempts } from '../db/ownerActivity.js';
 import type { AddressGuard } from '../delivery/addressGuard.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
+import { endpointHeadersChangeSchema } from '../delivery/endpointHeaders.js';
+import { PAYLOAD_FORMATS } from '../delivery/envelope.js';
+import { retryScheduleSchema } from '../delivery/retrySchedule.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
-import { endpointUrlSchema, eventTypePatternSchema, safeText } from '../delivery/endpointInput.js';
+import {
+  endpointUrlSchema,
+  eventTypePatternSchema,
+  rateLimitPerSecondSchema,
+  safeText,
+} from '../delivery/endpointInput.js';
 import { endpointIdSchema } from '../ids.js';
 import { verifyPortalToken } from '../portalTokens.js';
 import { requireRedis } from '../unavailable.js';
 import type { Producer } from '../producer/producer.js';
+import { changeEndpoint } from '../producer/changeEndpoint.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import { parseInput } from '../producer/sendInput.js';
 import type { Flash } from './endpointsPageLayout.js';
@@ -64,6 +73,13 @@ const endpointForm = z.strictObject({
   url: endpointUrlSchema,
   eventTypes: z.array(eventTypePatternSchema).max(100),
   description: safeText(1000),
+});
+/** The edit form adds the delivery settings, by the same rules as PATCH /v1/endpoints/:id. */
+const endpointEditForm = endpointForm.extend({
+  payloadFormat: z.enum(PAYLOAD_FORMATS),
+  rateLimitPerSecond: rateLimitPerSecondSchema.nullable(),
+  retrySchedule: retryScheduleSchema.nullable(),
+  headers: endpointHeadersChangeSchema,
 });
 const DAY_MS = 86_400_000;
 const REPLAY_DAYS = 7;
@@ -226,7 +242,11 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     });
     if (!health) return notFound(c, ownerId);
     const attempts = await recentAttempts(db, id, 50);
-    return c.html(portalEndpoint(frame, { ownerId, now, health, attempts, flash }), status);
+    const defaultRetryScheduleMs = config.retryScheduleMs;
+    return c.html(
+      portalEndpoint(frame, { ownerId, now, health, attempts, defaultRetryScheduleMs, flash }),
+      status,
+    );
   }
 
   app.post('/endpoints/:id', async (c) => {
@@ -235,9 +255,15 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     const endpoint = await endpointOf(c, owner);
     if (!endpoint) return notFound(c, owner);
     try {
-      const input = parseInput(endpointForm, await endpointFields(c));
-      await checkEndpointUrl(deps.guard, input.url);
-      await updateEndpoint(db, endpoint.id, input);
+      const { retrySchedule, ...input } = parseInput(
+        endpointEditForm,
+        await endpointEditFields(c, endpoint.headers),
+      );
+      await changeEndpoint(
+        { db, guard: deps.guard, messageRetentionDays: config.messageRetentionDays },
+        endpoint,
+        { ...input, retryScheduleMs: retrySchedule },
+      );
     } catch (error) {
       if (!(error instanceof HookfleetError)) throw error;
       return endpointPage(c, owner, endpoint.id, { kind: 'error', text: error.message }, 422);
@@ -279,9 +305,15 @@ function flashOf(done: string | undefined): Flash | undefined {
 }
 
 /** The endpoint form's fields as the JSON API would take them (event types comma-separated). */
-async function endpointFields(c: Context): Promise<Record<string, unknown>> {
-  const form = await c.req.parseBody();
-  const text = (name: string) => (typeof form[name] === 'string' ? form[name].trim() : undefined);
+async function endpointFields(
+  c: Context,
+  body?: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const form = body ?? (await c.req.parseBody());
+  const text = (name: string) => {
+    const value = form[name];
+    return typeof value === 'string' ? value.trim() : undefined;
+  };
   const eventTypes = text('eventTypes');
   return {
     url: text('url') ?? '',
@@ -293,5 +325,48 @@ async function endpointFields(c: Context): Promise<Record<string, unknown>> {
             .split(',')
             .map((type) => type.trim())
             .filter((type) => type !== ''),
+  };
+}
+
+/**
+ * The edit form's fields as PATCH /v1/endpoints/:id would take them: an empty rate limit or
+ * retry schedule restores the default; a header's value field left empty keeps the value,
+ * its box removes it, and the last row adds one.
+ */
+async function endpointEditFields(
+  c: Context,
+  current: Readonly<Record<string, string>>,
+): Promise<Record<string, unknown>> {
+  const form = await c.req.parseBody({ all: true });
+  const text = (name: string) => {
+    const value = form[name];
+    return typeof value === 'string' ? value.trim() : '';
+  };
+  const headers: Record<string, string | null> = {};
+  for (const name of Object.keys(current)) {
+    if (text(`header:${name}`) !== '') headers[name] = text(`header:${name}`);
+  }
+  const newName = text('newHeaderName');
+  if (newName !== '') headers[newName] = text('newHeaderValue');
+  else if (text('newHeaderValue') !== '') {
+    const message = 'a new header needs a name as well as a value';
+    throw new HookfleetError('validation_failed', `headers: ${message}`, 422, [
+      { path: 'headers', message },
+    ]);
+  }
+  const removed = form.removeHeader;
+  for (const name of Array.isArray(removed) ? removed : [removed]) {
+    if (typeof name === 'string' && name in current) headers[name] = null;
+  }
+  const rateLimit = text('rateLimitPerSecond');
+  const retrySchedule = text('retrySchedule');
+  return {
+    ...(await endpointFields(c, form)),
+    payloadFormat: text('payloadFormat'),
+    rateLimitPerSecond:
+      rateLimit === '' ? null : /^\d{1,9}$/.test(rateLimit) ? Number(rateLimit) : rateLimit,
+    retrySchedule:
+      retrySchedule === '' ? null : retrySchedule.split(',').map((step) => step.trim()),
+    headers,
   };
 }

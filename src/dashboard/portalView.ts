@@ -7,7 +7,9 @@
  */
 import { html, raw } from 'hono/html';
 import type { AttemptSelect } from '../db/attempts.js';
-import type { EndpointHealth } from '../db/endpointHealth.js';
+import type { EndpointFacts, EndpointHealth } from '../db/endpointHealth.js';
+import { MASKED_HEADER_VALUE, maskHeaders } from '../delivery/endpointHeaders.js';
+import { durationText } from '../duration.js';
 import type { OwnerMessage } from '../db/ownerActivity.js';
 import {
   pageShell,
@@ -168,6 +170,7 @@ function endpointForm(
   action: string,
   submit: string,
   values: { url?: string; description?: string; eventTypes?: readonly string[] } = {},
+  settings?: Html,
 ): Html {
   return html`<form class="actions" method="post" action="${action}">
     <label
@@ -183,8 +186,95 @@ function endpointForm(
     <label
       >Description <input name="description" maxlength="1000" value="${values.description ?? ''}"
     /></label>
+    ${settings ?? ''}
     <button type="submit" class="primary">${submit}</button>
   </form>`;
+}
+
+/**
+ * The edit form's delivery settings: body format, rate limit, retry schedule and custom headers.
+ * Header values are never written into the page (the API masks them too): each existing header
+ * has an empty field that replaces its value when filled, and a box that removes it.
+ */
+function deliverySettingsFields(
+  endpoint: EndpointFacts,
+  defaultRetryScheduleMs: readonly number[],
+): Html {
+  const headerNames = Object.keys(maskHeaders(endpoint.headers));
+  const option = (value: string, label: string) =>
+    html`<option value="${value}" ${endpoint.payloadFormat === value ? 'selected' : ''}>
+      ${label}
+    </option>`;
+  return html`<label
+      >Payload
+      <select name="payloadFormat">
+        ${option('envelope', 'envelope: {"type", "timestamp", "data"}')}
+        ${option('raw', 'raw: the payload alone')}
+      </select></label
+    >
+    <label
+      >Rate limit (requests per second)
+      <input
+        name="rateLimitPerSecond"
+        inputmode="numeric"
+        placeholder="none"
+        value="${endpoint.rateLimitPerSecond ?? ''}"
+    /></label>
+    <label
+      >Retry schedule
+      <input
+        name="retrySchedule"
+        placeholder="default: ${defaultRetryScheduleMs.map(durationText).join(', ')}"
+        value="${(endpoint.retryScheduleMs ?? []).map(durationText).join(', ')}"
+    /></label>
+    <table data-table="headers">
+      <thead>
+        <tr>
+          <th>Custom header</th>
+          <th>Value</th>
+          <th>Remove</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${headerNames.map(
+          (name) =>
+            html`<tr data-header="${name}">
+              <td><code>${name}</code></td>
+              <td>
+                <input
+                  name="header:${name}"
+                  type="password"
+                  autocomplete="off"
+                  placeholder="${MASKED_HEADER_VALUE} (unchanged)"
+                  aria-label="New value of ${name}"
+                />
+              </td>
+              <td>
+                <input
+                  type="checkbox"
+                  name="removeHeader"
+                  value="${name}"
+                  aria-label="Remove ${name}"
+                />
+              </td>
+            </tr>`,
+        )}
+        <tr>
+          <td>
+            <input name="newHeaderName" placeholder="a new header" aria-label="New header name" />
+          </td>
+          <td>
+            <input
+              name="newHeaderValue"
+              type="password"
+              autocomplete="off"
+              aria-label="New header value"
+            />
+          </td>
+          <td></td>
+        </tr>
+      </tbody>
+    </table>`;
 }
 
 function messageTable(model: PortalHomeModel): Html {
@@ -247,6 +337,8 @@ export interface PortalEndpointModel {
   ownerId: string;
   now: Date;
   health: EndpointHealth;
+  /** HOOKFLEET_RETRY_SCHEDULE, shown for endpoints without a schedule of their own. */
+  defaultRetryScheduleMs: readonly number[];
   attempts: readonly AttemptSelect[];
   flash?: Flash | undefined;
 }
@@ -261,7 +353,13 @@ export function portalEndpoint(frame: PortalFrame, model: PortalEndpointModel): 
       ${timeCell(endpoint.lastSuccessAt, model.now)} · <code>${endpoint.id}</code>
     </p>
     <h2>Settings</h2>
-    ${endpointForm(frame, path, 'Save', endpoint)}
+    ${endpointForm(
+      frame,
+      path,
+      'Save',
+      endpoint,
+      deliverySettingsFields(endpoint, model.defaultRetryScheduleMs),
+    )}
     <h2>Actions</h2>
     <div class="actions">
       <form method="post" action="${path}/${endpoint.active ? 'disable' : 'enable'}">

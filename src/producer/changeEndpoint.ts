@@ -20,7 +20,8 @@ import { parseInput } from './sendInput.js';
 export interface ChangeEndpointDeps {
   db: Database;
   guard: AddressGuard;
-  producer: Pick<Producer, 'setEndpointActive'>;
+  /** Changes the state and reports it; needed only for a change of `active`. */
+  producer?: Pick<Producer, 'setEndpointActive'> | undefined;
   /** HOOKFLEET_MESSAGE_RETENTION_DAYS: a retry schedule must end before bodies are pruned. */
   messageRetentionDays: number;
 }
@@ -69,6 +70,7 @@ export async function changeEndpoint(
   // an endpoint the sweep already disabled keeps its reason ('stale').
   let disabled = false;
   if (row && active !== undefined && active !== row.active) {
+    if (!deps.producer) throw new Error('changeEndpoint: a change of state needs a producer');
     const result = await deps.producer.setEndpointActive(existing.id, active);
     row = result.row;
     disabled = !active && result.changed;
