@@ -11,6 +11,7 @@ import type { EndpointFacts, EndpointHealth } from '../db/endpointHealth.js';
 import { MASKED_HEADER_VALUE, maskHeaders } from '../delivery/endpointHeaders.js';
 import { durationText } from '../duration.js';
 import type { OwnerMessage } from '../db/ownerActivity.js';
+import { ATTEMPT_COLUMNS, attemptTable } from './attemptTable.js';
 import {
   pageShell,
   percent,
@@ -94,7 +95,7 @@ export function portalHome(frame: PortalFrame, model: PortalHomeModel): Html {
     <h2>Recent messages</h2>
     ${messageTable(model)}
     <h2>Recent delivery attempts</h2>
-    ${attemptTable(model.attempts, model.now)}`;
+    ${attemptsTable(model.attempts, model.now)}`;
   return portalLayout(frame, {
     title: 'Webhook endpoints',
     ownerId: model.ownerId,
@@ -302,35 +303,17 @@ function messageTable(model: PortalHomeModel): Html {
   </table>`;
 }
 
-function attemptTable(attempts: readonly AttemptSelect[], now: Date): Html {
-  if (attempts.length === 0) return html`<p class="muted">No attempt yet.</p>`;
-  return html`<table>
-    <thead>
-      <tr>
-        <th>When</th>
-        <th>Message</th>
-        <th>Endpoint</th>
-        <th>Outcome</th>
-        <th>Status</th>
-        <th>Duration</th>
-        <th>Error</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${attempts.map(
-        (a) =>
-          html`<tr data-attempt-message="${a.messageId}" data-attempt-endpoint="${a.endpointId}">
-            <td>${timeCell(a.attemptedAt, now)}</td>
-            <td><code>${a.messageId}</code></td>
-            <td><code>${a.endpointId}</code></td>
-            <td data-col="outcome">${a.outcome}</td>
-            <td class="num">${a.statusCode ?? '—'}</td>
-            <td class="num">${a.durationMs} ms</td>
-            <td class="small">${a.error ?? ''}</td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+/** The customer's view of attempts: which endpoint, plain outcomes, no attempt numbers. */
+function attemptsTable(attempts: readonly AttemptSelect[], now: Date): Html {
+  const c = ATTEMPT_COLUMNS;
+  return attemptTable({
+    attempts,
+    now,
+    columns: [c.when, c.message, c.endpoint, c.outcome, c.status, c.duration, c.error],
+    rowAttributes: (attempt) =>
+      html`data-attempt-message="${attempt.messageId}" data-attempt-endpoint="${attempt.endpointId}"`,
+    empty: 'No attempt yet.',
+  });
 }
 
 export interface PortalEndpointModel {
@@ -372,7 +355,7 @@ export function portalEndpoint(frame: PortalFrame, model: PortalEndpointModel): 
       </form>
     </div>
     <h2>Recent delivery attempts</h2>
-    ${attemptTable(model.attempts, model.now)}`;
+    ${attemptsTable(model.attempts, model.now)}`;
   return portalLayout(frame, {
     title: 'Endpoint',
     ownerId: model.ownerId,
