@@ -1,22 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { findEndpoint, insertEndpoint } from '../../src/db/endpoints.js';
-import { expectOneLineError, runHookfleet } from '../helpers/hookfleetCli.js';
-import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
+import { expectOneLineError, useCliFleet } from '../helpers/hookfleetCli.js';
 
-let fleet: TestFleet;
-
-/** Runs the real `hookfleet` CLI against this file's database and queue prefix. */
-const hookfleet = (...args: string[]) => runHookfleet(fleet.config, args);
-
-beforeAll(async () => {
-  fleet = await createTestFleet();
-});
-afterAll(async () => {
-  await fleet.close();
-});
+const { fleet, hookfleet } = useCliFleet();
+const db = () => fleet().db.db;
 
 async function endpointWithSettings() {
-  return insertEndpoint(fleet.db.db, {
+  return insertEndpoint(db(), {
     url: 'http://127.0.0.1:9/before',
     eventTypes: ['order.paid'],
     rateLimitPerSecond: 5,
@@ -90,7 +80,7 @@ describe('hookfleet endpoints update', () => {
       url: 'http://127.0.0.1:9/after',
       headers: { 'X-Api-Key': '********', 'X-Region': '********', 'X-Team': '********' },
     });
-    expect(await findEndpoint(fleet.db.db, endpoint.id)).toMatchObject({
+    expect(await findEndpoint(db(), endpoint.id)).toMatchObject({
       url: 'http://127.0.0.1:9/after',
       eventTypes: ['invoice.*', 'order.paid'],
       description: 'Billing system',
@@ -128,7 +118,7 @@ describe('hookfleet endpoints update', () => {
     expect(updated.stdout.trim()).toBe(
       `updated ${endpoint.id}: --stale-after-days, --rate-limit, --failing-disable-after-hours, --header, --retry-schedule`,
     );
-    expect(await findEndpoint(fleet.db.db, endpoint.id)).toMatchObject({
+    expect(await findEndpoint(db(), endpoint.id)).toMatchObject({
       headers: { 'X-Team': 'billing' },
       rateLimitPerSecond: null,
       retryScheduleMs: null,
@@ -146,7 +136,7 @@ describe('hookfleet endpoints update', () => {
     const headers = Object.fromEntries(
       Array.from({ length: 20 }, (_, n) => [`X-H${n}`, 'v']),
     ) as Record<string, string>;
-    const endpoint = await insertEndpoint(fleet.db.db, { url: 'http://127.0.0.1:9/h', headers });
+    const endpoint = await insertEndpoint(db(), { url: 'http://127.0.0.1:9/h', headers });
 
     expectOneLineError(
       await hookfleet('endpoints', 'update', endpoint.id, '--header', 'X-One-More: v'),
@@ -163,7 +153,7 @@ describe('hookfleet endpoints update', () => {
       'X-One-More: v',
     );
     expect(swapped.code, swapped.stderr).toBe(0);
-    const row = await findEndpoint(fleet.db.db, endpoint.id);
+    const row = await findEndpoint(db(), endpoint.id);
     expect(Object.keys(row!.headers)).toHaveLength(20);
     expect(row!.headers).toMatchObject({ 'X-One-More': 'v' });
     expect(row!.headers).not.toHaveProperty('X-H0');
@@ -181,7 +171,7 @@ describe('hookfleet endpoints update', () => {
     let before: Awaited<ReturnType<typeof findEndpoint>>;
     beforeAll(async () => {
       id = (await endpointWithSettings()).id;
-      before = await findEndpoint(fleet.db.db, id);
+      before = await findEndpoint(db(), id);
     });
 
     it.each(BAD_UPDATES)('update %j exits %i', async (flags, code, message) => {
@@ -189,7 +179,7 @@ describe('hookfleet endpoints update', () => {
     });
 
     it('left the endpoint as it was', async () => {
-      expect(await findEndpoint(fleet.db.db, id)).toEqual(before);
+      expect(await findEndpoint(db(), id)).toEqual(before);
     });
   });
 
