@@ -76,14 +76,15 @@ const endpointForm = z.strictObject({
 });
 /** The edit form adds the delivery settings, by the same rules as PATCH /v1/endpoints/:id. */
 const endpointEditForm = endpointForm.extend({
-  payloadFormat: z.enum(PAYLOAD_FORMATS),
-  rateLimitPerSecond: rateLimitPerSecondSchema.nullable(),
-  retrySchedule: retryScheduleSchema.nullable(),
+  payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),
+  rateLimitPerSecond: rateLimitPerSecondSchema.nullable().optional(),
+  retrySchedule: retryScheduleSchema.nullable().optional(),
   headers: endpointHeadersChangeSchema,
 });
 const DAY_MS = 86_400_000;
 const REPLAY_DAYS = 7;
-const FORM_LIMIT_BYTES = 8192;
+/** A custom header may hold up to 8 KiB (endpointHeaders.ts), beside the form's other fields. */
+const FORM_LIMIT_BYTES = 16_384;
 const DONE: Record<string, string> = {
   saved: 'Saved.',
   enabled: 'Enabled.',
@@ -119,7 +120,17 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
   app.use(
     '*',
     refuseCrossSite({ requireOrigin: true }),
-    bodyLimit({ maxSize: FORM_LIMIT_BYTES }),
+    bodyLimit({
+      maxSize: FORM_LIMIT_BYTES,
+      // Hono's own answer is an HTTPException, which the API's error handler takes for a bug (500).
+      onError: () => {
+        throw new HookfleetError(
+          'payload_too_large',
+          `the form is larger than ${FORM_LIMIT_BYTES} bytes`,
+          413,
+        );
+      },
+    }),
     async (c, next) => {
       await next();
       c.res.headers.set('content-security-policy', csp);
@@ -329,9 +340,9 @@ async function endpointFields(
 }
 
 /**
- * The edit form's fields as PATCH /v1/endpoints/:id would take them: an empty rate limit or
- * retry schedule restores the default; a header's value field left empty keeps the value,
- * its box removes it, and the last row adds one.
+ * The edit form's fields as PATCH /v1/endpoints/:id would take them. A setting the form does not
+ * send is left alone; an empty rate limit or retry schedule restores the default; a header's
+ * value field left empty keeps the value, its box removes it, and the last row adds one.
  */
 async function endpointEditFields(
   c: Context,
@@ -340,15 +351,17 @@ async function endpointEditFields(
   const form = await c.req.parseBody({ all: true });
   const text = (name: string) => {
     const value = form[name];
-    return typeof value === 'string' ? value.trim() : '';
+    return typeof value === 'string' ? value.trim() : undefined;
   };
   const headers: Record<string, string | null> = {};
   for (const name of Object.keys(current)) {
-    if (text(`header:${name}`) !== '') headers[name] = text(`header:${name}`);
+    const value = text(`header:${name}`);
+    if (value) headers[name] = value;
   }
   const newName = text('newHeaderName');
-  if (newName !== '') headers[newName] = text('newHeaderValue');
-  else if (text('newHeaderValue') !== '') {
+  const newValue = text('newHeaderValue');
+  if (newName) headers[newName] = newValue ?? '';
+  else if (newValue) {
     const message = 'a new header needs a name as well as a value';
     throw new HookfleetError('validation_failed', `headers: ${message}`, 422, [
       { path: 'headers', message },
@@ -363,10 +376,18 @@ async function endpointEditFields(
   return {
     ...(await endpointFields(c, form)),
     payloadFormat: text('payloadFormat'),
-    rateLimitPerSecond:
-      rateLimit === '' ? null : /^\d{1,9}$/.test(rateLimit) ? Number(rateLimit) : rateLimit,
-    retrySchedule:
-      retrySchedule === '' ? null : retrySchedule.split(',').map((step) => step.trim()),
+    rateLimitPerSecond: emptyIsDefault(rateLimit, (value) =>
+      /^\d{1,9}$/.test(value) ? Number(value) : value,
+    ),
+    retrySchedule: emptyIsDefault(retrySchedule, (value) =>
+      value.split(',').map((step) => step.trim()),
+    ),
     headers,
   };
+}
+
+/** Undefined (not sent: unchanged), null (sent empty: the default), or `parse` of the value. */
+function emptyIsDefault(value: string | undefined, parse: (value: string) => unknown): unknown {
+  if (value === undefined) return undefined;
+  return value === '' ? null : parse(value);
 }

@@ -275,6 +275,43 @@ describe('the customer portal page', () => {
       },
     );
 
+    it('leaves the settings a form does not send alone, and takes a header value of 8 KiB less its name', async () => {
+      const endpoint = await insertEndpoint(api.fleet.db.db, {
+        url: 'http://127.0.0.1:9/kept',
+        ownerId: 'org_a',
+        payloadFormat: 'raw',
+        rateLimitPerSecond: 9,
+        retryScheduleMs: [5_000],
+        headers: { 'X-Kept': 'kept-value' },
+      });
+      const plain = await portal('POST', `/portal/endpoints/${endpoint.id}`, {
+        url: 'http://127.0.0.1:9/kept-renamed',
+        eventTypes: '',
+        description: 'only the basics',
+      });
+      expect(plain.status).toBe(303);
+      expect(await findEndpoint(api.fleet.db.db, endpoint.id)).toMatchObject({
+        url: 'http://127.0.0.1:9/kept-renamed',
+        payloadFormat: 'raw',
+        rateLimitPerSecond: 9,
+        retryScheduleMs: [5_000],
+        headers: { 'X-Kept': 'kept-value' },
+      });
+
+      // 8192 bytes of headers in all, counted as `name: value\r\n`.
+      const value = 'k'.repeat(8192 - 'X-Kept: kept-value\r\n'.length - 'X-Big: \r\n'.length);
+      const big = await save(endpoint.id, [
+        ['newHeaderName', 'X-Big'],
+        ['newHeaderValue', value],
+      ]);
+      expect(big.status, big.text.slice(0, 200)).toBe(303);
+      expect((await findEndpoint(api.fleet.db.db, endpoint.id))!.headers['X-Big']).toBe(value);
+
+      const tooBig = await save(endpoint.id, [['description', 'd'.repeat(20_000)]]);
+      expect(tooBig.status).toBe(413);
+      expect(tooBig.body).toMatchObject({ code: 'payload_too_large' });
+    });
+
     it('checks the headers after the change as a whole: at most 20', async () => {
       const headers = Object.fromEntries(
         Array.from({ length: 20 }, (_, n) => [`X-H${n}`, 'v']),
