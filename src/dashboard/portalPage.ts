@@ -34,17 +34,9 @@ import { findEndpoint, insertEndpoint } from '../db/endpoints.js';
 import { listOwnerMessages, recentOwnerAttempts } from '../db/ownerActivity.js';
 import type { AddressGuard } from '../delivery/addressGuard.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
-import { endpointHeadersChangeSchema } from '../delivery/endpointHeaders.js';
-import { PAYLOAD_FORMATS } from '../delivery/envelope.js';
-import { retryScheduleSchema } from '../delivery/retrySchedule.js';
 import { HookfleetError } from '../errors.js';
 import type { DeliveryJobData } from '../jobs.js';
-import {
-  endpointUrlSchema,
-  eventTypePatternSchema,
-  rateLimitPerSecondSchema,
-  safeText,
-} from '../delivery/endpointInput.js';
+import { endpointUrlSchema, eventTypePatternSchema, safeText } from '../delivery/endpointInput.js';
 import { endpointIdSchema } from '../ids.js';
 import { verifyPortalToken } from '../portalTokens.js';
 import { requireRedis } from '../unavailable.js';
@@ -53,6 +45,7 @@ import { changeEndpoint } from '../producer/changeEndpoint.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import { parseInput } from '../producer/sendInput.js';
 import type { Flash } from './endpointsPageLayout.js';
+import { deliverySettingsFromForm, deliverySettingsShape } from './portalSettingsForm.js';
 import { portalEndpoint, portalHome, portalSignedOut, type PortalFrame } from './portalView.js';
 import { refuseCrossSite } from './refuseCrossSite.js';
 
@@ -75,12 +68,7 @@ const endpointForm = z.strictObject({
   description: safeText(1000),
 });
 /** The edit form adds the delivery settings, by the same rules as PATCH /v1/endpoints/:id. */
-const endpointEditForm = endpointForm.extend({
-  payloadFormat: z.enum(PAYLOAD_FORMATS).optional(),
-  rateLimitPerSecond: rateLimitPerSecondSchema.nullable().optional(),
-  retrySchedule: retryScheduleSchema.nullable().optional(),
-  headers: endpointHeadersChangeSchema,
-});
+const endpointEditForm = endpointForm.extend(deliverySettingsShape);
 const DAY_MS = 86_400_000;
 const REPLAY_DAYS = 7;
 /** A custom header may hold up to 8 KiB (endpointHeaders.ts), beside the form's other fields. */
@@ -266,10 +254,11 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     const endpoint = await endpointOf(c, owner);
     if (!endpoint) return notFound(c, owner);
     try {
-      const { retrySchedule, ...input } = parseInput(
-        endpointEditForm,
-        await endpointEditFields(c, endpoint.headers),
-      );
+      const form = await c.req.parseBody({ all: true });
+      const { retrySchedule, ...input } = parseInput(endpointEditForm, {
+        ...(await endpointFields(c, form)),
+        ...deliverySettingsFromForm(form, endpoint.headers),
+      });
       await changeEndpoint(
         { db, guard: deps.guard, messageRetentionDays: config.messageRetentionDays },
         endpoint,
@@ -337,57 +326,4 @@ async function endpointFields(
             .map((type) => type.trim())
             .filter((type) => type !== ''),
   };
-}
-
-/**
- * The edit form's fields as PATCH /v1/endpoints/:id would take them. A setting the form does not
- * send is left alone; an empty rate limit or retry schedule restores the default; a header's
- * value field left empty keeps the value, its box removes it, and the last row adds one.
- */
-async function endpointEditFields(
-  c: Context,
-  current: Readonly<Record<string, string>>,
-): Promise<Record<string, unknown>> {
-  const form = await c.req.parseBody({ all: true });
-  const text = (name: string) => {
-    const value = form[name];
-    return typeof value === 'string' ? value.trim() : undefined;
-  };
-  const headers: Record<string, string | null> = {};
-  for (const name of Object.keys(current)) {
-    const value = text(`header:${name}`);
-    if (value) headers[name] = value;
-  }
-  const newName = text('newHeaderName');
-  const newValue = text('newHeaderValue');
-  if (newName) headers[newName] = newValue ?? '';
-  else if (newValue) {
-    const message = 'a new header needs a name as well as a value';
-    throw new HookfleetError('validation_failed', `headers: ${message}`, 422, [
-      { path: 'headers', message },
-    ]);
-  }
-  const removed = form.removeHeader;
-  for (const name of Array.isArray(removed) ? removed : [removed]) {
-    if (typeof name === 'string' && name in current) headers[name] = null;
-  }
-  const rateLimit = text('rateLimitPerSecond');
-  const retrySchedule = text('retrySchedule');
-  return {
-    ...(await endpointFields(c, form)),
-    payloadFormat: text('payloadFormat'),
-    rateLimitPerSecond: emptyIsDefault(rateLimit, (value) =>
-      /^\d{1,9}$/.test(value) ? Number(value) : value,
-    ),
-    retrySchedule: emptyIsDefault(retrySchedule, (value) =>
-      value.split(',').map((step) => step.trim()),
-    ),
-    headers,
-  };
-}
-
-/** Undefined (not sent: unchanged), null (sent empty: the default), or `parse` of the value. */
-function emptyIsDefault(value: string | undefined, parse: (value: string) => unknown): unknown {
-  if (value === undefined) return undefined;
-  return value === '' ? null : parse(value);
 }

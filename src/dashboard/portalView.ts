@@ -7,11 +7,10 @@
  */
 import { html, raw } from 'hono/html';
 import type { AttemptSelect } from '../db/attempts.js';
-import type { EndpointFacts, EndpointHealth } from '../db/endpointHealth.js';
-import { MASKED_HEADER_VALUE, maskHeaders } from '../delivery/endpointHeaders.js';
-import { durationText } from '../duration.js';
+import type { EndpointHealth } from '../db/endpointHealth.js';
 import type { OwnerMessage } from '../db/ownerActivity.js';
 import { ATTEMPT_COLUMNS, attemptTable } from './attemptTable.js';
+import { deliverySettingsFields } from './portalSettingsForm.js';
 import {
   pageShell,
   percent,
@@ -190,92 +189,6 @@ function endpointForm(
     ${settings ?? ''}
     <button type="submit" class="primary">${submit}</button>
   </form>`;
-}
-
-/**
- * The edit form's delivery settings: body format, rate limit, retry schedule and custom headers.
- * Header values are never written into the page (the API masks them too): each existing header
- * has an empty field that replaces its value when filled, and a box that removes it.
- */
-function deliverySettingsFields(
-  endpoint: EndpointFacts,
-  defaultRetryScheduleMs: readonly number[],
-): Html {
-  const headerNames = Object.keys(maskHeaders(endpoint.headers));
-  const option = (value: string, label: string) =>
-    html`<option value="${value}" ${endpoint.payloadFormat === value ? 'selected' : ''}>
-      ${label}
-    </option>`;
-  return html`<label
-      >Payload
-      <select name="payloadFormat">
-        ${option('envelope', 'envelope: {"type", "timestamp", "data"}')}
-        ${option('raw', 'raw: the payload alone')}
-      </select></label
-    >
-    <label
-      >Rate limit (requests per second)
-      <input
-        name="rateLimitPerSecond"
-        inputmode="numeric"
-        placeholder="none"
-        value="${endpoint.rateLimitPerSecond ?? ''}"
-    /></label>
-    <label
-      >Retry schedule
-      <input
-        name="retrySchedule"
-        placeholder="default: ${defaultRetryScheduleMs.map(durationText).join(', ')}"
-        value="${(endpoint.retryScheduleMs ?? []).map(durationText).join(', ')}"
-    /></label>
-    <table data-table="headers">
-      <thead>
-        <tr>
-          <th>Custom header</th>
-          <th>Value</th>
-          <th>Remove</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${headerNames.map(
-          (name) =>
-            html`<tr data-header="${name}">
-              <td><code>${name}</code></td>
-              <td>
-                <input
-                  name="header:${name}"
-                  type="password"
-                  autocomplete="off"
-                  placeholder="${MASKED_HEADER_VALUE} (unchanged)"
-                  aria-label="New value of ${name}"
-                />
-              </td>
-              <td>
-                <input
-                  type="checkbox"
-                  name="removeHeader"
-                  value="${name}"
-                  aria-label="Remove ${name}"
-                />
-              </td>
-            </tr>`,
-        )}
-        <tr>
-          <td>
-            <input name="newHeaderName" placeholder="a new header" aria-label="New header name" />
-          </td>
-          <td>
-            <input
-              name="newHeaderValue"
-              type="password"
-              autocomplete="off"
-              aria-label="New header value"
-            />
-          </td>
-          <td></td>
-        </tr>
-      </tbody>
-    </table>`;
 }
 
 function messageTable(model: PortalHomeModel): Html {
