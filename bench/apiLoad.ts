@@ -182,6 +182,24 @@ export function processCpuSeconds(pids: number[]): number {
   return sumCpuTicks(pids.filter((pid) => existsSync(`/proc/${pid}/stat`))) / TICKS_PER_SECOND;
 }
 
+/**
+ * Read or write system calls so far of the processes (/proc/<pid>/io `syscr`, `syscw`): each
+ * socket read and write is one, and on a sandboxed kernel each costs tens of microseconds, a large
+ * part of a small request's CPU; batching shows here first.
+ */
+export function processSyscalls(pids: number[], kind: 'syscr' | 'syscw'): number {
+  let calls = 0;
+  for (const pid of pids) {
+    try {
+      const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+      calls += Number(new RegExp(`${kind}: (\\d+)`).exec(io)?.[1] ?? 0);
+    } catch {
+      // The process has exited: its calls are no longer counted, as with its CPU.
+    }
+  }
+  return calls;
+}
+
 /** CPU seconds so far of the PostgreSQL backends connected to `database` (every api and worker connection). */
 export function postgresCpu(admin: postgres.Sql, database: string): () => Promise<number> {
   return async () => {

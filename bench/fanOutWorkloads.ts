@@ -23,7 +23,13 @@ import {
   type ReceiverProcess,
   type WorkerHandle,
 } from './delivery.js';
-import { postgresCpu, processCpuSeconds, redisServerCpu, sampleAll } from './apiLoad.js';
+import {
+  postgresCpu,
+  processCpuSeconds,
+  processSyscalls,
+  redisServerCpu,
+  sampleAll,
+} from './apiLoad.js';
 import { createBenchScratch } from './scratch.js';
 import { Redis } from 'ioredis';
 
@@ -71,6 +77,11 @@ export interface FanOutWorkloadResult {
     broadcast: Partial<Record<Mode, CpuShare>>;
     perCustomer: Partial<Record<Mode, CpuShare>>;
   };
+  /** Write and read system calls (socket writes and reads) of each mode's workers per delivery. */
+  workerSyscallsPerDelivery: {
+    broadcast: Partial<Record<Mode, { writes: number; reads: number }>>;
+    perCustomer: Partial<Record<Mode, { writes: number; reads: number }>>;
+  };
   /** hookfleet's sends into the paused queue (50 in flight, Producer.send), deliveries/s. */
   enqueuePerSecond: { broadcast?: number; perCustomer?: number };
   /** Largest RSS of a hookfleet worker during each workload's run (MiB). */
@@ -102,10 +113,12 @@ export async function runFanOutWorkloads(
   const meter: CpuMeter = (workerPids) => () =>
     sampleAll({
       workers: () => Promise.resolve(processCpuSeconds(workerPids)),
+      workerWrites: () => Promise.resolve(processSyscalls(workerPids, 'syscw')),
+      workerReads: () => Promise.resolve(processSyscalls(workerPids, 'syscr')),
       receiver: () => Promise.resolve(processCpuSeconds([receiver.pid])),
       postgres: postgresCpu(scratch.admin, scratch.dbName),
       redis: redisServerCpu(infoRedis),
-    }) as Promise<Record<keyof CpuShare, number>>;
+    });
   const newPrefix = () => {
     prefixes.push(`hfbench-${scratch.runId}-${prefixes.length}`);
     return prefixes[prefixes.length - 1]!;
@@ -205,12 +218,17 @@ export async function runFanOutWorkloads(
       broadcast: {},
       perCustomer: {},
       cpuMsPerDelivery: { broadcast: {}, perCustomer: {} },
+      workerSyscallsPerDelivery: { broadcast: {}, perCustomer: {} },
       enqueuePerSecond: {},
       workerPeakRssMiB: {},
     };
     const keep = (workload: 'broadcast' | 'perCustomer', mode: Mode, run: DrainResult) => {
       result[workload][mode] = run.perSecond;
       result.cpuMsPerDelivery[workload][mode] = run.cpuMsPerDelivery;
+      result.workerSyscallsPerDelivery[workload][mode] = {
+        writes: run.workerWritesPerDelivery,
+        reads: run.workerReadsPerDelivery,
+      };
     };
     if (options.pairs !== undefined) {
       for (let pair = 0; pair < options.pairs; pair++) {
@@ -302,16 +320,21 @@ async function endpoints(
 interface DrainResult {
   perSecond: number;
   cpuMsPerDelivery: CpuShare;
+  /** The workers' write and read system calls (socket writes and reads) per delivery. */
+  workerWritesPerDelivery: number;
+  workerReadsPerDelivery: number;
   peakRssMiB: number;
 }
 
 function describe(run: DrainResult): string {
   const cpu = run.cpuMsPerDelivery;
-  return `${run.perSecond}/s; CPU ms/delivery workers ${cpu.workers}, receiver ${cpu.receiver}, postgres ${cpu.postgres}, redis ${cpu.redis}; worker peak RSS ${run.peakRssMiB} MiB`;
+  return `${run.perSecond}/s; CPU ms/delivery workers ${cpu.workers}, receiver ${cpu.receiver}, postgres ${cpu.postgres}, redis ${cpu.redis}; worker writes/reads per delivery ${run.workerWritesPerDelivery}/${run.workerReadsPerDelivery}; worker peak RSS ${run.peakRssMiB} MiB`;
 }
 
 /** CPU seconds so far of each group of processes a run uses; workers' pids are given per run. */
-type CpuMeter = (workerPids: number[]) => () => Promise<Record<keyof CpuShare, number>>;
+type CpuMeter = (
+  workerPids: number[],
+) => () => Promise<Record<keyof CpuShare | 'workerWrites' | 'workerReads', number>>;
 
 /**
  * Starts the workers, resumes the queue, and measures until all `n` were received: deliveries/s,
@@ -346,6 +369,10 @@ async function drain(
         postgres: per('postgres'),
         redis: per('redis'),
       },
+      workerWritesPerDelivery:
+        Math.round(((after.workerWrites - before.workerWrites) / n) * 100) / 100,
+      workerReadsPerDelivery:
+        Math.round(((after.workerReads - before.workerReads) / n) * 100) / 100,
       peakRssMiB: Math.max(...handles.map((h) => h.peakRssMiB())),
     };
   } finally {

@@ -29,6 +29,13 @@ export type ConnectionRole =
   | 'producer'
   /** Waits out a restart, pipelining what each tick sends (what a fan-out writes after attempts). */
   | 'fan-out'
+  /**
+   * Waits out a restart, each command sent as it is made: the BullMQ queues a worker adds jobs to.
+   * BullMQ defines its 64 scripts on every connection it uses, and ioredis copies each defined
+   * script onto every auto-pipeline it makes (95 µs a pipeline, measured), so these stay off the
+   * pipelined connections.
+   */
+  | 'queues'
   /** Bounded by a short timeout, after which a worker delivers without limits. */
   | 'limits';
 

@@ -5,6 +5,7 @@
  *
  *   createWorkerRedis     BullMQ workers and schedulers: commands wait out an outage
  *   createFanOutRedis     what a fan-out writes after each attempt: waits, auto-pipelined
+ *   createQueuesRedis     the BullMQ queues a worker adds to: waits, one command at a time
  *   createLimitsRedis     the per-endpoint limits: bounded, auto-pipelined, fails fast
  *   createProducerRedis   producers, the api, the CLI: fails fast, never queues offline
  *   createProbeRedis      start-up checks and shutdown probes: one try, no reconnection
@@ -114,6 +115,16 @@ export function createFanOutRedis(target: RedisTarget, name: string): RedisClien
     node: { maxRetriesPerRequest: null, connectionName: name },
     enableAutoPipelining: true,
   });
+}
+
+/**
+ * Connection for the BullMQ queues a worker adds jobs to (retries, postponements, operator events,
+ * maintenance): commands wait out a Redis restart, like the fan-out's, but each goes out as it is
+ * made. BullMQ defines its scripts on the connection, and ioredis copies every defined script
+ * onto each auto-pipeline, which costs more than the write it saves.
+ */
+export function createQueuesRedis(target: RedisTarget, name: string): RedisClient {
+  return connect(target, { node: { maxRetriesPerRequest: null, connectionName: name } });
 }
 
 /** How long a worker waits for the per-endpoint limits before delivering without them. */

@@ -9,6 +9,7 @@ import {
   createFanOutRedis,
   createLimitsRedis,
   createProducerRedis,
+  createQueuesRedis,
   createWorkerRedis,
   describeRedisTarget,
   quitRedis,
@@ -20,6 +21,7 @@ import {
 const MAKERS: Record<ConnectionRole, (target: RedisTarget, name: string) => RedisClient> = {
   producer: createProducerRedis,
   'fan-out': createFanOutRedis,
+  queues: createQueuesRedis,
   limits: createLimitsRedis,
 };
 
@@ -61,7 +63,7 @@ export function createRedisQueueBackend(
       return new Worker(name, processor, { ...rest, connection, prefix });
     },
     queueEventsProducer: (name, prefix = queuePrefix) =>
-      new QueueEventsProducer(name, { connection: redis('fan-out'), prefix }),
+      new QueueEventsProducer(name, { connection: redis('queues'), prefix }),
     ready: () => redis('producer').status === 'ready',
     async whyUnavailable(waitMs) {
       const connection = redis('producer');

@@ -9,7 +9,10 @@ import { endpointIdSchema, messageIdSchema, ownerIdSchema } from '../ids.js';
 import {
   endpointUrlSchema,
   eventTypePatternSchema,
+  failingDisableAfterHoursSchema,
+  rateLimitPerSecondSchema,
   safeText as text,
+  staleAfterDaysSchema,
 } from '../delivery/endpointInput.js';
 import { PAYLOAD_FORMATS } from '../delivery/envelope.js';
 import { endpointHeadersChangeSchema, endpointHeadersSchema } from '../delivery/endpointHeaders.js';
@@ -44,14 +47,10 @@ export const contracts = z.registry<{ id: string; description?: string }>();
 /** The event type of a message (same rule as the library's Producer.send). */
 export const eventTypeSchema = sendInputSchema.shape.eventType;
 
-const staleAfterDays = z.number().int().min(1).max(36_500);
-/**
- * Most requests per second the fleet sends the endpoint, beside the adaptive in-flight limit;
- * null or absent: none. Up to 10,000: above that a receiver is better served by no limit.
- */
-const rateLimitPerSecond = z.number().int().min(1).max(10_000);
-/** Up to a year: past that the stale sweep disables a failing endpoint first anyway. */
-const failingDisableAfterHours = z.number().int().min(1).max(8_760);
+const staleAfterDays = staleAfterDaysSchema;
+/** Null or absent: none. */
+const rateLimitPerSecond = rateLimitPerSecondSchema;
+const failingDisableAfterHours = failingDisableAfterHoursSchema;
 const timestamp = z.iso.datetime();
 contracts.add(jsonValueSchema, { id: 'JsonValue' });
 

@@ -7,7 +7,6 @@
 import type { ShardedQueue } from '../queueShards.js';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import {
@@ -16,7 +15,6 @@ import {
   insertEndpointWithSecret,
   listEndpoints,
   rotateEndpointSecret,
-  updateEndpoint,
 } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
@@ -34,11 +32,10 @@ import {
   updateEndpointRequest,
 } from './contracts.js';
 import { checkEndpointUrl, verifyEndpoint } from '../delivery/endpointUrl.js';
-import { changedHeaders, endpointHeadersSchema } from '../delivery/endpointHeaders.js';
-import { retryScheduleProblem } from '../delivery/retrySchedule.js';
 import { requireRedis } from '../unavailable.js';
 import { readJson } from './jsonBody.js';
 import type { Producer } from '../producer/producer.js';
+import { changeEndpoint, checkRetrySchedule } from '../producer/changeEndpoint.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import { parseInput } from '../producer/sendInput.js';
 import { endpointHealthView, toEndpointView, type EndpointHealthView } from '../views.js';
@@ -78,7 +75,7 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
       throw otherOwner('ownerId', `this portal session may add endpoints only for ${ownerId}`);
     }
     await checkEndpointUrl(guard, input.url);
-    checkRetrySchedule(input.retrySchedule);
+    if (input.retrySchedule) checkRetrySchedule(input.retrySchedule, config.messageRetentionDays);
     const id = newId('ep');
     const secret = newSecret();
     if (input.verify === true) {
@@ -144,41 +141,16 @@ export function endpointRoutes(deps: EndpointRoutesDeps): Hono {
 
   app.patch('/:id', async (c) => {
     const existing = await requireEndpoint(c, c.req.param('id'));
-    const input = await readJson(c, updateEndpointRequest, limit);
-    if (input.url !== undefined) await checkEndpointUrl(guard, input.url);
-    checkRetrySchedule(input.retrySchedule);
-    const { active, headers, retrySchedule, ...settings } = input;
-    let row = await updateEndpoint(db, existing.id, {
-      ...settings,
-      retryScheduleMs: retrySchedule,
-      // Checked whole, after the change, so the count and size caps hold for the result.
-      headers:
-        headers === undefined
-          ? undefined
-          : parseInput(z.object({ headers: endpointHeadersSchema }), {
-              headers: changedHeaders(existing.headers, headers),
-            }).headers,
-    });
-    // Only a change of state touches the row: re-enabling restarts the stale clock, and disabling
-    // an endpoint the sweep already disabled keeps its reason ('stale').
-    if (row && active !== undefined && active !== row.active) {
-      const change = await producer.setEndpointActive(existing.id, active);
-      row = change.row;
-      if (!active && change.changed) deps.metrics.endpointsDeactivated.inc({ reason: 'manual' });
-    }
+    const { retrySchedule, ...input } = await readJson(c, updateEndpointRequest, limit);
+    const { row, disabled } = await changeEndpoint(
+      { db, guard, producer, messageRetentionDays: config.messageRetentionDays },
+      existing,
+      { ...input, retryScheduleMs: retrySchedule },
+    );
+    if (disabled) deps.metrics.endpointsDeactivated.inc({ reason: 'manual' });
     if (!row) throw notFound(existing.id); // deleted meanwhile
     return c.json(toEndpointView(row));
   });
-
-  /** A schedule the message retention cannot keep bodies for is a 422. */
-  function checkRetrySchedule(scheduleMs: readonly number[] | null | undefined): void {
-    if (!scheduleMs) return;
-    const problem = retryScheduleProblem(scheduleMs, config.messageRetentionDays);
-    if (problem === undefined) return;
-    throw new HookfleetError('validation_failed', `retrySchedule: ${problem}`, 422, [
-      { path: 'retrySchedule', message: problem },
-    ]);
-  }
 
   app.delete('/:id', async (c) => {
     const { id } = await requireEndpoint(c, c.req.param('id'));

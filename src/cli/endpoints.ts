@@ -18,18 +18,22 @@ import { badArguments, parseCommandArgs } from './args.js';
 import { formatDurationMs, printFields, printTable } from './output.js';
 import { durationText } from '../duration.js';
 import { isOwnerId } from '../ids.js';
-import { PAYLOAD_FORMATS, type PayloadFormat } from '../delivery/envelope.js';
-import { endpointHeadersSchema, maskHeaders } from '../delivery/endpointHeaders.js';
-import { retryScheduleProblem, retryScheduleSchema } from '../delivery/retrySchedule.js';
+import { maskHeaders } from '../delivery/endpointHeaders.js';
+import {
+  ENDPOINT_SETTING_FLAGS,
+  endpointSettingsFromFlags,
+  UPDATE_ONLY_FLAGS,
+  type SettingFlags,
+} from './endpointFlags.js';
+import { updateEndpointFromFlags } from './endpointUpdate.js';
 
-const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rotate-secret> [options]
+const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rotate-secret|update> [options]
 
   list [--owner O]              every endpoint (or owner O's) with its state and last success
   add <url> [--event-type T]…   register an endpoint (prints its signing secret once); with
             [--owner O]         --owner it belongs to customer O and receives only O's messages
             [--description D] [--stale-after-days N]
-            [--rate-limit N]    at most N requests per second to it, fleet-wide (1 to 10000;
-                                change it with PATCH /v1/endpoints/:id {"rateLimitPerSecond"})
+            [--rate-limit N]    at most N requests per second to it, fleet-wide (1 to 10000)
             [--failing-disable-after-hours N]
             [--payload-format envelope|raw]
                                 envelope (default): {"type","timestamp","data"}; raw: the payload
@@ -37,6 +41,16 @@ const HELP = `Usage: hookfleet endpoints <list|add|show|enable|disable|test|rota
                                 sent on every attempt (no hop-by-hop, content-type, webhook-*)
             [--retry-schedule 5s,5m,2h]
                                 delays before each retry; default HOOKFLEET_RETRY_SCHEDULE
+  update <id> [options]         change an endpoint: the options of add (--event-type given
+                                replaces the list), and
+            [--url URL]         a new address
+            [--header 'Name: value']…
+                                sets those headers; the others are kept
+            [--remove-header Name]…
+                                stops sending that header
+            [--rate-limit none] [--retry-schedule default] [--stale-after-days default]
+            [--failing-disable-after-hours default]
+                                back to no limit, or to the fleet's default
   show <id>                     one endpoint with its health: counters, 24 h success rate, latency
   enable <id>                   re-enable (restarts the stale clock, ends its failing streak)
   disable <id>                  disable; queued deliveries to it fail and can be replayed
@@ -51,7 +65,7 @@ Environment: DATABASE_URL (else the embedded PostgreSQL of 'hookfleet start', un
 HOOKFLEET_DATA_DIR), REDIS_URL and HOOKFLEET_QUEUE_PREFIX (test), HOOKFLEET_ALLOW_CIDRS (add),
 HOOKFLEET_SECRET_ROTATION_OVERLAP_MS (rotate-secret).`;
 
-const ACTIONS = ['list', 'add', 'show', 'enable', 'disable', 'test', 'rotate-secret'];
+const ACTIONS = ['list', 'add', 'show', 'enable', 'disable', 'test', 'rotate-secret', 'update'];
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -59,15 +73,9 @@ export async function run(argv: string[]): Promise<number> {
     argv,
     {
       json: { type: 'boolean' },
-      'event-type': { type: 'string', multiple: true },
-      description: { type: 'string' },
-      'stale-after-days': { type: 'string' },
-      'rate-limit': { type: 'string' },
-      'failing-disable-after-hours': { type: 'string' },
       owner: { type: 'string' },
-      'payload-format': { type: 'string' },
-      header: { type: 'string', multiple: true },
-      'retry-schedule': { type: 'string' },
+      ...ENDPOINT_SETTING_FLAGS,
+      ...UPDATE_ONLY_FLAGS,
     },
     true,
   );
@@ -87,12 +95,14 @@ export async function run(argv: string[]): Promise<number> {
   if (owner !== undefined && action !== 'list' && action !== 'add') {
     throw usage(`--owner applies to list and add, not ${action}`);
   }
-  if (values['rate-limit'] !== undefined && action !== 'add') {
-    throw usage(`--rate-limit applies to add, not ${action}`);
+  for (const option of Object.keys(ENDPOINT_SETTING_FLAGS) as (keyof SettingFlags)[]) {
+    if (values[option] !== undefined && action !== 'add' && action !== 'update') {
+      throw usage(`--${option} applies to add and update, not ${action}`);
+    }
   }
-  for (const option of ['payload-format', 'header', 'retry-schedule'] as const) {
-    if (values[option] !== undefined && action !== 'add') {
-      throw usage(`--${option} applies to add, not ${action}`);
+  for (const option of Object.keys(UPDATE_ONLY_FLAGS) as (keyof SettingFlags)[]) {
+    if (values[option] !== undefined && action !== 'update') {
+      throw usage(`--${option} applies to update, not ${action}`);
     }
   }
   if (owner !== undefined && !isOwnerId(owner)) {
@@ -112,39 +122,32 @@ export async function run(argv: string[]): Promise<number> {
       case 'add': {
         const url = target!;
         await checkEndpointUrl(createAddressGuard({ allowCidrs: config.allowCidrs }), url);
-        const staleAfterDays = values['stale-after-days'];
-        if (staleAfterDays !== undefined && !/^[1-9]\d*$/.test(staleAfterDays)) {
-          throw usage(`--stale-after-days takes a positive whole number (got '${staleAfterDays}')`);
-        }
-        const rateLimit = values['rate-limit'];
-        if (rateLimit !== undefined && !/^[1-9]\d{0,3}$|^10000$/.test(rateLimit)) {
-          throw usage(
-            `--rate-limit takes a whole number of requests per second from 1 to 10000 (got '${rateLimit}')`,
-          );
-        }
-        const failingHours = values['failing-disable-after-hours'];
-        if (
-          failingHours !== undefined &&
-          !(/^[1-9]\d{0,3}$/.test(failingHours) && Number(failingHours) <= 8760)
-        ) {
-          throw usage(
-            `--failing-disable-after-hours takes a whole number from 1 to 8760 (got '${failingHours}')`,
-          );
-        }
+        const settings = endpointSettingsFromFlags('endpoints', values, config, 'add');
         const row = await insertEndpoint(dbClient.db, {
+          ...settings,
           url,
-          failingDisableAfterHours: failingHours === undefined ? null : Number(failingHours),
           ownerId: owner,
-          eventTypes: values['event-type'] ?? [],
-          description: values.description ?? '',
-          staleAfterDays: staleAfterDays === undefined ? null : Number(staleAfterDays),
-          rateLimitPerSecond: rateLimit === undefined ? null : Number(rateLimit),
-          payloadFormat: payloadFormatOption(values['payload-format']),
-          headers: headerOptions(values.header ?? []),
-          retryScheduleMs: retryScheduleOption(values['retry-schedule'], config),
+          eventTypes: settings.eventTypes ?? [],
+          description: settings.description ?? '',
+          // add has no --remove-header: every value is a string.
+          headers: settings.headers as Record<string, string> | undefined,
         });
         if (json) console.log(JSON.stringify({ ...publicView(row), secret: row.secret }));
         else console.log(`added ${row.id}\nsigning secret (shown once): ${row.secret}`);
+        return 0;
+      }
+      case 'update': {
+        const change = endpointSettingsFromFlags('endpoints update', values, config, 'update');
+        const existing = await requireEndpoint(dbClient, target!);
+        const { row, changed } = await updateEndpointFromFlags(
+          dbClient.db,
+          config,
+          existing,
+          change,
+        );
+        if (!row) throw notFound(existing.id); // deleted meanwhile
+        if (json) console.log(JSON.stringify(publicView(row)));
+        else console.log(`updated ${row.id}: ${changed.join(', ')}`);
         return 0;
       }
       case 'show': {
@@ -231,41 +234,6 @@ async function requireEndpoint(dbClient: DbClient, id: string): Promise<Endpoint
 function publicView(row: EndpointRow) {
   const { secret: _secret, previousSecret: _previous, ...rest } = row;
   return { ...rest, headers: maskHeaders(row.headers) };
-}
-
-function payloadFormatOption(value: string | undefined): PayloadFormat | undefined {
-  if (value === undefined) return undefined;
-  if (!(PAYLOAD_FORMATS as readonly string[]).includes(value)) {
-    throw usage(`--payload-format takes ${PAYLOAD_FORMATS.join(' or ')} (got '${value}')`);
-  }
-  return value as PayloadFormat;
-}
-
-/** `--header 'Name: value'`, each checked by the rules the API applies. */
-function headerOptions(values: readonly string[]): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const value of values) {
-    const colon = value.indexOf(':');
-    if (colon <= 0) throw usage(`--header takes 'Name: value' (got '${value}')`);
-    headers[value.slice(0, colon).trim()] = value.slice(colon + 1).trim();
-  }
-  const parsed = endpointHeadersSchema.safeParse(headers);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = issue.path.length > 0 ? `'${String(issue.path[0])}': ` : '';
-    throw usage(`--header ${name}${issue.message}`);
-  }
-  return parsed.data;
-}
-
-/** `--retry-schedule 5s,5m,2h`, checked as the API checks it, retention included. */
-function retryScheduleOption(value: string | undefined, config: Config): number[] | undefined {
-  if (value === undefined) return undefined;
-  const parsed = retryScheduleSchema.safeParse(value.split(',').map((step) => step.trim()));
-  if (!parsed.success) throw usage(`--retry-schedule: ${parsed.error.issues[0]!.message}`);
-  const problem = retryScheduleProblem(parsed.data, config.messageRetentionDays);
-  if (problem !== undefined) throw usage(`--retry-schedule: ${problem}`);
-  return parsed.data;
 }
 
 function stateOf(row: { active: boolean; deactivationReason: string | null }): string {

@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   // Each message goes to its shard of `messages` (queueShards.ts).
   const queue =
     backend &&
-    openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out');
+    openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'queues');
   const events =
     queue &&
     config.operatorWebhookUrl !== undefined &&

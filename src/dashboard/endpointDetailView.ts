@@ -10,6 +10,7 @@ import type { FailedDelivery } from '../db/failedDeliveries.js';
 import { maskHeaders } from '../delivery/endpointHeaders.js';
 import { durationText } from '../duration.js';
 import { DELIVERIES_QUEUE, deliveryJobId } from '../jobs.js';
+import { ATTEMPT_COLUMNS, attemptTable } from './attemptTable.js';
 import { REPLAY_WINDOWS } from './endpointActions.js';
 import {
   circuitCell,
@@ -273,39 +274,15 @@ function failedTable(model: DetailViewModel): Html {
 }
 
 function attemptsTable(model: DetailViewModel): Html {
-  if (model.attempts.length === 0) return html`<p class="muted">No attempts recorded yet.</p>`;
-  return html`<p class="muted small">The newest ${model.rowLimit} HTTP attempts, newest first.</p>
-    <table data-table="attempts">
-      <thead>
-        <tr>
-          <th>Time</th>
-          <th>Message</th>
-          <th>Attempt</th>
-          <th>Outcome</th>
-          <th>Status</th>
-          <th>Duration</th>
-          <th>Error</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${model.attempts.map(
-          (row) =>
-            html`<tr data-message="${row.messageId}">
-              <td>${timeCell(row.attemptedAt, model.now)}</td>
-              <td><code>${row.messageId}</code></td>
-              <td class="num">${row.attemptNumber}</td>
-              <td>${outcomeBadge(row.outcome)}</td>
-              <td class="num">${row.statusCode ?? '—'}</td>
-              <td class="num">${milliseconds(row.durationMs)}</td>
-              <td class="small">${row.error ?? ''}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>`;
-}
-
-function outcomeBadge(outcome: string): Html {
-  if (outcome === 'succeeded') return html`<span class="badge ok">succeeded</span>`;
-  if (outcome === 'failed') return html`<span class="badge off">failed</span>`;
-  return html`<span class="badge warn">${outcome}</span>`;
+  const c = ATTEMPT_COLUMNS;
+  return attemptTable({
+    attempts: model.attempts,
+    now: model.now,
+    columns: [c.time, c.message, c.attempt, c.outcomeBadge, c.status, c.duration, c.error],
+    rowAttributes: (attempt) => html`data-message="${attempt.messageId}"`,
+    empty: 'No attempts recorded yet.',
+    caption: html`<p class="muted small">
+      The newest ${model.rowLimit} HTTP attempts, newest first.
+    </p>`,
+  });
 }

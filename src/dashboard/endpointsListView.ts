@@ -42,7 +42,7 @@ const STATE_LABELS: Record<EndpointStateFilter, string> = {
   all: 'All',
   active: 'Active',
   disabled: 'Disabled',
-  failing: 'Failing (consecutive failures > 0)',
+  failing: 'Failing (no success since a failure)',
 };
 
 export function endpointsListView(model: ListViewModel): Html {
@@ -60,7 +60,9 @@ export function endpointsListView(model: ListViewModel): Html {
       "Stale in": days until the daily sweep disables an endpoint that has not succeeded (counted
       from its last success, re-enabling or creation; threshold ${model.defaultStaleAfterDays} days
       unless the endpoint sets its own). "Consecutive failures": failed attempts since its last
-      success.
+      success. "Failing since": how long its attempts have been failing with no success (the
+      "Failing" filter lists these; re-enabling ends the streak), and when the failing sweep
+      disables it.
     </p>`;
   return layout({ title: 'Endpoints', paths, flash: model.flash, body });
 }

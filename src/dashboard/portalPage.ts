@@ -30,7 +30,7 @@ import { getCookie } from 'hono/cookie';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import { findEndpointHealth, listEndpointHealth, recentAttempts } from '../db/endpointHealth.js';
-import { findEndpoint, insertEndpoint, updateEndpoint } from '../db/endpoints.js';
+import { findEndpoint, insertEndpoint } from '../db/endpoints.js';
 import { listOwnerMessages, recentOwnerAttempts } from '../db/ownerActivity.js';
 import type { AddressGuard } from '../delivery/addressGuard.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
@@ -41,9 +41,11 @@ import { endpointIdSchema } from '../ids.js';
 import { verifyPortalToken } from '../portalTokens.js';
 import { requireRedis } from '../unavailable.js';
 import type { Producer } from '../producer/producer.js';
+import { changeEndpoint } from '../producer/changeEndpoint.js';
 import { replayFailedDeliveries } from '../producer/replayFailed.js';
 import { parseInput } from '../producer/sendInput.js';
 import type { Flash } from './endpointsPageLayout.js';
+import { deliverySettingsFromForm, deliverySettingsShape } from './portalSettingsForm.js';
 import { portalEndpoint, portalHome, portalSignedOut, type PortalFrame } from './portalView.js';
 import { refuseCrossSite } from './refuseCrossSite.js';
 
@@ -65,9 +67,12 @@ const endpointForm = z.strictObject({
   eventTypes: z.array(eventTypePatternSchema).max(100),
   description: safeText(1000),
 });
+/** The edit form adds the delivery settings, by the same rules as PATCH /v1/endpoints/:id. */
+const endpointEditForm = endpointForm.extend(deliverySettingsShape);
 const DAY_MS = 86_400_000;
 const REPLAY_DAYS = 7;
-const FORM_LIMIT_BYTES = 8192;
+/** A custom header may hold up to 8 KiB (endpointHeaders.ts), beside the form's other fields. */
+const FORM_LIMIT_BYTES = 16_384;
 const DONE: Record<string, string> = {
   saved: 'Saved.',
   enabled: 'Enabled.',
@@ -103,7 +108,17 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
   app.use(
     '*',
     refuseCrossSite({ requireOrigin: true }),
-    bodyLimit({ maxSize: FORM_LIMIT_BYTES }),
+    bodyLimit({
+      maxSize: FORM_LIMIT_BYTES,
+      // Hono's own answer is an HTTPException, which the API's error handler takes for a bug (500).
+      onError: () => {
+        throw new HookfleetError(
+          'payload_too_large',
+          `the form is larger than ${FORM_LIMIT_BYTES} bytes`,
+          413,
+        );
+      },
+    }),
     async (c, next) => {
       await next();
       c.res.headers.set('content-security-policy', csp);
@@ -226,7 +241,11 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     });
     if (!health) return notFound(c, ownerId);
     const attempts = await recentAttempts(db, id, 50);
-    return c.html(portalEndpoint(frame, { ownerId, now, health, attempts, flash }), status);
+    const defaultRetryScheduleMs = config.retryScheduleMs;
+    return c.html(
+      portalEndpoint(frame, { ownerId, now, health, attempts, defaultRetryScheduleMs, flash }),
+      status,
+    );
   }
 
   app.post('/endpoints/:id', async (c) => {
@@ -235,9 +254,16 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
     const endpoint = await endpointOf(c, owner);
     if (!endpoint) return notFound(c, owner);
     try {
-      const input = parseInput(endpointForm, await endpointFields(c));
-      await checkEndpointUrl(deps.guard, input.url);
-      await updateEndpoint(db, endpoint.id, input);
+      const form = await c.req.parseBody({ all: true });
+      const { retrySchedule, ...input } = parseInput(endpointEditForm, {
+        ...(await endpointFields(c, form)),
+        ...deliverySettingsFromForm(form, endpoint.headers),
+      });
+      await changeEndpoint(
+        { db, guard: deps.guard, messageRetentionDays: config.messageRetentionDays },
+        endpoint,
+        { ...input, retryScheduleMs: retrySchedule },
+      );
     } catch (error) {
       if (!(error instanceof HookfleetError)) throw error;
       return endpointPage(c, owner, endpoint.id, { kind: 'error', text: error.message }, 422);
@@ -279,9 +305,15 @@ function flashOf(done: string | undefined): Flash | undefined {
 }
 
 /** The endpoint form's fields as the JSON API would take them (event types comma-separated). */
-async function endpointFields(c: Context): Promise<Record<string, unknown>> {
-  const form = await c.req.parseBody();
-  const text = (name: string) => (typeof form[name] === 'string' ? form[name].trim() : undefined);
+async function endpointFields(
+  c: Context,
+  body?: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const form = body ?? (await c.req.parseBody());
+  const text = (name: string) => {
+    const value = form[name];
+    return typeof value === 'string' ? value.trim() : undefined;
+  };
   const eventTypes = text('eventTypes');
   return {
     url: text('url') ?? '',

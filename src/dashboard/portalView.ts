@@ -9,6 +9,8 @@ import { html, raw } from 'hono/html';
 import type { AttemptSelect } from '../db/attempts.js';
 import type { EndpointHealth } from '../db/endpointHealth.js';
 import type { OwnerMessage } from '../db/ownerActivity.js';
+import { ATTEMPT_COLUMNS, attemptTable } from './attemptTable.js';
+import { deliverySettingsFields } from './portalSettingsForm.js';
 import {
   pageShell,
   percent,
@@ -92,7 +94,7 @@ export function portalHome(frame: PortalFrame, model: PortalHomeModel): Html {
     <h2>Recent messages</h2>
     ${messageTable(model)}
     <h2>Recent delivery attempts</h2>
-    ${attemptTable(model.attempts, model.now)}`;
+    ${attemptsTable(model.attempts, model.now)}`;
   return portalLayout(frame, {
     title: 'Webhook endpoints',
     ownerId: model.ownerId,
@@ -168,6 +170,7 @@ function endpointForm(
   action: string,
   submit: string,
   values: { url?: string; description?: string; eventTypes?: readonly string[] } = {},
+  settings?: Html,
 ): Html {
   return html`<form class="actions" method="post" action="${action}">
     <label
@@ -183,6 +186,7 @@ function endpointForm(
     <label
       >Description <input name="description" maxlength="1000" value="${values.description ?? ''}"
     /></label>
+    ${settings ?? ''}
     <button type="submit" class="primary">${submit}</button>
   </form>`;
 }
@@ -212,41 +216,25 @@ function messageTable(model: PortalHomeModel): Html {
   </table>`;
 }
 
-function attemptTable(attempts: readonly AttemptSelect[], now: Date): Html {
-  if (attempts.length === 0) return html`<p class="muted">No attempt yet.</p>`;
-  return html`<table>
-    <thead>
-      <tr>
-        <th>When</th>
-        <th>Message</th>
-        <th>Endpoint</th>
-        <th>Outcome</th>
-        <th>Status</th>
-        <th>Duration</th>
-        <th>Error</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${attempts.map(
-        (a) =>
-          html`<tr data-attempt-message="${a.messageId}" data-attempt-endpoint="${a.endpointId}">
-            <td>${timeCell(a.attemptedAt, now)}</td>
-            <td><code>${a.messageId}</code></td>
-            <td><code>${a.endpointId}</code></td>
-            <td data-col="outcome">${a.outcome}</td>
-            <td class="num">${a.statusCode ?? '—'}</td>
-            <td class="num">${a.durationMs} ms</td>
-            <td class="small">${a.error ?? ''}</td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+/** The customer's view of attempts: which endpoint, plain outcomes, no attempt numbers. */
+function attemptsTable(attempts: readonly AttemptSelect[], now: Date): Html {
+  const c = ATTEMPT_COLUMNS;
+  return attemptTable({
+    attempts,
+    now,
+    columns: [c.when, c.message, c.endpoint, c.outcome, c.status, c.duration, c.error],
+    rowAttributes: (attempt) =>
+      html`data-attempt-message="${attempt.messageId}" data-attempt-endpoint="${attempt.endpointId}"`,
+    empty: 'No attempt yet.',
+  });
 }
 
 export interface PortalEndpointModel {
   ownerId: string;
   now: Date;
   health: EndpointHealth;
+  /** HOOKFLEET_RETRY_SCHEDULE, shown for endpoints without a schedule of their own. */
+  defaultRetryScheduleMs: readonly number[];
   attempts: readonly AttemptSelect[];
   flash?: Flash | undefined;
 }
@@ -261,7 +249,13 @@ export function portalEndpoint(frame: PortalFrame, model: PortalEndpointModel): 
       ${timeCell(endpoint.lastSuccessAt, model.now)} · <code>${endpoint.id}</code>
     </p>
     <h2>Settings</h2>
-    ${endpointForm(frame, path, 'Save', endpoint)}
+    ${endpointForm(
+      frame,
+      path,
+      'Save',
+      endpoint,
+      deliverySettingsFields(endpoint, model.defaultRetryScheduleMs),
+    )}
     <h2>Actions</h2>
     <div class="actions">
       <form method="post" action="${path}/${endpoint.active ? 'disable' : 'enable'}">
@@ -274,7 +268,7 @@ export function portalEndpoint(frame: PortalFrame, model: PortalEndpointModel): 
       </form>
     </div>
     <h2>Recent delivery attempts</h2>
-    ${attemptTable(model.attempts, model.now)}`;
+    ${attemptsTable(model.attempts, model.now)}`;
   return portalLayout(frame, {
     title: 'Endpoint',
     ownerId: model.ownerId,

@@ -20,6 +20,7 @@ import {
   gt,
   gte,
   ilike,
+  isNotNull,
   or,
   sql,
   type SQL,
@@ -30,7 +31,11 @@ import { OPERATOR_ENDPOINT_ID } from './operatorMessages.js';
 import { attempts, endpoints, type EndpointRow } from './schema.js';
 import { staleDeadline, staleThreshold } from './staleClock.js';
 
-/** The filters of the page's state select. `failing`: consecutive_failures > 0, active or not. */
+/**
+ * The filters of the page's state select. `failing`: failing_since is set (attempts have failed
+ * with no success since the first of them), active or not. Not consecutive_failures > 0, which
+ * re-enabling leaves as it was while it ends the failing streak.
+ */
 export const ENDPOINT_STATE_FILTERS = ['all', 'active', 'disabled', 'failing'] as const;
 export type EndpointStateFilter = (typeof ENDPOINT_STATE_FILTERS)[number];
 
@@ -90,7 +95,7 @@ function stateCondition(state: EndpointStateFilter): SQL | undefined {
     case 'disabled':
       return eq(endpoints.active, false);
     case 'failing':
-      return gt(endpoints.consecutiveFailures, 0);
+      return isNotNull(endpoints.failingSince);
     case 'all':
       return undefined;
   }
@@ -183,7 +188,7 @@ export async function countEndpointsByState(
     .select({
       all: sql<number>`count(*)::int`,
       active: sql<number>`(count(*) filter (where ${endpoints.active}))::int`,
-      failing: sql<number>`(count(*) filter (where ${endpoints.consecutiveFailures} > 0))::int`,
+      failing: sql<number>`(count(*) filter (where ${endpoints.failingSince} is not null))::int`,
     })
     .from(endpoints)
     .where(

@@ -47,3 +47,19 @@ export const endpointUrlSchema = z
       });
     }
   });
+
+/** A whole number from `min` to `max`, with a message that says so (zod's names the type only). */
+const wholeNumber = (min: number, max: number, unit: string) => {
+  const message = `expected a whole number ${unit}from ${min} to ${max}`;
+  return z.number({ error: message }).int(message).min(min, message).max(max, message);
+};
+
+/** Days without a success before the stale sweep disables it. */
+export const staleAfterDaysSchema = wholeNumber(1, 36_500, 'of days ');
+/**
+ * Most requests per second the fleet sends the endpoint, beside the adaptive in-flight limit.
+ * Up to 10,000: above that a receiver is better served by no limit.
+ */
+export const rateLimitPerSecondSchema = wholeNumber(1, 10_000, 'of requests per second ');
+/** Up to a year: past that the stale sweep disables a failing endpoint first anyway. */
+export const failingDisableAfterHoursSchema = wholeNumber(1, 8_760, 'of hours ');

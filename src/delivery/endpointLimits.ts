@@ -29,8 +29,10 @@
  *   The probe's success closes the circuit; its failure opens it again for twice as long (up to
  *   MAX_COOLDOWN_MS). A probe whose worker died is replaced once its lease runs out.
  *
- * Each admission and each release is one Lua script (atomic, one round trip; a success on a
- * healthy endpoint writes nothing). When Redis does not answer, deliveries are admitted without
+ * Each admission and each release is one Lua script (atomic; a success on a healthy endpoint
+ * writes nothing), and a worker sends each turn's admissions as one call, and its releases as
+ * another (turnBatch.ts): with 50 attempts in flight, a few round trips a turn instead of two per
+ * delivery. When Redis does not answer, deliveries are admitted without
  * limits: the limits protect the fleet's capacity and must not become a reason to stop delivering.
  */
 import { randomBytes } from 'node:crypto';
@@ -38,6 +40,7 @@ import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../redis.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { turnBatch } from './turnBatch.js';
 
 export interface EndpointLimitsOptions {
   /** Where the fleet's limits live; or `store`, e.g. one process's memory (localEndpointLimits.ts). */
@@ -245,31 +248,55 @@ export interface LimitsStore {
 /** An endpoint's state hash, its in-flight sorted set and its set of postponed deliveries. */
 export type LimitKeys = readonly [state: string, inFlight: string, postponed: string];
 
+/** Most deliveries one call of a limits script carries (the worker's slots bound a turn's anyway). */
+const MAX_BATCH = 200;
+
+/** The scripts as defined on a connection: the key count, then three keys per delivery, then its ARGV. */
 type LimitsRedis = RedisClient & {
-  hookfleetAdmit(
-    circuitKey: string,
-    inFlightKey: string,
-    postponedKey: string,
-    ...args: (string | number)[]
-  ): Promise<[string, number, number?]>;
-  hookfleetRelease(
-    circuitKey: string,
-    inFlightKey: string,
-    postponedKey: string,
-    ...args: (string | number)[]
-  ): Promise<string[]>;
+  hookfleetAdmit(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<unknown[][]>;
+  hookfleetRelease(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<unknown[][]>;
 };
 
-/** The store a fleet shares: the .lua scripts on Redis. */
+interface ScriptCall {
+  keys: LimitKeys;
+  args: (string | number)[];
+}
+
+/**
+ * The store a fleet shares: the .lua scripts on Redis. On one Redis node, the admissions of one
+ * turn of the event loop go out as one script call, and so do the releases (turnBatch.ts); on a
+ * Redis Cluster each endpoint's keys may live on another node, so each call carries one delivery.
+ */
 export function redisLimitsStore(redis: RedisClient, prefix: string): LimitsStore {
   const scripts = redis as LimitsRedis;
   if (typeof scripts.hookfleetAdmit !== 'function') {
-    redis.defineCommand('hookfleetAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
-    redis.defineCommand('hookfleetRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
+    redis.defineCommand('hookfleetAdmit', { lua: ADMIT_SCRIPT });
+    redis.defineCommand('hookfleetRelease', { lua: RELEASE_SCRIPT });
   }
+  const batched = (script: 'hookfleetAdmit' | 'hookfleetRelease') => {
+    const send = async (calls: readonly ScriptCall[]) => {
+      const keys = calls.flatMap((call) => call.keys);
+      const args = calls.flatMap((call) => call.args);
+      const answers = await scripts[script](keys.length, ...keys, ...args);
+      // A delivery whose part of the script failed answers ['error', message].
+      return answers.map((answer) =>
+        answer[0] === 'error' ? new Error(`${script}: ${String(answer[1])}`) : answer,
+      );
+    };
+    if (redis.isCluster) {
+      return async (call: ScriptCall) => {
+        const [answer] = await send([call]);
+        if (answer instanceof Error) throw answer;
+        return answer!;
+      };
+    }
+    return turnBatch(send, MAX_BATCH);
+  };
+  const admit = batched('hookfleetAdmit');
+  const release = batched('hookfleetRelease');
   return {
-    admit: (keys, args) => scripts.hookfleetAdmit(...keys, ...args),
-    release: (keys, args) => scripts.hookfleetRelease(...keys, ...args),
+    admit: async (keys, args) => (await admit({ keys, args })) as [string, number, number?],
+    release: async (keys, args) => (await release({ keys, args })) as string[],
     read: (endpointIds, nowMs) => readCircuitStates(redis, prefix, endpointIds, nowMs),
   };
 }
@@ -333,16 +360,8 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       let retryInMs: number;
       if (verdict === 'busy' || verdict === 'rate') {
         reason = verdict === 'busy' ? 'endpoint_busy' : 'rate_limited';
-        retryInMs =
-          spreadMs === undefined
-            ? // The in-memory store of trial mode (localEndpointLimits.ts) answers the last attempt's
-              // duration, as the script did before it handed out places: about 1.5 of it.
-              Math.round(
-                Math.min(2000, Math.max(10, value < 0 ? 50 : value * 1.5)) *
-                  (1 + Math.random() / 2),
-              )
-            : // Within its own place in the queue (spread: half the spacing), so the order holds.
-              Math.round(value + Math.random() * spreadMs);
+        // Within its own place in the queue (spread: half the spacing), so the order holds.
+        retryInMs = Math.round(value + Math.random() * (spreadMs ?? 0));
       } else {
         reason = 'circuit_open';
         const baseMs = Math.max(

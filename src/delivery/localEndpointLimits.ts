@@ -1,10 +1,13 @@
 /**
  * The per-endpoint limits' store in one process's memory, for trial mode (queues on PostgreSQL,
- * no Redis): the same state machine as endpointLimitsAdmit.lua and endpointLimitsRelease.lua,
- * line for line, taking the same keys and arguments, so endpointLimits.ts works on either. Node
- * runs each call to the end before the next, which gives the atomicity Redis gives the scripts.
- * What it cannot do is share: every process has its own limits, which is why trial mode is for
- * one process. Keys never expire here; an endpoint's entry is a few hundred bytes.
+ * no Redis): the same state machine as endpointLimitsAdmit.lua and endpointLimitsRelease.lua
+ * (in-flight limit, circuit breaker, requests-per-second limit, queue places for refused
+ * deliveries), line for line, taking the same keys and arguments and giving the same answers, so
+ * endpointLimits.ts works on either; test/integration/localEndpointLimits.test.ts holds the two
+ * to each other. Node runs each call to the end before the next, which gives the atomicity Redis
+ * gives the scripts. What it cannot do is share: every process has its own limits, which is why
+ * trial mode is for one process. Keys never expire here; an endpoint's entry is a few hundred
+ * bytes.
  */
 import type { QueueBackend } from '../queueBackend.js';
 import {
@@ -20,13 +23,21 @@ const MAX_POSTPONED_TRACKED = 100_000;
 interface EndpointState {
   state?: 'closed' | 'open' | 'half-open';
   limit?: number;
+  /** The last successful attempt's duration: how fast the endpoint drains its queue. */
   latencyMs?: number;
+  /** The last place handed out in the endpoint's queue of postponed deliveries. */
+  queueUntil?: number;
+  /** When the next request is due under the endpoint's requests-per-second limit. */
+  rateAt?: number;
   failures?: number;
   retryAt?: number;
   probe?: string;
   probeUntil?: number;
   opens?: number;
 }
+
+/** Redis turns the numbers a script returns into integers, dropping any fraction. */
+const asReply = (value: number) => Math.trunc(value);
 
 /** The state every limits instance of a process shares (two workers' limits, the api's view). */
 export interface LocalLimitsState {
@@ -59,9 +70,13 @@ export function localLimitsStore(shared: LocalLimitsState, prefix: string): Limi
   };
 
   return {
-    // endpointLimitsAdmit.lua. ARGV: now, token, leaseMs, maxInFlight, breakerOn, jobId, keyTtlMs.
+    // endpointLimitsAdmit.lua. ARGV: now, token, leaseMs, maxInFlight, breakerOn, jobId, keyTtlMs,
+    // ratePerSecond, maxWaitMs, minWaitMs, unknownSpacingMs.
     admit([stateKey, inFlightKey, postponedKey], args) {
-      const [now, token, leaseMs, maxInFlight, breakerOn, jobId] = args;
+      const [now, token, leaseMs, maxInFlightArg, breakerOn, jobId, , rateArg] = args;
+      const maxWait = Number(args[8]);
+      const minWait = Number(args[9]);
+      const unknownSpacingMs = Number(args[10]);
       const nowMs = Number(now);
       const leaseUntil = nowMs + Number(leaseMs);
       const h = hash(stateKey);
@@ -72,19 +87,49 @@ export function localLimitsStore(shared: LocalLimitsState, prefix: string): Limi
         if (nowMs < untilMs) {
           const postponed = postponedSet(postponedKey);
           if (jobId !== '' && postponed.size < MAX_POSTPONED_TRACKED) postponed.add(String(jobId));
-          return Promise.resolve([state, untilMs]);
+          return Promise.resolve([state, asReply(untilMs)]);
         }
         probe = true;
       }
-      const cap = Number(maxInFlight);
-      if (cap > 0) {
+
+      const maxInFlight = Number(maxInFlightArg);
+      const rate = Number(rateArg);
+      const cap = Math.min(h.limit ?? 1, maxInFlight);
+      // Requests-per-second limit, a generic cell rate algorithm (see the script for why a request
+      // may go out half an interval early).
+      const intervalMs = rate > 0 ? 1000 / rate : 0;
+      const rateDue = h.rateAt ?? 0;
+      let refused: 'rate' | 'busy' | undefined;
+      if (rate > 0 && nowMs < rateDue - intervalMs / 2) {
+        refused = 'rate';
+      } else if (maxInFlight > 0) {
         const inFlight = leases(inFlightKey);
         for (const [held, until] of inFlight) if (until <= nowMs) inFlight.delete(held);
-        if (inFlight.size >= Math.min(h.limit ?? 1, cap)) {
-          return Promise.resolve(['busy', h.latencyMs ?? -1]);
-        }
-        inFlight.set(String(token), leaseUntil);
+        if (inFlight.size >= cap) refused = 'busy';
       }
+
+      if (refused) {
+        // The next free place in the endpoint's queue of postponed deliveries, at most maxWait
+        // ahead (the script says how places are spaced).
+        let spacing = 0;
+        if (maxInFlight > 0) {
+          spacing = h.latencyMs !== undefined ? h.latencyMs / Math.max(cap, 1) : unknownSpacingMs;
+        }
+        spacing = Math.max(spacing, intervalMs);
+        const place = Math.max(
+          (h.queueUntil ?? 0) + spacing,
+          nowMs + Math.max(spacing, minWait),
+          rateDue,
+        );
+        if (place - nowMs > maxWait) {
+          return Promise.resolve([refused, asReply(maxWait), asReply(maxWait / 2)]);
+        }
+        h.queueUntil = place;
+        return Promise.resolve([refused, Math.floor(place - nowMs), Math.floor(spacing / 2)]);
+      }
+
+      if (maxInFlight > 0) leases(inFlightKey).set(String(token), leaseUntil);
+      if (rate > 0) h.rateAt = Math.max(rateDue, nowMs) + intervalMs;
       if (probe) {
         Object.assign(h, { state: 'half-open', probe: String(token), probeUntil: leaseUntil });
         return Promise.resolve(['admitted', 1]);
@@ -103,7 +148,8 @@ export function localLimitsStore(shared: LocalLimitsState, prefix: string): Limi
       const state = h.state ?? 'closed';
       const limit = h.limit ?? 1;
       const cap = Number(maxInFlight);
-      h.latencyMs = attemptMs;
+      // Only a success says how fast the endpoint drains (the release script says why).
+      if (verdict === 'succeeded') h.latencyMs = attemptMs;
       if (verdict === 'succeeded') {
         // A healthy endpoint at its full limit has nothing else to change: the common path.
         if (state === 'closed' && !h.failures && (cap === 0 || limit >= cap)) {

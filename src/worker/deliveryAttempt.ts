@@ -115,7 +115,12 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
   ): Promise<{ row: EndpointRow | undefined } | { delayMs: number }> {
     try {
       // The cache bounds its own wait for PostgreSQL (endpointCache.ts), so this cannot hang.
-      return { row: await deps.endpoints.get(request.endpointId) };
+      const row = await deps.endpoints.get(request.endpointId);
+      if (row?.active) return { row };
+      // A disabled or missing row fails the delivery for good, so it must be the row as it is
+      // now: the cached one may predate a re-enabling (or the endpoint's creation) whose change
+      // notification has not arrived yet. One read more per delivery that fails this way.
+      return { row: await deps.endpoints.fresh(request.endpointId) };
     } catch (error) {
       if (!request.canPostpone) throw error;
       const delayMs = Math.round(lookupRetryMs * (1 + Math.random() / 2));

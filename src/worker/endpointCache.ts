@@ -18,6 +18,12 @@ export const CONFIRMED_ROW_MAX_AGE_MS = 60_000;
 export interface EndpointCache {
   /** The endpoint row, known current within `ttlMs`; undefined if it does not exist (deleted). */
   get(id: string): Promise<EndpointRow | undefined>;
+  /**
+   * The endpoint row read from PostgreSQL now, whatever is cached (and cached in its place);
+   * lookups made together share one query. Rejects when PostgreSQL does not answer within
+   * `refreshTimeoutMs`: unlike `get`, it never serves a row it has seen before instead.
+   */
+  fresh(id: string): Promise<EndpointRow | undefined>;
 }
 
 export interface EndpointCacheOptions {
@@ -55,8 +61,6 @@ export function createEndpointCache(db: Database, options: EndpointCacheOptions)
   const now = options.now ?? Date.now;
   const refreshTimeoutMs = options.refreshTimeoutMs ?? 1000;
   const cached = new Map<string, Cached>();
-  let batch: Map<string, ((row: EndpointRow | undefined) => void)[]> | undefined;
-  let failBatch: ((error: unknown) => void)[] = [];
   // Changes announced while a read was in flight: that read may predate them.
   let loadsInFlight = 0;
   let changeSeq = 0;
@@ -80,10 +84,8 @@ export function createEndpointCache(db: Database, options: EndpointCacheOptions)
     for (const [id, entry] of cached) if (!isCurrent(entry, nowMs)) cached.delete(id);
   }
 
-  async function load(
-    ids: Map<string, ((row: EndpointRow | undefined) => void)[]>,
-    fail: ((e: unknown) => void)[],
-  ) {
+  /** Reads rows from PostgreSQL, within `refreshTimeoutMs`, and caches what it found. */
+  async function readRows(ids: readonly string[]): Promise<Map<string, EndpointRow>> {
     const readAtMs = now();
     const seqAtStart = changeSeq;
     loadsInFlight += 1;
@@ -91,56 +93,89 @@ export function createEndpointCache(db: Database, options: EndpointCacheOptions)
       // postgres.js queues queries while it reconnects, without a bound: an outage would hold
       // every delivery waiting on a refresh, so the wait is bounded here.
       const rows = await withDeadline(
-        findEndpointsByIds(db, [...ids.keys()]),
+        findEndpointsByIds(db, ids),
         refreshTimeoutMs,
         `endpoint lookup took over ${refreshTimeoutMs} ms`,
       );
-      options.metrics?.endpointRowsRead.inc(ids.size);
+      options.metrics?.endpointRowsRead.inc(ids.length);
       const byId = new Map(rows.map((row) => [row.id, row]));
       if (cached.size > MAX_CACHED) evictStale();
-      for (const [id, resolvers] of ids) {
+      for (const id of ids) {
         const row = byId.get(id);
         // A missing row is not vouched for by notifications (an insert announces nothing).
         const confirmable = row !== undefined && (changedDuringLoads.get(id) ?? 0) <= seqAtStart;
-        cached.set(id, { row, readAtMs, confirmable });
-        for (const resolve of resolvers) resolve(row);
+        // A `get` and a `fresh` read of one row may overlap: the one sent last is kept.
+        const known = cached.get(id);
+        if (!known || known.readAtMs <= readAtMs) cached.set(id, { row, readAtMs, confirmable });
       }
-    } catch (error) {
-      // PostgreSQL unreachable: rows seen before are served as they were (an outage must not stop
-      // deliveries to known endpoints); only never-seen endpoints fail, and are postponed.
-      for (const [id, resolvers] of ids) {
-        const stale = cached.get(id);
-        if (stale) for (const resolve of resolvers) resolve(stale.row);
-      }
-      for (const reject of fail) reject(error);
+      return byId;
     } finally {
       loadsInFlight -= 1;
       if (loadsInFlight === 0) changedDuringLoads.clear();
     }
   }
 
+  const load = batchedReads(async (waiting) => {
+    try {
+      const rows = await readRows([...waiting.keys()]);
+      for (const [id, waiters] of waiting) for (const w of waiters) w.resolve(rows.get(id));
+    } catch (error) {
+      // PostgreSQL unreachable: rows seen before are served as they were (an outage must not stop
+      // deliveries to known endpoints); only never-seen endpoints fail, and are postponed.
+      for (const [id, waiters] of waiting) {
+        const stale = cached.get(id);
+        for (const w of waiters)
+          if (stale) w.resolve(stale.row);
+          else w.reject(error);
+      }
+    }
+  });
+
+  const loadFresh = batchedReads(async (waiting) => {
+    try {
+      const rows = await readRows([...waiting.keys()]);
+      for (const [id, waiters] of waiting) for (const w of waiters) w.resolve(rows.get(id));
+    } catch (error) {
+      for (const waiters of waiting.values()) for (const w of waiters) w.reject(error);
+    }
+  });
+
   return {
     get(id) {
       changes?.wanted();
       const hit = cached.get(id);
       if (hit && isCurrent(hit, now())) return Promise.resolve(hit.row);
-      return new Promise((resolve, reject) => {
-        if (!batch) {
-          const ids = new Map<string, ((row: EndpointRow | undefined) => void)[]>();
-          batch = ids;
-          failBatch = [];
-          const fail = failBatch;
-          // setImmediate rather than a microtask: jobs picked up in the same event-loop turn join one query.
-          setImmediate(() => {
-            batch = undefined;
-            void load(ids, fail);
-          });
-        }
-        const resolvers = batch.get(id) ?? [];
-        resolvers.push(resolve);
-        batch.set(id, resolvers);
-        failBatch.push(reject);
-      });
+      return load(id);
     },
+    fresh: loadFresh,
   };
+}
+
+interface Waiter {
+  resolve: (row: EndpointRow | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Lookups made in the same event-loop turn, handed to `read` together. setImmediate rather than a
+ * microtask: jobs picked up in the same turn join one query.
+ */
+function batchedReads(
+  read: (waiting: Map<string, Waiter[]>) => Promise<void>,
+): (id: string) => Promise<EndpointRow | undefined> {
+  let batch: Map<string, Waiter[]> | undefined;
+  return (id) =>
+    new Promise((resolve, reject) => {
+      if (!batch) {
+        const waiting = new Map<string, Waiter[]>();
+        batch = waiting;
+        setImmediate(() => {
+          batch = undefined;
+          void read(waiting);
+        });
+      }
+      const waiters = batch.get(id) ?? [];
+      waiters.push({ resolve, reject });
+      batch.set(id, waiters);
+    });
 }

@@ -1,7 +1,8 @@
 /**
  * Which endpoints of a message a fan-out has finished with, as a Redis bitmap indexed by the
- * endpoint's position in the message's endpoint set (fixed at acceptance): one SETBIT per
- * delivery, about 1.3 KB for 10,000 endpoints. A fan-out taken over from a killed worker skips
+ * endpoint's position in the message's endpoint set (fixed at acceptance), about 1.3 KB for 10,000
+ * endpoints. The marks of one turn of the event loop go out as one BITFIELD per message
+ * (turnBatch.ts), not one SETBIT per delivery. A fan-out taken over from a killed worker skips
  * what is marked, so the deliveries sent twice are at most those that were in flight. "Finished"
  * means the outcome is safe elsewhere: a success (the recorder has it), or a delivery job that
  * carries the rest (a retry, a postponement, a guard of a slow attempt). Deleted when the fan-out
@@ -9,9 +10,17 @@
  */
 import type { QueueBackend } from '../queueBackend.js';
 import type { RedisClient } from '../redis.js';
+import { turnBatch } from '../delivery/turnBatch.js';
 
 /** Longer than any fan-out could take, including its takeovers. */
 const PROGRESS_TTL_MS = 24 * 3600 * 1000;
+/** Most marks one turn's batch carries; a worker's attempt slots bound a turn's anyway. */
+const MAX_MARKS = 1000;
+
+interface Mark {
+  messageId: string;
+  index: number;
+}
 
 export interface FanOutProgress {
   /**
@@ -26,6 +35,28 @@ export interface FanOutProgress {
 export function createFanOutProgress(redis: RedisClient, prefix: string): FanOutProgress {
   // The queue prefix keeps test runs apart and, wrapped in {braces}, keeps a Redis Cluster slot.
   const key = (messageId: string) => `${prefix}:fan-out:${messageId}`;
+  const mark = turnBatch<Mark, void>(async (marks) => {
+    const byMessage = new Map<string, number[]>();
+    for (const { messageId, index } of marks) {
+      const indexes = byMessage.get(messageId);
+      if (indexes) indexes.push(index);
+      else byMessage.set(messageId, [index]);
+    }
+    // BITFIELD keeps the expiry set when the bitmap was created; one command per message, so on a
+    // Redis Cluster each stays in its key's slot.
+    const written = new Map<string, Error | undefined>();
+    await Promise.all(
+      [...byMessage].map(async ([messageId, indexes]) => {
+        const sets = indexes.flatMap((index) => ['SET', 'u1', index, 1]);
+        try {
+          await redis.call('BITFIELD', key(messageId), ...sets);
+        } catch (error) {
+          written.set(messageId, error instanceof Error ? error : new Error(String(error)));
+        }
+      }),
+    );
+    return marks.map(({ messageId }) => written.get(messageId));
+  }, MAX_MARKS);
   return {
     async finished(messageId) {
       const bits = await redis.getBuffer(key(messageId));
@@ -36,10 +67,7 @@ export function createFanOutProgress(redis: RedisClient, prefix: string): FanOut
       // Redis numbers a bitmap's bits from the most significant bit of its first byte.
       return (index) => (((bits[index >> 3] ?? 0) >> (7 - (index & 7))) & 1) === 1;
     },
-    async mark(messageId, index) {
-      // SETBIT keeps the expiry set when the bitmap was created.
-      await redis.setbit(key(messageId), index, 1);
-    },
+    mark: (messageId, index) => mark({ messageId, index }),
     async clear(messageId) {
       await redis.del(key(messageId));
     },

@@ -72,7 +72,7 @@ export function createHousekeeping(deps: HousekeepingDeps): Housekeeping {
     life
       .add(
         `${name} queue (housekeeping)`,
-        openShardedQueue(backend, config, name, shardCount(backend, config), 'fan-out'),
+        openShardedQueue(backend, config, name, shardCount(backend, config), 'queues'),
         closeShardedQueue,
       )
       .on('error', (error) => logger.debug({ err: error }, 'housekeeping queue error'));

@@ -93,7 +93,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
     life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
   const queue = life.add(
     'maintenance queue',
-    backend.queue(MAINTENANCE_QUEUE, 'fan-out', singleQueuePrefix(config, MAINTENANCE_QUEUE)),
+    backend.queue(MAINTENANCE_QUEUE, 'queues', singleQueuePrefix(config, MAINTENANCE_QUEUE)),
     (q) => q.close(),
   );
   // Without a listener BullMQ prints each reconnection error, with its stack, on stderr.
@@ -102,7 +102,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
   const messagesQueue = life
     .add(
       'operator events queue',
-      openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'fan-out'),
+      openShardedQueue(backend, config, MESSAGES_QUEUE, shardCount(backend, config), 'queues'),
       closeShardedQueue,
     )
     .on('error', (error) => logger.debug({ err: error }, 'messages queue error'));

@@ -107,11 +107,12 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
   // Shards written to: HOOKFLEET_QUEUE_SHARDS on Redis, one on PostgreSQL (queueShards.ts).
   const shards = shardCount(backend, config);
-  // On the limits' connection: a Queue on a connection it does not own opens none of its own.
+  // The queues a worker adds to share one connection, not pipelined (redis.ts createQueuesRedis);
+  // a Queue on a connection it does not own opens none of its own.
   const postponedQueue = life
     .add(
       'postponed deliveries queue',
-      openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'limits'),
+      openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'queues'),
       closeShardedQueue,
     )
     .on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
@@ -164,7 +165,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const operatorQueue = life
     .add(
       'operator events queue',
-      openShardedQueue(backend, config, MESSAGES_QUEUE, shards, 'fan-out'),
+      openShardedQueue(backend, config, MESSAGES_QUEUE, shards, 'queues'),
       closeShardedQueue,
     )
     .on('error', (error) => logger.debug({ err: error }, 'messages queue error'));
@@ -239,7 +240,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const followUpQueue = life
     .add(
       'follow-up queue',
-      openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'fan-out'),
+      openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'queues'),
       closeShardedQueue,
     )
     .on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));

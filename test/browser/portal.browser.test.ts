@@ -111,4 +111,67 @@ describe('the customer portal', () => {
     expect(refused?.status()).toBe(401);
     await context.close();
   }, 60_000);
+
+  it("lets a customer change an endpoint's payload format, headers, retry schedule and rate limit, never showing a header value", async () => {
+    const endpoint = await insertEndpoint(api.fleet.db.db, {
+      url: receiver.url,
+      ownerId: 'org_c',
+      eventTypes: ['order.*'],
+      headers: { 'X-Api-Key': 'first-key-value', 'X-Old': 'old-value' },
+    });
+    const session = await portalLink('org_c');
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(session.url);
+    await page.getByRole('heading', { name: 'Webhook endpoints' }).waitFor();
+    await page.locator(`tr[data-endpoint="${endpoint.id}"]`).getByRole('link').click();
+    await page.getByRole('heading', { name: endpoint.url }).waitFor();
+    expect(await page.content()).not.toContain('first-key-value');
+
+    // A bad value is refused with the reason, as the form's other fields are.
+    await page.getByLabel('Rate limit (requests per second)').fill('lots');
+    await page.getByRole('button', { name: 'Save' }).click();
+    expect(await page.locator('.flash.error').textContent()).toContain(
+      'rateLimitPerSecond: expected a whole number of requests per second from 1 to 10000',
+    );
+
+    await page.getByLabel('Payload').selectOption('raw');
+    await page.getByLabel('Rate limit (requests per second)').fill('50');
+    await page.getByLabel('Retry schedule').fill('5s, 1m');
+    await page.getByLabel('New value of X-Api-Key').fill('second-key-value');
+    await page.getByLabel('Remove X-Old').check();
+    await page.getByLabel('New header name').fill('X-Region');
+    await page.getByLabel('New header value').fill('eu-west');
+    await page.getByRole('button', { name: 'Save' }).click();
+    expect(await page.locator('.flash.ok').textContent()).toBe('Saved.');
+    const content = await page.content();
+    for (const value of ['first-key-value', 'second-key-value', 'eu-west', 'old-value'])
+      expect(content).not.toContain(value);
+    expect(await page.locator('tr[data-header] code').allTextContents()).toEqual([
+      'X-Api-Key',
+      'X-Region',
+    ]);
+    expect(await page.getByLabel('Retry schedule').inputValue()).toBe('5s, 1m');
+    expect(await page.getByLabel('Rate limit (requests per second)').inputValue()).toBe('50');
+    await page.screenshot({
+      path: new URL('portal-settings.png', ARTIFACTS).pathname,
+      fullPage: true,
+    });
+
+    // The next delivery carries what was saved: the raw payload and the headers.
+    const seen = receiver.requests.length;
+    await api.fleet.producer.send({
+      ownerId: 'org_c',
+      eventType: 'order.shipped',
+      payload: { order: 8 },
+    });
+    const request = (await receiver.waitForRequests(seen + 1))[seen]!;
+    expect(request.body).toBe('{"order":8}');
+    expect(request.headers).toMatchObject({
+      'x-api-key': 'second-key-value',
+      'x-region': 'eu-west',
+    });
+    expect(request.headers).not.toHaveProperty('x-old');
+    await context.close();
+  }, 60_000);
 });

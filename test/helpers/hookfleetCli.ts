@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { Config } from '../../src/config.js';
+import { createTestFleet, type TestFleet } from './testFleet.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -47,4 +48,26 @@ export function expectOneLineError(result: CliRun, code: number, message: RegExp
   expect(result.stderr).toMatch(message);
   expect(result.stderr.trim().split('\n')).toHaveLength(1);
   expect(result.stdout).toBe('');
+}
+
+/**
+ * A test fleet for the calling test file (its own database and queue prefix), opened before its
+ * tests and closed after them, and `hookfleet`, which runs the real CLI against it.
+ */
+export function useCliFleet(): {
+  fleet: () => TestFleet;
+  hookfleet: (...args: string[]) => Promise<CliRun>;
+} {
+  let fleet: TestFleet | undefined;
+  beforeAll(async () => {
+    fleet = await createTestFleet();
+  });
+  afterAll(async () => {
+    await fleet?.close();
+  });
+  const opened = () => {
+    if (fleet === undefined) throw new Error('useCliFleet: the fleet opens in beforeAll');
+    return fleet;
+  };
+  return { fleet: opened, hookfleet: (...args) => runHookfleet(opened().config, args) };
 }

@@ -228,6 +228,7 @@ describe('GET /admin/endpoints', () => {
     const failing = await makeEndpoint({
       description: `Billing ${tag}`,
       consecutiveFailures: 2,
+      failingSince: new Date(Date.now() - 5 * 3_600_000),
     });
     const disabled = await makeEndpoint({ description: `${tag} 100%_off` });
     await setEndpointActive(api.fleet.db.db, disabled, false);
@@ -252,6 +253,39 @@ describe('GET /admin/endpoints', () => {
     const res = await get(`/admin/endpoints?q=${tag}&state=failing`);
     expect(res.text).toMatch(new RegExp(`name="q"\\s+value="${tag}"`));
     expect(res.text).toMatch(/<option value="failing"\s+selected>/);
+  });
+
+  it('filters failing endpoints by their failing streak, not by failures left over from before a re-enabling', async () => {
+    const owner = `org_${token()}`;
+    const make = async (fields: Partial<typeof endpoints.$inferInsert>) => {
+      const id = await makeEndpoint(fields);
+      await api.fleet.db.db.update(endpoints).set({ ownerId: owner }).where(eq(endpoints.id, id));
+      return id;
+    };
+    const failing = await make({
+      consecutiveFailures: 6,
+      failingSince: new Date(Date.now() - 30 * 3_600_000),
+    });
+    // Re-enabled after failing: its streak ended (failing_since cleared), its counter did not.
+    const reenabled = await make({ consecutiveFailures: 9, failingSince: null });
+    const failingDisabled = await make({
+      active: false,
+      deactivationReason: 'failing',
+      consecutiveFailures: 40,
+      failingSince: new Date(Date.now() - 5 * DAY_MS),
+    });
+
+    const res = await get(`/admin/endpoints?owner=${owner}&state=failing`);
+    expect(res.status).toBe(200);
+    const listed = [...res.text.matchAll(/<tr data-endpoint="([^"]+)">/g)].map((m) => m[1]);
+    expect(listed).toEqual([failing, failingDisabled]);
+    expect(listed).not.toContain(reenabled);
+    expect(res.text).toMatch(
+      /<option value="failing"\s+selected>\s*Failing \(no success since a failure\) \(2\)/,
+    );
+    // How long each has been failing, and when an active one is disabled.
+    expect(cell(rowOf(res.text, failing), 'failingSince')).toBe('1 day ago disabled in 3 days');
+    expect(cell(rowOf(res.text, failingDisabled), 'failingSince')).toBe('5 days ago');
   });
 
   it('redirects the address with a trailing slash to the list', async () => {

@@ -47,11 +47,28 @@ describe('createEndpointCache', () => {
       nowMs = 5000; // the cached row has expired; the refresh cannot reach the database
       expect((await cache.get(known.id))?.url).toBe(known.url);
       await expect(cache.get(unknown.id)).rejects.toThrow();
+      // A fresh read stands for the row as it is now: a copy from before the outage will not do.
+      await expect(cache.fresh(known.id)).rejects.toThrow();
     } finally {
       // Not viaProxy.close(): postgres.js waits out close()'s whole 5 s for a connection whose
       // connect the cut broke off, and there is nothing left here to let finish.
       await viaProxy.sql.end({ timeout: 0 });
       await proxy.close();
     }
+  });
+
+  it('reads a row afresh on demand, however recently it was read, and serves the new copy after', async () => {
+    const a = await insertEndpoint(db.db, { url: 'http://127.0.0.1/a' });
+    const cache = createEndpointCache(db.db, { ttlMs: 600_000, now: () => 0 });
+    const [cached, missing] = await Promise.all([cache.get(a.id), cache.get('ep_later')]);
+    expect(cached?.active).toBe(true);
+    expect(missing).toBeUndefined();
+
+    await db.sql`update endpoints set active = false where id = ${a.id}`;
+    expect((await cache.get(a.id))?.active).toBe(true); // current enough for get
+    const [fresh, stillMissing] = await Promise.all([cache.fresh(a.id), cache.fresh('ep_later')]);
+    expect(fresh?.active).toBe(false);
+    expect(stillMissing).toBeUndefined();
+    expect((await cache.get(a.id))?.active).toBe(false);
   });
 });

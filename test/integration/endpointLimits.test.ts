@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLimitsRedis, redisNode } from '../../src/redis.js';
@@ -383,5 +384,61 @@ describe("an endpoint's requests-per-second limit", () => {
     // At its place, each is admitted.
     nowMs += waits[0]!;
     expect((await limits.admit(endpointId, undefined, 4)).admitted).toBe(true);
+  });
+});
+
+describe('admissions and releases asked for in one turn of the event loop', () => {
+  it('go to Redis as one script call each, in order, with every delivery answered as if alone', async () => {
+    // A connection of its own, whose commands the test counts as they are sent.
+    const connection = createLimitsRedis(
+      redisNode(TEST_REDIS_URL),
+      'test:endpoint-limits-turn',
+    ) as Redis;
+    const sent: string[] = [];
+    const sendCommand = connection.sendCommand.bind(connection);
+    connection.sendCommand = (command, stream) => {
+      sent.push(command.name);
+      return sendCommand(command, stream);
+    };
+    try {
+      const { limits, endpointId } = limitsFor({ redis: connection, maxInFlight: 4 });
+      const other = `ep_${++endpointCount}`;
+      // Redis learns each script on its first use (NOSCRIPT, then the script is sent again).
+      const warmUp = `ep_${++endpointCount}`;
+      await limits.release(permitOf(await limits.admit(warmUp)), 'none');
+      sent.length = 0;
+      // One endpoint starts at one delivery in flight: of three asked together, the first is
+      // admitted and the next two see it, as three calls one after the other would.
+      const answers = await Promise.all([
+        limits.admit(endpointId),
+        limits.admit(endpointId),
+        limits.admit(other),
+        limits.admit(endpointId),
+      ]);
+      expect(answers.map((a) => a.admitted)).toEqual([true, false, true, false]);
+      await Promise.all([
+        limits.release(permitOf(answers[0]), 'succeeded'),
+        limits.release(permitOf(answers[2]), 'failed'),
+      ]);
+      // One call for the four admissions, one for the two releases.
+      expect(sent).toEqual(['evalsha', 'evalsha']);
+      // Each release was applied: the first endpoint's limit doubled, so two now fit.
+      const again = await Promise.all([limits.admit(endpointId), limits.admit(endpointId)]);
+      expect(again.map((a) => a.admitted)).toEqual([true, true]);
+    } finally {
+      await connection.quit();
+    }
+  });
+
+  it('answers each delivery alone when another one of the same call fails in Redis', async () => {
+    const { limits, endpointId } = limitsFor({ maxInFlight: 4 });
+    const broken = `ep_${++endpointCount}`;
+    // A key of the wrong type makes that endpoint's part of the script fail.
+    await redis.set(`${prefix}:endpoint:{${broken}}:limits`, 'not a hash');
+    const [good, bad] = await Promise.all([limits.admit(endpointId), limits.admit(broken)]);
+    expect(good.admitted && good.permit.token).toBeTruthy();
+    // Redis failing for one endpoint admits that delivery without limits, as when Redis is down.
+    expect(bad.admitted && bad.permit.token).toBeUndefined();
+    expect(bad.admitted).toBe(true);
   });
 });

@@ -44,7 +44,7 @@ async function signIn(ownerId: string): Promise<string> {
 function portal(
   method: string,
   path: string,
-  form?: Record<string, string>,
+  form?: Record<string, string> | [string, string][],
   headers = SAME_ORIGIN,
 ) {
   return callApp(api.app, method, path, {
@@ -155,6 +155,186 @@ describe('the customer portal page', () => {
     });
     expect(badToken.status).toBe(401);
     expect(badToken.body).toMatchObject({ code: 'unauthorized' });
+  });
+
+  describe("an endpoint's delivery settings", () => {
+    /** The edit form as the page sends it: the endpoint's current values, changed by `fields`. */
+    async function save(id: string, fields: [string, string][]) {
+      const row = (await findEndpoint(api.fleet.db.db, id))!;
+      const form = new Map<string, string>([
+        ['url', row.url],
+        ['eventTypes', row.eventTypes.join(', ')],
+        ['description', row.description],
+        ['payloadFormat', row.payloadFormat],
+        ['rateLimitPerSecond', String(row.rateLimitPerSecond ?? '')],
+        ['newHeaderName', ''],
+        ['newHeaderValue', ''],
+      ]);
+      const boxes = fields.filter(([name]) => name === 'removeHeader');
+      for (const [name, value] of fields) if (name !== 'removeHeader') form.set(name, value);
+      return portal('POST', `/portal/endpoints/${id}`, [...form, ...boxes]);
+    }
+
+    async function endpointWithHeaders() {
+      return insertEndpoint(api.fleet.db.db, {
+        url: 'http://127.0.0.1:9/settings',
+        ownerId: 'org_a',
+        headers: { 'X-Api-Key': 'old-key-value', 'X-Team': 'billing-team', 'X-Gone': 'gone-value' },
+      });
+    }
+
+    it('shows them, never a header value, and saves a change as PATCH /v1/endpoints/:id would', async () => {
+      const endpoint = await endpointWithHeaders();
+      const page = await portal('GET', `/portal/endpoints/${endpoint.id}`);
+      expect(page.status).toBe(200);
+      for (const name of ['X-Api-Key', 'X-Team', 'X-Gone']) {
+        expect(page.text).toContain(`data-header="${name}"`);
+      }
+      for (const value of ['old-key-value', 'billing-team', 'gone-value'])
+        expect(page.text).not.toContain(value);
+      expect(page.text).toMatch(/name="retrySchedule"\s+placeholder="default: [^"]+"\s+value=""/);
+
+      const saved = await save(endpoint.id, [
+        ['payloadFormat', 'raw'],
+        ['rateLimitPerSecond', '25'],
+        ['retrySchedule', '10s, 1m,2h'],
+        ['header:X-Api-Key', 'new-key-value'],
+        ['header:X-Team', ''],
+        ['removeHeader', 'X-Gone'],
+        ['newHeaderName', 'X-Region'],
+        ['newHeaderValue', 'eu-west'],
+      ]);
+      expect(saved.status, saved.text).toBe(303);
+      expect(saved.headers.get('location')).toBe(`/portal/endpoints/${endpoint.id}?done=saved`);
+      expect(await findEndpoint(api.fleet.db.db, endpoint.id)).toMatchObject({
+        payloadFormat: 'raw',
+        rateLimitPerSecond: 25,
+        retryScheduleMs: [10_000, 60_000, 7_200_000],
+        headers: { 'X-Api-Key': 'new-key-value', 'X-Team': 'billing-team', 'X-Region': 'eu-west' },
+      });
+
+      const shown = await portal('GET', `/portal/endpoints/${endpoint.id}?done=saved`);
+      expect(shown.text).toMatch(/<option value="raw"\s+selected>/);
+      expect(shown.text).toMatch(/name="rateLimitPerSecond"[^>]*value="25"/);
+      expect(shown.text).toMatch(/name="retrySchedule"[^>]*value="10s, 1m, 2h"/);
+      expect(shown.text).not.toContain('data-header="X-Gone"');
+      for (const value of ['new-key-value', 'billing-team', 'eu-west'])
+        expect(shown.text).not.toContain(value);
+
+      const restored = await save(endpoint.id, [
+        ['rateLimitPerSecond', ''],
+        ['retrySchedule', ''],
+      ]);
+      expect(restored.status).toBe(303);
+      expect(await findEndpoint(api.fleet.db.db, endpoint.id)).toMatchObject({
+        rateLimitPerSecond: null,
+        retryScheduleMs: null,
+        headers: { 'X-Api-Key': 'new-key-value', 'X-Team': 'billing-team', 'X-Region': 'eu-west' },
+      });
+    });
+
+    it.each([
+      [
+        [['rateLimitPerSecond', 'lots']],
+        'rateLimitPerSecond: expected a whole number of requests per second from 1 to 10000',
+      ],
+      [[['rateLimitPerSecond', '0']], 'rateLimitPerSecond: expected a whole number'],
+      [[['retrySchedule', '5s, forever']], 'retrySchedule.1: expected a delay from 1s to 24h'],
+      [
+        [['retrySchedule', Array(17).fill('24h').join(',')]],
+        'retrySchedule: the schedule lasts 17d',
+      ],
+      [[['payloadFormat', 'xml']], 'payloadFormat:'],
+      [
+        [
+          ['newHeaderName', 'Connection'],
+          ['newHeaderValue', 'close'],
+        ],
+        'headers.Connection: connection is set by the HTTP client',
+      ],
+      [
+        [
+          ['newHeaderName', 'X-Key'],
+          ['newHeaderValue', 'bad\nvalue'],
+        ],
+        'headers.X-Key: values are visible ASCII',
+      ],
+      [[['newHeaderValue', 'nameless']], 'headers: a new header needs a name'],
+      [[['header:X-Api-Key', '********']], 'headers.X-Api-Key: ******** is how values are shown'],
+    ] as [[string, string][], string][])(
+      'refuses %j with 422, the reason, and no change',
+      async (fields, reason) => {
+        const endpoint = await endpointWithHeaders();
+        const before = await findEndpoint(api.fleet.db.db, endpoint.id);
+        const res = await save(endpoint.id, [['rateLimitPerSecond', '5'], ...fields]);
+        expect(res.status).toBe(422);
+        expect(res.text).toMatch(/<p class="flash error" role="status">/);
+        expect(res.text).toContain(reason.replace(/"/g, '&quot;'));
+        expect(res.text).not.toContain('old-key-value');
+        expect(await findEndpoint(api.fleet.db.db, endpoint.id)).toEqual(before);
+      },
+    );
+
+    it('leaves the settings a form does not send alone, and takes a header value of 8 KiB less its name', async () => {
+      const endpoint = await insertEndpoint(api.fleet.db.db, {
+        url: 'http://127.0.0.1:9/kept',
+        ownerId: 'org_a',
+        payloadFormat: 'raw',
+        rateLimitPerSecond: 9,
+        retryScheduleMs: [5_000],
+        headers: { 'X-Kept': 'kept-value' },
+      });
+      const plain = await portal('POST', `/portal/endpoints/${endpoint.id}`, {
+        url: 'http://127.0.0.1:9/kept-renamed',
+        eventTypes: '',
+        description: 'only the basics',
+      });
+      expect(plain.status).toBe(303);
+      expect(await findEndpoint(api.fleet.db.db, endpoint.id)).toMatchObject({
+        url: 'http://127.0.0.1:9/kept-renamed',
+        payloadFormat: 'raw',
+        rateLimitPerSecond: 9,
+        retryScheduleMs: [5_000],
+        headers: { 'X-Kept': 'kept-value' },
+      });
+
+      // 8192 bytes of headers in all, counted as `name: value\r\n`.
+      const value = 'k'.repeat(8192 - 'X-Kept: kept-value\r\n'.length - 'X-Big: \r\n'.length);
+      const big = await save(endpoint.id, [
+        ['newHeaderName', 'X-Big'],
+        ['newHeaderValue', value],
+      ]);
+      expect(big.status, big.text.slice(0, 200)).toBe(303);
+      expect((await findEndpoint(api.fleet.db.db, endpoint.id))!.headers['X-Big']).toBe(value);
+
+      const tooBig = await save(endpoint.id, [['description', 'd'.repeat(20_000)]]);
+      expect(tooBig.status).toBe(413);
+      expect(tooBig.body).toMatchObject({ code: 'payload_too_large' });
+    });
+
+    it('checks the headers after the change as a whole: at most 20', async () => {
+      const headers = Object.fromEntries(
+        Array.from({ length: 20 }, (_, n) => [`X-H${n}`, 'v']),
+      ) as Record<string, string>;
+      const { id } = await insertEndpoint(api.fleet.db.db, {
+        url: 'http://127.0.0.1:9/many',
+        ownerId: 'org_a',
+        headers,
+      });
+      const refused = await save(id, [
+        ['newHeaderName', 'X-More'],
+        ['newHeaderValue', 'v'],
+      ]);
+      expect(refused.status).toBe(422);
+      expect(refused.text).toContain('headers: at most 20 headers (got 21)');
+      const swapped = await save(id, [
+        ['removeHeader', 'X-H0'],
+        ['newHeaderName', 'X-More'],
+        ['newHeaderValue', 'v'],
+      ]);
+      expect(swapped.status).toBe(303);
+      expect(Object.keys((await findEndpoint(api.fleet.db.db, id))!.headers)).toHaveLength(20);
+    });
   });
 
   it('refuses to be framed unless HOOKFLEET_PORTAL_FRAME_ANCESTORS names the embedding origin', async () => {
