@@ -75,7 +75,10 @@ describe('a fleet of worker processes', () => {
       url: `${receiver.url}/b`,
       eventTypes: ['load.test'],
     });
-    processes.push(await startWorkerProcess(workerEnv()), await startWorkerProcess(workerEnv()));
+    // Started side by side: each spends a second or two starting Node and tsx.
+    processes.push(
+      ...(await Promise.all([startWorkerProcess(workerEnv()), startWorkerProcess(workerEnv())])),
+    );
 
     const ends = await allEnded(await sendMany(200, [a.id, b.id]));
     expect(ends.every((end) => end.state === 'completed')).toBe(true);
