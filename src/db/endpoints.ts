@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
-import type { Database } from './client.js';
+import type postgres from 'postgres';
+import { pgArray, type Database } from './client.js';
 import { OPERATOR_ENDPOINT_ID } from './operatorMessages.js';
 import { endpoints, type EndpointRow } from './schema.js';
 import { newId, newSecret } from '../ids.js';
@@ -57,6 +58,23 @@ export async function findEndpointsByIds(
     .select()
     .from(endpoints)
     .where(inArray(endpoints.id, [...ids]));
+}
+
+/**
+ * Those of endpoints `ids` that belong to another owner than `ownerId` (null: endpoints without
+ * an owner), with their owner: what a send naming them must be refused for. Usually none, so a
+ * send to 100 endpoints reads no rows back (reading the whole rows through Drizzle was a fifth
+ * of a producer's CPU in the broadcast benchmark).
+ */
+export async function findEndpointsOfOtherOwners(
+  sql: postgres.Sql,
+  ids: readonly string[],
+  ownerId: string | null,
+): Promise<{ id: string; ownerId: string | null }[]> {
+  if (ids.length === 0) return [];
+  return sql<{ id: string; ownerId: string | null }[]>`
+    select id, owner_id as "ownerId" from endpoints
+    where id = any(${pgArray(ids)}::text[]) and owner_id is distinct from ${ownerId}`;
 }
 
 /**
