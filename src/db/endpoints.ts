@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, ne, sql } from 'drizzle-orm';
 import type postgres from 'postgres';
 import { pgArray, type Database } from './client.js';
 import { OPERATOR_ENDPOINT_ID } from './operatorMessages.js';
@@ -54,10 +54,30 @@ export async function findEndpointsByIds(
   ids: readonly string[],
 ): Promise<EndpointRow[]> {
   if (ids.length === 0) return [];
+  return findByIdsStatement(db).execute({ ids: pgArray(ids) });
+}
+
+/**
+ * Built once per database client: workers read endpoint rows a few at a time, many times a second,
+ * and building the query anew each time was most of what Drizzle cost them.
+ */
+const findByIdsStatements = new WeakMap<Database, ReturnType<typeof prepareFindByIds>>();
+
+function prepareFindByIds(db: Database) {
   return db
     .select()
     .from(endpoints)
-    .where(inArray(endpoints.id, [...ids]));
+    .where(sql`${endpoints.id} = any(${sql.placeholder('ids')}::text[])`)
+    .prepare('hookfleet_find_endpoints_by_ids');
+}
+
+function findByIdsStatement(db: Database) {
+  let statement = findByIdsStatements.get(db);
+  if (!statement) {
+    statement = prepareFindByIds(db);
+    findByIdsStatements.set(db, statement);
+  }
+  return statement;
 }
 
 /**
