@@ -14,14 +14,16 @@
  *
  * Keys: one counter per owner, `{o=<owner>}` as its hash tag (owner ids hold no braces), so each
  * call touches one Redis Cluster slot and owners spread over the cluster. It is a separate round
- * trip per owner and batch from the enqueue itself (per batch, not per message), and one per fan-out
- * when it completes; the endpoint limits' scripts stay on their endpoint's slot.
+ * trip per owner and batch from the enqueue itself (per batch, not per message), and one per owner
+ * and turn of a worker's event loop as fan-outs complete; the endpoint limits' scripts stay on
+ * their endpoint's slot.
  * A count can only drift up when a fan-out job fails for good or is removed by hand; the key
  * expires an hour after the owner's last message, which bounds that.
  */
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from '../redis.js';
+import { turnBatch } from './turnBatch.js';
 
 /** BullMQ refuses priorities above 2^21 - 1. */
 const PRIORITY_LIMIT = 2 ** 21 - 1;
@@ -86,14 +88,21 @@ export async function ownerPlaces(
 }
 
 type LeaveRedis = (Redis | Cluster) & {
-  hookfleetLeaveOwnerQueue?: (key: string) => Promise<number>;
+  hookfleetLeaveOwnerQueue?: (key: string, count: number) => Promise<number>;
 };
 
+/** Most finished fan-outs of one turn gathered into one batch of leave calls. */
+const MAX_LEAVES_PER_TURN = 1000;
+
 /**
- * What a worker calls when one fan-out of an owner has finished. The script is defined on the
- * connection here, before any traffic: defined lazily on an auto-pipelined connection, it would
- * be missing from a pipeline ioredis had already begun in that tick, which ioredis answers with
- * an uncaught TypeError (`results[i] is not iterable`, redis/ioredis#1931) that ends the process.
+ * What a worker calls when one fan-out of an owner has finished. The fan-outs finished in one turn
+ * of the event loop leave together, one call per owner (turnBatch.ts): with one endpoint per
+ * message, a call per fan-out was a Redis round trip per delivery.
+ *
+ * The script is defined on the connection here, before any traffic: defined lazily on an
+ * auto-pipelined connection, it would be missing from a pipeline ioredis had already begun in that
+ * tick, which ioredis answers with an uncaught TypeError (`results[i] is not iterable`,
+ * redis/ioredis#1931) that ends the process.
  */
 export function ownerQueueLeaver(
   redis: Redis | Cluster,
@@ -103,7 +112,19 @@ export function ownerQueueLeaver(
   if (typeof r.hookfleetLeaveOwnerQueue !== 'function') {
     r.defineCommand('hookfleetLeaveOwnerQueue', { numberOfKeys: 1, lua: LEAVE_SCRIPT });
   }
-  return async (ownerId) => {
-    await r.hookfleetLeaveOwnerQueue!(ownerQueueKey(prefix, ownerId));
-  };
+  return turnBatch<string | null, void>(async (ownerIds) => {
+    const counts = new Map<string | null, number>();
+    for (const ownerId of ownerIds) counts.set(ownerId, (counts.get(ownerId) ?? 0) + 1);
+    const failed = new Map<string | null, Error>();
+    await Promise.all(
+      [...counts].map(async ([ownerId, count]) => {
+        try {
+          await r.hookfleetLeaveOwnerQueue!(ownerQueueKey(prefix, ownerId), count);
+        } catch (error) {
+          failed.set(ownerId, error instanceof Error ? error : new Error(String(error)));
+        }
+      }),
+    );
+    return ownerIds.map((ownerId) => failed.get(ownerId));
+  }, MAX_LEAVES_PER_TURN);
 }

@@ -4,8 +4,8 @@
  * one). The fan-out query enforces the same rule silently; this check refuses the send instead,
  * so a platform that passes the wrong customer's endpoint ids hears about it.
  */
-import type { Database } from '../db/client.js';
-import { findEndpointsByIds } from '../db/endpoints.js';
+import type postgres from 'postgres';
+import { findEndpointsOfOtherOwners } from '../db/endpoints.js';
 import { HookfleetError } from '../errors.js';
 
 /**
@@ -14,16 +14,16 @@ import { HookfleetError } from '../errors.js';
  * which skips them as it skips disabled or unsubscribed ones.
  */
 export async function assertSameOwner(
-  db: Database,
+  sql: postgres.Sql,
   ownerId: string | undefined,
   endpointIds: readonly string[],
 ): Promise<void> {
-  const owners = new Map(
-    (await findEndpointsByIds(db, endpointIds)).map((row) => [row.id, row.ownerId]),
-  );
+  const others = await findEndpointsOfOtherOwners(sql, endpointIds, ownerId ?? null);
+  if (others.length === 0) return;
+  const owners = new Map(others.map((row) => [row.id, row.ownerId]));
   const fields = endpointIds.flatMap((id, index) => {
     const owner = owners.get(id);
-    if (owner === undefined || owner === (ownerId ?? null)) return [];
+    if (owner === undefined) return [];
     const message =
       ownerId === undefined
         ? `${id} belongs to owner ${owner}; a message without ownerId reaches only endpoints without an owner`
@@ -32,7 +32,6 @@ export async function assertSameOwner(
           : `${id} belongs to another owner than ${ownerId}`;
     return [{ path: `endpointIds.${index}`, message }];
   });
-  if (fields.length === 0) return;
   throw new HookfleetError(
     'validation_failed',
     fields.map((f) => `${f.path}: ${f.message}`).join('; '),

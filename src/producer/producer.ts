@@ -206,7 +206,9 @@ export class Producer {
       const existing = await findMessageByIdempotencyKey(db, parsed.idempotencyKey);
       if (existing) return this.resume(existing, parsed);
     }
-    if (parsed.endpointIds) await assertSameOwner(db, parsed.ownerId, parsed.endpointIds);
+    if (parsed.endpointIds) {
+      await assertSameOwner(this.dbClient.sql, parsed.ownerId, parsed.endpointIds);
+    }
     const id = newId('msg');
     // Resolves once the message is stored AND its jobs are in Redis.
     const endpointIds = await this.batcher.submit({

@@ -11,6 +11,7 @@ import { findMessage } from '../../src/db/messages.js';
 import type { EndpointRow } from '../../src/db/schema.js';
 import { FAN_OUT_JOB, deliveryJobId, messageJobId, type DeliveryJobData } from '../../src/jobs.js';
 import { redeliverMessage } from '../../src/producer/redeliver.js';
+import type { SendInput } from '../../src/producer/sendInput.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../helpers/receiver.js';
 import { createTestFleet, type TestFleet } from '../helpers/testFleet.js';
 
@@ -40,7 +41,7 @@ function signedHeaders(request: ReceivedRequest) {
 /** Sends one message to a new endpoint on `receiver`; resolves when the delivery has ended. */
 async function deliver(
   settings: Omit<NewEndpoint, 'url'>,
-  payload: unknown = { hello: 'world' },
+  payload: SendInput['payload'] = { hello: 'world' },
 ): Promise<{ endpoint: EndpointRow; messageId: string; requests: ReceivedRequest[] }> {
   const endpoint = await insertEndpoint(fleet.db.db, { url: receiver!.url, ...settings });
   const sent = await fleet.producer.send({

@@ -17,6 +17,7 @@ const result: SweepResult = {
   dryRun: true,
   now: new Date('2026-01-01T00:00:00Z'),
   deactivated: 3,
+  probed: 0,
   warned: 1,
   failingDisabled: 4,
   failingWarned: 5,
@@ -32,7 +33,7 @@ const result: SweepResult = {
     { id: 'ep_2', url: 'https://b.example/h', lastSuccessAt: null, staleAfterDays: 30 },
   ],
   eventsFailed: 0,
-  durationMs: { total: 1234, deactivate: 0, warn: 0, failing: 0, prune: 0 },
+  durationMs: { total: 1234, deactivate: 0, probe: 0, warn: 0, failing: 0, prune: 0 },
   statements: 4,
   longestStatementMs: 12.3,
 };
