@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 const answerAfterMs = Number(process.argv[2] ?? 0);
 let received = 0;
 let latenciesMs: number[] = [];
+/** A payload whose first key is `sentAtMs` (warm-up payloads start with another). */
+const SENT_AT = /\{"sentAtMs":(\d+)/;
 
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -17,11 +19,10 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     received += 1;
     const body = Buffer.concat(chunks);
-    // Only latency-phase payloads start with this key; parsing every body would slow the receiver.
-    if (body.subarray(0, 12).toString() === '{"sentAtMs":') {
-      const sentAtMs = Number(/^\{"sentAtMs":(\d+)/.exec(body.toString('latin1'))?.[1]);
-      latenciesMs.push(Date.now() - sentAtMs);
-    }
+    // Only latency-phase payloads start with this key, bare or as the envelope's `data`, within
+    // the first bytes; parsing every body would slow the receiver.
+    const sentAt = SENT_AT.exec(body.subarray(0, 160).toString('latin1'));
+    if (sentAt) latenciesMs.push(Date.now() - Number(sentAt[1]));
     if (answerAfterMs > 0) setTimeout(() => res.writeHead(204).end(), answerAfterMs);
     else res.writeHead(204).end();
   });
