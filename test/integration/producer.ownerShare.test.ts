@@ -51,8 +51,11 @@ describe("each owner's share of the messages queue", () => {
       expect(Number(await redis.get(ownerQueueKey(fleet.config.queuePrefix, 'acct_flood')))).toBe(
         FLOOD,
       );
-      // Few fan-outs at a time, so the order the worker takes them in shows in what arrives.
-      fleet.startWorker({ HOOKFLEET_CONCURRENCY: '4' });
+      // Few fan-outs at a time, so the order the worker takes them in shows in what arrives. No
+      // in-flight cap per endpoint: with one, the flood's fan-outs running side by side postpone
+      // deliveries to its one endpoint into delivery jobs, which come back outside the owners'
+      // order (48 flood deliveries were seen by the last check, against 34 from the order alone).
+      fleet.startWorker({ HOOKFLEET_CONCURRENCY: '4', HOOKFLEET_ENDPOINT_MAX_IN_FLIGHT: '0' });
       await fleet.producer.messagesQueue.resume();
 
       await quiet.receiver.waitForRequests(5);
