@@ -16,7 +16,7 @@
  */
 import type { ShardedQueue } from '../queueShards.js';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { formBodyLimit } from './formBodyLimit.js';
 import type { Config } from '../config.js';
 import type { DbClient } from '../db/client.js';
 import {
@@ -215,7 +215,7 @@ export function createEndpointsPage(deps: EndpointsPageDeps): Hono {
     name: string,
     act: (c: Context, endpoint: { id: string; active: boolean }) => Promise<ActionOutcome>,
   ) {
-    app.post(`/:id/${name}`, bodyLimit({ maxSize: FORM_LIMIT_BYTES }), async (c) => {
+    app.post(`/:id/${name}`, formBodyLimit(FORM_LIMIT_BYTES), async (c) => {
       const id = pathId(c);
       const endpoint = id === undefined ? undefined : await findEndpoint(db, id);
       if (endpoint === undefined) return notFound(c, c.req.param('id'));

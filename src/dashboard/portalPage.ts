@@ -24,7 +24,6 @@
 import type { ShardedQueue } from '../queueShards.js';
 import { createHash } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { getCookie } from 'hono/cookie';
 import type { Config } from '../config.js';
@@ -35,6 +34,7 @@ import { listOwnerMessages, recentOwnerAttempts } from '../db/ownerActivity.js';
 import type { AddressGuard } from '../delivery/addressGuard.js';
 import { checkEndpointUrl } from '../delivery/endpointUrl.js';
 import { HookfleetError } from '../errors.js';
+import { formBodyLimit } from './formBodyLimit.js';
 import type { DeliveryJobData } from '../jobs.js';
 import { endpointUrlSchema, eventTypePatternSchema, safeText } from '../delivery/endpointInput.js';
 import { endpointIdSchema } from '../ids.js';
@@ -108,17 +108,7 @@ export function createPortalPage(deps: PortalPageDeps): Hono {
   app.use(
     '*',
     refuseCrossSite({ requireOrigin: true }),
-    bodyLimit({
-      maxSize: FORM_LIMIT_BYTES,
-      // Hono's own answer is an HTTPException, which the API's error handler takes for a bug (500).
-      onError: () => {
-        throw new HookfleetError(
-          'payload_too_large',
-          `the form is larger than ${FORM_LIMIT_BYTES} bytes`,
-          413,
-        );
-      },
-    }),
+    formBodyLimit(FORM_LIMIT_BYTES),
     async (c, next) => {
       await next();
       c.res.headers.set('content-security-policy', csp);

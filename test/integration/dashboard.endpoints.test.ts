@@ -447,6 +447,15 @@ describe('GET /admin/endpoints/:id', () => {
 });
 
 describe('the buttons of the detail view', () => {
+  it('answers an oversized form post with 413 payload_too_large, not a 500, and changes nothing', async () => {
+    const id = await makeEndpoint({ reactivatedAt: null });
+    const res = await post(`/admin/endpoints/${id}/disable`, { pad: 'x'.repeat(8000) });
+    expect(res.status).toBe(413);
+    expect(res.body).toMatchObject({ code: 'payload_too_large' });
+    expect(String(res.body.detail)).toMatch(/larger than 4096 bytes/);
+    expect(await endpointRow(id)).toMatchObject({ active: true });
+  });
+
   it('disable and enable the endpoint, redirecting back with a line saying so', async () => {
     const id = await makeEndpoint({ reactivatedAt: null });
     const disabled = await post(`/admin/endpoints/${id}/disable`);
