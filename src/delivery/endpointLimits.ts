@@ -40,7 +40,7 @@ import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../redis.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { turnBatch } from './turnBatch.js';
+import { turnBatch } from '../turnBatch.js';
 
 export interface EndpointLimitsOptions {
   /** Where the fleet's limits live; or `store`, e.g. one process's memory (localEndpointLimits.ts). */

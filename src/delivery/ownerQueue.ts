@@ -23,7 +23,7 @@
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from '../redis.js';
-import { turnBatch } from './turnBatch.js';
+import { turnBatch } from '../turnBatch.js';
 
 /** BullMQ refuses priorities above 2^21 - 1. */
 const PRIORITY_LIMIT = 2 ** 21 - 1;

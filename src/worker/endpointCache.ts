@@ -4,7 +4,10 @@ import { findEndpointsByIds } from '../db/endpoints.js';
 import type { EndpointRow } from '../db/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { EndpointChanges } from './endpointChanges.js';
+import { turnBatch } from '../turnBatch.js';
 
+/** Most rows one query reads (a worker's attempt slots bound a turn's lookups anyway). */
+const MAX_BATCH = 500;
 /** Past this many rows, stale ones are evicted, so a fleet with millions of endpoints stays bounded. */
 const MAX_CACHED = 50_000;
 /**
@@ -115,30 +118,28 @@ export function createEndpointCache(db: Database, options: EndpointCacheOptions)
     }
   }
 
-  const load = batchedReads(async (waiting) => {
+  // Each read answers one row (or none) per id asked for, in order.
+  const rowsOf = (ids: readonly string[], rows: Map<string, EndpointRow>) =>
+    ids.map((id) => rows.get(id));
+
+  const load = turnBatch(async (ids: readonly string[]) => {
     try {
-      const rows = await readRows([...waiting.keys()]);
-      for (const [id, waiters] of waiting) for (const w of waiters) w.resolve(rows.get(id));
+      return rowsOf(ids, await readRows([...new Set(ids)]));
     } catch (error) {
       // PostgreSQL unreachable: rows seen before are served as they were (an outage must not stop
       // deliveries to known endpoints); only never-seen endpoints fail, and are postponed.
-      for (const [id, waiters] of waiting) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      return ids.map((id) => {
         const stale = cached.get(id);
-        for (const w of waiters)
-          if (stale) w.resolve(stale.row);
-          else w.reject(error);
-      }
+        return stale ? stale.row : failure;
+      });
     }
-  });
+  }, MAX_BATCH);
 
-  const loadFresh = batchedReads(async (waiting) => {
-    try {
-      const rows = await readRows([...waiting.keys()]);
-      for (const [id, waiters] of waiting) for (const w of waiters) w.resolve(rows.get(id));
-    } catch (error) {
-      for (const waiters of waiting.values()) for (const w of waiters) w.reject(error);
-    }
-  });
+  const loadFresh = turnBatch(
+    async (ids: readonly string[]) => rowsOf(ids, await readRows([...new Set(ids)])),
+    MAX_BATCH,
+  );
 
   return {
     get(id) {
@@ -149,33 +150,4 @@ export function createEndpointCache(db: Database, options: EndpointCacheOptions)
     },
     fresh: loadFresh,
   };
-}
-
-interface Waiter {
-  resolve: (row: EndpointRow | undefined) => void;
-  reject: (error: unknown) => void;
-}
-
-/**
- * Lookups made in the same event-loop turn, handed to `read` together. setImmediate rather than a
- * microtask: jobs picked up in the same turn join one query.
- */
-function batchedReads(
-  read: (waiting: Map<string, Waiter[]>) => Promise<void>,
-): (id: string) => Promise<EndpointRow | undefined> {
-  let batch: Map<string, Waiter[]> | undefined;
-  return (id) =>
-    new Promise((resolve, reject) => {
-      if (!batch) {
-        const waiting = new Map<string, Waiter[]>();
-        batch = waiting;
-        setImmediate(() => {
-          batch = undefined;
-          void read(waiting);
-        });
-      }
-      const waiters = batch.get(id) ?? [];
-      waiters.push({ resolve, reject });
-      batch.set(id, waiters);
-    });
 }

@@ -10,7 +10,7 @@
  */
 import type { QueueBackend } from '../queueBackend.js';
 import type { RedisClient } from '../redis.js';
-import { turnBatch } from '../delivery/turnBatch.js';
+import { turnBatch } from '../turnBatch.js';
 
 /** Longer than any fan-out could take, including its takeovers. */
 const PROGRESS_TTL_MS = 24 * 3600 * 1000;

@@ -6,38 +6,16 @@
  */
 import type postgres from 'postgres';
 import { findMessagesToSend, type MessageToSend } from '../db/messageBodies.js';
+import { turnBatch } from '../turnBatch.js';
 
 export type MessageLoader = (messageId: string) => Promise<MessageToSend | undefined>;
 
-interface Waiting {
-  resolve: (message: MessageToSend | undefined) => void;
-  reject: (error: unknown) => void;
-}
+/** Most message rows one query reads (a worker's fan-out slots bound a turn's anyway). */
+const MAX_BATCH = 500;
 
 export function createMessageLoader(sql: postgres.Sql): MessageLoader {
-  let batch: Map<string, Waiting[]> | undefined;
-
-  async function run(ids: Map<string, Waiting[]>): Promise<void> {
-    try {
-      const found = await findMessagesToSend(sql, [...ids.keys()]);
-      for (const [id, waiting] of ids) for (const w of waiting) w.resolve(found.get(id));
-    } catch (error) {
-      for (const waiting of ids.values()) for (const w of waiting) w.reject(error);
-    }
-  }
-
-  return (messageId) =>
-    new Promise((resolve, reject) => {
-      if (!batch) {
-        const current = new Map<string, Waiting[]>();
-        batch = current;
-        setImmediate(() => {
-          batch = undefined;
-          void run(current);
-        });
-      }
-      const waiting = batch.get(messageId) ?? [];
-      waiting.push({ resolve, reject });
-      batch.set(messageId, waiting);
-    });
+  return turnBatch(async (ids: readonly string[]) => {
+    const found = await findMessagesToSend(sql, [...new Set(ids)]);
+    return ids.map((id) => found.get(id));
+  }, MAX_BATCH);
 }

@@ -1,13 +1,13 @@
 /**
- * Requests made in the same turn of the event loop, sent to Redis as one.
+ * Requests made in the same turn of the event loop, sent as one.
  *
- * A worker's attempts end and start in I/O callbacks: each HTTP answer that arrives is a callback
- * of its own, and ioredis's auto-pipelining flushes at the end of each callback (process.nextTick),
- * so every attempt's admission, release and progress mark went out in a write and a reply of its
- * own, three per delivery. Held until setImmediate, after every callback of the turn has run, the
- * requests of a busy turn (dozens, with 50 attempts in flight) go out as one script call or one
- * command each: one write, one reply, and Redis runs its script once per turn instead of once per
- * delivery. The wait is the rest of the current turn, well under a millisecond.
+ * A worker's attempts and jobs start and end in I/O callbacks: each HTTP answer and each job BullMQ
+ * hands over arrives in a callback of its own. Requests held until setImmediate, after every
+ * callback of the turn has run, go out together: the endpoint limits' admissions of a turn as one
+ * Redis script call and its releases as another, a turn's progress marks as one BITFIELD per
+ * message, its fan-outs' message rows and endpoint rows as one PostgreSQL query each. With 50
+ * attempts in flight a busy turn holds dozens; the wait is the rest of the turn, well under a
+ * millisecond.
  */
 
 /** Sends a batch; answers one result per item, in order, or an Error for an item that failed. */
