@@ -4,7 +4,7 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { Producer } from '../../src/producer/producer.js';
 import { startWorker, type RunningWorker } from '../../src/worker/startWorker.js';
-import { DELIVERIES_QUEUE } from '../../src/jobs.js';
+import { DELIVERIES_QUEUE, deliveryJobId } from '../../src/jobs.js';
 import { shardPrefix } from '../../src/queueShards.js';
 import { createWorkerRedis } from '../../src/redis.js';
 import { createTestDatabase, type TestDatabase } from './testDatabase.js';
@@ -25,6 +25,11 @@ export interface TestFleet {
   startWorker(overrides?: Record<string, string>, metrics?: Metrics): RunningWorker;
   /** Resolves when the delivery job ends: completed, or failed for good. */
   waitForDelivery(jobId: string): Promise<DeliveryEnd>;
+  /**
+   * Queues a delivery job of the older format (it carries its body) for message `messageId`, as
+   * one queued before an endpoint changed would be; resolves with its job id.
+   */
+  queueDelivery(messageId: string, endpointId: string): Promise<string>;
   /**
    * Resolves once, for each of `jobs` (an id, or a test of the id), a job has completed after
    * this call; for jobs that already ended once and are sent again (replay, redeliver).
@@ -133,6 +138,12 @@ export async function createTestFleet(
       });
       workers.push(running);
       return running;
+    },
+    async queueDelivery(messageId, endpointId) {
+      const jobId = deliveryJobId(messageId, endpointId);
+      const data = { messageId, endpointId, eventType: 't', body: '{}', enqueuedAtMs: Date.now() };
+      await producer.deliveriesQueue.add('deliver', data, { jobId });
+      return jobId;
     },
     waitForDelivery(jobId) {
       const end = ended.get(jobId);

@@ -194,18 +194,8 @@ describe('delivering a message', () => {
       .update(endpoints)
       .set({ active: false, deactivationReason: 'manual' })
       .where(eq(endpoints.id, endpoint.id));
-    await fleet.producer.deliveriesQueue.add(
-      'deliver',
-      {
-        messageId: 'msg_queued_before',
-        endpointId: endpoint.id,
-        eventType: 't',
-        body: '{}',
-        enqueuedAtMs: Date.now(),
-      },
-      { jobId: deliveryJobId('msg_queued_before', endpoint.id) },
-    );
-    const end = await fleet.waitForDelivery(deliveryJobId('msg_queued_before', endpoint.id));
+    const jobId = await fleet.queueDelivery('msg_queued_before', endpoint.id);
+    const end = await fleet.waitForDelivery(jobId);
     expect(end).toEqual({
       state: 'failed',
       reason: `endpoint ${endpoint.id} is disabled (manual)`,

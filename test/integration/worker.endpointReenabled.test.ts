@@ -56,18 +56,7 @@ describe('a delivery whose cached endpoint row is disabled or missing', () => {
     await fleet.db.sql`delete from endpoints where id = ${endpoint.id}`;
     fleet.startWorker();
     // A delivery queued before the endpoint was deleted:
-    const jobId = deliveryJobId('msg_queued_before', endpoint.id);
-    await fleet.producer.deliveriesQueue.add(
-      'deliver',
-      {
-        messageId: 'msg_queued_before',
-        endpointId: endpoint.id,
-        eventType: 't',
-        body: '{}',
-        enqueuedAtMs: Date.now(),
-      },
-      { jobId },
-    );
+    const jobId = await fleet.queueDelivery('msg_queued_before', endpoint.id);
     expect(await fleet.waitForDelivery(jobId)).toEqual({
       state: 'failed',
       reason: `endpoint ${endpoint.id} was deleted`,
