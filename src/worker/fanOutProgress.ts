@@ -25,7 +25,7 @@ interface Mark {
 export interface FanOutProgress {
   /**
    * The positions already finished (none for a first run); creates the bitmap with its expiry,
-   * so marking a position is one SETBIT.
+   * so marking positions only sets their bits.
    */
   finished(messageId: string): Promise<(index: number) => boolean>;
   mark(messageId: string, index: number): Promise<void>;
