@@ -15,8 +15,12 @@ import {
   DELIVERY_JOB,
   DELIVERY_JOB_OPTIONS,
   deliveryJobId,
+  type DeliveryJobData,
 } from '../src/jobs.js';
 import { Producer } from '../src/producer/producer.js';
+import { createQueueBackend } from '../src/queueBackend.js';
+import { closeShardedQueue, openShardedQueue } from '../src/queueShards.js';
+import { createDeliveryFollowUps } from '../src/worker/deliveryFollowUps.js';
 import { createBenchScratch } from './scratch.js';
 
 export interface RedisBytesOptions {
@@ -38,6 +42,11 @@ export interface RedisBytesRow {
   hookfleetBytesPerMessage: number;
   /** One job per delivery carrying the body. */
   perDeliveryJobBytesPerDelivery: number;
+  /**
+   * A retry waiting its turn: the delivery job a worker adds after a failed first attempt, with
+   * its entry in the delayed set (the queue's capped event stream not counted).
+   */
+  pendingRetryBytes: number;
 }
 
 export async function runRedisBytesBench(
@@ -116,15 +125,52 @@ export async function runRedisBytesBench(
       const perDeliveryJob = ((await usedMemory()) - oldBefore) / (oldMessages * e);
       await queue.close();
 
+      // Retries as a worker adds them (deliveryFollowUps.ts), due in an hour: ids only, so the
+      // payload size should not show.
+      const retryPrefix = `hfbench-${scratch.runId}-${prefixes.length}`;
+      prefixes.push(retryPrefix);
+      const retryConfig = { ...config, queuePrefix: retryPrefix };
+      const backend = createQueueBackend(retryConfig, 'redis');
+      const retryQueue = openShardedQueue<DeliveryJobData>(
+        backend,
+        retryConfig,
+        DELIVERIES_QUEUE,
+        1,
+        'queues',
+      );
+      const followUps = createDeliveryFollowUps(retryQueue);
+      const retry = (m: number, endpointId: string) =>
+        followUps.add({
+          messageId: `msg_retry_${m}`,
+          endpointId,
+          attemptsBefore: 1,
+          enqueuedAtMs: Date.now(),
+          delayMs: 3600_000,
+        });
+      await retry(-1, endpointIds[0]!);
+      // The queue's event stream holds an entry per added job up to its cap (10,000 a queue), so
+      // a large backlog of retries does not grow it: counted apart.
+      const eventsKey = `${retryPrefix}:${DELIVERIES_QUEUE}:events`;
+      const streamBytes = async () => Number(await redis.memory('USAGE', eventsKey));
+      const retryBefore = (await usedMemory()) - (await streamBytes());
+      for (let m = 0; m < oldMessages; m++) {
+        await Promise.all(endpointIds.map((endpointId) => retry(m, endpointId)));
+      }
+      const pendingRetry =
+        ((await usedMemory()) - (await streamBytes()) - retryBefore) / (oldMessages * e);
+      await closeShardedQueue(retryQueue);
+      await backend.close();
+
       const row = {
         payloadBytes,
         deliveries,
         hookfleetBytesPerDelivery: Math.round(hookfleet),
         hookfleetBytesPerMessage: Math.round(hookfleet * e),
         perDeliveryJobBytesPerDelivery: Math.round(perDeliveryJob),
+        pendingRetryBytes: Math.round(pendingRetry),
       };
       log(
-        `Redis bytes per queued delivery, ${payloadBytes / 1024} KiB payload, ${e} endpoints each: hookfleet ${row.hookfleetBytesPerDelivery} (${row.hookfleetBytesPerMessage} per message), one job per delivery ${row.perDeliveryJobBytesPerDelivery}`,
+        `Redis bytes per queued delivery, ${payloadBytes / 1024} KiB payload, ${e} endpoints each: hookfleet ${row.hookfleetBytesPerDelivery} (${row.hookfleetBytesPerMessage} per message), one job per delivery ${row.perDeliveryJobBytesPerDelivery}; a pending retry ${row.pendingRetryBytes}`,
       );
       rows.push(row);
     }

@@ -105,10 +105,6 @@ export const FAILED_DELIVERY_RETENTION_DAYS = 14;
 export const DELIVERY_JOB_OPTIONS = {
   attempts: DELIVERY_MAX_ATTEMPTS,
   backoff: { type: 'hookfleet' },
-  // Completed jobs are history, kept briefly for Bull Board; the attempts table is the record.
-  removeOnComplete: { age: 3600, count: 1000 },
-  // Failed jobs stay inspectable and replayable for two weeks.
-  removeOnFail: { age: FAILED_DELIVERY_RETENTION_DAYS * 24 * 3600 },
 } as const;
 
 /** Job options every fan-out is enqueued with. */
@@ -116,8 +112,19 @@ export const MESSAGE_JOB_OPTIONS = {
   // A fan-out that throws (PostgreSQL unreachable) is tried again; what it finished is skipped.
   attempts: DELIVERY_MAX_ATTEMPTS,
   backoff: { type: 'exponential', delay: 1000 },
+} as const;
+
+/**
+ * How long finished delivery and fan-out jobs stay in Redis: set on the workers that finish them
+ * (BullMQ applies a worker's setting to jobs without their own), not on each job, where it took 76
+ * of the ~1,000 bytes every queued job costs. Jobs enqueued by an older version carry their own,
+ * which BullMQ applies first.
+ */
+export const FINISHED_JOBS_KEPT = {
+  // Completed jobs are history, kept briefly for Bull Board; the attempts table is the record.
   removeOnComplete: { age: 3600, count: 1000 },
-  removeOnFail: { age: 14 * 24 * 3600 },
+  // Failed jobs stay inspectable and replayable for two weeks.
+  removeOnFail: { age: FAILED_DELIVERY_RETENTION_DAYS * 24 * 3600 },
 } as const;
 
 /**

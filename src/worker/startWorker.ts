@@ -5,6 +5,7 @@ import type { DbClient } from '../db/client.js';
 import { RetryableDeliveryError } from '../errors.js';
 import {
   DELIVERIES_QUEUE,
+  FINISHED_JOBS_KEPT,
   MESSAGES_QUEUE,
   type DeliveryJobData,
   type MessageJobData,
@@ -278,6 +279,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   );
   const deliveryWorkerOptions = {
     connectionName: 'worker',
+    ...FINISHED_JOBS_KEPT,
     // A killed worker's deliveries go back to the queue once their lock expires and a stalled-job
     // check (run by every live worker) sees it; both are settings so tests and impatient fleets can
     // shorten the takeover.
@@ -312,6 +314,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   // As many fan-outs as slots: a fan-out to one endpoint needs one; the slots bound the HTTP.
   const fanOutWorkerOptions = {
     connectionName: 'fan-out',
+    ...FINISHED_JOBS_KEPT,
     lockDuration: Math.min(config.lockDurationMs, MESSAGE_LOCK_MS),
     stalledInterval: Math.min(config.stalledIntervalMs, MESSAGE_STALLED_INTERVAL_MS),
     maxStalledCount: MESSAGE_MAX_STALLED,
