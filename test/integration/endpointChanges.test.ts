@@ -48,18 +48,31 @@ function nextChange(changes: EndpointChanges): Promise<string> {
 const setDescription = (id: string, description: string) =>
   db.sql`update endpoints set description = ${description} where id = ${id}`;
 
+/** The endpoint ids announced while `change` ran, in commit order. */
+async function announcedDuring(change: () => Promise<void>): Promise<string[]> {
+  const heard: string[] = [];
+  let sentinel!: () => void;
+  const sentinelHeard = new Promise<void>((resolve) => (sentinel = resolve));
+  const listening = await db.sql.listen(ENDPOINT_CHANGES_CHANNEL, (payload) => {
+    if (payload === 'sentinel') sentinel();
+    else heard.push(payload);
+  });
+  try {
+    await change();
+    // Notifications arrive in commit order: once this one is heard, the others have been.
+    await db.sql`select pg_notify(${ENDPOINT_CHANGES_CHANNEL}, 'sentinel')`;
+    await sentinelHeard;
+    return heard;
+  } finally {
+    await listening.unlisten();
+  }
+}
+
 describe('endpoint change notifications (drizzle/0003)', () => {
   it('announce changes to what a delivery reads and deletions, never the success recorder', async () => {
     const a = await insertEndpoint(db.db, { url: 'http://127.0.0.1/a' });
     const b = await insertEndpoint(db.db, { url: 'http://127.0.0.1/b' });
-    const heard: string[] = [];
-    let sentinel!: () => void;
-    const sentinelHeard = new Promise<void>((resolve) => (sentinel = resolve));
-    const listening = await db.sql.listen(ENDPOINT_CHANGES_CHANNEL, (payload) => {
-      if (payload === 'sentinel') sentinel();
-      else heard.push(payload);
-    });
-    try {
+    const heard = await announcedDuring(async () => {
       // What the recorder writes (worker/successRecorder.ts), and a column deliveries never read.
       await db.sql`update endpoints set last_success_at = now(), success_count = success_count + 1,
         consecutive_failures = 0, last_failure_at = now(), failure_count = 1 where id = ${a.id}`;
@@ -67,36 +80,20 @@ describe('endpoint change notifications (drizzle/0003)', () => {
       await db.sql`update endpoints set active = false, deactivation_reason = 'manual' where id = ${a.id}`;
       await db.sql`update endpoints set secret = 'whsec_new', previous_secret = ${a.secret} where id = ${b.id}`;
       await db.sql`delete from endpoints where id = ${b.id}`;
-      // Notifications arrive in commit order: once this one is heard, the others have been.
-      await db.sql`select pg_notify(${ENDPOINT_CHANGES_CHANNEL}, 'sentinel')`;
-      await sentinelHeard;
-      expect(heard).toEqual([a.id, b.id, b.id]);
-    } finally {
-      await listening.unlisten();
-    }
+    });
+    expect(heard).toEqual([a.id, b.id, b.id]);
   });
 });
 
 describe('endpoint change notifications (drizzle/0006)', () => {
   it('announce changes to the payload format, the custom headers and the retry schedule', async () => {
     const a = await insertEndpoint(db.db, { url: 'http://127.0.0.1/a' });
-    const heard: string[] = [];
-    let sentinel!: () => void;
-    const sentinelHeard = new Promise<void>((resolve) => (sentinel = resolve));
-    const listening = await db.sql.listen(ENDPOINT_CHANGES_CHANNEL, (payload) => {
-      if (payload === 'sentinel') sentinel();
-      else heard.push(payload);
-    });
-    try {
+    const heard = await announcedDuring(async () => {
       await db.sql`update endpoints set payload_format = 'raw' where id = ${a.id}`;
       await db.sql`update endpoints set headers = '{"X-A":"b"}' where id = ${a.id}`;
       await db.sql`update endpoints set retry_schedule_ms = '{1000}' where id = ${a.id}`;
-      await db.sql`select pg_notify(${ENDPOINT_CHANGES_CHANNEL}, 'sentinel')`;
-      await sentinelHeard;
-      expect(heard).toEqual([a.id, a.id, a.id]);
-    } finally {
-      await listening.unlisten();
-    }
+    });
+    expect(heard).toEqual([a.id, a.id, a.id]);
   });
 });
 
