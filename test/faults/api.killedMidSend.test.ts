@@ -6,13 +6,10 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { MESSAGES_QUEUE } from '../../src/jobs.js';
-import { createLogger } from '../../src/logger.js';
-import { createQueueBackend } from '../../src/queueBackend.js';
-import { createHousekeeping } from '../../src/worker/housekeeping.js';
 import { freePort } from '../helpers/freePort.js';
+import { openHousekeeping } from '../helpers/housekeepingRig.js';
 import { spawnHookfleet, type HookfleetProcess } from '../helpers/hookfleetProcess.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
@@ -81,24 +78,11 @@ describe('the api killed between storing a message and queueing it', () => {
 
       // Past the reconciler's grace (a send still being written is left alone).
       await db.sql`update messages set created_at = now() - interval '90 seconds'`;
-      const config = loadConfig({
-        REDIS_URL: TEST_REDIS_URL,
-        DATABASE_URL: db.url,
-        HOOKFLEET_QUEUE_PREFIX: prefix,
-        LOG_LEVEL: 'silent',
-      });
-      const backend = createQueueBackend(config, 'redis');
-      const housekeeping = createHousekeeping({
-        config,
-        logger: createLogger({ logLevel: 'silent' }),
-        dbClient: db,
-        backend,
-      });
+      const rig = openHousekeeping(db, prefix);
       try {
-        expect(await housekeeping.run()).toMatchObject({ queued: 1 });
+        expect(await rig.housekeeping.run()).toMatchObject({ queued: 1 });
       } finally {
-        await housekeeping.close();
-        await backend.close();
+        await rig.close();
       }
       expect((await messages.getJob(stored.id))?.data).toMatchObject({ messageId: stored.id });
       expect((await storedMessage())?.enqueued_at).not.toBeNull();

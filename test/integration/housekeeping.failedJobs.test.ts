@@ -7,7 +7,6 @@ import { oneShard } from '../../src/queueShards.js';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { listFailedDeliveries } from '../../src/db/failedDeliveries.js';
 import { insertFannedOutMessages, markMessagesEnqueued } from '../../src/db/messages.js';
@@ -21,18 +20,17 @@ import {
   FAN_OUT_JOB,
   deliveryJobId,
 } from '../../src/jobs.js';
-import { createLogger } from '../../src/logger.js';
 import { replayFailedDeliveries } from '../../src/producer/replayFailed.js';
-import { createQueueBackend, type QueueBackend } from '../../src/queueBackend.js';
-import { createHousekeeping, type Housekeeping } from '../../src/worker/housekeeping.js';
+import type { Housekeeping } from '../../src/worker/housekeeping.js';
+import { openHousekeeping, type HousekeepingRig } from '../helpers/housekeepingRig.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
-import { TEST_REDIS_URL, deleteQueueKeys, testQueuePrefix } from '../helpers/testRedis.js';
+import { TEST_REDIS_URL, deleteQueueKeys } from '../helpers/testRedis.js';
 
 let db: TestDatabase;
 let redis: Redis;
 let prefix: string;
 let housekeeping: Housekeeping;
-let backend: QueueBackend;
+let rig: HousekeepingRig;
 let deliveries: Queue;
 let messages: Queue;
 
@@ -46,28 +44,15 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await db.sql`truncate endpoints, messages, attempts`;
-  prefix = testQueuePrefix();
-  const config = loadConfig({
-    REDIS_URL: TEST_REDIS_URL,
-    DATABASE_URL: db.url,
-    HOOKFLEET_QUEUE_PREFIX: prefix,
-    LOG_LEVEL: 'silent',
-  });
-  backend = createQueueBackend(config, 'redis');
-  housekeeping = createHousekeeping({
-    config,
-    logger: createLogger({ logLevel: 'silent' }),
-    dbClient: db,
-    backend,
-  });
+  rig = openHousekeeping(db);
+  ({ prefix, housekeeping } = rig);
   deliveries = new Queue(DELIVERIES_QUEUE, { connection: redis, prefix });
   messages = new Queue(MESSAGES_QUEUE, { connection: redis, prefix });
 });
 afterEach(async () => {
   await deliveries.close();
   await messages.close();
-  await housekeeping.close();
-  await backend.close();
+  await rig.close();
   await deleteQueueKeys(prefix);
 });
 

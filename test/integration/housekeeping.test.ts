@@ -2,23 +2,21 @@ import { oneShard } from '../../src/queueShards.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { insertEndpoint, rotateEndpointSecret } from '../../src/db/endpoints.js';
 import { insertFannedOutMessages, markMessagesEnqueued } from '../../src/db/messages.js';
 import { insertPortalSession, revokePortalSessions } from '../../src/db/portalSessions.js';
 import { addMessageJobs, deliveryJobId, MESSAGES_QUEUE } from '../../src/jobs.js';
 import { newId } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
-import { createQueueBackend, type QueueBackend } from '../../src/queueBackend.js';
-import { createHousekeeping, type Housekeeping } from '../../src/worker/housekeeping.js';
+import type { Housekeeping } from '../../src/worker/housekeeping.js';
+import { openHousekeeping, type HousekeepingRig } from '../helpers/housekeepingRig.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/testDatabase.js';
-import { TEST_REDIS_URL, deleteQueueKeys, testQueuePrefix } from '../helpers/testRedis.js';
+import { TEST_REDIS_URL, deleteQueueKeys } from '../helpers/testRedis.js';
 
 let db: TestDatabase;
 let redis: Redis;
 let prefix: string;
 let housekeeping: Housekeeping;
-let backend: QueueBackend;
+let rig: HousekeepingRig;
 let messagesQueue: Queue;
 
 beforeAll(async () => {
@@ -31,26 +29,13 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await db.sql`truncate endpoints, messages, attempts, portal_sessions`;
-  prefix = testQueuePrefix();
-  const config = loadConfig({
-    REDIS_URL: TEST_REDIS_URL,
-    DATABASE_URL: db.url,
-    HOOKFLEET_QUEUE_PREFIX: prefix,
-    LOG_LEVEL: 'silent',
-  });
-  backend = createQueueBackend(config, 'redis');
-  housekeeping = createHousekeeping({
-    config,
-    logger: createLogger({ logLevel: 'silent' }),
-    dbClient: db,
-    backend,
-  });
+  rig = openHousekeeping(db);
+  ({ prefix, housekeeping } = rig);
   messagesQueue = new Queue(MESSAGES_QUEUE, { connection: redis, prefix });
 });
 afterEach(async () => {
   await messagesQueue.close();
-  await housekeeping.close();
-  await backend.close();
+  await rig.close();
   await deleteQueueKeys(prefix);
 });
 
