@@ -58,10 +58,9 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<ApiBen
   const apiProcesses = options.apiProcesses ?? 1;
   const workers = options.workers ?? 0;
   const endpoints = options.endpoints ?? 100;
-  const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
-  const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const log = options.log ?? (() => {});
-  const scratch = await createBenchScratch(adminUrl, redisUrl);
+  const scratch = await createBenchScratch(options);
+  const { redisUrl } = scratch;
   const { runId, dbName, dbUrl, admin } = scratch;
   const prefix = `hfbench-${runId}-api`;
   const handles: WorkerHandle[] = [];

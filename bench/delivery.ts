@@ -157,10 +157,9 @@ async function runDelivery(
   const concurrency = options.concurrency ?? 50;
   const offered = options.offeredPerSecond ?? 1000;
   const latencySeconds = options.latencySeconds ?? 10;
-  const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
-  const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const log = options.log ?? (() => {});
-  const scratch = await createBenchScratch(adminUrl, redisUrl);
+  const scratch = await createBenchScratch(options);
+  const { redisUrl } = scratch;
   const { runId, dbName, dbUrl, admin } = scratch;
   const prefixes: string[] = [];
   const receiver = await startReceiverProcess();

@@ -78,10 +78,9 @@ export async function runFairnessBench(options: FairnessOptions = {}): Promise<F
   const seconds = options.seconds ?? 15;
   const workers = options.workers ?? 2;
   const concurrency = options.concurrency ?? 50;
-  const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
-  const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const log = options.log ?? (() => {});
-  const scratch = await createBenchScratch(adminUrl, redisUrl);
+  const scratch = await createBenchScratch(options);
+  const { redisUrl } = scratch;
   const fast = await startReceiverProcess();
   const slow = await startReceiverProcess(SLOW_ANSWER_MS);
   const db = createDbClient(scratch.dbUrl);

@@ -101,11 +101,10 @@ export async function runFanOutWorkloads(
   const n = options.deliveries ?? 20_000;
   const workers = options.workers ?? 2;
   const concurrency = options.concurrency ?? 50;
-  const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
-  const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const log = options.log ?? (() => {});
   const compareRoot = options.compareRoot?.replace(/\/?$/, '/');
-  const scratch = await createBenchScratch(adminUrl, redisUrl);
+  const scratch = await createBenchScratch(options);
+  const { redisUrl } = scratch;
   const prefixes: string[] = [];
   const receiver = await startReceiverProcess();
   const db = createDbClient(scratch.dbUrl);

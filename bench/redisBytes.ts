@@ -52,13 +52,12 @@ export interface RedisBytesRow {
 export async function runRedisBytesBench(
   options: RedisBytesOptions = {},
 ): Promise<RedisBytesRow[]> {
-  const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
-  const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const e = options.endpoints ?? 100;
   const messages = options.messages ?? 500;
   const oldMessages = 20;
   const log = options.log ?? (() => {});
-  const scratch = await createBenchScratch(adminUrl, redisUrl);
+  const scratch = await createBenchScratch(options);
+  const { redisUrl } = scratch;
   const prefixes: string[] = [];
   const redis = new Redis(redisUrl);
   const db = createDbClient(scratch.dbUrl);

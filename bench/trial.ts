@@ -44,10 +44,9 @@ export async function runTrialBench(options: TrialBenchOptions = {}): Promise<Tr
   const n = options.deliveries ?? 5000;
   const concurrency = options.concurrency ?? 50;
   const rounds = options.rounds ?? 2;
-  const redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
-  const adminUrl = options.adminUrl ?? 'postgres://root@127.0.0.1:5432/postgres';
   const log = options.log ?? (() => {});
-  const scratch = await createBenchScratch(adminUrl, redisUrl);
+  const scratch = await createBenchScratch(options);
+  const { redisUrl } = scratch;
   const prefixes: string[] = [];
   const receiver = await startReceiverProcess();
   let db: DbClient | undefined;
