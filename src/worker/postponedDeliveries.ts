@@ -3,6 +3,7 @@
  * when each postponement ends (up to one and a half cooldowns). A delivery that is no longer
  * delayed (already taken, postponed again, removed) is skipped.
  */
+import type { DeliveryJobData } from '../jobs.js';
 import type { ShardedQueue } from '../queueShards.js';
 import type { Logger } from '../logger.js';
 
@@ -17,7 +18,7 @@ export interface PostponedDeliveries {
 }
 
 export function createPostponedDeliveries(
-  queue: ShardedQueue,
+  queue: ShardedQueue<DeliveryJobData>,
   logger: Logger,
 ): PostponedDeliveries {
   const running = new Set<Promise<void>>();

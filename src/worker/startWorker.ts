@@ -109,17 +109,18 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   // Shards written to: HOOKFLEET_QUEUE_SHARDS on Redis, one on PostgreSQL (queueShards.ts).
   const shards = shardCount(backend, config);
   // The queues a worker adds to share one connection, not pipelined (redis.ts createQueuesRedis);
-  // a Queue on a connection it does not own opens none of its own.
-  const postponedQueue = life
+  // a Queue on a connection it does not own opens none of its own. `deliveries` takes the
+  // deliveries a closing circuit hands back and the fan-outs' follow-ups (retries, guards).
+  const deliveriesQueue = life
     .add(
-      'postponed deliveries queue',
-      openShardedQueue(backend, config, DELIVERIES_QUEUE, shards, 'queues'),
+      'deliveries queue',
+      openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'queues'),
       closeShardedQueue,
     )
     .on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
   const postponed = life.add(
     'postponed deliveries',
-    createPostponedDeliveries(postponedQueue, logger),
+    createPostponedDeliveries(deliveriesQueue, logger),
     (p) => p.settled(),
   );
   const limits = createEndpointLimits({
@@ -238,13 +239,6 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     attempt,
     bodies: createMessageBodies(dbClient.sql),
   });
-  const followUpQueue = life
-    .add(
-      'follow-up queue',
-      openShardedQueue<DeliveryJobData>(backend, config, DELIVERIES_QUEUE, shards, 'queues'),
-      closeShardedQueue,
-    )
-    .on('error', (error) => logger.debug({ err: error }, 'deliveries queue error'));
   const events = life.add(
     'delivery events',
     createDeliveryEvents({
@@ -263,7 +257,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       loadMessage: createMessageLoader(dbClient.sql),
       attempt,
       slots,
-      followUps: createDeliveryFollowUps(followUpQueue),
+      followUps: createDeliveryFollowUps(deliveriesQueue),
       // Owners' places are counted on Redis only; trial mode's producer counts none.
       ...(backend.kind === 'redis' && {
         leaveOwnerQueue: ownerQueueLeaver(backend.redis('fan-out'), config.queuePrefix),
