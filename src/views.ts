@@ -85,8 +85,8 @@ export const attemptSchema = z.strictObject({
 });
 
 /**
- * `queued`: no attempt yet and none being made; `in_flight`: an attempt is being sent now;
- * `retrying`: the last attempt failed and another is scheduled; `succeeded`, `failed`: final.
+ * `queued`: no attempt yet and none being made; `in_flight`: an attempt is being sent now
+ * (shown once it has been sending for 100 ms); `retrying`: the last attempt failed and another is scheduled; `succeeded`, `failed`: final.
  */
 export const deliveryStatusSchema = z.enum([
   'queued',
@@ -152,9 +152,9 @@ type DeliveryStatus = MessageView['deliveries'][number]['status'];
 
 /**
  * A delivery's status from its attempts, newest last, and whether an attempt is being sent now
- * (`sending`, from the endpoint limits' in-flight set): an attempt being sent is `in_flight`
- * (a retry or a redelivery too), none yet is `queued`; otherwise the newest attempt's outcome
- * (`retrying` while the retry schedule lasts, then `succeeded` or `failed`).
+ * (`sending`, delivery/deliveriesSending.ts, once it has been sending for 100 ms): an attempt being
+ * sent is `in_flight` (a retry or a redelivery too), none yet is `queued`; otherwise the newest
+ * attempt's outcome (`retrying` while the retry schedule lasts, then `succeeded` or `failed`).
  */
 export function deliveryStatus(
   attempts: readonly AttemptSelect[],

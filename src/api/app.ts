@@ -29,11 +29,8 @@ import { DELIVERIES_QUEUE, MAINTENANCE_QUEUE, type DeliveryJobData } from '../jo
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { createAddressGuard, type Resolver } from '../delivery/addressGuard.js';
-import {
-  readCircuitStates,
-  readDeliveriesInFlight,
-  type CircuitStates,
-} from '../delivery/endpointLimits.js';
+import { readCircuitStates, type CircuitStates } from '../delivery/endpointLimits.js';
+import { readDeliveriesSending } from '../delivery/deliveriesSending.js';
 import { requireAdmin } from './auth.js';
 import { endpointRoutes } from './endpointRoutes.js';
 import { errorResponse } from './httpErrors.js';
@@ -129,11 +126,10 @@ export function createApp(deps: ApiDeps): Hono {
       deliveriesQueue,
       messagesQueue,
       redisReady,
-      ...(config.endpointMaxInFlight > 0 &&
-        limitsRedis && {
-          deliveriesInFlight: (messageId: string, endpointIds: readonly string[]) =>
-            readDeliveriesInFlight(limitsRedis, config.queuePrefix, messageId, endpointIds),
-        }),
+      ...(limitsRedis && {
+        deliveriesInFlight: (messageId: string, endpointIds: readonly string[]) =>
+          readDeliveriesSending(limitsRedis, config.queuePrefix, messageId, endpointIds),
+      }),
     }),
   );
   app.route('/v1/owners', ownerRoutes({ ...deps, portalPath: PORTAL_PATH }));

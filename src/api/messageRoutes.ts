@@ -42,8 +42,8 @@ export interface MessageRoutesDeps {
   messagesQueue: ShardedQueue;
   redisReady: () => boolean;
   /**
-   * Which of a message's endpoints an attempt is being sent to now (the endpoint limits'
-   * in-flight sets in Redis). Default: none known, every delivery's status from its attempts.
+   * Which of a message's endpoints an attempt is being sent to now (delivery/deliveriesSending.ts,
+   * in Redis). Default: none known, every delivery's status from its attempts.
    */
   deliveriesInFlight?: (
     messageId: string,

@@ -7,7 +7,7 @@ import type { MessageRow } from '../db/schema.js';
 import { HookfleetError } from '../errors.js';
 import { redeliverMessage } from '../producer/redeliver.js';
 import type { Config } from '../config.js';
-import { readDeliveriesInFlight } from '../delivery/endpointLimits.js';
+import { readDeliveriesSending } from '../delivery/deliveriesSending.js';
 import { createProducerRedis, quitRedis, waitUntilRedisReady } from '../redis.js';
 import { toMessageView, type MessageView } from '../views.js';
 import { badArguments, parseCommandArgs } from './args.js';
@@ -111,20 +111,20 @@ async function show(
 }
 
 /**
- * Which deliveries are being sent now (the endpoint limits' in-flight sets), best effort: with
- * Redis unreachable, or the in-flight limit off, statuses come from the attempts alone.
+ * Which deliveries are being sent now (delivery/deliveriesSending.ts), best effort: with Redis
+ * unreachable, statuses come from the attempts alone.
  */
 async function deliveriesInFlight(
   config: Config,
   message: MessageRow,
 ): Promise<ReadonlySet<string>> {
   // In trial mode the limits live in the delivering process's memory: nothing to read here.
-  if (config.endpointMaxInFlight === 0 || config.queueBackend === 'postgres') return new Set();
+  if (config.queueBackend === 'postgres') return new Set();
   const redis = createProducerRedis(config.redis, 'hookfleet:cli');
   redis.on('error', () => {});
   try {
     if (!(await waitUntilRedisReady(redis, IN_FLIGHT_WAIT_MS))) return new Set();
-    return await readDeliveriesInFlight(
+    return await readDeliveriesSending(
       redis,
       config.queuePrefix,
       message.id,

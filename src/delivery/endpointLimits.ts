@@ -34,6 +34,16 @@
  * another (turnBatch.ts): with 50 attempts in flight, a few round trips a turn instead of two per
  * delivery. When Redis does not answer, deliveries are admitted without
  * limits: the limits protect the fleet's capacity and must not become a reason to stop delivering.
+ *
+ * Kept places: a place admitted while the endpoint is healthy (circuit closed, no failure counted,
+ * in-flight limit at its top, no rate limit) is not given back after a success but kept by the
+ * worker for the endpoint's next delivery, which then goes out without asking Redis. The place
+ * stays in the in-flight set, so the fleet-wide cap holds; it is given back once idle for
+ * PLACE_LINGER_MS, or when its lease could no longer cover a whole attempt (`placeReuseMs`), or
+ * when a delivery to the endpoint fails (the failure goes to Redis at once, as always). Asking
+ * Redis twice per delivery was a third of a broadcast worker's CPU. What it costs: a failure seen
+ * by one worker reaches the places another worker keeps only when those are given back, so a
+ * worker may send for up to `placeReuseMs` to an endpoint whose circuit another worker opened.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -60,6 +70,13 @@ export interface EndpointLimitsOptions {
   metrics?: Metrics | undefined;
   /** Milliseconds since the epoch; tests move it instead of waiting. Default Date.now. */
   now?: () => number;
+  /**
+   * How long after its admission a place may carry further deliveries to its endpoint from this
+   * process without asking the store (see "Kept places" above); 0 gives each place back after its
+   * delivery. The lease must still cover a whole attempt: at most `leaseMs` minus the delivery
+   * timeout. Default 0.
+   */
+  placeReuseMs?: number;
   /**
    * Called when an endpoint's circuit closes, with the deliveries its open circuit postponed
    * (at most MAX_PROMOTED_ON_CLOSE), so the worker can send them now instead of when their
@@ -95,8 +112,12 @@ export interface Permit {
   endpointId: string;
   /** Undefined when the delivery was admitted without asking Redis (limits off or unreachable). */
   token: string | undefined;
-  /** When it was admitted: the attempt's duration tells later deliveries how long to wait when busy. */
+  /** When the store admitted the place (a kept place carries later deliveries within its lease). */
   admittedAtMs?: number;
+  /** When this delivery took it: the attempt's duration tells later deliveries how long to wait when busy. */
+  takenAtMs?: number;
+  /** The store found the endpoint healthy: after a success the place may be kept. */
+  keepable?: boolean;
 }
 
 /** What the attempt says about the endpoint's health; `none` when nothing reached it. */
@@ -111,6 +132,8 @@ export interface EndpointLimits {
   release(permit: Permit, verdict: AttemptVerdict): Promise<void>;
   /** Circuit state of each endpoint, for the health page and the API. */
   circuitStates: CircuitStates;
+  /** Gives back the places kept for later deliveries (at shutdown, after the last attempt). */
+  close(): Promise<void>;
 }
 
 /** The longest a circuit stays open between probes, however often they fail. */
@@ -129,6 +152,12 @@ const MIN_BUSY_WAIT_MS = 10;
  * attempt durations).
  */
 export const MAX_BUSY_WAIT_MS = 10 * 60_000;
+/**
+ * How long a kept place waits for its endpoint's next delivery before it is given back: long enough
+ * to carry a broadcast's deliveries to the endpoint (fan-outs side by side reach it every few
+ * milliseconds), short enough that places a worker no longer needs return to the fleet quickly.
+ */
+export const PLACE_LINGER_MS = 200;
 /** While a probe is in flight, the other deliveries ask again after about this long. */
 const PROBE_WAIT_MS = 1000;
 /** State keys outlive their last change by this much, so forgotten endpoints leave nothing. */
@@ -157,7 +186,7 @@ function readLua(name: string): string {
 export function endpointLimitsKey(
   prefix: string,
   endpointId: string,
-  what: 'limits' | 'in-flight' | 'postponed',
+  what: 'limits' | 'in-flight' | 'postponed' | 'sending',
 ): string {
   return `${prefix}:endpoint:{${endpointId}}:${what}`;
 }
@@ -168,38 +197,11 @@ export function endpointStateKey(prefix: string, endpointId: string): string {
 }
 
 /**
- * The sorted set of an endpoint's admitted deliveries (member: the permit's token, score: its
- * lease end). A token starts with the delivery's job id and a `/`, so the set also tells which
- * deliveries are being sent now (readDeliveriesInFlight), at no cost per delivery.
+ * The sorted set of an endpoint's places in flight (member: the place's token, score: its lease
+ * end): what the in-flight limit counts, fleet-wide.
  */
 function inFlightKey(prefix: string, endpointId: string): string {
   return endpointLimitsKey(prefix, endpointId, 'in-flight');
-}
-
-/**
- * Which of a message's deliveries are being sent now, by any worker: the endpoints whose
- * in-flight set holds a live permit of a delivery of `messageId` (its job ids all start with the
- * message id and a dot). Empty when the in-flight limit is off, since nothing is kept then.
- */
-export async function readDeliveriesInFlight(
-  redis: RedisClient,
-  prefix: string,
-  messageId: string,
-  endpointIds: readonly string[],
-  nowMs = Date.now(),
-): Promise<ReadonlySet<string>> {
-  const sending = new Set<string>();
-  if (endpointIds.length === 0) return sending;
-  // One command per endpoint rather than one pipeline: on a Redis Cluster each endpoint's set
-  // may live on another node, and a cluster pipeline must stay within one slot.
-  const replies = await Promise.all(
-    endpointIds.map((id) => redis.zrangebyscore(inFlightKey(prefix, id), nowMs, '+inf')),
-  );
-  const mine = `${messageId}.`;
-  endpointIds.forEach((id, index) => {
-    if (replies[index]?.some((token) => token.startsWith(mine))) sending.add(id);
-  });
-  return sending;
 }
 
 /**
@@ -304,9 +306,10 @@ export function redisLimitsStore(redis: RedisClient, prefix: string): LimitsStor
 export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLimits {
   const { prefix, maxInFlight, failureThreshold, cooldownMs, leaseMs, logger, metrics } = options;
   const enabled = maxInFlight > 0 || failureThreshold > 0;
+  const placeReuseMs = options.placeReuseMs ?? 0;
   const clock = options.now ?? Date.now;
-  // A token only has to be unique among one endpoint's deliveries in flight: a random part per
-  // process and a counter are, and cost less per delivery than random bytes each time.
+  // A token only has to be unique among one endpoint's places: a random part per process and a
+  // counter are, and cost less per delivery than random bytes each time.
   const tokenPrefix = `${randomBytes(6).toString('base64url')}.`;
   let tokenCount = 0;
   if (!options.store && !options.redis) throw new Error('endpoint limits need redis or a store');
@@ -323,15 +326,74 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
     logger.warn({ err: error }, `endpoint limits: ${what} failed; delivering without limits`);
   };
 
+  async function giveBack(
+    endpointId: string,
+    token: string,
+    /** `kept`: a place kept after successes, whose successes were already counted. */
+    verdict: AttemptVerdict | 'kept',
+    attemptMs: number,
+  ): Promise<void> {
+    try {
+      const [transition, ...postponed] = await store.release(keysOf(endpointId), [
+        token,
+        verdict,
+        clock(),
+        failureThreshold,
+        cooldownMs,
+        Math.max(cooldownMs, MAX_COOLDOWN_MS),
+        STATE_KEY_TTL_MS,
+        maxInFlight,
+        attemptMs,
+        MAX_PROMOTED_ON_CLOSE,
+      ]);
+      if (transition === 'opened' || transition === 'reopened') {
+        metrics?.circuitsOpened.inc();
+        logger.warn(
+          { endpointId, transition },
+          'circuit open: deliveries to this endpoint are postponed',
+        );
+      } else if (transition === 'closed') {
+        logger.info(
+          { endpointId, postponed: postponed.length },
+          'circuit closed: endpoint recovered; sending what it postponed',
+        );
+        options.onCircuitClosed?.(endpointId, postponed);
+      }
+    } catch (error) {
+      // The lease runs out by itself; the verdict is lost, which only delays a transition.
+      warn(error, 'release');
+    }
+  }
+
+  const kept = keptPlaces({
+    placeReuseMs,
+    clock,
+    giveBack: (endpointId, place) => giveBack(endpointId, place.token, 'kept', place.attemptMs),
+  });
+
   return {
     async admit(endpointId, jobId, ratePerSecond) {
       const rate = ratePerSecond ?? 0;
       if (!enabled && rate <= 0) {
         return { admitted: true, permit: { endpointId, token: undefined } };
       }
-      // The job id first: readDeliveriesInFlight tells from it which deliveries are being sent.
-      const token = `${jobId ?? ''}/${tokenPrefix}${(++tokenCount).toString(36)}`;
       const now = clock();
+      // A place kept after a success on this endpoint: no need to ask Redis. Never with a rate
+      // limit, which counts every request (one may have been set since the place was admitted).
+      const place = rate <= 0 ? kept.take(endpointId, now) : undefined;
+      if (place) {
+        return {
+          admitted: true,
+          permit: {
+            endpointId,
+            token: place.token,
+            admittedAtMs: place.admittedAtMs,
+            takenAtMs: now,
+            keepable: true,
+          },
+        };
+      }
+      const token = `${tokenPrefix}${(++tokenCount).toString(36)}`;
       let answer: [string, number, number?];
       try {
         answer = await store.admit(keysOf(endpointId), [
@@ -351,17 +413,20 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
         warn(error, 'admission');
         return { admitted: true, permit: { endpointId, token: undefined } };
       }
-      const [verdict, value, spreadMs] = answer;
+      const [verdict, value, third] = answer;
       if (verdict === 'admitted') {
         if (value === 1) logger.info({ endpointId }, 'circuit half-open: sending a probe');
-        return { admitted: true, permit: { endpointId, token, admittedAtMs: now } };
+        return {
+          admitted: true,
+          permit: { endpointId, token, admittedAtMs: now, takenAtMs: now, keepable: third === 1 },
+        };
       }
       let reason: 'endpoint_busy' | 'rate_limited' | 'circuit_open';
       let retryInMs: number;
       if (verdict === 'busy' || verdict === 'rate') {
         reason = verdict === 'busy' ? 'endpoint_busy' : 'rate_limited';
         // Within its own place in the queue (spread: half the spacing), so the order holds.
-        retryInMs = Math.round(value + Math.random() * (spreadMs ?? 0));
+        retryInMs = Math.round(value + Math.random() * (third ?? 0));
       } else {
         reason = 'circuit_open';
         const baseMs = Math.max(
@@ -376,39 +441,120 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
     },
 
     async release(permit, verdict) {
-      if (permit.token === undefined) return;
-      try {
-        const [transition, ...postponed] = await store.release(keysOf(permit.endpointId), [
-          permit.token,
-          verdict,
-          clock(),
-          failureThreshold,
-          cooldownMs,
-          Math.max(cooldownMs, MAX_COOLDOWN_MS),
-          STATE_KEY_TTL_MS,
-          maxInFlight,
-          Math.max(0, clock() - (permit.admittedAtMs ?? clock())),
-          MAX_PROMOTED_ON_CLOSE,
-        ]);
-        if (transition === 'opened' || transition === 'reopened') {
-          metrics?.circuitsOpened.inc();
-          logger.warn(
-            { endpointId: permit.endpointId, transition },
-            'circuit open: deliveries to this endpoint are postponed',
-          );
-        } else if (transition === 'closed') {
-          logger.info(
-            { endpointId: permit.endpointId, postponed: postponed.length },
-            'circuit closed: endpoint recovered; sending what it postponed',
-          );
-          options.onCircuitClosed?.(permit.endpointId, postponed);
-        }
-      } catch (error) {
-        // The lease runs out by itself; the verdict is lost, which only delays a transition.
-        warn(error, 'release');
+      const { endpointId, token } = permit;
+      if (token === undefined) return;
+      const now = clock();
+      const attemptMs = Math.max(0, now - (permit.takenAtMs ?? now));
+      if (verdict === 'failed') kept.failed(endpointId, now);
+      if (
+        verdict === 'succeeded' &&
+        permit.keepable &&
+        kept.keep(endpointId, permit, now, attemptMs)
+      ) {
+        return;
       }
+      await giveBack(endpointId, token, verdict, attemptMs);
     },
 
     circuitStates: (endpointIds) => store.read(endpointIds, clock()),
+
+    close: () => kept.close(),
+  };
+}
+
+/** A place kept for its endpoint's next delivery. */
+interface KeptPlace {
+  token: string;
+  admittedAtMs: number;
+  idleSinceMs: number;
+  /** Its last attempt's duration, reported when it is given back. */
+  attemptMs: number;
+}
+
+/**
+ * The places this process keeps after successes, per endpoint (see "Kept places" at the top), and
+ * the timer that gives back those idle for PLACE_LINGER_MS or too old to carry another attempt.
+ */
+function keptPlaces(options: {
+  placeReuseMs: number;
+  clock: () => number;
+  giveBack: (endpointId: string, place: KeptPlace) => Promise<void>;
+}) {
+  const { placeReuseMs, clock, giveBack } = options;
+  const idle = new Map<string, KeptPlace[]>();
+  // When a delivery to the endpoint last failed here: places admitted before are not kept.
+  const lastFailureMs = new Map<string, number>();
+  const givingBack = new Set<Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const young = (admittedAtMs: number, now: number) => now - admittedAtMs < placeReuseMs;
+  const release = (endpointId: string, place: KeptPlace) => {
+    const done = giveBack(endpointId, place).finally(() => givingBack.delete(done));
+    givingBack.add(done);
+  };
+  const schedule = () => {
+    timer ??= setTimeout(sweep, PLACE_LINGER_MS).unref();
+  };
+
+  function sweep() {
+    timer = undefined;
+    const now = clock();
+    for (const [endpointId, places] of idle) {
+      const left = places.filter((place) => {
+        const keep = now - place.idleSinceMs < PLACE_LINGER_MS && young(place.admittedAtMs, now);
+        if (!keep) release(endpointId, place);
+        return keep;
+      });
+      if (left.length > 0) idle.set(endpointId, left);
+      else idle.delete(endpointId);
+    }
+    for (const [endpointId, ms] of lastFailureMs) {
+      if (!young(ms, now)) lastFailureMs.delete(endpointId);
+    }
+    if (idle.size > 0 || lastFailureMs.size > 0) schedule();
+  }
+
+  return {
+    /** A place for a delivery to `endpointId`, if one is kept and young enough. */
+    take(endpointId: string, now: number): KeptPlace | undefined {
+      const places = idle.get(endpointId);
+      if (!places) return undefined;
+      let place: KeptPlace | undefined;
+      // The one kept last first: the older ones are the ones to age out.
+      while ((place = places.pop()) && !young(place.admittedAtMs, now)) release(endpointId, place);
+      if (places.length === 0) idle.delete(endpointId);
+      return place;
+    },
+    /** Keeps the place of a success if it may carry another attempt; false: give it back. */
+    keep(endpointId: string, permit: Permit, now: number, attemptMs: number): boolean {
+      const admittedAtMs = permit.admittedAtMs ?? 0;
+      if (closed || placeReuseMs <= 0 || !young(admittedAtMs, now)) return false;
+      if ((lastFailureMs.get(endpointId) ?? -Infinity) >= admittedAtMs) return false;
+      const place = { token: permit.token!, admittedAtMs, idleSinceMs: now, attemptMs };
+      const places = idle.get(endpointId);
+      if (places) places.push(place);
+      else idle.set(endpointId, [place]);
+      schedule();
+      return true;
+    },
+    /** A delivery failed: the endpoint's kept places go back, and none admitted before is kept. */
+    failed(endpointId: string, now: number): void {
+      if (placeReuseMs <= 0) return;
+      lastFailureMs.set(endpointId, now);
+      for (const place of idle.get(endpointId) ?? []) release(endpointId, place);
+      idle.delete(endpointId);
+      schedule();
+    },
+    async close(): Promise<void> {
+      closed = true;
+      clearTimeout(timer);
+      timer = undefined;
+      for (const [endpointId, places] of idle)
+        for (const place of places) release(endpointId, place);
+      idle.clear();
+      lastFailureMs.clear();
+      await Promise.all(givingBack);
+    },
   };
 }

@@ -4,8 +4,11 @@
 -- sorted set (member: token, score: lease end), set of the deliveries an open circuit postponed.
 -- ARGV, eleven per delivery, in the same order: now, token, leaseMs, maxInFlight, breakerOn, jobId
 -- (or ''), keyTtlMs, ratePerSecond (0: none), maxWaitMs, minWaitMs, unknownSpacingMs.
--- Returns one answer per delivery: {'admitted', isProbe}, {'open' | 'half-open', untilMs}, or
--- {'busy' | 'rate', waitMs, spreadMs}: come back after waitMs plus up to spreadMs.
+-- Returns one answer per delivery: {'admitted', isProbe, healthy}, {'open' | 'half-open', untilMs}, or
+-- {'busy' | 'rate', waitMs, spreadMs}: come back after waitMs plus up to spreadMs. `healthy` (1 or
+-- 0): the circuit is closed with no failure counted, the in-flight limit is at its top and there is
+-- no rate limit, so a success would change nothing here and the worker may keep the place for the
+-- endpoint's next delivery (endpointLimits.ts).
 -- The deliveries are taken in order, so two to one endpoint see each other's effect.
 
 local function admit(stateKey, inFlightKey, postponedKey, argv)
@@ -14,8 +17,8 @@ local function admit(stateKey, inFlightKey, postponedKey, argv)
   local now = tonumber(argv[1])
   local leaseUntil = now + tonumber(argv[3])
   local probe = false
-  local state, limit, latency, queueUntil, rateAt =
-    unpack(redis.call('HMGET', stateKey, 'state', 'limit', 'latencyMs', 'queueUntil', 'rateAt'))
+  local state, limit, latency, queueUntil, rateAt, failures = unpack(redis.call('HMGET', stateKey,
+    'state', 'limit', 'latencyMs', 'queueUntil', 'rateAt', 'failures'))
   if argv[5] == '1' and (state == 'open' or state == 'half-open') then
     local field = state == 'open' and 'retryAt' or 'probeUntil'
     local untilMs = tonumber(redis.call('HGET', stateKey, field) or '0')
@@ -79,9 +82,11 @@ local function admit(stateKey, inFlightKey, postponedKey, argv)
   end
   if probe then
     redis.call('HSET', stateKey, 'state', 'half-open', 'probe', argv[2], 'probeUntil', leaseUntil)
-    return {'admitted', 1}
+    return {'admitted', 1, 0}
   end
-  return {'admitted', 0}
+  local healthy = (state == false or state == 'closed') and (failures == false or failures == '0')
+    and rate == 0 and (maxInFlight == 0 or tonumber(limit or '1') >= maxInFlight)
+  return {'admitted', 0, healthy and 1 or 0}
 end
 
 -- Each delivery in its own protected call: one that fails (a key of the wrong type) answers

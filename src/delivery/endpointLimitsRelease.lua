@@ -1,6 +1,7 @@
 -- Release of deliveries' places by the per-endpoint limits (endpointLimits.ts), each with its
--- verdict: atomic, one round trip for every release of one turn of a worker's event loop (one, on a
--- Redis Cluster); a success on a healthy endpoint writes nothing.
+-- verdict ('succeeded', 'failed', 'none', or 'kept': a place a worker kept after successes): atomic,
+-- one round trip for every release of one turn of a worker's event loop (one, on a Redis Cluster);
+-- a success on a healthy endpoint writes nothing.
 -- KEYS, three per delivery: endpoint state hash, in-flight sorted set, set of postponed deliveries.
 -- ARGV, ten per delivery, in the same order: token, verdict, now, failureThreshold, cooldownMs,
 -- maxCooldownMs, keyTtlMs, maxInFlight, attemptMs (how long the attempt took), maxPromoted.
@@ -11,6 +12,13 @@
 local function release(stateKey, inFlightKey, postponedKey, argv)
   redis.call('ZREM', inFlightKey, argv[1])
   if argv[2] == 'none' then return {'none'} end
+  if argv[2] == 'kept' then
+    -- A place a worker kept after successes, given back: its last attempt's duration updates the
+    -- drain estimate, and nothing else changes (its successes were counted when it was kept).
+    redis.call('HSET', stateKey, 'latencyMs', argv[9])
+    redis.call('PEXPIRE', stateKey, argv[7])
+    return {'none'}
+  end
   local threshold = tonumber(argv[4])
   local maxInFlight = tonumber(argv[8])
   local state, limit, failures = unpack(redis.call('HMGET', stateKey, 'state', 'limit', 'failures'))

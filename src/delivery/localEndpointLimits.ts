@@ -132,9 +132,14 @@ export function localLimitsStore(shared: LocalLimitsState, prefix: string): Limi
       if (rate > 0) h.rateAt = Math.max(rateDue, nowMs) + intervalMs;
       if (probe) {
         Object.assign(h, { state: 'half-open', probe: String(token), probeUntil: leaseUntil });
-        return Promise.resolve(['admitted', 1]);
+        return Promise.resolve(['admitted', 1, 0]);
       }
-      return Promise.resolve(['admitted', 0]);
+      const healthy =
+        (h.state === undefined || h.state === 'closed') &&
+        !h.failures &&
+        rate === 0 &&
+        (maxInFlight === 0 || (h.limit ?? 1) >= maxInFlight);
+      return Promise.resolve(['admitted', 0, healthy ? 1 : 0]);
     },
 
     // endpointLimitsRelease.lua. ARGV: token, verdict, now, failureThreshold, cooldownMs,
@@ -145,6 +150,10 @@ export function localLimitsStore(shared: LocalLimitsState, prefix: string): Limi
       leases(inFlightKey).delete(String(token));
       if (verdict === 'none') return Promise.resolve(['none']);
       const h = hash(stateKey);
+      if (verdict === 'kept') {
+        h.latencyMs = attemptMs;
+        return Promise.resolve(['none']);
+      }
       const state = h.state ?? 'closed';
       const limit = h.limit ?? 1;
       const cap = Number(maxInFlight);

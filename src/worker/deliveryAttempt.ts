@@ -29,6 +29,7 @@ import type { EndpointRow } from '../db/schema.js';
 import type { AttemptSlots } from './attemptSlots.js';
 import type { DeliveryFailureEvents } from './deliveryFailureEvents.js';
 import { OPERATOR_ENDPOINT_ID } from '../db/operatorMessages.js';
+import type { DeliveriesSending } from '../delivery/deliveriesSending.js';
 
 export interface DeliveryAttemptDeps {
   endpoints: EndpointCache;
@@ -42,6 +43,8 @@ export interface DeliveryAttemptDeps {
   failures?: DeliveryFailureEvents | undefined;
   /** Per-endpoint in-flight cap and circuit breaker, shared through Redis. */
   limits: EndpointLimits;
+  /** Shows attempts that have been sending a while as `in_flight`. Default: none shown. */
+  sending?: DeliveriesSending | undefined;
   /** HTTP attempts in flight in this process, shared by fan-outs and delivery jobs. */
   slots: AttemptSlots;
   recorder: SuccessRecorder;
@@ -173,6 +176,7 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
     let verdict: AttemptVerdict = 'none';
     let permit: Permit | undefined;
     let endpoint: EndpointRow | undefined;
+    let sent: (() => void) | undefined;
     try {
       endpoint = usableEndpoint(endpointId, read.row);
       if (endpoint.retryScheduleMs !== null) schedule = endpoint.retryScheduleMs;
@@ -206,6 +210,7 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
       const body = request.content.body(endpoint.payloadFormat);
       const client =
         endpoint.id === OPERATOR_ENDPOINT_ID ? (deps.operatorClient ?? deps.client) : deps.client;
+      sent = deps.sending?.started(messageId, endpointId);
       const { statusCode } = await client.post({
         url: endpoint.url,
         body,
@@ -250,6 +255,7 @@ export function createDeliveryAttempt(deps: DeliveryAttemptDeps): DeliveryAttemp
       }
       return { kind: 'failed', reason };
     } finally {
+      sent?.();
       if (permit) await deps.limits.release(permit, verdict);
     }
   }

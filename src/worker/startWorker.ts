@@ -33,6 +33,7 @@ import { createMessageBodies } from './messageBodies.js';
 import { createMessageLoader } from './messageLoader.js';
 import { createEndpointCache } from './endpointCache.js';
 import { createEndpointChanges } from './endpointChanges.js';
+import { createDeliveriesSending } from '../delivery/deliveriesSending.js';
 import { createEndpointLimits, type CircuitStates } from '../delivery/endpointLimits.js';
 import { endpointLimitsStoreOn } from '../delivery/localEndpointLimits.js';
 import { ownerQueueLeaver } from '../delivery/ownerQueue.js';
@@ -123,18 +124,25 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     createPostponedDeliveries(deliveriesQueue, logger),
     (p) => p.settled(),
   );
-  const limits = createEndpointLimits({
-    store: endpointLimitsStoreOn(backend, config.queuePrefix),
-    prefix: config.queuePrefix,
-    maxInFlight: config.endpointMaxInFlight,
-    failureThreshold: config.circuitFailures,
-    cooldownMs: config.circuitCooldownMs,
-    // An admitted delivery ends within the delivery timeout; the margin covers a slow release.
-    leaseMs: config.deliveryTimeoutMs + LEASE_MARGIN_MS,
-    logger,
-    metrics,
-    onCircuitClosed: (_endpointId, jobIds) => postponed.promote(jobIds),
-  });
+  // Closed after the workers and the attempts they handed off: gives back the places it kept.
+  const limits = life.add(
+    'endpoint limits',
+    createEndpointLimits({
+      store: endpointLimitsStoreOn(backend, config.queuePrefix),
+      prefix: config.queuePrefix,
+      maxInFlight: config.endpointMaxInFlight,
+      failureThreshold: config.circuitFailures,
+      cooldownMs: config.circuitCooldownMs,
+      // An admitted delivery ends within the delivery timeout; the margin covers a slow release.
+      leaseMs: config.deliveryTimeoutMs + LEASE_MARGIN_MS,
+      // A kept place's lease still covers a whole attempt, with half the margin to spare.
+      placeReuseMs: LEASE_MARGIN_MS / 2,
+      logger,
+      metrics,
+      onCircuitClosed: (_endpointId, jobIds) => postponed.promote(jobIds),
+    }),
+    (l) => l.close(),
+  );
   const guard = createAddressGuard({
     allowCidrs: config.allowCidrs,
     ...(deps.resolve && { resolve: deps.resolve }),
@@ -229,6 +237,14 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       metrics,
     }),
     limits,
+    ...(backend.kind === 'redis' && {
+      sending: createDeliveriesSending({
+        redis: backend.redis('limits'),
+        prefix: config.queuePrefix,
+        leaseMs: config.deliveryTimeoutMs + LEASE_MARGIN_MS,
+        logger,
+      }),
+    }),
     slots,
     recorder,
     logger,

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import { deliveryJobId } from '../../src/jobs.js';
 import { messageSchema, sendMessageResponse } from '../../src/api/contracts.js';
@@ -53,6 +53,12 @@ describe('GET /v1/messages/:id delivery status', () => {
     await held.waitForRequests(1);
     await api.fleet.waitForDelivery(deliveryJobId(id, quick));
     await api.fleet.flushRecorders();
+    // Shown once the attempt has been sending for SENDING_VISIBLE_AFTER_MS (100 ms), which only
+    // polling the API can see.
+    await vi.waitFor(async () => expect((await statuses(id)).get(slow)).toBe('in_flight'), {
+      timeout: 5000,
+      interval: 25,
+    });
     expect(await statuses(id)).toEqual(
       new Map([
         [slow, 'in_flight'],

@@ -1,9 +1,12 @@
 import type { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLimitsRedis, redisNode } from '../../src/redis.js';
 import {
   createEndpointLimits,
+  endpointLimitsKey,
+  PLACE_LINGER_MS,
+  redisLimitsStore,
   MAX_BUSY_WAIT_MS,
   MAX_COOLDOWN_MS,
   type Admission,
@@ -384,6 +387,119 @@ describe("an endpoint's requests-per-second limit", () => {
     // At its place, each is admitted.
     nowMs += waits[0]!;
     expect((await limits.admit(endpointId, undefined, 4)).admitted).toBe(true);
+  });
+});
+
+describe('places kept for the next delivery', () => {
+  const REUSE_MS = 2500;
+
+  /** Limits keeping places, over a store that counts what it is asked. */
+  function keepingLimits(options: Partial<EndpointLimitsOptions> = {}) {
+    const store = redisLimitsStore(redis, prefix);
+    const asked = { admit: 0, release: [] as string[] };
+    const counting = {
+      ...store,
+      admit: (...args: Parameters<typeof store.admit>) => {
+        asked.admit += 1;
+        return store.admit(...args);
+      },
+      release: (...args: Parameters<typeof store.release>) => {
+        asked.release.push(String(args[1][1]));
+        return store.release(...args);
+      },
+    };
+    const made = limitsFor({ store: counting, placeReuseMs: REUSE_MS, ...options });
+    return { ...made, asked };
+  }
+  const placesInFlight = (endpointId: string) =>
+    redis.zcard(endpointLimitsKey(prefix, endpointId, 'in-flight'));
+
+  it("carries a healthy endpoint's next delivery on the place of its last success, without asking Redis, and still counts it fleet-wide", async () => {
+    const { limits, endpointId, asked } = keepingLimits({ maxInFlight: 1 });
+    const first = permitOf(await limits.admit(endpointId));
+    await limits.release(first, 'succeeded');
+    expect(asked.release).toEqual([]);
+    // Kept, not given back: another worker finds the endpoint at its cap.
+    expect(await placesInFlight(endpointId)).toBe(1);
+    const other = limitsFor({ maxInFlight: 1 }).limits;
+    expect(await other.admit(endpointId)).toMatchObject({ reason: 'endpoint_busy' });
+
+    const second = permitOf(await limits.admit(endpointId));
+    expect(second.token).toBe(first.token);
+    expect(asked.admit).toBe(1);
+    await limits.release(second, 'succeeded');
+    // Shutdown gives it back, with its verdict already counted.
+    await limits.close();
+    expect(asked.release).toEqual(['kept']);
+    expect(await placesInFlight(endpointId)).toBe(0);
+    expect((await other.admit(endpointId)).admitted).toBe(true);
+  });
+
+  it('keeps no place while the limit is still growing, nor for an endpoint with a rate limit', async () => {
+    const growing = keepingLimits({ maxInFlight: 4 });
+    // Starts at one in flight: each success must reach Redis to double it.
+    await growing.limits.release(
+      permitOf(await growing.limits.admit(growing.endpointId)),
+      'succeeded',
+    );
+    await growing.limits.release(
+      permitOf(await growing.limits.admit(growing.endpointId)),
+      'succeeded',
+    );
+    expect(growing.asked.release).toEqual(['succeeded', 'succeeded']);
+
+    const rated = keepingLimits({ maxInFlight: 1 });
+    const permit = permitOf(await rated.limits.admit(rated.endpointId, undefined, 10));
+    await rated.limits.release(permit, 'succeeded');
+    expect(rated.asked.release).toEqual(['succeeded']);
+  });
+
+  it("gives back an endpoint's kept places when a delivery to it fails, and the failure counts", async () => {
+    const { limits, endpointId, asked } = keepingLimits({ maxInFlight: 2, failureThreshold: 5 });
+    // Slow start: one success takes the limit to its top of 2.
+    await limits.release(permitOf(await limits.admit(endpointId)), 'succeeded');
+    const [a, b] = [
+      permitOf(await limits.admit(endpointId)),
+      permitOf(await limits.admit(endpointId)),
+    ];
+    await limits.release(a, 'succeeded');
+    expect(await placesInFlight(endpointId)).toBe(2);
+    await limits.release(b, 'failed');
+    await vi.waitFor(async () => expect(await placesInFlight(endpointId)).toBe(0));
+    expect(asked.release.sort()).toEqual(['failed', 'kept', 'succeeded']);
+    const state = await redis.hmget(
+      endpointLimitsKey(prefix, endpointId, 'limits'),
+      'failures',
+      'limit',
+    );
+    expect(state).toEqual(['1', '1']);
+    // The next delivery asks Redis again.
+    const admitsBefore = asked.admit;
+    permitOf(await limits.admit(endpointId));
+    expect(asked.admit).toBe(admitsBefore + 1);
+  });
+
+  it('asks Redis again once a kept place could no longer cover a whole attempt, and gives the old one back', async () => {
+    const { limits, endpointId, asked } = keepingLimits({ maxInFlight: 2 });
+    await limits.release(permitOf(await limits.admit(endpointId)), 'succeeded');
+    const kept = permitOf(await limits.admit(endpointId));
+    await limits.release(kept, 'succeeded');
+    nowMs += REUSE_MS;
+    const fresh = permitOf(await limits.admit(endpointId));
+    expect(fresh.token).not.toBe(kept.token);
+    expect(asked.admit).toBe(3);
+    await vi.waitFor(() => expect(asked.release).toContain('kept'));
+    expect(await placesInFlight(endpointId)).toBe(1);
+  });
+
+  it('gives back a place no delivery took for PLACE_LINGER_MS', async () => {
+    const { limits, endpointId, asked } = keepingLimits({ maxInFlight: 1 });
+    await limits.release(permitOf(await limits.admit(endpointId)), 'succeeded');
+    expect(await placesInFlight(endpointId)).toBe(1);
+    nowMs += PLACE_LINGER_MS;
+    // Its timer runs on the real clock, within PLACE_LINGER_MS.
+    await vi.waitFor(async () => expect(await placesInFlight(endpointId)).toBe(0));
+    expect(asked.release).toEqual(['kept']);
   });
 });
 

@@ -104,7 +104,8 @@ describe('the endpoint limits kept in memory (trial mode)', () => {
       } else {
         // Some permits are never released (a worker that died); their leases run out.
         const permit = held.splice(Math.floor(next() * held.length), 1)[0]!;
-        const verdict = ['succeeded', 'failed', 'none'][Math.floor(next() * 3)]!;
+        // 'kept': a place a worker kept after successes, given back.
+        const verdict = ['succeeded', 'failed', 'none', 'kept'][Math.floor(next() * 4)]!;
         const args = [
           permit.token,
           verdict,
