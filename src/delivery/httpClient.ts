@@ -12,8 +12,12 @@ export const MAX_RESPONSE_BYTES = 64 * 1024;
  * would otherwise triple), in characters and in UTF-8 bytes.
  */
 const ERROR_EXCERPT_BYTES = 512;
-/** Endpoint URLs whose check is remembered; past it the memory starts again (a few MB at most). */
-const MAX_KNOWN_TARGETS = 10_000;
+/**
+ * Endpoint URLs whose check is remembered; past it the memory starts again (a few MB at most). As
+ * many as the endpoint cache keeps rows: a fleet with more endpoints than this re-checked every
+ * URL at each clear.
+ */
+const MAX_KNOWN_TARGETS = 50_000;
 /** Most characters kept of a network error's message (undici's and Node's are short). */
 const NETWORK_ERROR_CHARS = 256;
 
@@ -105,15 +109,17 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
           reject(classifyNetworkError(networkError, timeoutMs));
           return;
         }
+        if (statusCode >= 200 && statusCode < 300) {
+          resolve({ statusCode });
+          return;
+        }
         // The body is the receiver's bytes: NULs, control characters, invalid UTF-8 (PostgreSQL
         // refuses a NUL in text, and a refused row used to stop outcome recording).
         const excerpt = readableText(Buffer.concat(kept), {
           maxChars: ERROR_EXCERPT_BYTES,
           maxBytes: ERROR_EXCERPT_BYTES,
         });
-        const failure = failureOf(statusCode, excerpt, retryAfter);
-        if (failure) reject(failure);
-        else resolve({ statusCode });
+        reject(failureOf(statusCode, excerpt, retryAfter));
       };
       const attempt = deadlines.add(() => {
         controller?.abort(new TimeoutError());
@@ -178,13 +184,12 @@ export function createDeliveryClient(options: DeliveryClientOptions): DeliveryCl
   };
 }
 
-/** Undefined for a 2xx; otherwise the error that decides whether the delivery is retried. */
+/** For a status other than 2xx: the error that decides whether the delivery is retried. */
 function failureOf(
   statusCode: number,
   excerpt: string,
   retryAfter: string | string[] | undefined,
-): PermanentDeliveryError | RetryableDeliveryError | undefined {
-  if (statusCode >= 200 && statusCode < 300) return undefined;
+): PermanentDeliveryError | RetryableDeliveryError {
   const detail = `HTTP ${statusCode}${excerpt === '' ? '' : `: ${excerpt}`}`;
   if (statusCode === 410) {
     return new PermanentDeliveryError(
