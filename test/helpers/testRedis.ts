@@ -22,3 +22,17 @@ export async function deleteQueueKeys(prefix: string): Promise<void> {
     await redis.quit();
   }
 }
+
+/**
+ * The names of the commands `redis` sends from now on, in order, as they go out (after
+ * auto-pipelining has gathered them): what a test of batching counts. Empty it to start again.
+ */
+export function recordCommandsSent(redis: Redis): string[] {
+  const sent: string[] = [];
+  const sendCommand = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    sent.push(command.name);
+    return sendCommand(command, stream);
+  };
+  return sent;
+}

@@ -15,7 +15,12 @@ import {
   type Permit,
 } from '../../src/delivery/endpointLimits.js';
 import { freePort } from '../helpers/freePort.js';
-import { deleteQueueKeys, TEST_REDIS_URL, testQueuePrefix } from '../helpers/testRedis.js';
+import {
+  deleteQueueKeys,
+  recordCommandsSent,
+  TEST_REDIS_URL,
+  testQueuePrefix,
+} from '../helpers/testRedis.js';
 
 const prefix = testQueuePrefix();
 const redis = createLimitsRedis(redisNode(TEST_REDIS_URL), 'test:endpoint-limits');
@@ -510,12 +515,7 @@ describe('admissions and releases asked for in one turn of the event loop', () =
       redisNode(TEST_REDIS_URL),
       'test:endpoint-limits-turn',
     ) as Redis;
-    const sent: string[] = [];
-    const sendCommand = connection.sendCommand.bind(connection);
-    connection.sendCommand = (command, stream) => {
-      sent.push(command.name);
-      return sendCommand(command, stream);
-    };
+    const sent = recordCommandsSent(connection);
     try {
       const { limits, endpointId } = limitsFor({ redis: connection, maxInFlight: 4 });
       const other = `ep_${++endpointCount}`;

@@ -2,17 +2,17 @@ import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFanOutRedis, redisNode } from '../../src/redis.js';
 import { createFanOutProgress } from '../../src/worker/fanOutProgress.js';
-import { deleteQueueKeys, TEST_REDIS_URL, testQueuePrefix } from '../helpers/testRedis.js';
+import {
+  deleteQueueKeys,
+  recordCommandsSent,
+  TEST_REDIS_URL,
+  testQueuePrefix,
+} from '../helpers/testRedis.js';
 
 const prefix = testQueuePrefix();
 // A connection of its own, whose commands the test counts as they are sent.
 const redis = createFanOutRedis(redisNode(TEST_REDIS_URL), 'test:fan-out-progress') as Redis;
-const sent: string[] = [];
-const sendCommand = redis.sendCommand.bind(redis);
-redis.sendCommand = (command, stream) => {
-  sent.push(command.name);
-  return sendCommand(command, stream);
-};
+const sent = recordCommandsSent(redis);
 const progress = createFanOutProgress(redis, prefix);
 
 afterAll(async () => {

@@ -1,7 +1,12 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ownerQueueKey, ownerQueueLeaver, takeOwnerPlaces } from '../../src/delivery/ownerQueue.js';
-import { deleteQueueKeys, TEST_REDIS_URL, testQueuePrefix } from '../helpers/testRedis.js';
+import {
+  deleteQueueKeys,
+  recordCommandsSent,
+  TEST_REDIS_URL,
+  testQueuePrefix,
+} from '../helpers/testRedis.js';
 
 const prefix = testQueuePrefix();
 const redis = new Redis(TEST_REDIS_URL);
@@ -14,12 +19,7 @@ afterAll(async () => {
 describe("a worker giving back owners' places in the queue", () => {
   it('sends the fan-outs finished in one turn as one call per owner, and the counts end at zero', async () => {
     await takeOwnerPlaces(redis, prefix, 100, ['acct_a', 'acct_a', 'acct_a', 'acct_b', null]);
-    const sent: string[] = [];
-    const sendCommand = redis.sendCommand.bind(redis);
-    redis.sendCommand = (command, stream) => {
-      sent.push(command.name);
-      return sendCommand(command, stream);
-    };
+    const sent = recordCommandsSent(redis);
     const leave = ownerQueueLeaver(redis, prefix);
     // Redis learns the script on its first use (NOSCRIPT, then it is sent again).
     await takeOwnerPlaces(redis, prefix, 100, ['acct_warm_up']);
