@@ -413,12 +413,13 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
         warn(error, 'admission');
         return { admitted: true, permit: { endpointId, token: undefined } };
       }
-      const [verdict, value, third] = answer;
+      // `detail`: for an admission whether the endpoint is healthy, for a refusal the spread.
+      const [verdict, value, detail] = answer;
       if (verdict === 'admitted') {
         if (value === 1) logger.info({ endpointId }, 'circuit half-open: sending a probe');
         return {
           admitted: true,
-          permit: { endpointId, token, admittedAtMs: now, takenAtMs: now, keepable: third === 1 },
+          permit: { endpointId, token, admittedAtMs: now, takenAtMs: now, keepable: detail === 1 },
         };
       }
       let reason: 'endpoint_busy' | 'rate_limited' | 'circuit_open';
@@ -426,7 +427,7 @@ export function createEndpointLimits(options: EndpointLimitsOptions): EndpointLi
       if (verdict === 'busy' || verdict === 'rate') {
         reason = verdict === 'busy' ? 'endpoint_busy' : 'rate_limited';
         // Within its own place in the queue (spread: half the spacing), so the order holds.
-        retryInMs = Math.round(value + Math.random() * (third ?? 0));
+        retryInMs = Math.round(value + Math.random() * (detail ?? 0));
       } else {
         reason = 'circuit_open';
         const baseMs = Math.max(
