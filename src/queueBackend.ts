@@ -27,13 +27,12 @@ import { checkRedis } from './startupChecks.js';
 export type ConnectionRole =
   /** Fails a command at once while disconnected (producers, api, cli): the caller gets a 503. */
   | 'producer'
-  /** Waits out a restart, pipelining what each tick sends (what a fan-out writes after attempts). */
+  /** Waits out a restart (what a fan-out writes after attempts). */
   | 'fan-out'
   /**
-   * Waits out a restart, each command sent as it is made: the BullMQ queues a worker adds jobs to.
-   * BullMQ defines its 64 scripts on every connection it uses, and ioredis copies each defined
-   * script onto every auto-pipeline it makes (95 µs a pipeline, measured), so these stay off the
-   * pipelined connections.
+   * Waits out a restart: the BullMQ queues a worker adds jobs to. BullMQ defines its 64 scripts on
+   * every connection it uses, which made each ioredis pipeline on that connection cost more (95 µs
+   * a pipeline, measured), so they have a connection of their own.
    */
   | 'queues'
   /** Bounded by a short timeout, after which a worker delivers without limits. */

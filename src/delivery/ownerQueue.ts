@@ -99,10 +99,7 @@ const MAX_LEAVES_PER_TURN = 1000;
  * of the event loop leave together, one call per owner (turnBatch.ts): with one endpoint per
  * message, a call per fan-out was a Redis round trip per delivery.
  *
- * The script is defined on the connection here, before any traffic: defined lazily on an
- * auto-pipelined connection, it would be missing from a pipeline ioredis had already begun in that
- * tick, which ioredis answers with an uncaught TypeError (`results[i] is not iterable`,
- * redis/ioredis#1931) that ends the process.
+ * The script is defined on the connection here, once, before any traffic.
  */
 export function ownerQueueLeaver(
   redis: Redis | Cluster,

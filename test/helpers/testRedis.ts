@@ -24,8 +24,8 @@ export async function deleteQueueKeys(prefix: string): Promise<void> {
 }
 
 /**
- * The names of the commands `redis` sends from now on, in order, as they go out (after
- * auto-pipelining has gathered them): what a test of batching counts. Empty it to start again.
+ * The names of the commands `redis` sends from now on, in order: what a test of batching counts.
+ * Empty it to start again.
  */
 export function recordCommandsSent(redis: Redis): string[] {
   const sent: string[] = [];
