@@ -1,16 +1,27 @@
 /**
  * Which endpoints of a message a fan-out has finished with, as a Redis bitmap indexed by the
  * endpoint's position in the message's endpoint set (fixed at acceptance), about 1.3 KB for 10,000
- * endpoints. The marks of one turn of the event loop go out as one BITFIELD per message
- * (turnBatch.ts), not one SETBIT per delivery. A fan-out taken over from a killed worker skips
+ * endpoints. The marks of one turn of the event loop go out as one script call
+ * (fanOutProgressMark.lua, turnBatch.ts; one per message on a Redis Cluster), not a command per
+ * message: broadcast fan-outs run side by side, so a turn's marks belong to many messages, and a
+ * BITFIELD each cost Redis 0.025–0.027 ms of CPU per delivery against 0.018 for the script. A fan-out taken over from a killed worker skips
  * what is marked, so the deliveries sent twice are at most those that were in flight. "Finished"
  * means the outcome is safe elsewhere: a success (the recorder has it), or a delivery job that
  * carries the rest (a retry, a postponement, a guard of a slow attempt). Deleted when the fan-out
  * completes; the expiry only clears bitmaps of fan-outs that never complete.
  */
+import { readFileSync } from 'node:fs';
 import type { QueueBackend } from '../queueBackend.js';
 import type { RedisClient } from '../redis.js';
 import { turnBatch } from '../turnBatch.js';
+
+/** Read once, at module load; `npm run build` copies it next to the compiled file. */
+const MARK_SCRIPT = readFileSync(new URL('./fanOutProgressMark.lua', import.meta.url), 'utf8');
+
+/** The script as defined on a connection: the key count, the keys, then the positions. */
+type MarkRedis = RedisClient & {
+  hookfleetMarkFinished(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<unknown[]>;
+};
 
 /** Longer than any fan-out could take, including its takeovers. */
 const PROGRESS_TTL_MS = 24 * 3600 * 1000;
@@ -35,6 +46,23 @@ export interface FanOutProgress {
 export function createFanOutProgress(redis: RedisClient, prefix: string): FanOutProgress {
   // The queue prefix keeps test runs apart and, wrapped in {braces}, keeps a Redis Cluster slot.
   const key = (messageId: string) => `${prefix}:fan-out:${messageId}`;
+  const scripts = redis as MarkRedis;
+  if (typeof scripts.hookfleetMarkFinished !== 'function') {
+    redis.defineCommand('hookfleetMarkFinished', { lua: MARK_SCRIPT });
+  }
+  /** Sets the positions of each message's bitmap: an Error for a message whose part failed. */
+  const markAll = async (byMessage: ReadonlyMap<string, number[]>) => {
+    const keys = [...byMessage.keys()].map(key);
+    const args = [...byMessage.values()].flatMap((indexes) => [indexes.length, ...indexes]);
+    const answers = await scripts.hookfleetMarkFinished(keys.length, ...keys, ...args);
+    return new Map(
+      [...byMessage.keys()].map((messageId, i) => {
+        const answer = answers[i];
+        const failed = Array.isArray(answer) && answer[0] === 'error';
+        return [messageId, failed ? new Error(`progress mark: ${String(answer[1])}`) : undefined];
+      }),
+    );
+  };
   const mark = turnBatch<Mark, void>(async (marks) => {
     const byMessage = new Map<string, number[]>();
     for (const { messageId, index } of marks) {
@@ -42,16 +70,16 @@ export function createFanOutProgress(redis: RedisClient, prefix: string): FanOut
       if (indexes) indexes.push(index);
       else byMessage.set(messageId, [index]);
     }
-    // BITFIELD keeps the expiry set when the bitmap was created; one command per message, so on a
-    // Redis Cluster each stays in its key's slot.
+    // On a Redis Cluster each message's bitmap may live on another node: one call per message.
+    const groups = redis.isCluster ? [...byMessage].map((entry) => new Map([entry])) : [byMessage];
     const written = new Map<string, Error | undefined>();
     await Promise.all(
-      [...byMessage].map(async ([messageId, indexes]) => {
-        const sets = indexes.flatMap((index) => ['SET', 'u1', index, 1]);
+      groups.map(async (group) => {
         try {
-          await redis.call('BITFIELD', key(messageId), ...sets);
+          for (const [messageId, error] of await markAll(group)) written.set(messageId, error);
         } catch (error) {
-          written.set(messageId, error instanceof Error ? error : new Error(String(error)));
+          const failure = error instanceof Error ? error : new Error(String(error));
+          for (const messageId of group.keys()) written.set(messageId, failure);
         }
       }),
     );
