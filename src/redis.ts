@@ -3,16 +3,23 @@
  * from REDIS_URL, or REDIS_CLUSTER_NODES for a Redis Cluster). Each role gets the options it
  * needs, the same on one node and on a cluster:
  *
- *   createWorkerRedis     BullMQ workers and schedulers: commands wait out an outage
- *   createFanOutRedis     what a fan-out writes after each attempt: waits out an outage
- *   createQueuesRedis     the BullMQ queues a worker adds to: waits out an outage
+ *   createWorkerRedis     BullMQ workers, the queues a worker adds to, what a fan-out writes
+ *                         after each attempt: commands wait out an outage
  *   createLimitsRedis     the per-endpoint limits: bounded, fails fast
  *   createProducerRedis   producers, the api, the CLI: fails fast, never queues offline
  *   createProbeRedis      start-up checks and shutdown probes: one try, no reconnection
  *
  * On a cluster the role's node options go to ioredis's `redisOptions` (used for every node's
- * connection), and the cluster-level ones (offline queue) to the cluster client. Reads go to masters (ioredis's default `scaleReads: 'master'`): BullMQ reads what it
- * has just written. A caller treats both kinds alike through `RedisClient`.
+ * connection), and the cluster-level ones (offline queue) to the cluster client. Reads go to
+ * masters (ioredis's default `scaleReads: 'master'`): BullMQ reads what it has just written. A
+ * caller treats both kinds alike through `RedisClient`.
+ *
+ * None is auto-pipelined: what a worker sends per delivery is already gathered into one call per
+ * turn of the event loop (turnBatch.ts), and an ioredis auto-pipeline costs more CPU than the
+ * writes it saves (one command a turn: 97 against 57 µs; with BullMQ's 64 scripts defined on the
+ * connection, 159). Side by side, the broadcast benchmark's workers spent 7–17% less CPU per
+ * delivery with it off on the limits' and fan-out's connections. (On a cluster it could also crash
+ * on a reply arriving while the slot map changed, redis/ioredis#2109.)
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { displayUrl } from './logger.js';
@@ -92,34 +99,13 @@ export const PRODUCER_REDIS_COMMAND_TIMEOUT_MS = 3000;
 
 /**
  * Connection for BullMQ workers: BullMQ requires `maxRetriesPerRequest: null` on connections
- * that block, so a worker waits out a Redis restart instead of crashing.
+ * that block, so a worker waits out a Redis restart instead of crashing. The same options serve
+ * the BullMQ queues a worker adds jobs to and what a fan-out writes after each attempt (its
+ * progress bitmap, its owner's place in the queue), each on a connection of its own
+ * (queueBackend.ts ConnectionRole): commands wait out a Redis restart rather than fail and make
+ * the fan-out repeat the attempt.
  */
 export function createWorkerRedis(target: RedisTarget, name: string): RedisClient {
-  return connect(target, { node: { maxRetriesPerRequest: null, connectionName: name } });
-}
-
-/**
- * Connection for what a fan-out writes after each attempt (its progress bitmap, its owner's place
- * in the queue): commands wait out a Redis restart rather than fail and make the fan-out repeat
- * the attempt.
- *
- * Not auto-pipelined, like every connection here: what a worker sends per delivery is already
- * gathered into one call per turn of the event loop (turnBatch.ts), and an ioredis auto-pipeline
- * costs more CPU than the writes it saves (one command a turn: 97 against 57 µs; with BullMQ's 64
- * scripts defined on the connection, 159). Side by side, the broadcast benchmark's workers spent
- * 11–17% less CPU per delivery with it off on this connection and the limits'. (On a cluster it
- * could also crash on a reply arriving while the slot map changed, redis/ioredis#2109.)
- */
-export function createFanOutRedis(target: RedisTarget, name: string): RedisClient {
-  return connect(target, { node: { maxRetriesPerRequest: null, connectionName: name } });
-}
-
-/**
- * Connection for the BullMQ queues a worker adds jobs to (retries, postponements, operator events,
- * maintenance): commands wait out a Redis restart, like the fan-out's. A connection of its own
- * keeps BullMQ's 64 scripts off the limits' and fan-out's connections.
- */
-export function createQueuesRedis(target: RedisTarget, name: string): RedisClient {
   return connect(target, { node: { maxRetriesPerRequest: null, connectionName: name } });
 }
 

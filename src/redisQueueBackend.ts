@@ -6,10 +6,8 @@ import { Queue, QueueEventsProducer, Worker } from 'bullmq';
 import type { Config } from './config.js';
 import type { ConnectionRole, RedisQueueBackend } from './queueBackend.js';
 import {
-  createFanOutRedis,
   createLimitsRedis,
   createProducerRedis,
-  createQueuesRedis,
   createWorkerRedis,
   describeRedisTarget,
   quitRedis,
@@ -20,8 +18,8 @@ import {
 
 const MAKERS: Record<ConnectionRole, (target: RedisTarget, name: string) => RedisClient> = {
   producer: createProducerRedis,
-  'fan-out': createFanOutRedis,
-  queues: createQueuesRedis,
+  'fan-out': createWorkerRedis,
+  queues: createWorkerRedis,
   limits: createLimitsRedis,
 };
 

@@ -109,7 +109,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     life.add('queue backend', createQueueBackend(config, 'redis'), (b) => b.close());
   // Shards written to: HOOKFLEET_QUEUE_SHARDS on Redis, one on PostgreSQL (queueShards.ts).
   const shards = shardCount(backend, config);
-  // The queues a worker adds to share one connection, not pipelined (redis.ts createQueuesRedis);
+  // The queues a worker adds to share one connection (queueBackend.ts, role `queues`);
   // a Queue on a connection it does not own opens none of its own. `deliveries` takes the
   // deliveries a closing circuit hands back and the fan-outs' follow-ups (retries, guards).
   const deliveriesQueue = life

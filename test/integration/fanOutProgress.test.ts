@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createFanOutRedis, redisNode } from '../../src/redis.js';
+import { createWorkerRedis, redisNode } from '../../src/redis.js';
 import { createFanOutProgress } from '../../src/worker/fanOutProgress.js';
 import {
   deleteQueueKeys,
@@ -11,7 +11,7 @@ import {
 
 const prefix = testQueuePrefix();
 // A connection of its own, whose commands the test counts as they are sent.
-const redis = createFanOutRedis(redisNode(TEST_REDIS_URL), 'test:fan-out-progress') as Redis;
+const redis = createWorkerRedis(redisNode(TEST_REDIS_URL), 'test:fan-out-progress') as Redis;
 const sent = recordCommandsSent(redis);
 const progress = createFanOutProgress(redis, prefix);
 
