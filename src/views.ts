@@ -85,8 +85,9 @@ export const attemptSchema = z.strictObject({
 });
 
 /**
- * `queued`: no attempt yet and none being made; `in_flight`: an attempt is being sent now
- * (shown once it has been sending for 100 ms); `retrying`: the last attempt failed and another is scheduled; `succeeded`, `failed`: final.
+ * `queued`: no attempt yet and none being made; `in_flight`: an attempt is being sent now (shown
+ * once it has been sending for 100 ms); `retrying`: the last attempt failed and another is
+ * scheduled; `succeeded`, `failed`: final.
  */
 export const deliveryStatusSchema = z.enum([
   'queued',

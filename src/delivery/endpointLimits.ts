@@ -114,7 +114,10 @@ export interface Permit {
   token: string | undefined;
   /** When the store admitted the place (a kept place carries later deliveries within its lease). */
   admittedAtMs?: number;
-  /** When this delivery took it: the attempt's duration tells later deliveries how long to wait when busy. */
+  /**
+   * When this delivery took it: the attempt's duration tells later deliveries how long to wait
+   * when busy.
+   */
   takenAtMs?: number;
   /** The store found the endpoint healthy: after a success the place may be kept. */
   keepable?: boolean;

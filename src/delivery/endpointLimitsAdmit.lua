@@ -4,11 +4,11 @@
 -- sorted set (member: token, score: lease end), set of the deliveries an open circuit postponed.
 -- ARGV, eleven per delivery, in the same order: now, token, leaseMs, maxInFlight, breakerOn, jobId
 -- (or ''), keyTtlMs, ratePerSecond (0: none), maxWaitMs, minWaitMs, unknownSpacingMs.
--- Returns one answer per delivery: {'admitted', isProbe, healthy}, {'open' | 'half-open', untilMs}, or
--- {'busy' | 'rate', waitMs, spreadMs}: come back after waitMs plus up to spreadMs. `healthy` (1 or
--- 0): the circuit is closed with no failure counted, the in-flight limit is at its top and there is
--- no rate limit, so a success would change nothing here and the worker may keep the place for the
--- endpoint's next delivery (endpointLimits.ts).
+-- Returns one answer per delivery: {'admitted', isProbe, healthy}, {'open' | 'half-open',
+-- untilMs}, or {'busy' | 'rate', waitMs, spreadMs}: come back after waitMs plus up to spreadMs.
+-- `healthy` (1 or 0): the circuit is closed with no failure counted, the in-flight limit is at its
+-- top and there is no rate limit, so a success would change nothing here and the worker may keep
+-- the place for the endpoint's next delivery (endpointLimits.ts).
 -- The deliveries are taken in order, so two to one endpoint see each other's effect.
 
 local function admit(stateKey, inFlightKey, postponedKey, argv)

@@ -1,7 +1,7 @@
 -- Release of deliveries' places by the per-endpoint limits (endpointLimits.ts), each with its
--- verdict ('succeeded', 'failed', 'none', or 'kept': a place a worker kept after successes): atomic,
--- one round trip for every release of one turn of a worker's event loop (one, on a Redis Cluster);
--- a success on a healthy endpoint writes nothing.
+-- verdict ('succeeded', 'failed', 'none', or 'kept': a place a worker kept after successes):
+-- atomic, one round trip for every release of one turn of a worker's event loop (one, on a Redis
+-- Cluster); a success on a healthy endpoint writes nothing.
 -- KEYS, three per delivery: endpoint state hash, in-flight sorted set, set of postponed deliveries.
 -- ARGV, ten per delivery, in the same order: token, verdict, now, failureThreshold, cooldownMs,
 -- maxCooldownMs, keyTtlMs, maxInFlight, attemptMs (how long the attempt took), maxPromoted.

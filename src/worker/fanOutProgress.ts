@@ -4,11 +4,12 @@
  * endpoints. The marks of one turn of the event loop go out as one script call
  * (fanOutProgressMark.lua, turnBatch.ts; one per message on a Redis Cluster), not a command per
  * message: broadcast fan-outs run side by side, so a turn's marks belong to many messages, and a
- * BITFIELD each cost Redis 0.025–0.027 ms of CPU per delivery against 0.018 for the script. A fan-out taken over from a killed worker skips
- * what is marked, so the deliveries sent twice are at most those that were in flight. "Finished"
- * means the outcome is safe elsewhere: a success (the recorder has it), or a delivery job that
- * carries the rest (a retry, a postponement, a guard of a slow attempt). Deleted when the fan-out
- * completes; the expiry only clears bitmaps of fan-outs that never complete.
+ * BITFIELD each cost Redis 0.025–0.027 ms of CPU per delivery against 0.018 for the script. A
+ * fan-out taken over from a killed worker skips what is marked, so the deliveries sent twice are
+ * at most those that were in flight. "Finished" means the outcome is safe elsewhere: a success
+ * (the recorder has it), or a delivery job that carries the rest (a retry, a postponement, a guard
+ * of a slow attempt). Deleted when the fan-out completes; the expiry only clears bitmaps of
+ * fan-outs that never complete.
  */
 import { readFileSync } from 'node:fs';
 import type { QueueBackend } from '../queueBackend.js';
